@@ -1,0 +1,178 @@
+"""Per-(node, core) cost tables and core-to-core transfer tables.
+
+Everything downstream (evaluator, MILPs, GA) reads these numpy arrays, never the
+cost model directly.
+
+* ``latency[i, c]`` (cycles) and ``energy[i, c]`` (pJ) of node ``i`` on core index
+  ``c`` from :func:`monet_opt.cost.op_cost.op_cost`; ``inf`` where the core cannot run
+  the node (:func:`monet_opt.cost.op_cost.can_run`).
+* ``xfer_cycles[p, q]`` (cycles per bit) and ``xfer_energy[p, q]`` (pJ per bit) between
+  core indices: 0 on the same core or between cores that share memory; otherwise over
+  the route of point-to-point links with the fewest hops (widest bottleneck among
+  equals), time = bits / bottleneck bandwidth and energy = bits × Σ link pJ/bit; if no
+  link route exists, over the widest shared bus; if none, through DRAM (written and
+  read back: 2 × bits / DRAM bandwidth, DRAM energy).
+* DRAM: ``dram_cycles_per_bit`` = 1 / DRAM bandwidth (min of the DRAM port and the
+  link/bus reaching the off-chip core), ``dram_read_pj_per_bit``, ``dram_write_pj_per_bit``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from monet_opt.cost.op_cost import OpCost, can_run, op_cost
+from monet_opt.hardware.model import Accelerator, Core
+from monet_opt.models.ir import Graph, Op
+
+__all__ = ["CostTables", "build_cost_tables", "route"]
+
+
+@dataclass(frozen=True, eq=False)
+class CostTables:
+    """Numpy cost tables for a list of nodes on an accelerator.
+
+    Attributes
+    ----------
+    node_names
+        Node names (rows).
+    core_ids
+        Core ids (columns): the accelerator's compute cores.
+    latency, energy
+        ``(n_nodes, n_cores)`` cycles / pJ, ``inf`` where not allowed.
+    details
+        ``details[i][c]`` the :class:`OpCost` (``None`` where not allowed).
+    xfer_cycles, xfer_energy
+        ``(n_cores, n_cores)`` cycles per bit and pJ per bit.
+    routes
+        ``routes[p][q]`` human-readable channel label of the route.
+    dram_cycles_per_bit, dram_read_pj_per_bit, dram_write_pj_per_bit
+        DRAM port figures (0 if the accelerator has no DRAM).
+    """
+
+    node_names: tuple[str, ...]
+    core_ids: tuple[int, ...]
+    latency: np.ndarray
+    energy: np.ndarray
+    details: tuple[tuple[OpCost | None, ...], ...]
+    xfer_cycles: np.ndarray
+    xfer_energy: np.ndarray
+    routes: tuple[tuple[str, ...], ...]
+    dram_cycles_per_bit: float
+    dram_read_pj_per_bit: float
+    dram_write_pj_per_bit: float
+
+    @property
+    def allowed(self) -> np.ndarray:
+        """``(n_nodes, n_cores)`` bool: core may run node."""
+        return np.isfinite(self.latency)
+
+    def core_index(self, core_id: int) -> int:
+        return self.core_ids.index(core_id)
+
+
+def route(acc: Accelerator, a: int, b: int) -> tuple[float, float, str]:
+    """Cycles/bit, pJ/bit and label of the route from core ``a`` to core ``b``.
+
+    See the module docstring for the routing rule.
+    """
+    if a == b or acc.shares_memory(a, b):
+        return 0.0, 0.0, "local"
+    topo = acc.topology()
+    if nx.has_path(topo, a, b):
+        best: tuple[int, float, list[int]] | None = None
+        for path in nx.all_shortest_paths(topo, a, b):
+            bw = min(topo.edges[u, v]["link"].bandwidth for u, v in zip(path, path[1:], strict=False))
+            if best is None or bw > best[1]:
+                best = (len(path), bw, path)
+        assert best is not None
+        _, bw, path = best
+        pj = sum(topo.edges[u, v]["link"].energy_per_bit for u, v in zip(path, path[1:], strict=False))
+        cyc = 0.0 if math.isinf(bw) else 1.0 / bw
+        return cyc, pj, "link " + "-".join(str(p) for p in path)
+    bus = acc.shared_bus(a, b)
+    if bus is not None:
+        cyc = 0.0 if math.isinf(bus.bandwidth) else 1.0 / bus.bandwidth
+        return cyc, bus.energy_per_bit, "bus " + "-".join(str(c) for c in bus.cores)
+    if acc.dram is not None and acc.dram_bandwidth > 0:
+        r, w = acc.dram_energy_per_bit
+        return 2.0 / acc.dram_bandwidth, r + w, "via DRAM"
+    raise ValueError(f"accelerator {acc.name!r}: no route between cores {a} and {b}")
+
+
+def _core_table(acc: Accelerator) -> tuple[np.ndarray, np.ndarray, tuple[tuple[str, ...], ...]]:
+    ids = [c.id for c in acc.compute_cores]
+    n = len(ids)
+    cyc = np.zeros((n, n))
+    pj = np.zeros((n, n))
+    labels: list[list[str]] = [["local"] * n for _ in range(n)]
+    for i, a in enumerate(ids):
+        for j, b in enumerate(ids):
+            if i != j:
+                cyc[i, j], pj[i, j], labels[i][j] = route(acc, a, b)
+    return cyc, pj, tuple(tuple(r) for r in labels)
+
+
+def build_cost_tables(graph: Graph, acc: Accelerator, nodes: Sequence[Op] | None = None) -> CostTables:
+    """Cost tables of ``nodes`` (default: all ops of ``graph``) on ``acc``'s compute cores.
+
+    Raises
+    ------
+    ValueError
+        If some node can run on no core (names the node, its kind and the cores).
+    """
+    ops = tuple(graph.ops if nodes is None else nodes)
+    cores: tuple[Core, ...] = acc.compute_cores
+    n, m = len(ops), len(cores)
+    lat = np.full((n, m), np.inf)
+    en = np.full((n, m), np.inf)
+    details: list[list[OpCost | None]] = []
+    cache: dict[tuple, OpCost] = {}
+    for i, op in enumerate(ops):
+        row: list[OpCost | None] = []
+        for c, core in enumerate(cores):
+            if not can_run(op, core, cores):
+                row.append(None)
+                continue
+            key = (
+                op.kind,
+                op.macs,
+                tuple(sorted(op.loop_dims.items())),
+                tuple(graph.tensors[t].bits for t in op.inputs + op.outputs),
+                tuple(graph.tensors[t].precision for t in op.inputs + op.outputs),
+                tuple(op.attrs.get("reduction", ())),  # type: ignore[arg-type]
+                id(core),
+            )
+            oc = cache.get(key)
+            if oc is None:
+                oc = cache[key] = op_cost(op, core, graph)
+            lat[i, c] = oc.cycles
+            en[i, c] = oc.energy
+            row.append(oc)
+        if not any(r is not None for r in row):
+            raise ValueError(
+                f"node {op.name!r} (kind {op.kind.value}, type {op.op_type}) can run on no core of "
+                f"{acc.name!r}; cores: "
+                + ", ".join(f"{c.id}:{c.name} {sorted(c.operator_types or ['any'])}" for c in cores)
+            )
+        details.append(row)
+    xc, xe, labels = _core_table(acc)
+    r_pj, w_pj = acc.dram_energy_per_bit
+    bw = acc.dram_bandwidth
+    return CostTables(
+        node_names=tuple(op.name for op in ops),
+        core_ids=tuple(c.id for c in cores),
+        latency=lat,
+        energy=en,
+        details=tuple(tuple(r) for r in details),
+        xfer_cycles=xc,
+        xfer_energy=xe,
+        routes=labels,
+        dram_cycles_per_bit=(1.0 / bw) if bw > 0 else 0.0,
+        dram_read_pj_per_bit=r_pj,
+        dram_write_pj_per_bit=w_pj,
+    )

@@ -1,0 +1,173 @@
+"""A small sparse-array model builder on top of highspy (``addCols``/``addRows``).
+
+Formulations register columns and rows here and pass the whole model to HiGHS at once
+with numpy arrays, which is two orders of magnitude faster than the expression API for
+models of 10^4–10^5 rows (REFERENCE §5).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+__all__ = ["ModelBuilder", "MipStatus", "solve_model"]
+
+_INF = highspy.kHighsInf
+_THREADS_SET: list[int] = []  # HiGHS: set `threads` once per process (REFERENCE §5)
+
+
+@dataclass
+class ModelBuilder:
+    """Accumulates a MILP: columns with bounds/costs/integrality, rows as triplets."""
+
+    lb: list[float] = field(default_factory=list)
+    ub: list[float] = field(default_factory=list)
+    cost: list[float] = field(default_factory=list)
+    integer: list[bool] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    row_lb: list[float] = field(default_factory=list)
+    row_ub: list[float] = field(default_factory=list)
+    _ri: list[int] = field(default_factory=list)
+    _ci: list[int] = field(default_factory=list)
+    _v: list[float] = field(default_factory=list)
+    offset: float = 0.0
+
+    def var(self, name: str, lb: float = 0.0, ub: float = math.inf, cost: float = 0.0, integer: bool = False) -> int:
+        """Add a column; returns its index."""
+        self.lb.append(lb)
+        self.ub.append(_INF if math.isinf(ub) else ub)
+        self.cost.append(cost)
+        self.integer.append(integer)
+        self.names.append(name)
+        return len(self.lb) - 1
+
+    def binary(self, name: str, cost: float = 0.0) -> int:
+        return self.var(name, 0.0, 1.0, cost, True)
+
+    def row(self, coeffs: Mapping[int, float] | Iterable[tuple[int, float]], lb: float = -math.inf, ub: float = math.inf) -> int:
+        """Add ``lb <= Σ coeff·x <= ub``; duplicate columns are summed."""
+        r = len(self.row_lb)
+        items = coeffs.items() if isinstance(coeffs, Mapping) else coeffs
+        acc: dict[int, float] = {}
+        for c, v in items:
+            acc[c] = acc.get(c, 0.0) + v
+        for c, v in acc.items():
+            if v != 0.0:
+                self._ri.append(r)
+                self._ci.append(c)
+                self._v.append(v)
+        self.row_lb.append(-_INF if math.isinf(lb) else lb)
+        self.row_ub.append(_INF if math.isinf(ub) else ub)
+        return r
+
+    @property
+    def n_vars(self) -> int:
+        return len(self.lb)
+
+    @property
+    def n_cons(self) -> int:
+        return len(self.row_lb)
+
+    def to_highs(self, options: Mapping[str, object] | None = None) -> highspy.Highs:
+        """A configured :class:`highspy.Highs` holding the model (minimization)."""
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        for k, v in (options or {}).items():
+            if k == "threads":
+                if _THREADS_SET and _THREADS_SET[0] != v:
+                    continue  # changing threads later in a process breaks HiGHS
+                _THREADS_SET[:1] = [int(v)]  # type: ignore[call-overload]
+            h.setOptionValue(k, v)
+        n = self.n_vars
+        h.addCols(
+            n,
+            np.asarray(self.cost, dtype=float),
+            np.asarray(self.lb, dtype=float),
+            np.asarray(self.ub, dtype=float),
+            0,
+            np.zeros(0, dtype=np.int32),
+            np.zeros(0, dtype=np.int32),
+            np.zeros(0, dtype=float),
+        )
+        ints = np.flatnonzero(np.asarray(self.integer))
+        if len(ints):
+            h.changeColsIntegrality(
+                len(ints), ints.astype(np.int32), np.full(len(ints), highspy.HighsVarType.kInteger)
+            )
+        if self.offset:
+            h.changeObjectiveOffset(self.offset)
+        m = self.n_cons
+        if m:
+            ri = np.asarray(self._ri, dtype=np.int64)
+            order = np.argsort(ri, kind="stable")
+            ri = ri[order]
+            ci = np.asarray(self._ci, dtype=np.int32)[order]
+            vv = np.asarray(self._v, dtype=float)[order]
+            starts = np.searchsorted(ri, np.arange(m)).astype(np.int32)
+            h.addRows(
+                m,
+                np.asarray(self.row_lb, dtype=float),
+                np.asarray(self.row_ub, dtype=float),
+                len(vv),
+                starts,
+                ci,
+                vv,
+            )
+        h.changeObjectiveSense(highspy.ObjSense.kMinimize)
+        return h
+
+
+@dataclass(frozen=True)
+class MipStatus:
+    """Solver outcome: status string, objective, dual bound, relative gap, seconds."""
+
+    status: str
+    objective: float
+    bound: float
+    gap: float
+    seconds: float
+    values: np.ndarray | None
+
+    @property
+    def has_solution(self) -> bool:
+        return self.values is not None
+
+
+def solve_model(
+    h: highspy.Highs, warm_start: np.ndarray | None = None
+) -> MipStatus:
+    """Run HiGHS; map its status to ``optimal``/``time_limit``/``infeasible``/...."""
+    if warm_start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = list(map(float, warm_start))
+        sol.value_valid = True
+        h.setSolution(sol)
+    t0 = time.perf_counter()
+    h.run()
+    secs = time.perf_counter() - t0
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    names = {
+        highspy.HighsModelStatus.kOptimal: "optimal",
+        highspy.HighsModelStatus.kTimeLimit: "time_limit",
+        highspy.HighsModelStatus.kInfeasible: "infeasible",
+        highspy.HighsModelStatus.kSolutionLimit: "solution_limit",
+        highspy.HighsModelStatus.kIterationLimit: "iteration_limit",
+        highspy.HighsModelStatus.kInterrupt: "interrupted",
+    }
+    status = names.get(ms, h.modelStatusToString(ms).lower().replace(" ", "_"))
+    has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    values = np.asarray(h.getSolution().col_value) if has else None
+    obj = float(info.objective_function_value) if has else math.inf
+    bound = float(info.mip_dual_bound)
+    if not math.isfinite(bound) and status == "optimal":
+        bound = obj
+    gap = float(info.mip_gap) if has else math.inf
+    if status == "optimal" and not math.isfinite(gap):
+        gap = 0.0
+    return MipStatus(status, obj, bound, gap, secs, values)

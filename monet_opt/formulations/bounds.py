@@ -1,0 +1,43 @@
+"""Lower bounds on the makespan of a :class:`~monet_opt.schedule.problem.Problem`.
+
+All are valid for every allocation under the semantics of
+:mod:`monet_opt.schedule.problem` (REFERENCE §7):
+
+* ``critical_path``: longest path through the DAG with every node at its fastest core,
+  free core-to-core transfers, each node no earlier than its own DRAM read time and
+  followed by its own DRAM write time.
+* ``dram_port``: the DRAM port serves its DMA tasks one at a time: Σ read + write cycles.
+* ``work``: for every set of cores A that is the allowed set of some node, the nodes
+  that can run only inside A need Σ min-latency / |A| cycles of A's time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from monet_opt.schedule.problem import Problem
+
+__all__ = ["lower_bounds"]
+
+
+def lower_bounds(problem: Problem) -> dict[str, float]:
+    """Makespan lower bounds in cycles: ``critical_path``, ``dram_port``, ``work``, ``max``."""
+    lat = problem.costs.latency
+    dmin = np.where(np.isfinite(lat), lat, np.inf).min(axis=1)
+    rc, wc = problem.dram_read_cycles, problem.dram_write_cycles
+    n = problem.n_nodes
+    end = np.zeros(n)
+    cp = 0.0
+    for j in range(n):
+        head = max([rc[j]] + [end[p] for p in problem.preds[j]])
+        end[j] = head + dmin[j]
+        cp = max(cp, end[j] + wc[j])
+    port = float(rc.sum() + wc.sum())
+    work = 0.0
+    sets = {frozenset(a) for a in problem.allowed_idx}
+    for group in sets:
+        load = sum(dmin[i] for i in range(n) if set(problem.allowed_idx[i]) <= group)
+        work = max(work, load / len(group))
+    out = {"critical_path": float(cp), "dram_port": port, "work": float(work)}
+    out["max"] = max(out.values())
+    return out

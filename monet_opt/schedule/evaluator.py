@@ -1,0 +1,304 @@
+"""The evaluator: the one source of truth that turns a decision into a schedule.
+
+It implements the semantics documented in :mod:`monet_opt.schedule.problem` as a
+single pass over the merged event sequence (DRAM reads, nodes, DRAM writes), so one
+evaluation is O(nodes + edges).  The MILPs re-simulate their answers with
+:func:`evaluate`; the GA uses :func:`evaluate_fast` as its fitness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from monet_opt.schedule.problem import Problem
+from monet_opt.schedule.types import Decision, EnergyBreakdown, MemoryTrace, Schedule, Transfer
+
+__all__ = ["evaluate", "evaluate_fast", "greedy_allocation", "simulate_times"]
+
+
+def _core_indices(problem: Problem, allocation: Sequence[int]) -> list[int]:
+    if len(allocation) != problem.n_nodes:
+        raise ValueError(f"allocation has {len(allocation)} entries, expected {problem.n_nodes}")
+    ids = problem.core_ids
+    lookup = {cid: k for k, cid in enumerate(ids)}
+    out = []
+    for i, cid in enumerate(allocation):
+        k = lookup.get(int(cid))
+        if k is None or k not in problem.allowed_idx[i]:
+            raise ValueError(
+                f"node {problem.nodes[i].name!r} cannot run on core {cid}; "
+                f"allowed: {list(problem.allowed[i])}"
+            )
+        out.append(k)
+    return out
+
+
+def simulate_times(
+    problem: Problem, cidx: Sequence[int], order: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, tuple[float, float]], dict[int, tuple[float, float]]]:
+    """Start, fetch-end and end times per node, and DRAM read/write task windows.
+
+    Parameters
+    ----------
+    cidx
+        Core *index* per node.
+    order
+        Program order π (default: the problem's default order).
+
+    Returns
+    -------
+    start, fetch_end, end, reads, writes
+        Arrays in cycles; ``reads[i]``/``writes[i]`` = (start, end) of node i's DMA tasks.
+    """
+    if order is None:
+        order = problem.program_order()
+    n = problem.n_nodes
+    lat = problem.costs.latency
+    xc = problem.costs.xfer_cycles
+    edges = problem.edges
+    in_edges = problem.in_edges
+    preds = problem.preds
+    rcyc = problem.dram_read_cycles
+    wcyc = problem.dram_write_cycles
+    start = np.zeros(n)
+    fend = np.zeros(n)
+    end = np.zeros(n)
+    core_free = [0.0] * lat.shape[1]
+    read_end = [0.0] * n
+    port = 0.0
+    reads: dict[int, tuple[float, float]] = {}
+    writes: dict[int, tuple[float, float]] = {}
+    for kind, i in problem.event_sequence(order):
+        if kind == 0:
+            s = port
+            port = s + rcyc[i]
+            read_end[i] = port
+            reads[i] = (s, port)
+        elif kind == 1:
+            c = cidx[i]
+            s = max(core_free[c], read_end[i])
+            for p in preds[i]:
+                if end[p] > s:
+                    s = end[p]
+            f = 0.0
+            for k in in_edges[i]:
+                e = edges[k]
+                f += e.bits * xc[cidx[e.src], c]
+            start[i] = s
+            fend[i] = s + f
+            end[i] = s + f + lat[i, c]
+            core_free[c] = end[i]
+        else:
+            s = max(port, end[i])
+            port = s + wcyc[i]
+            writes[i] = (s, port)
+    return start, fend, end, reads, writes
+
+
+def _energy(problem: Problem, cidx: Sequence[int]) -> EnergyBreakdown:
+    comp = 0.0
+    mem = 0.0
+    det = problem.costs.details
+    for i, c in enumerate(cidx):
+        oc = det[i][c]
+        assert oc is not None
+        comp += oc.compute_energy
+        mem += oc.memory_energy
+    xe = problem.costs.xfer_energy
+    links = 0.0
+    for e in problem.edges:
+        if not e.via_dram:
+            links += e.bits * xe[cidx[e.src], cidx[e.dst]]
+    return EnergyBreakdown(compute=comp, onchip_memory=mem, dram=problem.dram_energy, links=links)
+
+
+def evaluate_fast(
+    problem: Problem, allocation: Sequence[int], priority: Sequence[float] | None = None
+) -> tuple[float, float]:
+    """Latency (cycles) and energy (pJ) of an allocation, without building a Schedule.
+
+    Same semantics and numbers as :func:`evaluate`; used as the GA fitness.
+    """
+    cidx = _core_indices(problem, allocation)
+    order = None if priority is None else problem.program_order(priority)
+    _, _, end, _, writes = simulate_times(problem, cidx, order)
+    lat = float(end.max()) if len(end) else 0.0
+    if writes:
+        lat = max(lat, max(w[1] for w in writes.values()))
+    return lat, _energy(problem, cidx).total
+
+
+def greedy_allocation(problem: Problem) -> tuple[int, ...]:
+    """HEFT-style greedy allocation: in program order, each node to the core where it
+    would finish earliest given the nodes already placed (same semantics as
+    :func:`simulate_times`).  Returns core ids."""
+    n = problem.n_nodes
+    lat = problem.costs.latency
+    xc = problem.costs.xfer_cycles
+    cidx = [a[0] for a in problem.allowed_idx]
+    order = problem.program_order()
+    end = np.zeros(n)
+    core_free = [0.0] * lat.shape[1]
+    read_end = [0.0] * n
+    port = 0.0
+    rcyc, wcyc = problem.dram_read_cycles, problem.dram_write_cycles
+    for kind, i in problem.event_sequence(order):
+        if kind == 0:
+            port += rcyc[i]
+            read_end[i] = port
+        elif kind == 1:
+            ready = max([read_end[i]] + [end[p] for p in problem.preds[i]])
+            best = (np.inf, cidx[i])
+            for c in problem.allowed_idx[i]:
+                f = sum(
+                    problem.edges[k].bits * xc[cidx[problem.edges[k].src], c]
+                    for k in problem.in_edges[i]
+                )
+                fin = max(core_free[c], ready) + f + lat[i, c]
+                if fin < best[0] - 1e-9:
+                    best = (fin, c)
+            end[i], cidx[i] = best
+            core_free[cidx[i]] = end[i]
+        else:
+            port = max(port, end[i]) + wcyc[i]
+    return tuple(problem.core_ids[c] for c in cidx)
+
+
+def _memory_traces(
+    problem: Problem,
+    cidx: Sequence[int],
+    start: np.ndarray,
+    end: np.ndarray,
+    reads: dict[int, tuple[float, float]],
+    writes: dict[int, tuple[float, float]],
+    makespan: float,
+) -> dict[str, MemoryTrace]:
+    """Occupancy over time of each core's on-chip memory and of DRAM.
+
+    On-chip: a node's DRAM-read operands occupy its core from the read start to the node
+    end; its outputs occupy its core from its start until its last on-chip consumer has
+    ended and its DRAM write (if any) is done.  DRAM: weights and optimizer state all
+    step long, plus stored activations from their write to their last read.
+    """
+    g = problem.graph
+    acc = problem.accelerator
+    events: dict[int, list[tuple[float, float]]] = {c: [] for c in range(len(problem.core_ids))}
+    last_use: dict[int, float] = {}
+    for e in problem.edges:
+        if not e.via_dram:
+            last_use[e.src] = max(last_use.get(e.src, 0.0), float(end[e.dst]))
+    for i, op in enumerate(problem.nodes):
+        c = cidx[i]
+        rb = problem.dram_read_bits[i]
+        if rb > 0:
+            t0 = reads[i][0]
+            events[c] += [(t0, rb), (float(end[i]), -rb)]
+        out_bits = sum(g.tensors[t].bits for t in op.outputs)
+        if out_bits:
+            t1 = max(float(end[i]), last_use.get(i, 0.0), writes.get(i, (0.0, 0.0))[1])
+            events[c] += [(float(start[i]), out_bits), (t1, -out_bits)]
+    traces: dict[str, MemoryTrace] = {}
+    for c, evs in events.items():
+        core = acc.core(problem.core_ids[c])
+        cap = core.onchip_bits
+        label = f"core {core.id} ({core.name})"
+        traces[label] = _trace(label, core.id, cap, evs, makespan)
+    # DRAM
+    const = sum(t.bits for t in g.tensors.values() if t.is_constant and t.name not in g.producer)
+    dram_ev: list[tuple[float, float]] = [(0.0, float(const))]
+    for i in writes:
+        ws, we = writes[i]
+        for t in problem.dram_write_tensors[i]:
+            tensor = g.tensors[t]
+            if tensor.is_constant:
+                continue  # updated in place of the old copy
+            readers = [reads[j][1] for j in range(problem.n_nodes) if t in problem.dram_read_tensors[j] and j in reads]
+            t_end = max(readers) if readers else makespan
+            dram_ev += [(ws, float(tensor.bits)), (t_end, -float(tensor.bits))]
+    dram = acc.dram
+    if dram is not None and acc.offchip_core_id is not None:
+        traces["DRAM"] = _trace("DRAM", acc.offchip_core_id, dram.size_bits, dram_ev, makespan)
+    return traces
+
+
+def _trace(label: str, core: int, cap: float, evs: list[tuple[float, float]], makespan: float) -> MemoryTrace:
+    if not evs:
+        return MemoryTrace(label, core, cap, np.array([0.0, makespan]), np.array([0.0, 0.0]))
+    evs = sorted(evs, key=lambda e: (e[0], e[1]))
+    times = [0.0]
+    vals = [0.0]
+    cur = 0.0
+    for t, d in evs:
+        cur += d
+        if t == times[-1]:
+            vals[-1] = cur
+        else:
+            times.append(t)
+            vals.append(cur)
+    vals = [max(v, 0.0) if abs(v) < 1e-6 else v for v in vals]
+    return MemoryTrace(label, core, cap, np.array(times), np.array(vals))
+
+
+def evaluate(problem: Problem, decision: Decision) -> Schedule:
+    """Full schedule of a decision: node times, transfers, energy, memory over time.
+
+    Parameters
+    ----------
+    problem
+        From :func:`monet_opt.schedule.problem.build_problem`.
+    decision
+        Allocation (core ids, one per node) and optional priority.  Fusion stacks and
+        checkpoint sets other than the defaults are not supported by this evaluator
+        version.
+
+    Raises
+    ------
+    ValueError
+        On a wrong-length allocation, a disallowed core, or an unsupported decision field.
+    """
+    if decision.stacks or decision.checkpoints is not None:
+        raise ValueError("fusion stacks and checkpoint selection are not supported yet")
+    cidx = _core_indices(problem, decision.allocation)
+    order = None if decision.priority is None else problem.program_order(decision.priority)
+    start, fend, end, reads, writes = simulate_times(problem, cidx, order)
+    makespan = float(end.max()) if len(end) else 0.0
+    if writes:
+        makespan = max(makespan, max(w[1] for w in writes.values()))
+    off = problem.accelerator.offchip_core_id
+    off = -1 if off is None else off
+    ids = problem.core_ids
+    transfers: list[Transfer] = []
+    for i, (s, e) in reads.items():
+        transfers.append(
+            Transfer("+".join(problem.dram_read_tensors[i]), off, ids[cidx[i]], "dram", s, e, float(problem.dram_read_bits[i]))
+        )
+    for i, (s, e) in writes.items():
+        transfers.append(
+            Transfer("+".join(problem.dram_write_tensors[i]), ids[cidx[i]], off, "dram", s, e, float(problem.dram_write_bits[i]))
+        )
+    xc = problem.costs.xfer_cycles
+    for j in range(problem.n_nodes):
+        t = float(start[j])
+        for k in problem.in_edges[j]:
+            ed = problem.edges[k]
+            a, b = cidx[ed.src], cidx[j]
+            dur = ed.bits * xc[a, b]
+            if a != b and dur > 0:
+                transfers.append(
+                    Transfer(ed.tensor, ids[a], ids[b], problem.costs.routes[a][b], t, t + dur, ed.bits)
+                )
+                t += dur
+    transfers.sort(key=lambda tr: (tr.start, tr.channel))
+    return Schedule(
+        node_names=problem.node_names,
+        core=np.array([ids[c] for c in cidx]),
+        start=start,
+        end=end,
+        fetch_end=fend,
+        transfers=tuple(transfers),
+        latency=makespan,
+        energy=_energy(problem, cidx),
+        memory=_memory_traces(problem, cidx, start, end, reads, writes, makespan),
+    )

@@ -1,0 +1,335 @@
+"""The scheduling problem: computation nodes, data edges, DRAM traffic, program order.
+
+Schedule semantics (shared by the evaluator, the MILPs and the GA)
+------------------------------------------------------------------
+Layer by layer, every non-shape op of the training graph is one **computation node**
+(shape-only ops are contracted: their output aliases their input).  Given a core
+allocation and a **program order** π (a topological order; default: HEFT upward rank
+computed with core-averaged costs, Topcuoglu et al., IEEE TPDS 2002):
+
+1. **Cores run in order.**  Each core executes its nodes in π order (an in-order
+   instruction stream, as a statically compiled accelerator does).  A node starts
+   when the previous node of its core has ended, all its producers have ended, and
+   its DRAM reads (below) have arrived.  Cores run concurrently, so independent work
+   (a layer's dW beside the next dX on another core, optimizer updates on the SIMD core
+   beside backward ops) overlaps.
+2. **Input fetch.**  A node first fetches the inputs produced on other cores over the
+   interconnect (:func:`monet_opt.cost.tables.route`), serialized through its core's
+   input port: the fetch phase lasts Σ bits × cycles-per-bit of the route and occupies
+   the route's links.  Then it computes for ``latency[node, core]`` cycles.
+3. **DRAM port.**  DRAM traffic is carried by DMA tasks on the single DRAM port, which
+   serves them one at a time in a fixed queue order:
+
+   * a read task ``R_j`` before node ``j``: weights, optimizer state, network inputs and
+     labels, and (store-all checkpointing) the forward activations a backward node
+     reads; ``R_j`` may be issued ``prefetch_depth`` positions ahead of ``j`` in π
+     (queue key ``(pos_j - depth, 0)``, raised above the writes it depends on);
+   * a write task ``W_i`` after node ``i``: checkpointed forward activations, updated
+     weights and optimizer state, and graph outputs (queue key ``(pos_i, 1)``).
+
+   A DMA task starts when the port is free (and for ``W_i`` when ``i`` has ended).
+4. **Latency** (makespan) is the end of the last node or DMA task.
+
+This fixes everything but the allocation (and optionally π), so the evaluator is a
+single pass and the allocation MILP needs no ordering binaries
+(:mod:`monet_opt.formulations.allocation`).  Contention between core-to-core
+transfers of *different* consumers on a shared link or bus is not modeled (each
+consumer's port serializes its own fetches); the DRAM port is the shared resource.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from monet_opt.cost.tables import CostTables, build_cost_tables
+from monet_opt.hardware.model import Accelerator
+from monet_opt.models.ir import Graph, Op, OpKind, Phase, TensorRole
+from monet_opt.schedule.types import Decision
+
+__all__ = ["Problem", "build_problem", "Edge"]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A data edge between computation nodes.
+
+    ``bits`` moved core-to-core when the endpoints sit on different cores; ``via_dram``
+    edges carry no core-to-core transfer (the consumer reads the tensor from DRAM).
+    """
+
+    src: int
+    dst: int
+    tensor: str
+    bits: float
+    via_dram: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Inputs of every optimizer: nodes, edges, DRAM traffic, costs, default order.
+
+    Build with :func:`build_problem`.  Core *indices* ``c`` index ``core_ids`` and the
+    columns of ``costs``; decisions hold core *ids*.
+    """
+
+    graph: Graph
+    accelerator: Accelerator
+    nodes: tuple[Op, ...]
+    edges: tuple[Edge, ...]
+    costs: CostTables
+    dram_read_bits: np.ndarray
+    dram_write_bits: np.ndarray
+    dram_read_tensors: tuple[tuple[str, ...], ...]
+    dram_write_tensors: tuple[tuple[str, ...], ...]
+    dram_deps: tuple[tuple[int, ...], ...]
+    prefetch_depth: int
+    default_priority: tuple[float, ...]
+
+    # -- basic views ---------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(op.name for op in self.nodes)
+
+    @property
+    def core_ids(self) -> tuple[int, ...]:
+        return self.costs.core_ids
+
+    @cached_property
+    def allowed_idx(self) -> tuple[tuple[int, ...], ...]:
+        """Allowed core *indices* per node."""
+        ok = self.costs.allowed
+        return tuple(tuple(int(c) for c in np.flatnonzero(ok[i])) for i in range(self.n_nodes))
+
+    @cached_property
+    def allowed(self) -> tuple[tuple[int, ...], ...]:
+        """Allowed core *ids* per node."""
+        ids = self.core_ids
+        return tuple(tuple(ids[c] for c in row) for row in self.allowed_idx)
+
+    @cached_property
+    def flexible(self) -> tuple[int, ...]:
+        """Nodes with more than one allowed core."""
+        return tuple(i for i, a in enumerate(self.allowed_idx) if len(a) > 1)
+
+    @cached_property
+    def preds(self) -> tuple[tuple[int, ...], ...]:
+        out: list[list[int]] = [[] for _ in self.nodes]
+        for e in self.edges:
+            if e.src not in out[e.dst]:
+                out[e.dst].append(e.src)
+        return tuple(tuple(v) for v in out)
+
+    @cached_property
+    def succs(self) -> tuple[tuple[int, ...], ...]:
+        out: list[list[int]] = [[] for _ in self.nodes]
+        for e in self.edges:
+            if e.dst not in out[e.src]:
+                out[e.src].append(e.dst)
+        return tuple(tuple(v) for v in out)
+
+    @cached_property
+    def in_edges(self) -> tuple[tuple[int, ...], ...]:
+        """Indices into :attr:`edges` of the core-to-core edges entering each node."""
+        out: list[list[int]] = [[] for _ in self.nodes]
+        for k, e in enumerate(self.edges):
+            if not e.via_dram:
+                out[e.dst].append(k)
+        return tuple(tuple(v) for v in out)
+
+    @cached_property
+    def dram_read_cycles(self) -> np.ndarray:
+        return self.dram_read_bits * self.costs.dram_cycles_per_bit
+
+    @cached_property
+    def dram_write_cycles(self) -> np.ndarray:
+        return self.dram_write_bits * self.costs.dram_cycles_per_bit
+
+    @cached_property
+    def dram_energy(self) -> float:
+        """DRAM energy of the step in pJ (allocation independent)."""
+        c = self.costs
+        return float(
+            self.dram_read_bits.sum() * c.dram_read_pj_per_bit
+            + self.dram_write_bits.sum() * c.dram_write_pj_per_bit
+        )
+
+    @cached_property
+    def reachability(self) -> np.ndarray:
+        """``(n, n)`` bool, ``[i, j]`` true if there is a path i → j (i ≠ j)."""
+        n = self.n_nodes
+        reach = np.zeros((n, n), dtype=bool)
+        for j in range(n):  # nodes are in topological order
+            for p in self.preds[j]:
+                reach[:, j] |= reach[:, p]
+                reach[p, j] = True
+        return reach
+
+    # -- program order ---------------------------------------------------------------
+    def program_order(self, priority: Sequence[float] | None = None) -> tuple[int, ...]:
+        """Topological order π: among ready nodes the highest priority first.
+
+        Ties go to the node that comes first in the graph.
+        """
+        prio = self.default_priority if priority is None else priority
+        if len(prio) != self.n_nodes:
+            raise ValueError(f"priority has {len(prio)} entries, expected {self.n_nodes}")
+        indeg = [len(p) for p in self.preds]
+        heap = [(-prio[i], i) for i in range(self.n_nodes) if indeg[i] == 0]
+        heapq.heapify(heap)
+        order: list[int] = []
+        while heap:
+            _, i = heapq.heappop(heap)
+            order.append(i)
+            for s in self.succs[i]:
+                indeg[s] -= 1
+                if indeg[s] == 0:
+                    heapq.heappush(heap, (-prio[s], s))
+        return tuple(order)
+
+    def event_sequence(self, order: Sequence[int]) -> tuple[tuple[int, int], ...]:
+        """Merged sequence of events ``(kind, node)``: kind 0 = DRAM read of node,
+        1 = node, 2 = DRAM write of node; sorted by queue key (module docstring)."""
+        pos = [0] * self.n_nodes
+        for p, i in enumerate(order):
+            pos[i] = p
+        keys: list[tuple[int, int, int, int]] = []
+        d = self.prefetch_depth
+        for i in range(self.n_nodes):
+            if self.dram_read_bits[i] > 0:
+                k = pos[i] - d
+                for w in self.dram_deps[i]:
+                    k = max(k, pos[w] + 1)
+                keys.append((k, 0, pos[i], i))
+            keys.append((pos[i], 1, pos[i], i))
+            if self.dram_write_bits[i] > 0:
+                keys.append((pos[i], 2, pos[i], i))
+        keys.sort()
+        return tuple((kind, i) for _, kind, _, i in keys)
+
+    def default_decision(self) -> Decision:
+        """Greedy earliest-finish allocation in program order (HEFT-like)."""
+        from monet_opt.schedule.evaluator import greedy_allocation
+
+        return Decision(allocation=greedy_allocation(self))
+
+
+def _contract_shape_ops(graph: Graph) -> dict[str, str]:
+    """Tensor alias map: outputs of shape-only ops point to their input's root tensor."""
+    alias: dict[str, str] = {}
+    for op in graph.ops:
+        if op.kind == OpKind.SHAPE and op.inputs:
+            root = alias.get(op.inputs[0], op.inputs[0])
+            for t in op.outputs:
+                alias[t] = root
+    return alias
+
+
+def build_problem(graph: Graph, accelerator: Accelerator, *, prefetch_depth: int = 2) -> Problem:
+    """Build the scheduling :class:`Problem` of a (training) graph on an accelerator.
+
+    Parameters
+    ----------
+    graph
+        Training (or forward-only) graph.
+    accelerator
+        Target accelerator; must have at least one compute core.
+    prefetch_depth
+        How many program-order positions a DRAM read may run ahead of its node (≥ 0).
+
+    Raises
+    ------
+    ValueError
+        On a negative ``prefetch_depth``, an accelerator without compute cores, or a
+        node no core can run.
+    """
+    if prefetch_depth < 0:
+        raise ValueError(f"prefetch_depth must be >= 0, got {prefetch_depth}")
+    if not accelerator.compute_cores:
+        raise ValueError(f"accelerator {accelerator.name!r} has no compute core")
+    alias = _contract_shape_ops(graph)
+    nodes = tuple(op for op in graph.ops if op.kind != OpKind.SHAPE)
+    index = {op.name: i for i, op in enumerate(nodes)}
+    producer: dict[str, int] = {}
+    for i, op in enumerate(nodes):
+        for t in op.outputs:
+            producer[t] = i
+    consumers: dict[str, list[int]] = {}
+    for j, op in enumerate(nodes):
+        for t in dict.fromkeys(op.inputs):
+            consumers.setdefault(alias.get(t, t), []).append(j)
+
+    ckpt = {alias.get(t, t) for t in graph.checkpoint_candidates}
+    n = len(nodes)
+    rbits = np.zeros(n)
+    wbits = np.zeros(n)
+    rt: list[list[str]] = [[] for _ in range(n)]
+    wt: list[list[str]] = [[] for _ in range(n)]
+    deps: list[set[int]] = [set() for _ in range(n)]
+    edges: list[Edge] = []
+    for j, op in enumerate(nodes):
+        for t in dict.fromkeys(op.inputs):
+            root = alias.get(t, t)
+            tensor = graph.tensors[root]
+            p = producer.get(root)
+            if p is None:  # constant, network input or label: lives in DRAM
+                rbits[j] += tensor.bits
+                rt[j].append(root)
+                continue
+            via_dram = root in ckpt and op.phase != Phase.FORWARD and nodes[p].phase == Phase.FORWARD
+            if via_dram:
+                rbits[j] += tensor.bits
+                rt[j].append(root)
+                deps[j].add(p)
+            edges.append(Edge(p, j, root, float(tensor.bits), via_dram))
+    for i, op in enumerate(nodes):
+        for t in op.outputs:
+            tensor = graph.tensors[t]
+            cons = consumers.get(t, [])
+            stored = (
+                t in ckpt
+                or tensor.role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE)
+                or not cons
+            )
+            if stored:
+                wbits[i] += tensor.bits
+                wt[i].append(t)
+    costs = build_cost_tables(graph, accelerator, nodes)
+    # HEFT upward rank with core-averaged costs.
+    lat = np.where(np.isfinite(costs.latency), costs.latency, np.nan)
+    mean_lat = np.nan_to_num(np.nanmean(lat, axis=1))
+    nc = len(costs.core_ids)
+    mean_xfer = float(costs.xfer_cycles.sum() / max(nc * (nc - 1), 1))
+    dcyc = costs.dram_cycles_per_bit
+    rank = np.zeros(n)
+    succ_edges: list[list[Edge]] = [[] for _ in range(n)]
+    for e in edges:
+        succ_edges[e.src].append(e)
+    for i in range(n - 1, -1, -1):
+        best = 0.0
+        for e in succ_edges[i]:
+            comm = 0.0 if e.via_dram else e.bits * mean_xfer
+            best = max(best, comm + rank[e.dst])
+        rank[i] = mean_lat[i] + (rbits[i] + wbits[i]) * dcyc + best
+    return Problem(
+        graph=graph,
+        accelerator=accelerator,
+        nodes=nodes,
+        edges=tuple(edges),
+        costs=costs,
+        dram_read_bits=rbits,
+        dram_write_bits=wbits,
+        dram_read_tensors=tuple(tuple(v) for v in rt),
+        dram_write_tensors=tuple(tuple(v) for v in wt),
+        dram_deps=tuple(tuple(sorted(v)) for v in deps),
+        prefetch_depth=prefetch_depth,
+        default_priority=tuple(float(r) for r in rank),
+    )

@@ -1,0 +1,97 @@
+"""Small synthetic graphs and accelerators for unit tests (no files needed)."""
+
+from __future__ import annotations
+
+import random
+
+from monet_opt.hardware.model import Accelerator, Core, Link, Memory, OperationalArray, Port
+from monet_opt.models.ir import Graph, Op, OpKind, Phase, Tensor, TensorRole
+
+
+def memory(name: str, size_bits: float, bw: float, cost: float, operands: str) -> Memory:
+    return Memory(
+        name=name,
+        size_bits=size_bits,
+        r_bw=bw,
+        w_bw=bw,
+        r_cost=cost,
+        w_cost=cost,
+        operands=frozenset(operands.split(",")),
+        ports=(Port("rw", "read_write", bw, bw, ()),),
+    )
+
+
+def compute_core(
+    cid: int, d1: int = 8, d2: int = 8, pj_mac: float = 0.1, sram_bw: float = 256,
+    dataflow: dict | None = None, operator_types: frozenset[str] | None = None,
+) -> Core:
+    return Core(
+        id=cid,
+        name=f"core{cid}",
+        kind="compute",
+        array=OperationalArray(pj_mac, ("D1", "D2"), (d1, d2)),
+        memories=(
+            memory("reg", 64 * 8, 16, 0.05, "I2"),
+            memory("sram", 256 * 1024 * 8, sram_bw, 10.0 * sram_bw / 64, "I1,I2,O"),
+        ),
+        dataflows=dataflow,
+        operator_types=operator_types,
+    )
+
+
+def dram_core(cid: int, bw: float = 64) -> Core:
+    return Core(
+        id=cid,
+        name="dram",
+        kind="offchip",
+        array=OperationalArray(0.0, ("D1",), (0,)),
+        memories=(memory("dram", 8e9, bw, 100.0 * bw / 64, "I1,I2,O"),),
+    )
+
+
+def accelerator(n: int = 3, seed: int = 0, hetero: bool = True, dram_bw: float = 64) -> Accelerator:
+    """``n`` compute cores (heterogeneous arrays when ``hetero``), a ring of links,
+    a DRAM core on a bus."""
+    rng = random.Random(seed)
+    cores = []
+    for c in range(n):
+        if hetero:
+            d1, d2 = rng.choice([(8, 8), (16, 4), (4, 16), (16, 16)])
+        else:
+            d1, d2 = 8, 8
+        cores.append(compute_core(c, d1, d2, pj_mac=rng.choice([0.05, 0.1, 0.2]) if hetero else 0.1))
+    cores.append(dram_core(n, dram_bw))
+    links = [Link((c, (c + 1) % n), "link", float(rng.choice([16, 32, 64]) if hetero else 32), 0.01) for c in range(n) if n > 1 and (n > 2 or c == 0)]
+    links.append(Link(tuple(range(n + 1)), "bus", dram_bw, 0.0))
+    return Accelerator(name=f"test{n}", cores=tuple(cores), links=tuple(links), offchip_core_id=n)
+
+
+def random_graph(seed: int, n_ops: int = 6, batch: int = 1) -> Graph:
+    """A random forward+backward-like DAG of GEMMs with weights, some fan-in/out."""
+    rng = random.Random(seed)
+    tensors: dict[str, Tensor] = {}
+    ops: list[Op] = []
+    tensors["x"] = Tensor("x", (batch, 16), 8, TensorRole.INPUT)
+    avail = [("x", 16)]
+    for k in range(n_ops):
+        src, cin = rng.choice(avail[-3:])
+        cout = rng.choice([8, 16, 32, 64])
+        w = f"w{k}"
+        tensors[w] = Tensor(w, (cin, cout), 8, TensorRole.WEIGHT)
+        y = f"y{k}"
+        tensors[y] = Tensor(y, (batch, rng.choice([4, 16, 64]), cout), 8, TensorRole.ACTIVATION)
+        d = tensors[y].shape[1]
+        ops.append(
+            Op(
+                name=f"gemm{k}",
+                op_type="MatMul",
+                kind=OpKind.GEMM,
+                phase=Phase.FORWARD if k < n_ops // 2 else Phase.BACKWARD,
+                loop_dims={"B": batch, "D": d, "C": cin, "K": cout},
+                inputs=(src, w),
+                outputs=(y,),
+                macs=batch * d * cin * cout,
+            )
+        )
+        avail.append((y, cout))
+    return Graph("random", tuple(ops), tensors, checkpoint_candidates=frozenset({"y0"}))
