@@ -44,7 +44,8 @@ Constraints
    S_j \ge E_p \quad \forall (p, j) \in P
 
    s_{k+1} \ge s_k + \mathrm{dur}_k \quad \text{(DMA queue order)},\qquad
-   S_j \ge s_{R_j} + \rho_j,\qquad s_{W_i} \ge E_i
+   S_j \ge s_{R_j} + \rho_j,\qquad s_{R_j} \ge E_{\pi(\mathrm{pos}_j - \delta - 1)},
+   \qquad s_{W_i} \ge E_i
 
    S_j \ge E_i - M (2 - x_{ic} - x_{jc}) \quad
       \forall c,\ i \prec_\pi j \text{ not connected by a path}
@@ -316,6 +317,7 @@ def build_allocation_model(
     dma: dict[tuple[int, int], int] = {}
     prev: tuple[int, float] | None = None
     rcyc, wcyc = problem.dram_read_cycles, problem.dram_write_cycles
+    gate = problem.read_gate(pi)
     for kind, i in problem.event_sequence(pi):
         if kind == 1:
             continue
@@ -326,6 +328,8 @@ def build_allocation_model(
             mb.row({col: 1.0, prev[0]: -1.0}, prev[1])
         if kind == 0:
             mb.row({S[i]: 1.0, col: -1.0}, dur)
+            if gate[i] >= 0:
+                mb.row({col: 1.0, E[gate[i]]: -1.0}, 0.0)
         else:
             mb.row({col: 1.0, E[i]: -1.0}, 0.0)
         prev = (col, dur)

@@ -70,9 +70,11 @@ def simulate_times(
     port = 0.0
     reads: dict[int, tuple[float, float]] = {}
     writes: dict[int, tuple[float, float]] = {}
+    gate = problem.read_gate(order)
     for kind, i in problem.event_sequence(order):
         if kind == 0:
-            s = port
+            g = gate[i]
+            s = port if g < 0 or end[g] < port else end[g]
             port = s + rcyc[i]
             read_end[i] = port
             reads[i] = (s, port)
@@ -144,9 +146,11 @@ def greedy_allocation(problem: Problem) -> tuple[int, ...]:
     read_end = [0.0] * n
     port = 0.0
     rcyc, wcyc = problem.dram_read_cycles, problem.dram_write_cycles
+    gate = problem.read_gate(order)
     for kind, i in problem.event_sequence(order):
         if kind == 0:
-            port += rcyc[i]
+            g = gate[i]
+            port = (port if g < 0 else max(port, end[g])) + rcyc[i]
             read_end[i] = port
         elif kind == 1:
             ready = max([read_end[i]] + [end[p] for p in problem.preds[i]])

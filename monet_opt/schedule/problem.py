@@ -22,10 +22,16 @@ computed with core-averaged costs, Topcuoglu et al., IEEE TPDS 2002):
 
    * a read task ``R_j`` before node ``j``: weights, optimizer state, network inputs and
      labels, and (store-all checkpointing) the forward activations a backward node
-     reads; ``R_j`` may be issued ``prefetch_depth`` positions ahead of ``j`` in π
-     (queue key ``(pos_j - depth, 0)``, raised above the writes it depends on);
+     reads.  ``R_j`` is queued ``prefetch_depth`` positions ahead of ``j`` in π (queue
+     key ``(pos_j - depth, 0)``, raised above the writes it depends on) and may start
+     only once the node ``depth + 1`` positions before ``j`` has ended (its buffer is
+     free): depth 0 = no prefetch, 1 = double buffering;
    * a write task ``W_i`` after node ``i``: checkpointed forward activations, updated
      weights and optimizer state, and graph outputs (queue key ``(pos_i, 1)``).
+
+   With ``layer_io="dram"`` every tensor passed
+   between nodes also makes this DRAM round trip and no core-to-core transfer happens;
+   with ``layer_io="onchip"`` it moves over the interconnect (point 2).
 
    A DMA task starts when the port is free (and for ``W_i`` when ``i`` has ended).
 4. **Latency** (makespan) is the end of the last node or DMA task.
@@ -88,6 +94,7 @@ class Problem:
     dram_write_tensors: tuple[tuple[str, ...], ...]
     dram_deps: tuple[tuple[int, ...], ...]
     prefetch_depth: int
+    layer_io: str
     default_priority: tuple[float, ...]
 
     # -- basic views ---------------------------------------------------------------
@@ -195,6 +202,15 @@ class Problem:
                     heapq.heappush(heap, (-prio[s], s))
         return tuple(order)
 
+    def read_gate(self, order: Sequence[int]) -> tuple[int, ...]:
+        """Per node: the node whose end gates its DRAM read (``-1``: none)."""
+        gate = [-1] * self.n_nodes
+        d = self.prefetch_depth
+        for p, i in enumerate(order):
+            if p - d - 1 >= 0:
+                gate[i] = order[p - d - 1]
+        return tuple(gate)
+
     def event_sequence(self, order: Sequence[int]) -> tuple[tuple[int, int], ...]:
         """Merged sequence of events ``(kind, node)``: kind 0 = DRAM read of node,
         1 = node, 2 = DRAM write of node; sorted by queue key (module docstring)."""
@@ -222,18 +238,54 @@ class Problem:
         return Decision(allocation=greedy_allocation(self))
 
 
-def _contract_shape_ops(graph: Graph) -> dict[str, str]:
-    """Tensor alias map: outputs of shape-only ops point to their input's root tensor."""
+#: Forward activation functions that a MAC array applies at its output (Stream/ZigZag
+#: parse ``Conv -> Relu`` as one computation node).
+FOLDABLE_ACTIVATIONS = frozenset({"Relu", "Gelu", "Sigmoid", "Tanh", "Silu", "LeakyRelu", "Clip"})
+
+
+def _contracted_ops(graph: Graph, fold_activations: bool) -> tuple[set[str], dict[str, str]]:
+    """Ops that are not computation nodes, and the tensor alias map they induce.
+
+    Shape-only ops are always contracted (their output aliases their input).  With
+    ``fold_activations`` a forward activation function whose input is produced by a
+    MAC op and read by nothing else is folded into that op: its output aliases the MAC
+    output (its element work, ≤ 1 op per output element, is dropped).
+    """
     alias: dict[str, str] = {}
+    dropped: set[str] = set()
     for op in graph.ops:
-        if op.kind == OpKind.SHAPE and op.inputs:
-            root = alias.get(op.inputs[0], op.inputs[0])
+        if not op.inputs:
+            continue
+        src = op.inputs[0]
+        root = alias.get(src, src)
+        fold = False
+        if fold_activations and op.op_type in FOLDABLE_ACTIVATIONS and op.phase == Phase.FORWARD:
+            prod = graph.producer.get(src)
+            prod_op = graph.ops[graph.op_index[prod]] if prod is not None else None
+            fold = (
+                prod_op is not None
+                and prod_op.is_mac
+                and prod_op.name not in dropped
+                and len(graph.consumers[src]) == 1
+            )
+        if op.kind == OpKind.SHAPE or fold:
+            dropped.add(op.name)
             for t in op.outputs:
                 alias[t] = root
-    return alias
+    return dropped, alias
 
 
-def build_problem(graph: Graph, accelerator: Accelerator, *, prefetch_depth: int = 2) -> Problem:
+LAYER_IO = ("dram", "onchip")
+
+
+def build_problem(
+    graph: Graph,
+    accelerator: Accelerator,
+    *,
+    prefetch_depth: int = 2,
+    layer_io: str = "onchip",
+    fold_activations: bool = True,
+) -> Problem:
     """Build the scheduling :class:`Problem` of a (training) graph on an accelerator.
 
     Parameters
@@ -244,6 +296,15 @@ def build_problem(graph: Graph, accelerator: Accelerator, *, prefetch_depth: int
         Target accelerator; must have at least one compute core.
     prefetch_depth
         How many program-order positions a DRAM read may run ahead of its node (≥ 0).
+    layer_io
+        Where layer-by-layer execution keeps the tensors passed between nodes:
+        ``"onchip"`` (the default: outputs stay in the producer's memory and move
+        core-to-core over the interconnect; only checkpointed activations, weights,
+        optimizer state and graph inputs/outputs use DRAM) or ``"dram"`` (every output is
+        written to DRAM and every consumer reads it back).
+    fold_activations
+        Fold forward activation functions into the MAC op producing their input (as
+        Stream does); see :func:`_contracted_ops`.
 
     Raises
     ------
@@ -251,13 +312,14 @@ def build_problem(graph: Graph, accelerator: Accelerator, *, prefetch_depth: int
         On a negative ``prefetch_depth``, an accelerator without compute cores, or a
         node no core can run.
     """
+    if layer_io not in LAYER_IO:
+        raise ValueError(f"layer_io must be one of {LAYER_IO}, got {layer_io!r}")
     if prefetch_depth < 0:
         raise ValueError(f"prefetch_depth must be >= 0, got {prefetch_depth}")
     if not accelerator.compute_cores:
         raise ValueError(f"accelerator {accelerator.name!r} has no compute core")
-    alias = _contract_shape_ops(graph)
-    nodes = tuple(op for op in graph.ops if op.kind != OpKind.SHAPE)
-    index = {op.name: i for i, op in enumerate(nodes)}
+    dropped, alias = _contracted_ops(graph, fold_activations)
+    nodes = tuple(op for op in graph.ops if op.name not in dropped)
     producer: dict[str, int] = {}
     for i, op in enumerate(nodes):
         for t in op.outputs:
@@ -284,20 +346,24 @@ def build_problem(graph: Graph, accelerator: Accelerator, *, prefetch_depth: int
                 rbits[j] += tensor.bits
                 rt[j].append(root)
                 continue
-            via_dram = root in ckpt and op.phase != Phase.FORWARD and nodes[p].phase == Phase.FORWARD
+            via_dram = layer_io == "dram" or (
+                root in ckpt and op.phase != Phase.FORWARD and nodes[p].phase == Phase.FORWARD
+            )
             if via_dram:
                 rbits[j] += tensor.bits
                 rt[j].append(root)
                 deps[j].add(p)
             edges.append(Edge(p, j, root, float(tensor.bits), via_dram))
     for i, op in enumerate(nodes):
-        for t in op.outputs:
+        outs = list(op.outputs)
+        for t in outs:
             tensor = graph.tensors[t]
             cons = consumers.get(t, [])
             stored = (
                 t in ckpt
                 or tensor.role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE)
                 or not cons
+                or layer_io == "dram"
             )
             if stored:
                 wbits[i] += tensor.bits
@@ -331,5 +397,6 @@ def build_problem(graph: Graph, accelerator: Accelerator, *, prefetch_depth: int
         dram_write_tensors=tuple(tuple(v) for v in wt),
         dram_deps=tuple(tuple(sorted(v)) for v in deps),
         prefetch_depth=prefetch_depth,
+        layer_io=layer_io,
         default_priority=tuple(float(r) for r in rank),
     )
