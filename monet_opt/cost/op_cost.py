@@ -324,7 +324,8 @@ def op_cost(op: Op, core: Core, graph: Graph) -> OpCost:
                 writes[key] = writes.get(key, 0.0) + vols[k]
                 reads[key] = reads.get(key, 0.0) + above
                 if k == 0 and op.is_mac:
-                    reads[key] += vols[k]  # read-modify-write accumulation
+                    # read-modify-write of partial sums (the first write needs no read)
+                    reads[key] += max(vols[k] - bits[operand], 0.0)
             else:
                 reads[key] = reads.get(key, 0.0) + vols[k]
                 writes[key] = writes.get(key, 0.0) + above

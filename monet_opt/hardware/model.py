@@ -137,7 +137,8 @@ class Core:
     name
         Core name.
     kind
-        ``"compute"`` or ``"offchip"``.
+        ``"compute"``, ``"offchip"`` (the DRAM core) or ``"memory"`` (an on-chip
+        memory-only core without PEs, Stream's ``zigzag.memory``; it runs no ops).
     array
         Its operational array.
     memories
@@ -247,8 +248,12 @@ class Accelerator:
 
     @cached_property
     def compute_cores(self) -> tuple[Core, ...]:
-        """Cores that can run ops (everything but the off-chip core)."""
-        return tuple(c for c in self.cores if c.id != self.offchip_core_id and not c.is_offchip)
+        """Cores that can run ops (everything but the off-chip core and memory-only cores)."""
+        return tuple(
+            c
+            for c in self.cores
+            if c.id != self.offchip_core_id and not c.is_offchip and c.kind != "memory"
+        )
 
     @property
     def offchip_core(self) -> Core | None:

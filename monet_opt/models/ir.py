@@ -216,7 +216,9 @@ class Graph:
             names.add(op.name)
             for t in op.inputs + op.outputs:
                 if t not in self.tensors:
-                    raise ValueError(f"graph {self.name!r}: op {op.name!r} uses unknown tensor {t!r}")
+                    raise ValueError(
+                        f"graph {self.name!r}: op {op.name!r} uses unknown tensor {t!r}"
+                    )
             for t in op.outputs:
                 if t in produced:
                     raise ValueError(f"graph {self.name!r}: tensor {t!r} written twice")
@@ -285,8 +287,12 @@ class Graph:
 
     @property
     def weights(self) -> tuple[Tensor, ...]:
-        """Trainable parameters."""
-        return tuple(t for t in self.tensors.values() if t.role == TensorRole.WEIGHT)
+        """Trainable parameters (updated copies written by optimizer ops excluded)."""
+        return tuple(
+            t
+            for t in self.tensors.values()
+            if t.role == TensorRole.WEIGHT and t.name not in self.producer
+        )
 
     @property
     def parameter_count(self) -> int:

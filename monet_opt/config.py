@@ -1,0 +1,452 @@
+"""Run configuration: the YAML schema of ``monet-opt solve CONFIG.yaml``.
+
+Example (paths are relative to the config file)::
+
+    workload:
+      model: resnet18-cifar        # a built-in model name, or
+      # onnx: path/to/model.onnx   # an ONNX forward graph
+      options: {batch: 4}          # model / importer options
+      optimizer: adamw             # adamw | sgd
+      precision: {activation: 16, weight: 16, gradient: 16, optimizer_state: 32}
+    accelerator: hardware/tpu_like_quad_core.yaml   # ours or Stream's format
+    objective: latency             # latency | energy | edp
+    schedule: {prefetch_depth: 2}
+    solver: {time_limit_s: 60, mip_gap: 1.0e-4, threads: null}
+    ga: {population: 32, generations: 30, cx_prob: 0.7, mut_prob: 0.3, seed: 0, processes: 1}
+
+Every error is a :class:`ConfigError` whose message names the file, the field path
+(``workload.optimizer``) and, where it applies, the allowed values or keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+__all__ = [
+    "ConfigError",
+    "Config",
+    "WorkloadConfig",
+    "PrecisionConfig",
+    "ScheduleConfig",
+    "SolverConfig",
+    "GAConfig",
+    "load_config",
+    "config_from_dict",
+    "build_inputs",
+]
+
+
+class ConfigError(ValueError):
+    """Invalid configuration or input file.
+
+    ``str(err)`` is ``"<file>: <field>: <message>"`` (``"<file>: <message>"`` without a
+    field), ready for ``error: ...`` on the command line.
+
+    Attributes
+    ----------
+    file
+        The file at fault (config, accelerator or ONNX file), or ``None``.
+    field
+        Dotted field path in the config (``workload.optimizer``), or ``None``.
+    message
+        What is wrong.
+    """
+
+    def __init__(self, file: str | Path | None, field: str | None, message: str) -> None:
+        self.file = None if file is None else str(file)
+        self.field = field
+        self.message = message
+        super().__init__(": ".join(p for p in (self.file, field, message) if p))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PrecisionConfig(_Strict):
+    """Bits per element of each tensor class."""
+
+    activation: Annotated[int, Field(ge=1, le=64)] = 16
+    weight: Annotated[int, Field(ge=1, le=64)] = 16
+    gradient: Annotated[int, Field(ge=1, le=64)] = 16
+    optimizer_state: Annotated[int, Field(ge=1, le=64)] = 32
+
+
+class WorkloadConfig(_Strict):
+    """The network to train: a built-in model or an ONNX file, plus the optimizer."""
+
+    model: str | None = None
+    onnx: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    precision: PrecisionConfig = Field(default_factory=PrecisionConfig)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WorkloadConfig:
+        if (self.model is None) == (self.onnx is None):
+            raise ValueError("give exactly one of 'model' (a built-in name) or 'onnx' (a file)")
+        return self
+
+
+class ScheduleConfig(_Strict):
+    """Evaluator settings."""
+
+    prefetch_depth: Annotated[int, Field(ge=0)] = 2
+
+
+class SolverConfig(_Strict):
+    """HiGHS MILP settings."""
+
+    time_limit_s: Annotated[float, Field(gt=0)] = 60.0
+    mip_gap: Annotated[float, Field(ge=0)] = 1e-4
+    threads: Annotated[int, Field(ge=1)] | None = None
+
+
+class GAConfig(_Strict):
+    """Genetic-algorithm baseline settings (see :func:`monet_opt.ga.run_ga`)."""
+
+    population: Annotated[int, Field(ge=2)] = 32
+    generations: Annotated[int, Field(ge=0)] = 30
+    cx_prob: Annotated[float, Field(ge=0, le=1)] = 0.7
+    mut_prob: Annotated[float, Field(ge=0, le=1)] = 0.3
+    seed: int = 0
+    processes: Annotated[int, Field(ge=1)] = 1
+    max_evals: Annotated[int, Field(ge=1)] | None = None
+    time_limit_s: Annotated[float, Field(gt=0)] | None = None
+    crossover: Literal["uniform", "two_point"] = "uniform"
+
+
+class Config(_Strict):
+    """A complete run configuration.
+
+    Relative paths (``accelerator``, ``workload.onnx``) are resolved against
+    :attr:`base_dir` (the config file's directory; the working directory for configs
+    built from a dict without ``base_dir``).
+    """
+
+    workload: WorkloadConfig
+    accelerator: str
+    objective: Literal["latency", "energy", "edp"] = "latency"
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    solver: SolverConfig = Field(default_factory=SolverConfig)
+    ga: GAConfig = Field(default_factory=GAConfig)
+
+    _source: Path | None = PrivateAttr(default=None)
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def source(self) -> Path | None:
+        """The config file (``None`` if built from a dict)."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory relative paths are resolved against."""
+        return self._base_dir
+
+    @property
+    def accelerator_path(self) -> Path:
+        """Resolved accelerator file."""
+        return _resolve(self._base_dir, self.accelerator)
+
+    @property
+    def onnx_path(self) -> Path | None:
+        """Resolved ONNX file, or ``None`` for a built-in model."""
+        return None if self.workload.onnx is None else _resolve(self._base_dir, self.workload.onnx)
+
+    @property
+    def name(self) -> str:
+        """Run name: the config file stem (or the model name)."""
+        if self._source is not None:
+            return self._source.stem
+        return self.workload.model or Path(self.workload.onnx or "run").stem
+
+    def resolved_paths(self) -> dict[str, str | None]:
+        """Absolute paths of the config and the files it names."""
+        onnx = self.onnx_path
+        return {
+            "config": None if self._source is None else str(self._source.resolve()),
+            "accelerator": str(self.accelerator_path),
+            "onnx": None if onnx is None else str(onnx),
+        }
+
+
+def _resolve(base: Path, p: str) -> Path:
+    path = Path(p).expanduser()
+    return (path if path.is_absolute() else base / path).resolve()
+
+
+# -- error formatting ---------------------------------------------------------------------
+def _literal_values(annotation: Any) -> tuple[Any, ...] | None:
+    """Values of a ``Literal`` annotation (also inside ``Optional``/``Annotated``)."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    for arg in get_args(annotation):
+        vals = _literal_values(arg)
+        if vals is not None:
+            return vals
+    return None
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The config model class at a location path (``()`` -> :class:`Config`)."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        f = model.model_fields.get(str(part))
+        if f is None:
+            return None
+        ann = f.annotation
+        sub = next(
+            (a for a in (ann, *get_args(ann)) if isinstance(a, type) and issubclass(a, BaseModel)),
+            None,
+        )
+        if sub is None:
+            return None
+        model = sub
+    return model
+
+
+def _describe(err: dict[str, Any]) -> tuple[str, str]:
+    """(field path, message) of one pydantic error."""
+    loc = tuple(err.get("loc", ()))
+    field = ".".join(str(p) for p in loc) or None
+    etype = err.get("type", "")
+    if etype == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        allowed = ", ".join(parent.model_fields) if parent is not None else "?"
+        return field or "?", f"unknown key {loc[-1]!r}; allowed keys: {allowed}"
+    if etype == "missing":
+        return field or "?", "required field is missing"
+    if etype == "literal_error":
+        parent = _model_at(loc[:-1])
+        vals = None
+        if parent is not None and str(loc[-1]) in parent.model_fields:
+            vals = _literal_values(parent.model_fields[str(loc[-1])].annotation)
+        allowed = ", ".join(map(str, vals)) if vals else err.get("ctx", {}).get("expected", "?")
+        return field or "?", f"invalid value {err.get('input')!r}; allowed values: {allowed}"
+    if etype == "model_type" or etype == "dict_type":
+        return field or "(top level)", f"expected a mapping, got {type(err.get('input')).__name__}"
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")
+    if "input" in err and etype not in ("value_error", "assertion_error"):
+        msg = f"{msg} (got {err['input']!r})"
+    return field or "(top level)", msg
+
+
+def _from_validation_error(file: str | Path | None, exc: ValidationError) -> ConfigError:
+    errors = exc.errors()
+    field, msg = _describe(errors[0])
+    if len(errors) > 1:
+        msg += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    err = ConfigError(file, field, msg)
+    err.errors = [_describe(e) for e in errors]  # type: ignore[attr-defined]
+    return err
+
+
+# -- loading ------------------------------------------------------------------------------
+def config_from_dict(
+    data: Any,
+    *,
+    base_dir: str | Path | None = None,
+    source: str | Path | None = None,
+    check_files: bool = True,
+) -> Config:
+    """Validate a config mapping.
+
+    Parameters
+    ----------
+    data
+        The parsed YAML mapping.
+    base_dir
+        Directory relative paths are resolved against (default: ``source``'s directory,
+        else the working directory).
+    source
+        The file it came from (for error messages).
+    check_files
+        Raise if the accelerator or ONNX file does not exist.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the field and the allowed values/keys.
+    """
+    file = None if source is None else Path(source)
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(file, None, f"expected a mapping of settings at the top level, got {got}")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _from_validation_error(file, exc) from None
+    if file is not None:
+        cfg._source = file
+    if base_dir is not None:
+        cfg._base_dir = Path(base_dir).resolve()
+    elif file is not None:
+        cfg._base_dir = file.resolve().parent
+    if check_files:
+        _check_files(cfg)
+    return cfg
+
+
+def _check_files(cfg: Config) -> None:
+    file = cfg.source
+    checks = [("accelerator", cfg.accelerator_path)]
+    if cfg.onnx_path is not None:
+        checks.append(("workload.onnx", cfg.onnx_path))
+    for field, path in checks:
+        if not path.exists():
+            raise ConfigError(file, field, f"file not found: {path}")
+        if not path.is_file():
+            raise ConfigError(file, field, f"not a file: {path}")
+
+
+def load_config(path: str | Path, *, check_files: bool = True) -> Config:
+    """Read and validate a YAML config file.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not valid YAML, or does not match the schema (the
+        message names the file, the field path and the allowed values/keys), or if a
+        file it names does not exist (``check_files``).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(p, None, "config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(p, None, "is a directory, expected a YAML config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(p, None, f"cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(p, None, f"invalid YAML: {where}{problem}") from None
+    return config_from_dict(data, source=p, check_files=check_files)
+
+
+# -- building the inputs ------------------------------------------------------------------
+def _builtin_model_names() -> list[str] | None:
+    try:
+        from monet_opt.models.zoo import BUILTIN_MODELS
+    except ImportError:  # pragma: no cover - depends on the models package
+        return None
+    return sorted(BUILTIN_MODELS)
+
+
+def build_forward(cfg: Config):
+    """The forward graph of the workload (built-in model or ONNX import).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown model, bad options or an ONNX file that cannot be imported.
+    """
+    from monet_opt import models
+
+    wl = cfg.workload
+    file = cfg.source
+    if wl.model is not None:
+        names = _builtin_model_names()
+        if names is not None and wl.model not in names:
+            raise ConfigError(
+                file,
+                "workload.model",
+                f"unknown model {wl.model!r}; allowed values: {', '.join(names)}",
+            )
+        try:
+            return models.build_model(wl.model, **wl.options)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(file, "workload.options", _strip(str(exc))) from None
+    onnx_path = cfg.onnx_path
+    assert onnx_path is not None
+    if not onnx_path.exists():
+        raise ConfigError(file, "workload.onnx", f"file not found: {onnx_path}")
+    try:
+        return models.load_onnx(onnx_path, **wl.options)
+    except TypeError as exc:
+        raise ConfigError(file, "workload.options", _strip(str(exc))) from None
+    except (ValueError, OSError) as exc:
+        raise ConfigError(onnx_path, None, _strip(str(exc), onnx_path)) from None
+
+
+def build_training_graph(cfg: Config, forward=None):
+    """The training graph (forward + loss + backward + optimizer) of the workload."""
+    from monet_opt import models
+
+    if forward is None:
+        forward = build_forward(cfg)
+    wl = cfg.workload
+    try:
+        precision = models.Precision(**wl.precision.model_dump())
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(cfg.source, "workload.precision", _strip(str(exc))) from None
+    try:
+        return models.derive_training_graph(forward, optimizer=wl.optimizer, precision=precision)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(cfg.source, "workload", _strip(str(exc))) from None
+
+
+def load_accelerator_for(cfg: Config):
+    """The accelerator named by the config.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing (field ``accelerator``) or malformed (the message of the
+        hardware loader, which names the file and its field).
+    """
+    from monet_opt.hardware import load_accelerator
+
+    path = cfg.accelerator_path
+    if not path.exists():
+        raise ConfigError(cfg.source, "accelerator", f"file not found: {path}")
+    try:
+        return load_accelerator(path)
+    except (ValueError, OSError) as exc:
+        raise ConfigError(path, None, _strip(str(exc), path)) from None
+
+
+def build_inputs(cfg: Config):
+    """``(training graph, accelerator)`` of a config.
+
+    Raises
+    ------
+    ConfigError
+        Wrapping any error of the model builder, the ONNX importer or the hardware
+        loader, with the file and field at fault.
+    """
+    graph = build_training_graph(cfg)
+    accelerator = load_accelerator_for(cfg)
+    return graph, accelerator
+
+
+def _strip(msg: str, path: Path | None = None) -> str:
+    """First line of a wrapped error, without the ``<path>:`` it may already start with
+    (the ConfigError adds the file); further lines are counted, not shown."""
+    lines = [ln.strip() for ln in msg.splitlines() if ln.strip()] or ["invalid input"]
+    first = lines[0]
+    if path is not None:
+        for prefix in (str(path), path.name):
+            if first.startswith(prefix + ":"):
+                first = first[len(prefix) + 1 :].lstrip(" :")
+                break
+    if len(lines) > 1:
+        first += f" (and {len(lines) - 1} more)"
+    return first

@@ -1,0 +1,269 @@
+"""``result.json``: inputs, metrics, decisions, solver statistics and software versions.
+
+Units in the file are explicit in the key names: ``*_cycles``, ``*_pj``, ``*_bytes``,
+``*_seconds``.  Non-finite numbers (an unbounded gap, an infeasible GA individual) are
+written as ``null`` so that the file is strict JSON.  The file is written atomically (a
+temporary file in the same directory, then :func:`os.replace`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monet_opt.schedule.types import Schedule
+
+__all__ = [
+    "RESULT_SCHEMA_VERSION",
+    "software_versions",
+    "schedule_metrics",
+    "decisions",
+    "best_result",
+    "result_dict",
+    "write_result",
+    "write_json_atomic",
+    "to_jsonable",
+]
+
+RESULT_SCHEMA_VERSION = 1
+
+_PACKAGES = ("monet-opt", "highspy", "numpy", "deap", "onnx", "pydantic", "networkx", "matplotlib")
+
+
+def software_versions() -> dict[str, str | None]:
+    """Versions of Python and the packages results depend on (``None`` if absent)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    out["monet_opt"] = out.pop("monet-opt")
+    if out.get("monet_opt") is None:  # running from a source tree, not installed
+        from monet_opt import __version__
+
+        out["monet_opt"] = __version__
+    out["platform"] = platform.platform()
+    return out
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Recursively convert numpy scalars/arrays, paths, sets and tuples; non-finite -> None."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj
+        return [to_jsonable(v) for v in items]
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    if hasattr(obj, "value") and isinstance(obj.value, str):  # enums
+        return obj.value
+    return str(obj)
+
+
+def _core_name(problem: Any, core_id: int) -> str:
+    try:
+        return problem.accelerator.core(int(core_id)).name
+    except (KeyError, AttributeError):
+        return f"core {core_id}"
+
+
+def schedule_metrics(schedule: Schedule, problem: Any = None) -> dict[str, Any]:
+    """Latency, energy breakdown, EDP, peak memories and traffic of a schedule."""
+    peaks = {}
+    for label, tr in schedule.memory.items():
+        cap = float(tr.capacity_bits)
+        peaks[label] = {
+            "core": int(tr.core),
+            "memory": tr.memory,
+            "peak_bytes": tr.peak_bits / 8,
+            "capacity_bytes": cap / 8 if math.isfinite(cap) else None,
+            "utilization": tr.peak_bits / cap if cap and math.isfinite(cap) else None,
+        }
+    dram_bits = sum(t.bits for t in schedule.transfers if t.channel == "dram")
+    link_bits = sum(t.bits for t in schedule.transfers if t.channel != "dram")
+    busy = {}
+    if len(schedule.node_names):
+        for c in np.unique(schedule.core):
+            mask = schedule.core == c
+            busy[_core_name(problem, int(c)) if problem is not None else str(int(c))] = float(
+                np.sum(schedule.end[mask] - schedule.fetch_end[mask])
+            )
+    lat = float(schedule.latency)
+    return {
+        "latency_cycles": lat,
+        "energy_pj": schedule.energy.as_dict(),
+        "edp_pj_cycles": schedule.edp,
+        "peak_memory_bytes": {k: v["peak_bytes"] for k, v in peaks.items()},
+        "memories": peaks,
+        "dram_traffic_bytes": dram_bits / 8,
+        "link_traffic_bytes": link_bits / 8,
+        "n_transfers": len(schedule.transfers),
+        "core_compute_utilization": {k: (v / lat if lat > 0 else None) for k, v in busy.items()},
+    }
+
+
+def decisions(schedule: Schedule, problem: Any = None) -> dict[str, dict[str, Any]]:
+    """Node name -> ``{"core_id", "core", "start_cycle", "end_cycle"}``."""
+    out = {}
+    for i, name in enumerate(schedule.node_names):
+        cid = int(schedule.core[i])
+        out[name] = {
+            "core_id": cid,
+            "core": _core_name(problem, cid),
+            "start_cycle": float(schedule.start[i]),
+            "end_cycle": float(schedule.end[i]),
+        }
+    return out
+
+
+def _objective_of(schedule: Schedule, objective: str) -> float:
+    if objective == "energy":
+        return float(schedule.energy.total)
+    if objective == "edp":
+        return float(schedule.edp)
+    return float(schedule.latency)
+
+
+def best_result(results: Mapping[str, Any], objective: str) -> tuple[str, Any] | None:
+    """``(method, result)`` whose re-simulated schedule has the best objective value.
+
+    Ties go to the first entry (put the MILP first)."""
+    best = None
+    for method, res in results.items():
+        if res is None:
+            continue
+        val = _objective_of(res.schedule, objective)
+        if best is None or val < best[0]:
+            best = (val, method, res)
+    return None if best is None else (best[1], best[2])
+
+
+def result_dict(
+    *,
+    problem: Any,
+    objective: str,
+    milp: Any = None,
+    ga: Any = None,
+    config: Any = None,
+    wall_times: Mapping[str, float] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The content of ``result.json``.
+
+    Parameters
+    ----------
+    problem
+        The :class:`~monet_opt.schedule.problem.Problem` that was solved.
+    objective
+        ``"latency"``, ``"energy"`` or ``"edp"``.
+    milp, ga
+        :class:`~monet_opt.formulations.allocation.SolveResult` and/or
+        :class:`~monet_opt.ga.GAResult` (at least one).
+    config
+        The :class:`~monet_opt.config.Config` (echoed with its resolved paths).
+    wall_times
+        Named wall times in seconds (``build_inputs``, ``build_problem``, ``milp``...).
+    extra
+        More top-level keys.
+    """
+    results = {"milp": milp, "ga": ga}
+    chosen = best_result(results, objective)
+    if chosen is None:
+        raise ValueError("result_dict needs at least one of milp= or ga=")
+    method, best = chosen
+    graph = getattr(problem, "graph", None)
+    acc = getattr(problem, "accelerator", None)
+
+    inputs: dict[str, Any] = {}
+    if config is not None:
+        inputs["config"] = config.model_dump(mode="json")
+        inputs["paths"] = config.resolved_paths()
+    inputs["model"] = getattr(graph, "name", None)
+    inputs["n_ops"] = len(graph.ops) if graph is not None else None
+    inputs["parameters"] = getattr(graph, "parameter_count", None)
+    inputs["accelerator"] = getattr(acc, "name", None)
+    inputs["accelerator_source"] = getattr(acc, "source", None)
+    inputs["n_nodes"] = getattr(problem, "n_nodes", None)
+    inputs["n_flexible_nodes"] = len(getattr(problem, "flexible", ()) or ())
+
+    methods: dict[str, Any] = {}
+    for name, res in results.items():
+        if res is None:
+            continue
+        entry = dict(res.as_dict())
+        entry.pop("allocation", None)
+        entry.pop("decision", None)
+        entry["metrics"] = schedule_metrics(res.schedule, problem)
+        methods[name] = entry
+
+    out: dict[str, Any] = {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "objective": objective,
+        "best_method": method,
+        "inputs": inputs,
+        "metrics": schedule_metrics(best.schedule, problem),
+        "decisions": decisions(best.schedule, problem),
+        "methods": methods,
+        "wall_times_seconds": dict(wall_times or {}),
+        "software": software_versions(),
+        "command": sys.argv,
+    }
+    if extra:
+        out.update(extra)
+    return to_jsonable(out)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write JSON to ``path`` atomically (temp file in the same directory + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _chmod_default(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _chmod_default(path: str) -> None:
+    """Give a mkstemp file (0600) the permissions of a normally created file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def write_result(out_dir: str | Path, **kwargs: Any) -> Path:
+    """Write ``out_dir/result.json`` (see :func:`result_dict` for the arguments)."""
+    return write_json_atomic(Path(out_dir) / "result.json", result_dict(**kwargs))

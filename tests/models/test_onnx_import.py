@@ -1,0 +1,230 @@
+"""ONNX import: Stream's workloads and error handling."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from monet_opt.models import (
+    OnnxImportError,
+    OpKind,
+    TensorRole,
+    derive_training_graph,
+    load_onnx,
+    resnet18,
+)
+
+V008 = "v0.0.8_b2bc4ac4/stream/inputs"
+V113 = "v1.13.14_28fb9011/stream/inputs"
+RESNET = f"{V008}/examples/workload/resnet18.onnx"
+
+
+def _sorted_dims(g, kind):
+    return sorted(tuple(sorted(op.loop_dims.items())) for op in g.ops if op.kind == kind)
+
+
+def test_stream_resnet18_matches_builtin(stream_dir: Path):
+    g = load_onnx(stream_dir / RESNET)
+    ref = resnet18()
+    assert len(g) == len(ref) == 49
+    assert g.total_macs() == ref.total_macs() == 1_814_073_344
+    assert Counter(op.kind for op in g.ops) == Counter(op.kind for op in ref.ops)
+    assert Counter(op.op_type for op in g.ops) == Counter(op.op_type for op in ref.ops)
+    for kind in OpKind:
+        assert _sorted_dims(g, kind) == _sorted_dims(ref, kind), kind
+    assert sorted(op.macs for op in g.ops) == sorted(op.macs for op in ref.ops)
+    # biases (rank-1) dropped: same parameters as the built-in model
+    assert g.parameter_count == ref.parameter_count
+    assert all(op.phase.value == "forward" for op in g.ops)
+    # identical copy in v1.13.14
+    assert load_onnx(stream_dir / RESNET.replace(V008, V113)).total_macs() == g.total_macs()
+
+
+def test_stream_resnet18_batch_override(stream_dir: Path):
+    g = load_onnx(stream_dir / RESNET, batch=4, precision=8)
+    assert g.total_macs() == 4 * 1_814_073_344
+    assert g.tensors["input.1"].shape == (4, 3, 224, 224)
+    assert {t.precision for t in g.tensors.values()} == {8}
+    assert g.total_macs() == resnet18(batch=4).total_macs()
+
+
+EXPECTED = {
+    f"{V008}/examples/workload/fsrcnn.onnx": None,
+    f"{V008}/testing/workload/attention_head.onnx": "LpNormalization",
+    "last_ga_6be8e0c6/stream/inputs/testing/workload/attention_head.onnx": "LpNormalization",
+    f"{V113}/testing/workload/attention_head.onnx": None,
+    f"{V113}/examples/workload/fsrcnn.onnx": None,
+}
+
+
+def _other_files(stream_dir: Path) -> list[Path]:
+    files = [stream_dir / p for p in EXPECTED]
+    files += sorted((stream_dir / V113 / "testing/workload").glob("swiglu_*.onnx"))
+    files += sorted((stream_dir / V113 / "aie/workload").glob("swiglu_*.onnx"))
+    return files
+
+
+def test_other_stream_workloads_load_or_name_the_op(stream_dir: Path):
+    files = _other_files(stream_dir)
+    assert len(files) >= 9
+    loaded = 0
+    for f in files:
+        rel = str(f.relative_to(stream_dir))
+        expected_error = EXPECTED.get(rel)
+        try:
+            g = load_onnx(f)
+        except OnnxImportError as exc:
+            msg = str(exc)
+            assert f.name in msg and "supported" in msg
+            assert expected_error is not None and repr(expected_error) in msg, msg
+            continue
+        assert expected_error is None, f"{rel} should fail on {expected_error}"
+        loaded += 1
+        assert len(g) > 0 and g.total_macs() > 0
+        train = derive_training_graph(g)  # every loadable workload is trainable
+        assert train.total_macs() > g.total_macs()
+    assert loaded >= len(files) - 2
+
+
+def test_attention_head_weights_are_graph_inputs(stream_dir: Path):
+    g = load_onnx(stream_dir / V113 / "testing/workload/attention_head.onnx")
+    assert {w.name for w in g.weights} == {"wQ", "wK", "wV"}
+    assert g.tensors["I"].role == TensorRole.INPUT
+    kinds = Counter(op.kind for op in g.ops)
+    assert kinds == {OpKind.GEMM: 5, OpKind.SHAPE: 1, OpKind.NORM: 1}
+    qk = next(op for op in g.ops if op.inputs == ("Q", "Kt"))
+    assert dict(qk.loop_dims) == {"B": 1, "D": 128, "C": 64, "K": 128}
+    assert g.total_macs() == 3 * 128 * 512 * 64 + 2 * 128 * 128 * 64
+
+
+def test_swiglu_custom_domain_silu(stream_dir: Path):
+    g = load_onnx(stream_dir / V113 / "testing/workload/swiglu_1_16_32.onnx")
+    assert [op.op_type for op in g.ops] == ["Gemm", "Gemm", "Silu", "Mul", "Gemm"]
+    assert g.total_macs() == 16 * 32 * 2 + 32 * 16
+    t = derive_training_graph(g)
+    types = Counter(op.op_type for op in t.ops)
+    assert types["SiluGrad"] == 1 and types["MulGrad"] == 2
+    # the input feeds two Gemms but needs no gradient: no dX for either
+    assert types["GemmGradInput"] == 1
+
+
+def test_fsrcnn_shared_weight_accumulates(stream_dir: Path):
+    g = load_onnx(stream_dir / V008 / "examples/workload/fsrcnn.onnx")
+    assert len(g) == 8
+    # weights_2 is used by two convs, weights_3 is unused (ignored)
+    assert "weights_3" not in g.tensors
+    t = derive_training_graph(g, optimizer="sgd")
+    acc = [op for op in t.ops if op.op_type == "GradAccumulate"]
+    assert [op.outputs[0] for op in acc] == ["d[weights_2]"]
+    assert len(t.ops_in(t.ops[-1].phase)) == len(g.weights)
+
+
+def _save(tmp_path: Path, nodes, inputs, outputs, inits=(), name="m.onnx") -> Path:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    p = tmp_path / name
+    onnx.save(model, p)
+    return p
+
+
+def _vi(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def test_unsupported_op_message(tmp_path: Path):
+    nodes = [
+        helper.make_node("Relu", ["x"], ["y"], name="r"),
+        helper.make_node("LRN", ["y"], ["z"], name="my_lrn", size=3),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", [1, 4, 5, 5])], [_vi("z", [1, 4, 5, 5])], name="bad.onnx")
+    with pytest.raises(OnnxImportError) as err:
+        load_onnx(p)
+    msg = str(err.value)
+    assert "bad.onnx" in msg and "'LRN'" in msg and "my_lrn" in msg and "Conv" in msg
+    assert isinstance(err.value, ValueError)
+
+
+def test_dynamic_batch_needs_batch_argument(tmp_path: Path):
+    w = helper.make_tensor("w", TensorProto.FLOAT, [8, 4], [0.0] * 32)
+    b = helper.make_tensor("b", TensorProto.FLOAT, [4], [0.0] * 4)
+    nodes = [
+        helper.make_node("Gemm", ["x", "w", "b"], ["h"], name="fc"),
+        helper.make_node("Sigmoid", ["h"], ["y"], name="sig"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", ["N", 8])], [_vi("y", ["N", 4])], [w, b])
+    with pytest.raises(OnnxImportError, match="batch="):
+        load_onnx(p)
+    g = load_onnx(p, batch=3)
+    assert dict(g.ops[0].loop_dims) == {"B": 1, "D": 3, "C": 8, "K": 4}
+    assert "b" not in g.tensors  # bias dropped
+    assert g.parameter_count == 32
+    with pytest.raises(ValueError, match="batch"):
+        load_onnx(p, batch=0)
+    with pytest.raises(FileNotFoundError):
+        load_onnx(tmp_path / "missing.onnx")
+
+
+def test_gelu_decomposition_and_shape_ops(tmp_path: Path):
+    sq = helper.make_tensor("sqrt2", TensorProto.FLOAT, [], [1.4142])
+    nodes = [
+        helper.make_node(
+            "Constant", [], ["one"], value=helper.make_tensor("c", TensorProto.FLOAT, [], [1.0])
+        ),
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+        helper.make_node("Div", ["h", "sqrt2"], ["h1"]),
+        helper.make_node("Erf", ["h1"], ["h2"]),
+        helper.make_node("Add", ["h2", "one"], ["h3"]),
+        helper.make_node("Mul", ["h", "h3"], ["h4"]),
+        helper.make_node("Transpose", ["h4"], ["t"], perm=[0, 2, 1]),
+        helper.make_node("Softmax", ["t"], ["y"], axis=-1),
+    ]
+    w = helper.make_tensor("w", TensorProto.FLOAT, [6, 5], [0.0] * 30)
+    p = _save(tmp_path, nodes, [_vi("x", [2, 3, 6])], [_vi("y", [2, 5, 3])], [w, sq])
+    g = load_onnx(p)
+    assert [op.kind.value for op in g.ops] == [
+        "gemm",
+        "elementwise",
+        "elementwise",
+        "elementwise",
+        "elementwise",
+        "shape",
+        "norm",
+    ]
+    assert dict(g.ops[0].loop_dims) == {"B": 2, "D": 3, "C": 6, "K": 5}
+    assert g.ops[0].op_type == "MatMul" and g.tensors["w"].role == TensorRole.WEIGHT
+    assert g.ops[1].inputs == ("h",)  # scalar constant dropped
+    t = derive_training_graph(g)
+    types = Counter(op.op_type for op in t.ops)
+    assert types["ErfGrad"] == 1 and types["SoftmaxGrad"] == 1 and types["TransposeGrad"] == 1
+    assert types["GradAccumulate"] == 1  # h feeds Div and Mul
+
+
+def test_conv1d_and_bad_shapes_raise_import_error(tmp_path: Path):
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 2, 3], [0.0] * 24)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c1d", kernel_shape=[3])]
+    p = _save(tmp_path, nodes, [_vi("x", [1, 2, 8])], [_vi("y", [1, 4, 6])], [w])
+    with pytest.raises(OnnxImportError, match="c1d"):
+        load_onnx(p)
+
+
+def test_concat_and_bias_add(tmp_path: Path):
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.0] * 16)
+    b = helper.make_tensor("b", TensorProto.FLOAT, [4], [0.0] * 4)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+        helper.make_node("Add", ["h", "b"], ["hb"], name="bias"),
+        helper.make_node("Concat", ["hb", "x"], ["y"], name="cat", axis=1),
+        helper.make_node("Relu", ["y"], ["z"], name="relu"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", [2, 4])], [_vi("z", [2, 8])], [w, b])
+    g = load_onnx(p)
+    assert [op.kind.value for op in g.ops] == ["gemm", "elementwise", "shape", "elementwise"]
+    assert g.ops[1].inputs == ("h",) and g.ops[2].inputs == ("hb", "x")
+    t = derive_training_graph(g)
+    types = Counter(op.op_type for op in t.ops)
+    assert types["ConcatGrad"] == 1  # only the first Concat input needs a gradient
+    assert "mm.dX" not in {op.name for op in t.ops}

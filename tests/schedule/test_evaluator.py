@@ -1,0 +1,76 @@
+"""Evaluator invariants: precedence, no overlap on a core, DRAM port serial, memory >= 0."""
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+
+from monet_opt.schedule.evaluator import evaluate, evaluate_fast, greedy_allocation
+from monet_opt.schedule.problem import build_problem
+from monet_opt.schedule.types import Decision
+from tests.factories import accelerator, random_graph
+
+
+def random_instances(k: int):
+    for seed in range(k):
+        g = random_graph(seed, n_ops=7)
+        acc = accelerator(3, seed=seed, hetero=seed % 2 == 0)
+        for layer_io in ("onchip", "dram"):
+            pb = build_problem(g, acc, prefetch_depth=seed % 3, layer_io=layer_io)
+            rng = random.Random(seed)
+            alloc = tuple(rng.choice(a) for a in pb.allowed)
+            prio = tuple(rng.random() for _ in range(pb.n_nodes)) if seed % 2 else None
+            yield pb, Decision(alloc, prio)
+
+
+@pytest.mark.parametrize("case", list(random_instances(8)), ids=lambda c: c[0].graph.name)
+def test_invariants(case):
+    pb, dec = case
+    s = evaluate(pb, dec)
+    eps = 1e-9
+    # precedence: a node starts after its producers end
+    for e in pb.edges:
+        assert s.start[e.dst] >= s.end[e.src] - eps
+    # no overlap on a core (in program order)
+    for c in pb.core_ids:
+        idx = sorted(np.flatnonzero(s.core == c), key=lambda i: s.start[i])
+        for a, b in itertools.pairwise(idx):
+            assert s.start[b] >= s.end[a] - eps
+    # the DRAM port carries one transfer at a time; reads finish before their node
+    dram = sorted((t for t in s.transfers if t.channel == "dram"), key=lambda t: t.start)
+    for a, b in itertools.pairwise(dram):
+        assert b.start >= a.end - eps
+    # memory never negative, latency covers everything
+    for tr in s.memory.values():
+        assert (tr.bits >= -1e-6).all()
+    assert s.latency >= s.end.max() - eps
+    assert all(t.end <= s.latency + eps for t in s.transfers)
+    # fast path agrees with the full schedule
+    lat, en = evaluate_fast(pb, dec.allocation, dec.priority)
+    assert lat == pytest.approx(s.latency)
+    assert en == pytest.approx(s.energy.total)
+
+
+def test_independent_work_overlaps_on_different_cores():
+    # two independent GEMMs off one input: on different cores they overlap in time
+    g = random_graph(3, n_ops=2)
+    acc = accelerator(2, hetero=False)
+    pb = build_problem(g, acc, layer_io="onchip")
+    both0 = evaluate(pb, Decision((0,) * pb.n_nodes))
+    split = evaluate(pb, Decision(tuple(range(pb.n_nodes))))
+    if not pb.reachability[0, 1]:
+        assert split.start[1] < split.end[0]
+        assert split.latency < both0.latency
+
+
+def test_greedy_is_valid_and_errors_are_clear():
+    pb = build_problem(random_graph(1), accelerator(3, seed=1))
+    alloc = greedy_allocation(pb)
+    assert len(alloc) == pb.n_nodes
+    with pytest.raises(ValueError, match="expected"):
+        evaluate_fast(pb, alloc[:-1])
+    with pytest.raises(ValueError, match="cannot run on core"):
+        evaluate_fast(pb, (99,) * pb.n_nodes)
+    with pytest.raises(ValueError, match="layer_io"):
+        build_problem(random_graph(1), accelerator(2), layer_io="cache")

@@ -1,0 +1,234 @@
+"""Config schema: valid files, and errors naming file, field and allowed values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monet_opt.config import ConfigError, build_inputs, config_from_dict, load_config
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+MINI_ACC = {
+    "format": "monet-opt/accelerator@1",
+    "name": "mini",
+    "offchip_core_id": 1,
+    "cores": [
+        {
+            "id": 0,
+            "name": "pe",
+            "array": {"dimensions": ["D1", "D2"], "sizes": [8, 8], "unit_energy_pj": 0.1},
+            "memories": [
+                {
+                    "name": "sram",
+                    "size_bits": 8 * 2**20,
+                    "read_bw_bits_per_cycle": 128,
+                    "write_bw_bits_per_cycle": 128,
+                    "read_pj_per_word": 5.0,
+                    "write_pj_per_word": 5.0,
+                    "operands": ["I1", "I2", "O"],
+                }
+            ],
+        },
+        {
+            "id": 1,
+            "name": "dram",
+            "kind": "offchip",
+            "memories": [
+                {
+                    "name": "dram",
+                    "size_bits": 8 * 2**30,
+                    "read_bw_bits_per_cycle": 64,
+                    "write_bw_bits_per_cycle": 64,
+                    "read_pj_per_word": 500.0,
+                    "write_pj_per_word": 500.0,
+                    "operands": ["I1", "I2", "O"],
+                }
+            ],
+        },
+    ],
+    "links": [{"kind": "bus", "cores": [0, 1], "bandwidth_bits_per_cycle": 64}],
+}
+
+
+def _base(acc: str = "hw/acc.yaml") -> dict:
+    return {
+        "workload": {"model": "mlp", "options": {"batch": 2, "sizes": [16, 8, 4]}},
+        "accelerator": acc,
+    }
+
+
+@pytest.fixture()
+def write(tmp_path):
+    (tmp_path / "hw").mkdir()
+    (tmp_path / "hw" / "acc.yaml").write_text(yaml.safe_dump(MINI_ACC))
+
+    def _write(data, name="run.yaml"):
+        p = tmp_path / name
+        p.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+        return p
+
+    return _write
+
+
+def _err(path) -> ConfigError:
+    with pytest.raises(ConfigError) as ei:
+        load_config(path)
+    return ei.value
+
+
+def test_valid_config_defaults_and_paths(write, tmp_path, monkeypatch):
+    p = write(_base())
+    monkeypatch.chdir(tmp_path / "hw")  # paths resolve against the file, not the cwd
+    cfg = load_config(p)
+    assert cfg.objective == "latency"
+    assert cfg.workload.optimizer == "adamw"
+    assert cfg.workload.precision.optimizer_state == 32
+    assert cfg.schedule.prefetch_depth == 2
+    assert cfg.solver.time_limit_s == 60 and cfg.solver.threads is None
+    assert cfg.ga.population == 32 and cfg.ga.processes == 1
+    assert cfg.accelerator_path == (tmp_path / "hw" / "acc.yaml").resolve()
+    assert cfg.onnx_path is None
+    assert cfg.name == "run"
+    assert cfg.resolved_paths()["config"] == str(p.resolve())
+
+
+def test_unknown_key_lists_allowed_keys(write):
+    data = _base()
+    data["workload"]["batchsize"] = 4
+    e = _err(write(data))
+    assert e.field == "workload.batchsize"
+    assert str(e).startswith(f"{e.file}: workload.batchsize: ")
+    assert "run.yaml" in e.file
+    for key in ("model", "onnx", "options", "optimizer", "precision"):
+        assert key in e.message
+
+
+def test_unknown_top_level_key(write):
+    data = _base()
+    data["solverr"] = {}
+    e = _err(write(data))
+    assert e.field == "solverr"
+    assert "allowed keys: workload, accelerator, objective, schedule, solver, ga" in e.message
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "allowed"),
+    [
+        (("workload", "optimizer"), "adam", "adamw, sgd"),
+        (("objective",), "speed", "latency, energy, edp"),
+        (("ga", "crossover"), "one_point", "uniform, two_point"),
+    ],
+)
+def test_bad_enum_lists_allowed_values(write, path, value, allowed):
+    data = _base()
+    node = data
+    for k in path[:-1]:
+        node = node.setdefault(k, {})
+    node[path[-1]] = value
+    e = _err(write(data))
+    assert e.field == ".".join(path)
+    assert repr(value) in e.message and f"allowed values: {allowed}" in e.message
+    assert "run.yaml" in str(e)
+
+
+def test_bad_number(write):
+    data = _base()
+    data["ga"] = {"population": 1}
+    e = _err(write(data))
+    assert e.field == "ga.population" and "2" in e.message
+
+
+def test_missing_accelerator_file(write, tmp_path):
+    e = _err(write(_base("hw/nope.yaml")))
+    assert e.field == "accelerator"
+    assert str((tmp_path / "hw" / "nope.yaml").resolve()) in e.message
+    assert "run.yaml" in e.file
+
+
+def test_missing_onnx_file(write, tmp_path):
+    data = _base()
+    data["workload"] = {"onnx": "models/net.onnx", "options": {"batch": 1}}
+    e = _err(write(data))
+    assert e.field == "workload.onnx"
+    assert str((tmp_path / "models" / "net.onnx").resolve()) in e.message
+
+
+def test_model_xor_onnx(write):
+    data = _base()
+    data["workload"]["onnx"] = "x.onnx"
+    e = _err(write(data))
+    assert e.field == "workload" and "exactly one" in e.message
+
+
+def test_missing_required(write):
+    e = _err(write({"workload": {"model": "mlp"}}))
+    assert e.field == "accelerator" and "missing" in e.message
+
+
+def test_file_level_errors(write, tmp_path):
+    e = _err(tmp_path / "absent.yaml")
+    assert "absent.yaml" in str(e) and "not found" in str(e)
+    e = _err(write("workload: [\n", name="broken.yaml"))
+    assert "broken.yaml" in str(e) and "line" in e.message
+    e = _err(write("- a\n- b\n", name="list.yaml"))
+    assert "mapping" in e.message
+    e = _err(write("", name="empty.yaml"))
+    assert "empty" in e.message
+
+
+def test_build_inputs_ok(write):
+    cfg = load_config(write(_base()))
+    graph, acc = build_inputs(cfg)
+    assert graph.name == "mlp-train"
+    assert acc.name == "mini"
+
+
+def test_build_inputs_unknown_model(write):
+    data = _base()
+    data["workload"]["model"] = "resnet99"
+    cfg = load_config(write(data))
+    with pytest.raises(ConfigError) as ei:
+        build_inputs(cfg)
+    e = ei.value
+    assert e.field == "workload.model" and "resnet18-cifar" in e.message and "mini-lm" in e.message
+
+
+def test_build_inputs_bad_option(write):
+    data = _base()
+    data["workload"]["options"] = {"batch": 2, "depth": 3}
+    cfg = load_config(write(data))
+    with pytest.raises(ConfigError) as ei:
+        build_inputs(cfg)
+    assert ei.value.field == "workload.options" and "depth" in ei.value.message
+
+
+def test_build_inputs_bad_accelerator(write, tmp_path):
+    bad = dict(MINI_ACC, cores=[dict(MINI_ACC["cores"][0], kind="gpu"), MINI_ACC["cores"][1]])
+    (tmp_path / "hw" / "acc.yaml").write_text(yaml.safe_dump(bad))
+    cfg = load_config(write(_base()))
+    with pytest.raises(ConfigError) as ei:
+        build_inputs(cfg)
+    e = ei.value
+    assert e.file.endswith("acc.yaml")
+    assert "cores[0].kind" in e.message and "\n" not in str(e)
+    assert not e.message.startswith(e.file)
+
+
+def test_config_from_dict_base_dir(tmp_path):
+    (tmp_path / "a.yaml").write_text("x")
+    cfg = config_from_dict(_base("a.yaml"), base_dir=tmp_path)
+    assert cfg.accelerator_path == (tmp_path / "a.yaml").resolve()
+    with pytest.raises(ConfigError, match="accelerator: file not found"):
+        config_from_dict(_base("b.yaml"), base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["resnet18_cifar_edge.yaml", "gpt2_mini_datacenter.yaml"])
+def test_examples_load(name):
+    cfg = load_config(EXAMPLES / name, check_files=False)
+    assert cfg.workload.optimizer == "adamw"
+    if not cfg.accelerator_path.exists():
+        pytest.skip(f"{cfg.accelerator_path} not written yet")
+    load_config(EXAMPLES / name)
