@@ -104,7 +104,8 @@ def validate(config: Path) -> None:
 
     paths = cfg.resolved_paths()
     out.print(f"[bold]config[/]       {config}")
-    out.print(f"[bold]workload[/]     {graph.name}: {len(graph.ops)} ops, optimizer {cfg.workload.optimizer}")
+    wl = cfg.workload
+    out.print(f"[bold]workload[/]     {graph.name}: {len(graph.ops)} ops, optimizer {wl.optimizer}")
     phases = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
     phases.add_column("phase")
     phases.add_column("ops", justify="right")
@@ -263,7 +264,12 @@ def solve(
 
 
 def _run_ga(
-    cfg: Config, problem: Any, objective: str, time_limit: float | None, seed: int | None, err: Console
+    cfg: Config,
+    problem: Any,
+    objective: str,
+    time_limit: float | None,
+    seed: int | None,
+    err: Console,
 ) -> Any:
     from monet_opt.ga import run_ga
 

@@ -68,7 +68,12 @@ def tiny_accelerator(n_mac: int = 2) -> dict:
         for b in ids[k + 1 :]
     ]
     links.append(
-        {"kind": "bus", "cores": [*ids, 3], "bandwidth_bits_per_cycle": 64, "energy_pj_per_bit": 0.5}
+        {
+            "kind": "bus",
+            "cores": [*ids, 3],
+            "bandwidth_bits_per_cycle": 64,
+            "energy_pj_per_bit": 0.5,
+        }
     )
     return {
         "format": "monet-opt/accelerator@1",

@@ -29,7 +29,11 @@ ACC = {
             {
                 "id": i,
                 "name": f"mac{i}",
-                "array": {"dimensions": ["D1", "D2"], "sizes": [8 * (i + 1)] * 2, "unit_energy_pj": 0.2},
+                "array": {
+                    "dimensions": ["D1", "D2"],
+                    "sizes": [8 * (i + 1)] * 2,
+                    "unit_energy_pj": 0.2,
+                },
                 "memories": [
                     {
                         "name": "sram",

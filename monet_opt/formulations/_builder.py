@@ -164,10 +164,11 @@ def solve_model(
     has = info.primal_solution_status == 2  # kSolutionStatusFeasible
     values = np.asarray(h.getSolution().col_value) if has else None
     obj = float(info.objective_function_value) if has else math.inf
-    bound = float(info.mip_dual_bound)
-    if not math.isfinite(bound) and status == "optimal":
+    is_mip = bool(np.any(h.getLp().integrality_)) if h.getNumCol() else False
+    bound = float(info.mip_dual_bound) if is_mip else (obj if status == "optimal" else -math.inf)
+    if status == "optimal" and (not math.isfinite(bound) or not is_mip):
         bound = obj
-    gap = float(info.mip_gap) if has else math.inf
+    gap = float(info.mip_gap) if has and is_mip else (0.0 if status == "optimal" else math.inf)
     if status == "optimal" and not math.isfinite(gap):
         gap = 0.0
     return MipStatus(status, obj, bound, gap, secs, values)

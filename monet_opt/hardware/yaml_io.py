@@ -943,7 +943,9 @@ def dump_accelerator(acc: Accelerator, path: str | os.PathLike[str]) -> Path:
     )
     if acc.source:
         text += f"# Converted from: {acc.source}\n"
-    text += yaml.dump(accelerator_to_dict(acc), Dumper=_Dumper, sort_keys=False, width=100)
+    text += yaml.dump(
+        accelerator_to_dict(acc), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True
+    )
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

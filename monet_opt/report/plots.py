@@ -220,7 +220,8 @@ def _default_title(schedule: Schedule, problem: Any) -> str:
     acc = getattr(problem, "accelerator", None)
     parts = [p for p in (getattr(graph, "name", None), getattr(acc, "name", None)) if p]
     head = " on ".join(parts) if parts else "schedule"
-    return f"{head} — latency {schedule.latency:,.0f} cycles, energy {fmt_energy(schedule.energy.total)}"
+    energy = fmt_energy(schedule.energy.total)
+    return f"{head} — latency {schedule.latency:,.0f} cycles, energy {energy}"
 
 
 _UNITS = (("B", 1.0), ("KiB", 1024.0), ("MiB", 1024.0**2), ("GiB", 1024.0**3))
