@@ -80,11 +80,12 @@ def evaluator_speed(console: Console) -> None:
 
 
 def exact_solves(console: Console) -> None:
+    r18 = ("resnet18-cifar", {"batch": 4})
     cases = [
-        ("resnet18-cifar b4 adamw / tpu_like_quad_core", "resnet18-cifar", {"batch": 4}, "tpu_like_quad_core.yaml"),
-        ("resnet18-cifar b4 adamw / tpu_like_hetero", "resnet18-cifar", {"batch": 4}, "tpu_like_hetero.yaml"),
+        ("resnet18-cifar b4 adamw / tpu_like_quad_core", *r18, "tpu_like_quad_core.yaml"),
+        ("resnet18-cifar b4 adamw / tpu_like_hetero", *r18, "tpu_like_hetero.yaml"),
         ("mini-lm b1 adamw / fusemax_like", "mini-lm", {"batch": 1}, "fusemax_like.yaml"),
-    ]  # fmt: skip
+    ]
     t = Table(title="Allocation MILP (latency), decoded and re-simulated")
     for col in ("instance", "nodes", "vars", "cons", "build s", "solve s", "status",
                 "objective cc", "simulated cc", "bound cc", "gap", "greedy cc"):  # fmt: skip

@@ -79,7 +79,13 @@ def _build_problem(cfg: Config, graph: Any, accelerator: Any, config: Path) -> A
     from monet_opt.schedule.problem import build_problem
 
     with _input_errors(config, "accelerator"):
-        return build_problem(graph, accelerator, prefetch_depth=cfg.schedule.prefetch_depth)
+        return build_problem(
+            graph,
+            accelerator,
+            prefetch_depth=cfg.schedule.prefetch_depth,
+            layer_io=cfg.schedule.layer_io,
+            fold_activations=cfg.schedule.fold_activations,
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

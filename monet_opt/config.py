@@ -103,6 +103,8 @@ class ScheduleConfig(_Strict):
     """Evaluator settings."""
 
     prefetch_depth: Annotated[int, Field(ge=0)] = 2
+    layer_io: Literal["onchip", "dram"] = "onchip"
+    fold_activations: bool = True
 
 
 class SolverConfig(_Strict):

@@ -22,8 +22,13 @@ def memory(name: str, size_bits: float, bw: float, cost: float, operands: str) -
 
 
 def compute_core(
-    cid: int, d1: int = 8, d2: int = 8, pj_mac: float = 0.1, sram_bw: float = 256,
-    dataflow: dict | None = None, operator_types: frozenset[str] | None = None,
+    cid: int,
+    d1: int = 8,
+    d2: int = 8,
+    pj_mac: float = 0.1,
+    sram_bw: float = 256,
+    dataflow: dict | None = None,
+    operator_types: frozenset[str] | None = None,
 ) -> Core:
     return Core(
         id=cid,
@@ -59,9 +64,15 @@ def accelerator(n: int = 3, seed: int = 0, hetero: bool = True, dram_bw: float =
             d1, d2 = rng.choice([(8, 8), (16, 4), (4, 16), (16, 16)])
         else:
             d1, d2 = 8, 8
-        cores.append(compute_core(c, d1, d2, pj_mac=rng.choice([0.05, 0.1, 0.2]) if hetero else 0.1))
+        cores.append(
+            compute_core(c, d1, d2, pj_mac=rng.choice([0.05, 0.1, 0.2]) if hetero else 0.1)
+        )
     cores.append(dram_core(n, dram_bw))
-    links = [Link((c, (c + 1) % n), "link", float(rng.choice([16, 32, 64]) if hetero else 32), 0.01) for c in range(n) if n > 1 and (n > 2 or c == 0)]
+    links = [
+        Link((c, (c + 1) % n), "link", float(rng.choice([16, 32, 64]) if hetero else 32), 0.01)
+        for c in range(n)
+        if n > 1 and (n > 2 or c == 0)
+    ]
     links.append(Link(tuple(range(n + 1)), "bus", dram_bw, 0.0))
     return Accelerator(name=f"test{n}", cores=tuple(cores), links=tuple(links), offchip_core_id=n)
 

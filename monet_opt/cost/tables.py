@@ -86,12 +86,16 @@ def route(acc: Accelerator, a: int, b: int) -> tuple[float, float, str]:
     if nx.has_path(topo, a, b):
         best: tuple[int, float, list[int]] | None = None
         for path in nx.all_shortest_paths(topo, a, b):
-            bw = min(topo.edges[u, v]["link"].bandwidth for u, v in zip(path, path[1:], strict=False))
+            bw = min(
+                topo.edges[u, v]["link"].bandwidth for u, v in zip(path, path[1:], strict=False)
+            )
             if best is None or bw > best[1]:
                 best = (len(path), bw, path)
         assert best is not None
         _, bw, path = best
-        pj = sum(topo.edges[u, v]["link"].energy_per_bit for u, v in zip(path, path[1:], strict=False))
+        pj = sum(
+            topo.edges[u, v]["link"].energy_per_bit for u, v in zip(path, path[1:], strict=False)
+        )
         cyc = 0.0 if math.isinf(bw) else 1.0 / bw
         return cyc, pj, "link " + "-".join(str(p) for p in path)
     bus = acc.shared_bus(a, b)
@@ -117,7 +121,9 @@ def _core_table(acc: Accelerator) -> tuple[np.ndarray, np.ndarray, tuple[tuple[s
     return cyc, pj, tuple(tuple(r) for r in labels)
 
 
-def build_cost_tables(graph: Graph, acc: Accelerator, nodes: Sequence[Op] | None = None) -> CostTables:
+def build_cost_tables(
+    graph: Graph, acc: Accelerator, nodes: Sequence[Op] | None = None
+) -> CostTables:
     """Cost tables of ``nodes`` (default: all ops of ``graph``) on ``acc``'s compute cores.
 
     Raises

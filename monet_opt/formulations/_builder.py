@@ -37,7 +37,14 @@ class ModelBuilder:
     _v: list[float] = field(default_factory=list)
     offset: float = 0.0
 
-    def var(self, name: str, lb: float = 0.0, ub: float = math.inf, cost: float = 0.0, integer: bool = False) -> int:
+    def var(
+        self,
+        name: str,
+        lb: float = 0.0,
+        ub: float = math.inf,
+        cost: float = 0.0,
+        integer: bool = False,
+    ) -> int:
         """Add a column; returns its index."""
         self.lb.append(lb)
         self.ub.append(_INF if math.isinf(ub) else ub)
@@ -49,7 +56,12 @@ class ModelBuilder:
     def binary(self, name: str, cost: float = 0.0) -> int:
         return self.var(name, 0.0, 1.0, cost, True)
 
-    def row(self, coeffs: Mapping[int, float] | Iterable[tuple[int, float]], lb: float = -math.inf, ub: float = math.inf) -> int:
+    def row(
+        self,
+        coeffs: Mapping[int, float] | Iterable[tuple[int, float]],
+        lb: float = -math.inf,
+        ub: float = math.inf,
+    ) -> int:
         """Add ``lb <= Σ coeff·x <= ub``; duplicate columns are summed."""
         r = len(self.row_lb)
         items = coeffs.items() if isinstance(coeffs, Mapping) else coeffs
@@ -138,9 +150,7 @@ class MipStatus:
         return self.values is not None
 
 
-def solve_model(
-    h: highspy.Highs, warm_start: np.ndarray | None = None
-) -> MipStatus:
+def solve_model(h: highspy.Highs, warm_start: np.ndarray | None = None) -> MipStatus:
     """Run HiGHS; map its status to ``optimal``/``time_limit``/``infeasible``/...."""
     if warm_start is not None:
         sol = highspy.HighsSolution()

@@ -88,7 +88,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from monet_opt.formulations._builder import ModelBuilder, MipStatus, solve_model
+from monet_opt.formulations._builder import MipStatus, ModelBuilder, solve_model
 from monet_opt.formulations.bounds import lower_bounds
 from monet_opt.schedule.evaluator import evaluate, evaluate_fast, simulate_times
 from monet_opt.schedule.problem import Problem
@@ -169,7 +169,7 @@ def _core_orbits(problem: Problem) -> list[set[int]]:
     ids = problem.core_ids
     g = nx.Graph()
     lat = problem.costs.latency
-    for k, cid in enumerate(ids):
+    for k in range(len(ids)):
         col = lat[:, k]
         g.add_node(k, sig=tuple(np.where(np.isfinite(col), col, -1.0).round(6)))
     xc = problem.costs.xfer_cycles
@@ -226,7 +226,6 @@ def build_allocation_model(
     if objective not in ("latency", "energy"):
         raise ValueError(f"objective must be 'latency' or 'energy', got {objective!r}")
     pi = tuple(order) if order is not None else problem.program_order()
-    pos = {i: p for p, i in enumerate(pi)}
     n = problem.n_nodes
     lat = problem.costs.latency
     en = problem.costs.energy
@@ -252,7 +251,12 @@ def build_allocation_model(
             continue
         for c in allowed[i]:
             if i in fixed:
-                x[i, c] = mb.var(f"x[{i},{c}]", 1.0 if c == fixed[i] else 0.0, 1.0 if c == fixed[i] else 0.0, integer=True)
+                x[i, c] = mb.var(
+                    f"x[{i},{c}]",
+                    1.0 if c == fixed[i] else 0.0,
+                    1.0 if c == fixed[i] else 0.0,
+                    integer=True,
+                )
             else:
                 x[i, c] = mb.binary(f"x[{i},{c}]")
         mb.row({x[i, c]: 1.0 for c in allowed[i]}, 1.0, 1.0)
@@ -263,7 +267,12 @@ def build_allocation_model(
             return {x[i, c]: 1.0}, 0.0
         return {}, (1.0 if allowed[i] == (c,) else 0.0)
 
-    T = mb.var("T", 0.0, M if objective == "latency" else math.inf, cost=1.0 if objective == "latency" else 0.0)
+    T = mb.var(
+        "T",
+        0.0,
+        M if objective == "latency" else math.inf,
+        cost=1.0 if objective == "latency" else 0.0,
+    )
     S = [mb.var(f"S[{i}]", 0.0, M) for i in range(n)]
     E = [mb.var(f"E[{i}]", 0.0, M) for i in range(n)]
     # fetch time per core-to-core edge
@@ -274,7 +283,9 @@ def build_allocation_model(
         if e.via_dram:
             continue
         p, j = e.src, e.dst
-        if np.all(xc[np.ix_(allowed[p], allowed[j])] == 0) and np.all(xe[np.ix_(allowed[p], allowed[j])] == 0):
+        if np.all(xc[np.ix_(allowed[p], allowed[j])] == 0) and np.all(
+            xe[np.ix_(allowed[p], allowed[j])] == 0
+        ):
             continue
         for table, store, label in ((xc, tau, "tau"), (xe, eta, "eta")):
             sub = table[np.ix_(allowed[p], allowed[j])]
@@ -436,7 +447,9 @@ def _decode(problem: Problem, model: AllocationModel, values: np.ndarray) -> tup
     return tuple(alloc)
 
 
-def _remap_symmetric(problem: Problem, model: AllocationModel, alloc: tuple[int, ...]) -> tuple[int, ...]:
+def _remap_symmetric(
+    problem: Problem, model: AllocationModel, alloc: tuple[int, ...]
+) -> tuple[int, ...]:
     """Warm starts must respect the symmetry-breaking fix: permute cores if needed."""
     ids = problem.core_ids
     for i, c in model.fixed.items():
@@ -446,13 +459,19 @@ def _remap_symmetric(problem: Problem, model: AllocationModel, alloc: tuple[int,
                 swap = {ids[cur]: ids[c], ids[c]: ids[cur]}
                 cand = tuple(swap.get(a, a) for a in alloc)
                 ok = all(ids.index(a) in problem.allowed_idx[k] for k, a in enumerate(cand))
-                if ok and abs(evaluate_fast(problem, cand)[0] - evaluate_fast(problem, alloc)[0]) < 1e-6:
+                if (
+                    ok
+                    and abs(evaluate_fast(problem, cand)[0] - evaluate_fast(problem, alloc)[0])
+                    < 1e-6
+                ):
                     return cand
                 return ()
     return alloc
 
 
-def _options(time_limit: float, mip_gap: float, threads: int | None, seed: int) -> dict[str, object]:
+def _options(
+    time_limit: float, mip_gap: float, threads: int | None, seed: int
+) -> dict[str, object]:
     opts: dict[str, object] = {
         "time_limit": float(time_limit),
         "mip_rel_gap": float(mip_gap),
@@ -542,11 +561,16 @@ def solve_allocation(
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     greedy = problem.default_decision().allocation
     warm = tuple(warm_start.allocation) if warm_start is not None else greedy
-    if evaluate_fast(problem, greedy)[0] < evaluate_fast(problem, warm)[0] and objective == "latency":
+    if (
+        evaluate_fast(problem, greedy)[0] < evaluate_fast(problem, warm)[0]
+        and objective == "latency"
+    ):
         warm = greedy
     lbs = lower_bounds(problem)
     if objective in ("latency", "energy"):
-        st, model, alloc, build = _solve_single(problem, objective, time_limit, mip_gap, threads, warm, seed=seed)
+        st, model, alloc, build = _solve_single(
+            problem, objective, time_limit, mip_gap, threads, warm, seed=seed
+        )
         if objective == "energy" and st.values is not None:
             # lexicographic: best latency at (within 1e-9 of) the optimal energy
             st2, model2, alloc2, b2 = _solve_single(
@@ -597,7 +621,9 @@ def _solve_edp(
     points: int,
     lbs: dict[str, float],
 ) -> SolveResult:
-    lat_res = solve_allocation(problem, "latency", time_limit, mip_gap, threads, Decision(warm), seed)
+    lat_res = solve_allocation(
+        problem, "latency", time_limit, mip_gap, threads, Decision(warm), seed
+    )
     en_res = solve_allocation(problem, "energy", time_limit, mip_gap, threads, Decision(warm), seed)
     cands = [lat_res, en_res]
     e_hi = lat_res.schedule.energy.total
@@ -609,7 +635,14 @@ def _solve_edp(
         for k in range(1, points - 1):
             cap = e_hi - (e_hi - e_lo) * k / (points - 1)
             st, model, alloc, b = _solve_single(
-                problem, "latency", time_limit, mip_gap, threads, en_res.decision.allocation, energy_cap=cap, seed=seed
+                problem,
+                "latency",
+                time_limit,
+                mip_gap,
+                threads,
+                en_res.decision.allocation,
+                energy_cap=cap,
+                seed=seed,
             )
             total_build += b
             total_solve += st.seconds
@@ -618,7 +651,22 @@ def _solve_edp(
                 dec = Decision(alloc)
                 sched = evaluate(problem, dec)
                 cands.append(
-                    SolveResult("milp", "edp", dec, sched, st.status, sched.edp, 0.0, 0.0, sched.edp, lbs, model.builder.n_vars, model.builder.n_cons, b, st.seconds)
+                    SolveResult(
+                        "milp",
+                        "edp",
+                        dec,
+                        sched,
+                        st.status,
+                        sched.edp,
+                        0.0,
+                        0.0,
+                        sched.edp,
+                        lbs,
+                        model.builder.n_vars,
+                        model.builder.n_cons,
+                        b,
+                        st.seconds,
+                    )
                 )
     best = min(cands, key=lambda r: r.schedule.edp)
     bound = lat_res.bound * en_res.bound

@@ -129,7 +129,8 @@ def _solver_table(milp: Any, ga: Any, objective: str) -> Table:
     return t
 
 
-def _lower_bounds_table(milp: Any, objective: str) -> Table | None:
+def _lower_bounds_table(milp: Any) -> Table | None:
+    """The MILP's lower bounds (makespan bounds in cycles; ``*energy*`` keys in pJ)."""
     lbs = getattr(milp, "lower_bounds", None) if milp is not None else None
     if not lbs:
         return None
@@ -137,7 +138,14 @@ def _lower_bounds_table(milp: Any, objective: str) -> Table | None:
     t.add_column("bound")
     t.add_column("value", justify="right")
     for k, v in lbs.items():
-        t.add_row(k, _fmt_obj(objective, v) if isinstance(v, (int, float)) else str(v))
+        if not isinstance(v, (int, float)):
+            t.add_row(k, str(v))
+        elif "energy" in k:
+            t.add_row(k, fmt_energy(v))
+        elif "edp" in k:
+            t.add_row(k, f"{v:.4e} pJ·cc")
+        else:
+            t.add_row(k, fmt_cycles(v))
     return t
 
 
@@ -160,7 +168,7 @@ def summary_tables(
     """The rich tables of :func:`print_summary`."""
     schedules = {k: r.schedule for k, r in (("milp", milp), ("ga", ga)) if r is not None}
     tables = [_metrics_table(schedules), _solver_table(milp, ga, objective)]
-    lb = _lower_bounds_table(milp, objective)
+    lb = _lower_bounds_table(milp)
     if lb is not None:
         tables.append(lb)
     if wall_times:

@@ -37,7 +37,13 @@ def _core_indices(problem: Problem, allocation: Sequence[int]) -> list[int]:
 
 def simulate_times(
     problem: Problem, cidx: Sequence[int], order: Sequence[int] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, tuple[float, float]], dict[int, tuple[float, float]]]:
+) -> tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    dict[int, tuple[float, float]],
+    dict[int, tuple[float, float]],
+]:
     """Start, fetch-end and end times per node, and DRAM read/write task windows.
 
     Parameters
@@ -218,7 +224,11 @@ def _memory_traces(
             tensor = g.tensors[t]
             if tensor.is_constant:
                 continue  # updated in place of the old copy
-            readers = [reads[j][1] for j in range(problem.n_nodes) if t in problem.dram_read_tensors[j] and j in reads]
+            readers = [
+                reads[j][1]
+                for j in range(problem.n_nodes)
+                if t in problem.dram_read_tensors[j] and j in reads
+            ]
             t_end = max(readers) if readers else makespan
             dram_ev += [(ws, float(tensor.bits)), (t_end, -float(tensor.bits))]
     dram = acc.dram
@@ -227,7 +237,9 @@ def _memory_traces(
     return traces
 
 
-def _trace(label: str, core: int, cap: float, evs: list[tuple[float, float]], makespan: float) -> MemoryTrace:
+def _trace(
+    label: str, core: int, cap: float, evs: list[tuple[float, float]], makespan: float
+) -> MemoryTrace:
     if not evs:
         return MemoryTrace(label, core, cap, np.array([0.0, makespan]), np.array([0.0, 0.0]))
     evs = sorted(evs, key=lambda e: (e[0], e[1]))
@@ -276,11 +288,27 @@ def evaluate(problem: Problem, decision: Decision) -> Schedule:
     transfers: list[Transfer] = []
     for i, (s, e) in reads.items():
         transfers.append(
-            Transfer("+".join(problem.dram_read_tensors[i]), off, ids[cidx[i]], "dram", s, e, float(problem.dram_read_bits[i]))
+            Transfer(
+                "+".join(problem.dram_read_tensors[i]),
+                off,
+                ids[cidx[i]],
+                "dram",
+                s,
+                e,
+                float(problem.dram_read_bits[i]),
+            )
         )
     for i, (s, e) in writes.items():
         transfers.append(
-            Transfer("+".join(problem.dram_write_tensors[i]), ids[cidx[i]], off, "dram", s, e, float(problem.dram_write_bits[i]))
+            Transfer(
+                "+".join(problem.dram_write_tensors[i]),
+                ids[cidx[i]],
+                off,
+                "dram",
+                s,
+                e,
+                float(problem.dram_write_bits[i]),
+            )
         )
     xc = problem.costs.xfer_cycles
     for j in range(problem.n_nodes):
@@ -291,7 +319,9 @@ def evaluate(problem: Problem, decision: Decision) -> Schedule:
             dur = ed.bits * xc[a, b]
             if a != b and dur > 0:
                 transfers.append(
-                    Transfer(ed.tensor, ids[a], ids[b], problem.costs.routes[a][b], t, t + dur, ed.bits)
+                    Transfer(
+                        ed.tensor, ids[a], ids[b], problem.costs.routes[a][b], t, t + dur, ed.bits
+                    )
                 )
                 t += dur
     transfers.sort(key=lambda tr: (tr.start, tr.channel))

@@ -18,7 +18,16 @@ def conv_graph(B=1, K=64, C=3, OY=112, OX=112, FY=7, FX=7, stride=2, prec=8) -> 
         "y": Tensor("y", (B, K, OY, OX), prec, TensorRole.ACTIVATION),
     }
     dims = {"B": B, "K": K, "C": C, "OY": OY, "OX": OX, "FY": FY, "FX": FX}
-    op = Op("conv", "Conv", OpKind.CONV, Phase.FORWARD, dims, ("x", "w"), ("y",), math.prod(dims.values()))
+    op = Op(
+        "conv",
+        "Conv",
+        OpKind.CONV,
+        Phase.FORWARD,
+        dims,
+        ("x", "w"),
+        ("y",),
+        math.prod(dims.values()),
+    )
     return Graph("g", (op,), t)
 
 
@@ -54,7 +63,16 @@ def test_elementwise_cycles_and_bandwidth_bound():
         "a": Tensor("a", (1_000_000,), 16, TensorRole.ACTIVATION),
         "b": Tensor("b", (1_000_000,), 16, TensorRole.ACTIVATION),
     }
-    op = Op("relu", "Relu", OpKind.ELEMENTWISE, Phase.FORWARD, {"B": 1, "E": 1_000_000}, ("a",), ("b",), 1_000_000)
+    op = Op(
+        "relu",
+        "Relu",
+        OpKind.ELEMENTWISE,
+        Phase.FORWARD,
+        {"B": 1, "E": 1_000_000},
+        ("a",),
+        ("b",),
+        1_000_000,
+    )
     g = Graph("g", (op,), t)
     simd = Core(
         1, "simd", "compute", OperationalArray(0.1, ("D1",), (64,)),
@@ -94,7 +112,10 @@ def test_routes_and_tables():
 
 def test_node_without_core_is_a_clear_error():
     acc = accelerator(2, hetero=False)
-    t = {"a": Tensor("a", (10,), 8, TensorRole.ACTIVATION), "b": Tensor("b", (10,), 8, TensorRole.ACTIVATION)}
+    t = {
+        "a": Tensor("a", (10,), 8, TensorRole.ACTIVATION),
+        "b": Tensor("b", (10,), 8, TensorRole.ACTIVATION),
+    }
     op = Op("p", "MaxPool", OpKind.POOL, Phase.FORWARD, {"B": 1, "K": 10}, ("a",), ("b",), 10)
     restricted = tuple(
         Core(c.id, c.name, c.kind, c.array, c.memories, operator_types=frozenset({"conv"}))
