@@ -85,7 +85,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -946,17 +945,5 @@ def dump_accelerator(acc: Accelerator, path: str | os.PathLike[str]) -> Path:
     text += yaml.dump(
         accelerator_to_dict(acc), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_text_atomic(dest, text)
     return dest

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import EngFormatter  # noqa: E402
 
+from monet_opt.atomic import atomic_path  # noqa: E402
 from monet_opt.report.summary import fmt_energy  # noqa: E402
 from monet_opt.schedule.types import Schedule  # noqa: E402
 
@@ -40,26 +39,12 @@ def save_figure_atomic(fig: Any, path: str | Path, *, dpi: int = 150) -> Path:
     """Save a figure as PNG via a temp file in the same directory + ``os.replace``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-        _chmod_default(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path
-
-
-def _chmod_default(path: str) -> None:
-    """Give a mkstemp file (0600) the permissions of a normally created file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def node_phases(schedule: Schedule, problem: Any = None) -> list[str]:

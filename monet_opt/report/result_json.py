@@ -11,10 +11,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 import platform
 import sys
-import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from monet_opt.atomic import write_text_atomic
 from monet_opt.schedule.types import Schedule
 
 __all__ = [
@@ -242,26 +241,8 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _chmod_default(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, text)
     return path
-
-
-def _chmod_default(path: str) -> None:
-    """Give a mkstemp file (0600) the permissions of a normally created file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def write_result(out_dir: str | Path, **kwargs: Any) -> Path:
