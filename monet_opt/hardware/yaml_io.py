@@ -94,6 +94,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from monet_opt.atomic import write_text_atomic
+
 from .model import OPERANDS, Accelerator, Core, Link, Memory, OperationalArray, Port
 
 __all__ = [
