@@ -20,7 +20,7 @@ from rich.table import Table
 
 from monet_opt.formulations.allocation import solve_allocation
 from monet_opt.hardware import load_accelerator
-from monet_opt.models import build_model, derive_training_graph
+from monet_opt.models import Precision, build_model, derive_training_graph
 from monet_opt.schedule.evaluator import evaluate, evaluate_fast
 from monet_opt.schedule.problem import build_problem
 
@@ -80,22 +80,27 @@ def evaluator_speed(console: Console) -> None:
 
 
 def exact_solves(console: Console) -> None:
-    r18 = ("resnet18-cifar", {"batch": 4})
+    r18 = ("resnet18-cifar", {"batch": 4}, "adamw", Precision())
+    int8_sgd = ("resnet18-cifar", {"batch": 32}, "sgd", Precision(8, 8, 8, 16))
     cases = [
         ("resnet18-cifar b4 adamw / tpu_like_quad_core", *r18, "tpu_like_quad_core.yaml"),
         ("resnet18-cifar b4 adamw / tpu_like_hetero", *r18, "tpu_like_hetero.yaml"),
-        ("mini-lm b1 adamw / fusemax_like", "mini-lm", {"batch": 1}, "fusemax_like.yaml"),
-    ]
+        ("resnet18-cifar b32 sgd int8 / tpu_like_hetero", *int8_sgd, "tpu_like_hetero.yaml"),
+        ("  same, prefetch 4", *int8_sgd, "tpu_like_hetero.yaml"),
+        ("mini-lm b1 adamw / fusemax_like", "mini-lm", {"batch": 1}, "adamw", Precision(),
+         "fusemax_like.yaml"),
+    ]  # fmt: skip
     t = Table(title="Allocation MILP (latency), decoded and re-simulated")
     for col in ("instance", "nodes", "vars", "cons", "build s", "solve s", "status",
                 "objective cc", "simulated cc", "bound cc", "gap", "greedy cc"):  # fmt: skip
         t.add_column(col, justify="right")
-    for label, model, opts, hw in cases:
+    for label, model, opts, optimizer, prec, hw in cases:
         if not (HW / hw).exists():
             continue
-        g = derive_training_graph(build_model(model, **opts), "adamw")
+        g = derive_training_graph(build_model(model, **opts), optimizer, prec)
         t0 = time.perf_counter()
-        pb = build_problem(g, load_accelerator(HW / hw))
+        depth = 4 if "prefetch 4" in label else 2
+        pb = build_problem(g, load_accelerator(HW / hw), prefetch_depth=depth)
         r = solve_allocation(pb, "latency", time_limit=60)
         greedy = evaluate_fast(pb, pb.default_decision().allocation)[0]
         t.add_row(label, str(pb.n_nodes), str(r.n_vars), str(r.n_cons),
