@@ -106,3 +106,65 @@ def random_graph(seed: int, n_ops: int = 6, batch: int = 1) -> Graph:
         )
         avail.append((y, cout))
     return Graph("random", tuple(ops), tensors, checkpoint_candidates=frozenset({"y0"}))
+
+
+def _sram_dict(name: str, size_bits: float, bw: float, r_pj: float, w_pj: float) -> dict:
+    return {
+        "name": name,
+        "size_bits": size_bits,
+        "read_bw_bits_per_cycle": bw,
+        "write_bw_bits_per_cycle": bw,
+        "read_pj_per_word": r_pj,
+        "write_pj_per_word": w_pj,
+        "operands": ["I1", "I2", "O"],
+    }
+
+
+def accelerator_dict(
+    name: str,
+    macs: tuple[tuple[int, float], ...] = ((16, 0.5), (8, 0.2)),
+    mac_sram_bits: float = 256 * 1024 * 8,
+    link_bw: float = 64,
+    link_pj_per_bit: float = 0.0,
+) -> dict:
+    """Our YAML schema as a dict: square MAC cores ``(side, pJ/MAC)``, a SIMD core
+    (also running pooling), a DRAM core; a link triangle among them and a DRAM bus."""
+    n = len(macs)
+    cores: list[dict] = [
+        {
+            "id": i,
+            "name": f"mac{i}",
+            "array": {"dimensions": ["D1", "D2"], "sizes": [s, s], "unit_energy_pj": e},
+            "memories": [_sram_dict("sram", mac_sram_bits, 128, 4.0, 5.0)],
+        }
+        for i, (s, e) in enumerate(macs)
+    ]
+    cores.append(
+        {
+            "id": n,
+            "name": "simd",
+            "operator_types": ["elementwise", "norm", "loss", "optimizer", "pool"],
+            "array": {"dimensions": ["D1"], "sizes": [16], "unit_energy_pj": 0.1},
+            "memories": [_sram_dict("sram", 256 * 1024 * 8, 128, 4.0, 5.0)],
+        }
+    )
+    cores.append(
+        {
+            "id": n + 1,
+            "name": "dram",
+            "kind": "offchip",
+            "memories": [_sram_dict("dram", 2**33, 64, 600.0, 600.0)],
+        }
+    )
+    link = {"bandwidth_bits_per_cycle": link_bw, "energy_pj_per_bit": link_pj_per_bit}
+    links = [
+        {"kind": "link", "cores": [a, b], **link} for a in range(n + 1) for b in range(a + 1, n + 1)
+    ]
+    links.append({"kind": "bus", "cores": list(range(n + 2)), "bandwidth_bits_per_cycle": 64})
+    return {
+        "format": "monet-opt/accelerator@1",
+        "name": name,
+        "offchip_core_id": n + 1,
+        "cores": cores,
+        "links": links,
+    }

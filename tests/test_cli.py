@@ -10,74 +10,11 @@ import yaml
 from click.testing import CliRunner
 
 from monet_opt.cli import cli, main
+from tests.factories import accelerator_dict
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-ACC = {
-    "format": "monet-opt/accelerator@1",
-    "name": "cli_dual",
-    "offchip_core_id": 3,
-    "cores": [
-        *(
-            {
-                "id": i,
-                "name": f"mac{i}",
-                "array": {"dimensions": ["D1", "D2"], "sizes": [s, s], "unit_energy_pj": e},
-                "memories": [
-                    {
-                        "name": "sram",
-                        "size_bits": 256 * 1024 * 8,
-                        "read_bw_bits_per_cycle": 128,
-                        "write_bw_bits_per_cycle": 128,
-                        "read_pj_per_word": 4.0,
-                        "write_pj_per_word": 5.0,
-                        "operands": ["I1", "I2", "O"],
-                    }
-                ],
-            }
-            for i, s, e in ((0, 16, 0.5), (1, 8, 0.2))
-        ),
-        {
-            "id": 2,
-            "name": "simd",
-            "operator_types": ["elementwise", "norm", "loss", "optimizer", "pool"],
-            "array": {"dimensions": ["D1"], "sizes": [16], "unit_energy_pj": 0.1},
-            "memories": [
-                {
-                    "name": "sram",
-                    "size_bits": 256 * 1024 * 8,
-                    "read_bw_bits_per_cycle": 128,
-                    "write_bw_bits_per_cycle": 128,
-                    "read_pj_per_word": 4.0,
-                    "write_pj_per_word": 5.0,
-                    "operands": ["I1", "I2", "O"],
-                }
-            ],
-        },
-        {
-            "id": 3,
-            "name": "dram",
-            "kind": "offchip",
-            "memories": [
-                {
-                    "name": "dram",
-                    "size_bits": 2**33,
-                    "read_bw_bits_per_cycle": 64,
-                    "write_bw_bits_per_cycle": 64,
-                    "read_pj_per_word": 600.0,
-                    "write_pj_per_word": 600.0,
-                    "operands": ["I1", "I2", "O"],
-                }
-            ],
-        },
-    ],
-    "links": [
-        {"kind": "link", "cores": [0, 1], "bandwidth_bits_per_cycle": 64},
-        {"kind": "link", "cores": [0, 2], "bandwidth_bits_per_cycle": 64},
-        {"kind": "link", "cores": [1, 2], "bandwidth_bits_per_cycle": 64},
-        {"kind": "bus", "cores": [0, 1, 2, 3], "bandwidth_bits_per_cycle": 64},
-    ],
-}
+ACC = accelerator_dict("cli_dual")
 
 CONFIG = {
     "workload": {"model": "mlp", "options": {"batch": 2, "sizes": [32, 64, 10]}},

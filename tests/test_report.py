@@ -17,78 +17,14 @@ from monet_opt.report import plot_memory, plot_schedule, print_summary, write_re
 from monet_opt.report.result_json import software_versions, to_jsonable, write_json_atomic
 from monet_opt.schedule.problem import build_problem
 from monet_opt.schedule.types import EnergyBreakdown, MemoryTrace, Schedule, Transfer
+from tests.factories import accelerator_dict
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-ACC = {
-    "format": "monet-opt/accelerator@1",
-    "name": "tiny_report",
-    "offchip_core_id": 3,
-    "cores": [
-        *(
-            {
-                "id": i,
-                "name": f"mac{i}",
-                "array": {
-                    "dimensions": ["D1", "D2"],
-                    "sizes": [8 * (i + 1)] * 2,
-                    "unit_energy_pj": 0.2,
-                },
-                "memories": [
-                    {
-                        "name": "sram",
-                        "size_bits": 64 * 1024 * 8,
-                        "read_bw_bits_per_cycle": 128,
-                        "write_bw_bits_per_cycle": 128,
-                        "read_pj_per_word": 4.0,
-                        "write_pj_per_word": 5.0,
-                        "operands": ["I1", "I2", "O"],
-                    }
-                ],
-            }
-            for i in (0, 1)
-        ),
-        {
-            "id": 2,
-            "name": "simd",
-            "operator_types": ["elementwise", "norm", "loss", "optimizer", "pool"],
-            "array": {"dimensions": ["D1"], "sizes": [16], "unit_energy_pj": 0.1},
-            "memories": [
-                {
-                    "name": "sram",
-                    "size_bits": 256 * 1024 * 8,
-                    "read_bw_bits_per_cycle": 128,
-                    "write_bw_bits_per_cycle": 128,
-                    "read_pj_per_word": 4.0,
-                    "write_pj_per_word": 5.0,
-                    "operands": ["I1", "I2", "O"],
-                }
-            ],
-        },
-        {
-            "id": 3,
-            "name": "dram",
-            "kind": "offchip",
-            "memories": [
-                {
-                    "name": "dram",
-                    "size_bits": 2**33,
-                    "read_bw_bits_per_cycle": 64,
-                    "write_bw_bits_per_cycle": 64,
-                    "read_pj_per_word": 600.0,
-                    "write_pj_per_word": 600.0,
-                    "operands": ["I1", "I2", "O"],
-                }
-            ],
-        },
-    ],
-    "links": [
-        {"kind": "link", "cores": [0, 1], "bandwidth_bits_per_cycle": 32, "energy_pj_per_bit": 0.1},
-        {"kind": "link", "cores": [0, 2], "bandwidth_bits_per_cycle": 32, "energy_pj_per_bit": 0.1},
-        {"kind": "link", "cores": [1, 2], "bandwidth_bits_per_cycle": 32, "energy_pj_per_bit": 0.1},
-        {"kind": "bus", "cores": [0, 1, 2, 3], "bandwidth_bits_per_cycle": 64},
-    ],
-}
+ACC = accelerator_dict(
+    "tiny_report", macs=((8, 0.2), (16, 0.2)), mac_sram_bits=64 * 1024 * 8,
+    link_bw=32, link_pj_per_bit=0.1,
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
