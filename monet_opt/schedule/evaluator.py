@@ -9,10 +9,12 @@ evaluation is O(nodes + edges).  The MILPs re-simulate their answers with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from monet_opt.schedule.problem import Problem
+from monet_opt.schedule.realize import footprint_profile, realize, stack_overflow
 from monet_opt.schedule.types import Decision, EnergyBreakdown, MemoryTrace, Schedule, Transfer
 
 __all__ = ["evaluate", "evaluate_fast", "greedy_allocation", "simulate_times"]
@@ -65,7 +67,9 @@ def simulate_times(
     xc = problem.costs.xfer_cycles
     edges = problem.edges
     in_edges = problem.in_edges
-    preds = problem.preds
+    preds = problem.hard_preds
+    pipe = problem.pipe_preds
+    tiles = problem.tiles
     rcyc = problem.dram_read_cycles
     wcyc = problem.dram_write_cycles
     start = np.zeros(n)
@@ -90,14 +94,23 @@ def simulate_times(
             for p in preds[i]:
                 if end[p] > s:
                     s = end[p]
+            for p in pipe[i]:  # fused: wait for the producer's first tile only
+                first = fend[p] + lat[p, cidx[p]] / tiles
+                if first > s:
+                    s = first
             f = 0.0
             for k in in_edges[i]:
                 e = edges[k]
                 f += e.bits * xc[cidx[e.src], c]
             start[i] = s
             fend[i] = s + f
-            end[i] = s + f + lat[i, c]
-            core_free[c] = end[i]
+            e_i = s + f + lat[i, c]
+            for p in pipe[i]:  # ... and its last tile follows the producer's last tile
+                last = end[p] + lat[i, c] / tiles
+                if last > e_i:
+                    e_i = last
+            end[i] = e_i
+            core_free[c] = e_i
         else:
             s = max(port, end[i])
             port = s + wcyc[i]
@@ -123,13 +136,29 @@ def _energy(problem: Problem, cidx: Sequence[int]) -> EnergyBreakdown:
 
 
 def evaluate_fast(
-    problem: Problem, allocation: Sequence[int], priority: Sequence[float] | None = None
+    problem: Problem,
+    allocation: Sequence[int],
+    priority: Sequence[float] | None = None,
+    stacks: Sequence[Sequence[int]] = (),
+    checkpoints: frozenset[str] | None = None,
 ) -> tuple[float, float]:
     """Latency (cycles) and energy (pJ) of an allocation, without building a Schedule.
 
     Same semantics and numbers as :func:`evaluate`; used as the GA fitness.
     """
     cidx = _core_indices(problem, allocation)
+    if stacks or checkpoints is not None:
+        dec = Decision(
+            tuple(allocation),
+            None if priority is None else tuple(priority),
+            tuple(tuple(s) for s in stacks),
+            checkpoints,
+        )
+        if not _is_trivial(problem, dec):
+            real = realize(problem, dec)
+            problem = real.problem
+            cidx = _core_indices(problem, real.expand(allocation))
+            priority = None
     order = None if priority is None else problem.program_order(priority)
     _, _, end, _, writes = simulate_times(problem, cidx, order)
     lat = float(end.max()) if len(end) else 0.0
@@ -205,7 +234,10 @@ def _memory_traces(
         if rb > 0:
             t0 = reads[i][0]
             events[c] += [(t0, rb), (float(end[i]), -rb)]
-        out_bits = sum(g.tensors[t].bits for t in op.outputs)
+        out_bits = sum(
+            g.tensors[t].bits / (problem.tiles if t in problem.tile_tensors else 1)
+            for t in op.outputs
+        )
         if out_bits:
             t1 = max(float(end[i]), last_use.get(i, 0.0), writes.get(i, (0.0, 0.0))[1])
             events[c] += [(float(start[i]), out_bits), (t1, -out_bits)]
@@ -257,6 +289,13 @@ def _trace(
     return MemoryTrace(label, core, cap, np.array(times), np.array(vals))
 
 
+def _is_trivial(problem: Problem, decision: Decision) -> bool:
+    if any(len(st) > 1 for st in decision.stacks):
+        return False
+    ck = decision.checkpoints
+    return ck is None or set(ck) >= set(problem.checkpoint_tensors)
+
+
 def evaluate(problem: Problem, decision: Decision) -> Schedule:
     """Full schedule of a decision: node times, transfers, energy, memory over time.
 
@@ -265,19 +304,46 @@ def evaluate(problem: Problem, decision: Decision) -> Schedule:
     problem
         From :func:`monet_opt.schedule.problem.build_problem`.
     decision
-        Allocation (core ids, one per node) and optional priority.  Fusion stacks and
-        checkpoint sets other than the defaults are not supported by this evaluator
-        version.
+        Allocation (core ids, one per node), optional priority, fused stacks and kept
+        checkpoints.  Stacks and dropped checkpoints are realized as a derived problem
+        (:func:`monet_opt.schedule.realize.realize`); the schedule's nodes are then the
+        derived nodes in program order, recompute copies included.
 
     Raises
     ------
     ValueError
-        On a wrong-length allocation, a disallowed core, or an unsupported decision field.
+        On a wrong-length allocation, a disallowed core, or invalid stacks/checkpoints.
     """
-    if decision.stacks or decision.checkpoints is not None:
-        raise ValueError("fusion stacks and checkpoint selection are not supported yet")
     cidx = _core_indices(problem, decision.allocation)
-    order = None if decision.priority is None else problem.program_order(decision.priority)
+    if _is_trivial(problem, decision):
+        order = None if decision.priority is None else problem.program_order(decision.priority)
+        sched = _simulate(problem, cidx, order)
+        fp, _ = footprint_profile(
+            problem, order or problem.program_order(), problem.checkpoint_tensors
+        )
+        stats = {
+            "recompute_cycles": 0.0,
+            "recompute_energy_pj": 0.0,
+            "recompute_nodes": 0,
+            "peak_footprint_bits": float(fp.max()) if len(fp) else 0.0,
+            "stack_overflow": 0,
+        }
+        return replace(sched, footprint=fp, stats=stats)
+    real = realize(problem, decision)
+    alloc = real.expand(decision.allocation)
+    sched = _simulate(real.problem, _core_indices(real.problem, alloc), None)
+    cyc, pj = real.recompute_cost(decision.allocation)
+    stats = {
+        "recompute_cycles": cyc,
+        "recompute_energy_pj": pj,
+        "recompute_nodes": len(real.recompute_nodes),
+        "peak_footprint_bits": real.peak_footprint_bits,
+        "stack_overflow": len(stack_overflow(problem, real.stacks, decision.allocation)),
+    }
+    return replace(sched, footprint=real.footprint, stats=stats)
+
+
+def _simulate(problem: Problem, cidx: Sequence[int], order: Sequence[int] | None) -> Schedule:
     start, fend, end, reads, writes = simulate_times(problem, cidx, order)
     makespan = float(end.max()) if len(end) else 0.0
     if writes:

@@ -66,6 +66,9 @@ class Edge:
 
     ``bits`` moved core-to-core when the endpoints sit on different cores; ``via_dram``
     edges carry no core-to-core transfer (the consumer reads the tensor from DRAM).
+    ``pipelined`` edges lie inside a fused layer stack: the tensor moves tile by tile, so
+    the consumer may start once the producer's first of ``Problem.tiles`` tiles is done
+    (:mod:`monet_opt.schedule.realize`).
     """
 
     src: int
@@ -73,6 +76,7 @@ class Edge:
     tensor: str
     bits: float
     via_dram: bool
+    pipelined: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +100,8 @@ class Problem:
     prefetch_depth: int
     layer_io: str
     default_priority: tuple[float, ...]
+    tiles: int = 8
+    tile_tensors: frozenset[str] = frozenset()
 
     # -- basic views ---------------------------------------------------------------
     @property
@@ -142,6 +148,42 @@ class Problem:
             if e.dst not in out[e.src]:
                 out[e.src].append(e.dst)
         return tuple(tuple(v) for v in out)
+
+    @cached_property
+    def hard_preds(self) -> tuple[tuple[int, ...], ...]:
+        """Predecessors a node waits for completely (not through a pipelined edge)."""
+        out: list[list[int]] = [[] for _ in self.nodes]
+        for e in self.edges:
+            if not e.pipelined and e.src not in out[e.dst]:
+                out[e.dst].append(e.src)
+        return tuple(tuple(v) for v in out)
+
+    @cached_property
+    def pipe_preds(self) -> tuple[tuple[int, ...], ...]:
+        """Predecessors in the same fused stack (pipelined tile by tile)."""
+        hard = self.hard_preds
+        out: list[list[int]] = [[] for _ in self.nodes]
+        for e in self.edges:
+            if e.pipelined and e.src not in out[e.dst] and e.src not in hard[e.dst]:
+                out[e.dst].append(e.src)
+        return tuple(tuple(v) for v in out)
+
+    @cached_property
+    def checkpoint_tensors(self) -> tuple[str, ...]:
+        """Forward activations read by backward nodes: the checkpointing decision.
+
+        Each is produced by a forward computation node and read by at least one
+        backward node (MONET's one bit per activation, REFERENCE §3).  Network inputs
+        have no producer and always live in DRAM, so they are not decisions.
+        """
+        out: dict[str, None] = {}
+        for e in self.edges:
+            if (
+                self.nodes[e.src].phase == Phase.FORWARD
+                and self.nodes[e.dst].phase != Phase.FORWARD
+            ):
+                out[e.tensor] = None
+        return tuple(out)
 
     @cached_property
     def in_edges(self) -> tuple[tuple[int, ...], ...]:
@@ -285,6 +327,7 @@ def build_problem(
     prefetch_depth: int = 2,
     layer_io: str = "onchip",
     fold_activations: bool = True,
+    tiles: int = 8,
 ) -> Problem:
     """Build the scheduling :class:`Problem` of a (training) graph on an accelerator.
 
@@ -305,6 +348,9 @@ def build_problem(
     fold_activations
         Fold forward activation functions into the MAC op producing their input (as
         Stream does); see :func:`_contracted_ops`.
+    tiles
+        Number of tiles a fused layer stack is processed in (≥ 1); used only when a
+        decision fuses nodes (:mod:`monet_opt.schedule.realize`).
 
     Raises
     ------
@@ -316,6 +362,8 @@ def build_problem(
         raise ValueError(f"layer_io must be one of {LAYER_IO}, got {layer_io!r}")
     if prefetch_depth < 0:
         raise ValueError(f"prefetch_depth must be >= 0, got {prefetch_depth}")
+    if tiles < 1:
+        raise ValueError(f"tiles must be >= 1, got {tiles}")
     if not accelerator.compute_cores:
         raise ValueError(f"accelerator {accelerator.name!r} has no compute core")
     dropped, alias = _contracted_ops(graph, fold_activations)
@@ -399,4 +447,5 @@ def build_problem(
         prefetch_depth=prefetch_depth,
         layer_io=layer_io,
         default_priority=tuple(float(r) for r in rank),
+        tiles=tiles,
     )

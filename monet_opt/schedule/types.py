@@ -136,6 +136,13 @@ class Schedule:
         Energy breakdown in pJ.
     memory
         Occupancy traces keyed by memory label (``"core 0: sram_1MB_A"``, ``"DRAM"``).
+    footprint
+        Activation footprint in bits at every program-order position (checkpoints kept
+        plus recomputed activations held, :mod:`monet_opt.schedule.realize`).
+    stats
+        Scalar figures of the realized decision: ``recompute_cycles``,
+        ``recompute_energy_pj``, ``peak_footprint_bits``, ``recompute_nodes``,
+        ``stack_overflow`` (number of fused stacks over on-chip capacity).
     """
 
     node_names: tuple[str, ...]
@@ -147,9 +154,21 @@ class Schedule:
     latency: float
     energy: EnergyBreakdown
     memory: Mapping[str, MemoryTrace] = field(default_factory=dict)
+    footprint: np.ndarray | None = None
+    stats: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "memory", MappingProxyType(dict(self.memory)))
+        object.__setattr__(self, "stats", MappingProxyType(dict(self.stats)))
+
+    @property
+    def peak_footprint_bits(self) -> float:
+        """Peak activation footprint in bits (:mod:`monet_opt.schedule.realize`)."""
+        return (
+            float(self.footprint.max())
+            if self.footprint is not None and len(self.footprint)
+            else 0.0
+        )
 
     @property
     def edp(self) -> float:

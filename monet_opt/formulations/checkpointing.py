@@ -1,0 +1,560 @@
+r"""Exact memory-constrained activation checkpointing (MILP, HiGHS).
+
+The decision is MONET's bit vector (REFERENCE §3): for every forward activation
+:math:`a \in A` read by the backward pass, keep it (checkpoint, stored in DRAM) or drop
+it and recompute it from the nearest kept tensors just before its first backward reader.
+The semantics (recompute sets :math:`R_K(a)`, per-activation copies, the activation
+footprint :math:`F(K)`) are defined once, in :mod:`monet_opt.schedule.realize`, and the
+evaluator realizes exactly them.
+
+Sets and parameters
+-------------------
+* :math:`A` checkpoint candidates, :math:`b_a` bits; :math:`f_a, l_a` positions (in π) of
+  the first and last backward reader; :math:`P = \{f_a\}` window starts.
+* :math:`\Phi` forward nodes; :math:`\mathrm{anc}(a) \subseteq \Phi` the producer of
+  :math:`a` and its forward ancestors; forward edges :math:`(p \to o, t)`.
+* Per copy :math:`(a, o)`, :math:`o \in \mathrm{anc}(a)`: cost :math:`c_o` (its latency
+  plus DRAM cycles of its weight reads on the core of :math:`o`, or its energy plus link
+  energy of its on-chip inputs), and :math:`d_t` the extra cost of reading a kept input
+  :math:`t` from DRAM instead.  :math:`\kappa_a` the energy of keeping :math:`a` (its DRAM
+  write unless it is stored anyway, its backward reads, minus the link energy of serving
+  the readers from the copy).
+
+Variables
+---------
+:math:`k_a \in \{0,1\}` keep; :math:`y_{ao} \in [0,1]` copy :math:`(a,o)` runs;
+:math:`w_{aot} \in [0,1]` copy :math:`(a,o)` reads kept :math:`t`; :math:`F` peak footprint.
+
+Model
+-----
+.. math::
+
+   \min\ \sum_{a,o} c_o\, y_{ao} + \sum_{a,o,t} d_t\, w_{aot}
+        \;(+ \sum_a \kappa_a k_a + \text{const for energy})
+
+   y_{a,\mathrm{prod}(a)} + k_a \ge 1
+
+   y_{ap} \ge y_{ao} - k_t \quad \forall (p \to o, t),\ t \in A
+   \qquad y_{ap} \ge y_{ao} \quad t \notin A
+
+   w_{aot} \ge y_{ao} + k_t - 1
+
+   \sum_{a:\ f_a \le p \le l_a} b_a + \sum_{a:\ p < f_a} b_a k_a \le F \le B
+   \quad \forall p \in P
+
+Why it is exact
+---------------
+For binary :math:`k`, the closure rows say exactly that a copy of :math:`o` runs for
+:math:`a` when some copy consuming a non-kept output of :math:`o` runs — the definition
+of :math:`R_K(a)`.  The least solution of this monotone system is the indicator of
+:math:`R_K(a)`; the costs are non-negative, so the LP over :math:`y, w` attains it, and
+the continuous :math:`y, w` need no integrality.  The footprint rows are :math:`F(K)` of
+:mod:`monet_opt.schedule.realize` written per window start (the maximum of a sum of
+window indicators is attained at a window start; a kept activation is live at every
+backward position up to :math:`l_a`).  The latency objective equals the evaluator's
+``recompute_cycles`` and the energy objective its total step energy, which tests check
+against brute-force enumeration of :math:`2^{|A|}` keep sets on 50+ random graphs.
+
+Structure exploited: only :math:`|A|` binaries (Checkmate's MILP has :math:`O(n^2)`
+binaries over all nodes and stages, :mod:`monet_opt.formulations.checkmate`); the
+:math:`O(|A| \cdot |\Phi|)` closure variables are continuous; one footprint row per
+window start.  The minimum feasible budget is :math:`F(\emptyset)`: dropping an
+activation never enlarges its window, so :func:`min_feasible_budget` is exact.
+
+Relation to Revolve (REFERENCE §4)
+----------------------------------
+On a homogeneous chain (unit costs and sizes) with budget :math:`s` (activations,
+network input not counted), the recompute count is at least :math:`T(l, s) - (l - 1)`,
+Revolve's optimal forward steps minus the forward pass: single-level copies with
+:math:`K` kept are a Revolve schedule with :math:`|K| + 1` snapshots.  Equality holds where
+our model matches Revolve's assumptions — one snapshot (:math:`s = 1`, only the input:
+:math:`T(l,1) = l(l-1)/2`) and enough memory (:math:`r = 1`) — and our count is higher
+where Revolve's optimum needs multi-level recomputation (recomputed values stored as
+new snapshots), which MONET's bit vector cannot express.  Tests check both.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import comb
+
+import numpy as np
+
+from monet_opt.formulations._builder import ModelBuilder, solve_model
+from monet_opt.formulations.allocation import SolveResult
+from monet_opt.formulations.bounds import lower_bounds
+from monet_opt.models.ir import Phase
+from monet_opt.schedule.evaluator import evaluate
+from monet_opt.schedule.problem import Problem
+from monet_opt.schedule.realize import reader_positions
+from monet_opt.schedule.types import Decision
+
+__all__ = [
+    "CheckpointModel",
+    "build_checkpoint_model",
+    "solve_checkpointing",
+    "checkpoint_front",
+    "min_feasible_budget",
+    "store_all_footprint",
+    "revolve_steps",
+]
+
+OBJECTIVES = ("latency", "energy")
+
+
+def revolve_steps(l: int, s: int) -> int:  # noqa: E741 - Griewank's notation
+    """Revolve's minimal number of forward steps :math:`T(l, s)` (Griewank & Walther).
+
+    :math:`\\beta(s, r) = \\binom{s+r}{s}`, :math:`r = \\min\\{r : \\beta(s, r) \\ge l\\}`,
+    :math:`T(l, s) = r l - \\beta(s + 1, r - 1)`; ``s`` snapshots, the input included.
+
+    Raises
+    ------
+    ValueError
+        If ``l < 1`` or ``s < 1``.
+    """
+    if l < 1 or s < 1:
+        raise ValueError(f"need l >= 1 and s >= 1, got l={l}, s={s}")
+    r = 0
+    while comb(s + r, s) < l:
+        r += 1
+    return r * l - comb(s + 1 + r - 1, s + 1) if r > 0 else 0
+
+
+def _windows(problem: Problem, order: Sequence[int]) -> dict[str, tuple[int, int, int]]:
+    return reader_positions(problem, order)
+
+
+def store_all_footprint(problem: Problem, priority: Sequence[float] | None = None) -> float:
+    """Peak activation footprint (bits) when every candidate is kept."""
+    return _footprint(problem, priority, set(problem.checkpoint_tensors))
+
+
+def min_feasible_budget(problem: Problem, priority: Sequence[float] | None = None) -> float:
+    """Smallest footprint budget any keep set meets: :math:`F(\\emptyset)` (bits).
+
+    Exact: dropping an activation shrinks its window ``[production, l_a]`` to
+    ``[f_a, l_a]`` and changes no other window, so the empty keep set minimizes the
+    footprint at every position.
+    """
+    return _footprint(problem, priority, set())
+
+
+def _footprint(problem: Problem, priority: Sequence[float] | None, kept: set[str]) -> float:
+    order = problem.program_order(priority)
+    win = _windows(problem, order)
+    bits = {e.tensor: e.bits for e in problem.edges}
+    n = len(order)
+    diff = np.zeros(n + 1)
+    for a, (p0, f, last) in win.items():
+        s = p0 if a in kept else f
+        diff[s] += bits[a]
+        diff[last + 1] -= bits[a]
+    prof = np.cumsum(diff)[:n]
+    return float(prof.max()) if n else 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class CheckpointModel:
+    """A built checkpointing MILP and the maps to decode it.
+
+    ``highs`` holds the model; ``keep[a]`` is the column of :math:`k_a`; ``peak`` the
+    column of :math:`F` (its upper bound is the budget; change it with
+    :meth:`set_budget` to sweep a front without rebuilding).
+    """
+
+    problem: Problem
+    allocation: tuple[int, ...]
+    priority: tuple[float, ...] | None
+    stacks: tuple[tuple[int, ...], ...]
+    objective: str
+    keep: dict[str, int]
+    y: dict[tuple[str, int], int]
+    w: dict[tuple[str, int, str], int]
+    peak: int
+    n_vars: int
+    n_cons: int
+    n_binaries: int
+    build_seconds: float
+    highs: object
+
+    def set_budget(self, budget_bits: float) -> None:
+        """Change the footprint budget :math:`B` in place (the upper bound of :math:`F`)."""
+        self.highs.changeColBounds(self.peak, 0.0, float(budget_bits))  # type: ignore[attr-defined]
+
+    def decode(self, values: np.ndarray) -> frozenset[str]:
+        """Kept checkpoint tensors of a solution vector."""
+        return frozenset(a for a, c in self.keep.items() if values[c] > 0.5)
+
+    def vector(self, kept: frozenset[str] | set[str]) -> np.ndarray:
+        """A feasible solution vector for a keep set (for warm starts)."""
+        return _vector(self, kept)
+
+
+@dataclass(frozen=True)
+class _Data:
+    cands: tuple[str, ...]
+    bits: dict[str, float]
+    win: dict[str, tuple[int, int, int]]
+    prod: dict[str, int]
+    anc: dict[str, tuple[int, ...]]
+    fwd_in: tuple[tuple[tuple[int, str], ...], ...]
+    y_cost: dict[tuple[str, int], float]
+    w_cost: dict[tuple[int, str], float]
+    y_link: dict[int, float]
+    kappa: dict[str, float]
+
+
+def _data(
+    problem: Problem,
+    allocation: Sequence[int],
+    order: Sequence[int],
+    stacks: Sequence[Sequence[int]],
+    objective: str,
+) -> _Data:
+    nodes = problem.nodes
+    c = problem.costs
+    cid = {cc: k for k, cc in enumerate(c.core_ids)}
+    core = [cid[int(allocation[i])] for i in range(problem.n_nodes)]
+    cands = problem.checkpoint_tensors
+    cand_set = set(cands)
+    bits = {e.tensor: e.bits for e in problem.edges}
+    prod = {e.tensor: e.src for e in problem.edges}
+    win = _windows(problem, order)
+    fwd_in: list[list[tuple[int, str]]] = [[] for _ in nodes]
+    edge_tensors: list[set[str]] = [set() for _ in nodes]
+    for e in problem.edges:
+        edge_tensors[e.dst].add(e.tensor)
+        if nodes[e.src].phase == Phase.FORWARD and (e.src, e.tensor) not in fwd_in[e.dst]:
+            fwd_in[e.dst].append((e.src, e.tensor))
+    anc: dict[str, tuple[int, ...]] = {}
+    for a in cands:
+        seen = {prod[a]}
+        stack = [prod[a]]
+        while stack:
+            o = stack.pop()
+            for p, _ in fwd_in[o]:
+                if p not in seen:
+                    seen.add(p)
+                    stack.append(p)
+        anc[a] = tuple(sorted(seen))
+    g = problem.graph
+    xe = c.xfer_energy
+    r_pj, w_pj = c.dram_read_pj_per_bit, c.dram_write_pj_per_bit
+    dcyc = c.dram_cycles_per_bit
+    y_cost: dict[tuple[str, int], float] = {}
+    w_cost: dict[tuple[int, str], float] = {}
+    y_link: dict[int, float] = {}
+    base_cost: dict[int, float] = {}
+    for o in {o for a in cands for o in anc[a]}:
+        wread = sum(
+            g.tensors[t].bits for t in problem.dram_read_tensors[o] if t not in edge_tensors[o]
+        )
+        if objective == "latency":
+            base_cost[o] = float(c.latency[o, core[o]]) + wread * dcyc
+            for _p, t in fwd_in[o]:
+                if t in cand_set:
+                    w_cost[(o, t)] = bits[t] * dcyc
+        else:
+            link = 0.0
+            for p, t in fwd_in[o]:
+                lk = bits[t] * float(xe[core[p], core[o]])
+                link += lk
+                if t in cand_set:
+                    w_cost[(o, t)] = bits[t] * r_pj - lk
+            base_cost[o] = float(c.energy[o, core[o]]) + wread * r_pj + link
+            y_link[o] = link
+    for a in cands:
+        for o in anc[a]:
+            y_cost[(a, o)] = base_cost[o]
+    kappa: dict[str, float] = {}
+    if objective == "energy":
+        stack_of = {i: k for k, st in enumerate(stacks) for i in st}
+        for a in cands:
+            p = prod[a]
+            other = False
+            k = 0.0
+            for e in problem.edges:
+                if e.tensor != a or e.src != p:
+                    continue
+                internal = p in stack_of and stack_of[p] == stack_of.get(e.dst, -1)
+                if nodes[e.dst].phase == Phase.FORWARD:
+                    other |= e.via_dram and not internal
+                else:
+                    k += bits[a] * (r_pj - float(xe[core[p], core[e.dst]]))
+            if not other:
+                k += bits[a] * w_pj
+            kappa[a] = k
+    return _Data(
+        cands, bits, win, prod, anc, tuple(tuple(v) for v in fwd_in), y_cost, w_cost, y_link, kappa
+    )
+
+
+def build_checkpoint_model(
+    problem: Problem,
+    *,
+    allocation: Sequence[int] | None = None,
+    priority: Sequence[float] | None = None,
+    stacks: Sequence[Sequence[int]] = (),
+    objective: str = "latency",
+    budget_bits: float = math.inf,
+    options: dict[str, object] | None = None,
+) -> CheckpointModel:
+    """Build the checkpointing MILP (module docstring) for a fixed allocation and π.
+
+    Parameters
+    ----------
+    allocation
+        Core id per node (default: the greedy allocation); recompute copies run on the
+        core of their original.
+    priority
+        Program-order priority (default: the problem's).
+    stacks
+        Fused stacks (fixed); they change which DRAM writes keeping an activation adds.
+    objective
+        ``"latency"``: recompute cycles (serial work of the copies, DRAM reads
+        included); ``"energy"``: total step energy in pJ.
+    budget_bits
+        Activation footprint budget :math:`B` in bits.
+
+    Raises
+    ------
+    ValueError
+        On an unknown objective.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    t0 = time.perf_counter()
+    alloc = tuple(allocation) if allocation is not None else problem.default_decision().allocation
+    order = problem.program_order(priority)
+    d = _data(problem, alloc, order, stacks, objective)
+    mb = ModelBuilder()
+    keep = {a: mb.binary(f"k[{a}]", d.kappa.get(a, 0.0)) for a in d.cands}
+    y: dict[tuple[str, int], int] = {}
+    for (a, o), cost in d.y_cost.items():
+        y[(a, o)] = mb.var(f"y[{a},{o}]", 0.0, 1.0, cost)
+    cand = set(d.cands)
+    w: dict[tuple[str, int, str], int] = {}
+    for a in d.cands:
+        mb.row({y[(a, d.prod[a])]: 1.0, keep[a]: 1.0}, lb=1.0)
+        for o in d.anc[a]:
+            for p, t in d.fwd_in[o]:
+                if t in cand:
+                    mb.row({y[(a, p)]: 1.0, y[(a, o)]: -1.0, keep[t]: 1.0}, lb=0.0)
+                    cw = d.w_cost[(o, t)]
+                    if cw > 0:
+                        wc = mb.var(f"w[{a},{o},{t}]", 0.0, 1.0, cw)
+                        mb.row({wc: 1.0, y[(a, o)]: -1.0, keep[t]: -1.0}, lb=-1.0)
+                        w[(a, o, t)] = wc
+                    elif cw < 0:
+                        wc = mb.var(f"w[{a},{o},{t}]", 0.0, 1.0, cw)
+                        mb.row({wc: 1.0, y[(a, o)]: -1.0}, ub=0.0)
+                        mb.row({wc: 1.0, keep[t]: -1.0}, ub=0.0)
+                        w[(a, o, t)] = wc
+                else:
+                    mb.row({y[(a, p)]: 1.0, y[(a, o)]: -1.0}, lb=0.0)
+    peak = mb.var("F", 0.0, budget_bits)
+    starts = sorted({f for (_, f, _) in d.win.values()})
+    for p in starts:
+        const = sum(d.bits[a] for a, (_, f, last) in d.win.items() if f <= p <= last)
+        coeffs = {keep[a]: d.bits[a] for a, (_, f, _) in d.win.items() if p < f}
+        coeffs[peak] = coeffs.get(peak, 0.0) - 1.0
+        mb.row(coeffs, ub=-const)
+    if objective == "energy":
+        full = evaluate(problem, Decision(alloc, _tuple(priority), tuple(map(tuple, stacks))))
+        mb.offset = full.energy.total - sum(d.kappa.values())
+    h = mb.to_highs(options)
+    n_bin = len(keep)
+    return CheckpointModel(
+        problem=problem,
+        allocation=alloc,
+        priority=_tuple(priority),
+        stacks=tuple(tuple(s) for s in stacks),
+        objective=objective,
+        keep=keep,
+        y=y,
+        w=w,
+        peak=peak,
+        n_vars=mb.n_vars,
+        n_cons=mb.n_cons,
+        n_binaries=n_bin,
+        build_seconds=time.perf_counter() - t0,
+        highs=h,
+    )
+
+
+def _tuple(v: Sequence[float] | None) -> tuple[float, ...] | None:
+    return None if v is None else tuple(float(x) for x in v)
+
+
+def _vector(model: CheckpointModel, kept: frozenset[str] | set[str]) -> np.ndarray:
+    """Feasible column values for a keep set: the closure indicator and the AND terms."""
+    from monet_opt.schedule.realize import recompute_set
+
+    pb = model.problem
+    vals = np.zeros(model.n_vars)
+    for a, c in model.keep.items():
+        vals[c] = 1.0 if a in kept else 0.0
+    closure = {a: set(recompute_set(pb, a, kept)) for a in model.keep if a not in kept}
+    for (a, o), c in model.y.items():
+        vals[c] = 1.0 if a in closure and o in closure[a] else 0.0
+    for (a, o, t), c in model.w.items():
+        vals[c] = 1.0 if a in closure and o in closure[a] and t in kept else 0.0
+    vals[model.peak] = _footprint(pb, model.priority, set(kept))
+    return vals
+
+
+def _result(
+    model: CheckpointModel,
+    status,  # noqa: ANN001 - MipStatus
+    budget_bits: float,
+    extra: dict[str, object],
+) -> SolveResult:
+    pb = model.problem
+    kept = model.decode(status.values) if status.has_solution else frozenset(pb.checkpoint_tensors)
+    dec = Decision(model.allocation, model.priority, model.stacks, kept)
+    sched = evaluate(pb, dec)
+    simulated = (
+        sched.stats["recompute_cycles"] if model.objective == "latency" else sched.energy.total
+    )
+    extra = dict(extra)
+    extra.update(
+        budget_bits=budget_bits,
+        peak_footprint_bits=sched.stats["peak_footprint_bits"],
+        kept=sorted(kept),
+        recomputed=[a for a in pb.checkpoint_tensors if a not in kept],
+        recompute_cycles=sched.stats["recompute_cycles"],
+        recompute_energy_pj=sched.stats["recompute_energy_pj"],
+        makespan=sched.latency,
+        energy_pj=sched.energy.total,
+        n_binaries=model.n_binaries,
+    )
+    return SolveResult(
+        method="milp",
+        objective_name=f"checkpoint_{model.objective}",
+        decision=dec,
+        schedule=sched,
+        status=status.status,
+        objective=status.objective,
+        bound=status.bound,
+        gap=status.gap,
+        simulated=float(simulated),
+        lower_bounds=lower_bounds(pb),
+        n_vars=model.n_vars,
+        n_cons=model.n_cons,
+        build_seconds=model.build_seconds,
+        solve_seconds=status.seconds,
+        extra=extra,
+    )
+
+
+def solve_checkpointing(
+    problem: Problem,
+    *,
+    budget_bits: float | None = None,
+    objective: str = "latency",
+    allocation: Sequence[int] | None = None,
+    priority: Sequence[float] | None = None,
+    stacks: Sequence[Sequence[int]] = (),
+    time_limit: float = 60.0,
+    mip_gap: float = 1e-6,
+    threads: int | None = None,
+) -> SolveResult:
+    """Optimal keep set under an activation-footprint budget (module docstring).
+
+    Parameters
+    ----------
+    budget_bits
+        Footprint budget in bits (``None``: no limit).  Below
+        :func:`min_feasible_budget` the result has status ``"infeasible"`` and
+        ``extra["min_feasible_budget_bits"]`` says what budget would be feasible.
+    objective, allocation, priority, stacks
+        See :func:`build_checkpoint_model`.
+
+    Returns
+    -------
+    SolveResult
+        Decoded and re-simulated: ``objective`` (MILP), ``simulated`` (the evaluator's
+        ``recompute_cycles`` or total energy), bound, gap; ``extra`` holds the kept and
+        recomputed tensors, the peak footprint, the makespan and the minimum budget.
+    """
+    budget = math.inf if budget_bits is None else float(budget_bits)
+    fmin = min_feasible_budget(problem, priority)
+    fall = store_all_footprint(problem, priority)
+    info = {"min_feasible_budget_bits": fmin, "store_all_footprint_bits": fall}
+    opts: dict[str, object] = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
+    if threads:
+        opts["threads"] = int(threads)
+    model = build_checkpoint_model(
+        problem,
+        allocation=allocation,
+        priority=priority,
+        stacks=stacks,
+        objective=objective,
+        budget_bits=max(budget, fmin),
+        options=opts,
+    )
+    if budget < fmin - 1e-9:
+        from monet_opt.formulations._builder import MipStatus
+
+        st = MipStatus("infeasible", math.inf, math.inf, math.inf, 0.0, None)
+        res = _result(model, st, budget, info)
+        return res
+    warm = model.vector(frozenset(problem.checkpoint_tensors)) if budget >= fall else None
+    st = solve_model(model.highs, warm)  # type: ignore[arg-type]
+    return _result(model, st, budget, info)
+
+
+def checkpoint_front(
+    problem: Problem,
+    budgets_bits: Sequence[float],
+    *,
+    objective: str = "latency",
+    allocation: Sequence[int] | None = None,
+    priority: Sequence[float] | None = None,
+    stacks: Sequence[Sequence[int]] = (),
+    time_limit: float = 60.0,
+    mip_gap: float = 1e-6,
+) -> list[SolveResult]:
+    """ε-constraint sweep: optimal objective per footprint budget, one HiGHS model.
+
+    The model is built once; each point changes the bound of :math:`F` and warm-starts
+    from the previous point's keep set when it is still feasible (budgets are visited
+    from the largest down, so the previous solution is the natural incumbent when the
+    budget allows it).  Budgets below :func:`min_feasible_budget` give ``"infeasible"``
+    points.
+    """
+    fmin = min_feasible_budget(problem, priority)
+    fall = store_all_footprint(problem, priority)
+    info = {"min_feasible_budget_bits": fmin, "store_all_footprint_bits": fall}
+    opts = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
+    model = build_checkpoint_model(
+        problem,
+        allocation=allocation,
+        priority=priority,
+        stacks=stacks,
+        objective=objective,
+        options=opts,
+    )
+    results: dict[int, SolveResult] = {}
+    prev: frozenset[str] | None = frozenset(problem.checkpoint_tensors)
+    for k in sorted(range(len(budgets_bits)), key=lambda k: -budgets_bits[k]):
+        b = float(budgets_bits[k])
+        if b < fmin - 1e-9:
+            from monet_opt.formulations._builder import MipStatus
+
+            st = MipStatus("infeasible", math.inf, math.inf, math.inf, 0.0, None)
+            results[k] = _result(model, st, b, info)
+            continue
+        model.set_budget(b)
+        warm = None
+        if prev is not None and _footprint(problem, priority, set(prev)) <= b + 1e-9:
+            warm = model.vector(prev)
+        st = solve_model(model.highs, warm)  # type: ignore[arg-type]
+        results[k] = _result(model, st, b, info)
+        if st.has_solution:
+            prev = model.decode(st.values)
+    return [results[k] for k in range(len(budgets_bits))]

@@ -1,0 +1,476 @@
+r"""Realizing layer-fusion and checkpointing decisions as a derived scheduling problem.
+
+A :class:`~monet_opt.schedule.types.Decision` may fuse nodes into **layer stacks** and
+may keep only some forward activations as **checkpoints**.  :func:`realize` turns such a
+decision into an ordinary :class:`~monet_opt.schedule.problem.Problem` (the *derived*
+problem) that the evaluator simulates with the unchanged semantics of
+:mod:`monet_opt.schedule.problem`, so the evaluator, the MILPs and the GA share one
+definition.
+
+Checkpointing (MONET's bit vector, REFERENCE §3)
+------------------------------------------------
+The decision is the set :math:`K \subseteq A` of *kept* activations, where :math:`A`
+(:attr:`Problem.checkpoint_tensors`) are the forward activations read by backward nodes.
+
+* A kept activation :math:`a` is written to DRAM by its producer and read back by its
+  backward readers (store-all behaviour).
+* A dropped activation is not stored.  Just before its first backward reader
+  :math:`j_a` (in program order π), the subgraph producing it is **copied back to the
+  nearest stored tensors**: the recompute set
+
+  .. math:: R_K(a) = \{\mathrm{prod}(a)\} \cup \bigcup_{t \in \mathrm{in}(o),\ o \in R_K(a),\
+            t \notin K,\ t \text{ produced by a forward node}} \{\mathrm{prod}(t)\}
+
+  is re-executed (each copy on the core of its original, in topological order), reading
+  kept tensors, weights and network inputs from DRAM.  Its intermediates are transient;
+  the recomputed :math:`a` is held on chip until its last backward reader.  Copies are
+  per dropped activation, as in MONET, so overlapping recompute sets are recomputed once
+  per activation (this is what makes a chain with only the input stored cost
+  :math:`l(l-1)/2`, Revolve's :math:`T(l,1)`, see :mod:`monet_opt.formulations.checkpointing`).
+
+* **Activation footprint** (the memory the budget limits), in program order: a kept
+  :math:`a` occupies :math:`b_a` bits from its production to its last backward reader, a
+  dropped one from its recomputation to its last backward reader.  Working state (the
+  tensors of the op being executed, recompute intermediates, gradients) is not counted,
+  as in Revolve.  Because every backward node follows every forward node, the peak is
+
+  .. math:: F(K) = \max_{p \in B}\ \Big[\sum_{a:\ f_a \le p \le l_a} b_a
+            + \sum_{a \in K:\ p < f_a} b_a\Big]
+
+  over backward positions :math:`p`, with :math:`f_a, l_a` the positions of the first and
+  last backward readers of :math:`a`.
+
+Fusion (layer stacks)
+---------------------
+A stack is a set of ≥ 2 nodes that are **consecutive in program order** π.  Inside a
+stack (DeFiNES / Stream depth-first execution, REFERENCE §2):
+
+* a tensor passed between two nodes of the stack moves tile by tile (``problem.tiles``
+  tiles): no DRAM round trip even when ``layer_io="dram"``, an on-chip buffer of
+  :math:`b/\text{tiles}` bits, and **pipelining**: the consumer may start when the
+  producer's first tile is done (``fetch_end_p + d_p / tiles``) and ends no earlier than
+  ``end_p + d_q / tiles``;
+* a forward activation that backward needs and that lives only inside a stack is either
+  *spilled* (kept: written to DRAM tile by tile) or *recomputed* (dropped): the
+  checkpoint decision above;
+* the stack's weights and tile buffers must fit the on-chip memory of the cores running
+  it (:func:`stack_overflow` reports violations; the formulations forbid them).
+
+Errors
+------
+:func:`realize` raises :class:`ValueError` naming the offending node or tensor when a
+stack is not consecutive in π, overlaps another, or a checkpoint is not a candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import numpy as np
+
+from monet_opt.models.ir import Phase, TensorRole
+from monet_opt.schedule.problem import Edge, Problem
+from monet_opt.schedule.types import Decision
+
+__all__ = [
+    "Realization",
+    "realize",
+    "recompute_set",
+    "reader_positions",
+    "footprint_profile",
+    "stack_memory_bits",
+    "stack_overflow",
+    "validate_stacks",
+]
+
+
+def reader_positions(problem: Problem, order: Sequence[int]) -> dict[str, tuple[int, int, int]]:
+    """Per checkpoint tensor: (producer, first, last backward reader) positions in ``order``."""
+    pos = {i: p for p, i in enumerate(order)}
+    out: dict[str, tuple[int, int, int]] = {}
+    for e in problem.edges:
+        if problem.nodes[e.src].phase != Phase.FORWARD:
+            continue
+        if problem.nodes[e.dst].phase == Phase.FORWARD:
+            continue
+        q = pos[e.dst]
+        prev = out.get(e.tensor)
+        if prev is None:
+            out[e.tensor] = (pos[e.src], q, q)
+        else:
+            out[e.tensor] = (prev[0], min(prev[1], q), max(prev[2], q))
+    return out
+
+
+def recompute_set(problem: Problem, tensor: str, kept: Iterable[str]) -> tuple[int, ...]:
+    """Forward nodes re-executed to recompute ``tensor`` when it is dropped.
+
+    The closure :math:`R_K(a)` of the module docstring: the producer of ``tensor`` and,
+    recursively, the producers of their inputs that are neither kept nor free of a
+    producer (weights, network inputs).  Returned in topological order.
+    """
+    kept = set(kept)
+    prod = _producers(problem)
+    if tensor not in prod:
+        raise ValueError(f"tensor {tensor!r} has no producing computation node")
+    seen: set[int] = set()
+    stack = [prod[tensor]]
+    while stack:
+        o = stack.pop()
+        if o in seen:
+            continue
+        seen.add(o)
+        for k in _fwd_in_edges(problem)[o]:
+            e = problem.edges[k]
+            if e.tensor not in kept:
+                stack.append(e.src)
+    return tuple(sorted(seen))
+
+
+def _producers(problem: Problem) -> dict[str, int]:
+    return {e.tensor: e.src for e in problem.edges}
+
+
+def _fwd_in_edges(problem: Problem) -> tuple[tuple[int, ...], ...]:
+    out: list[list[int]] = [[] for _ in problem.nodes]
+    for k, e in enumerate(problem.edges):
+        if problem.nodes[e.src].phase == Phase.FORWARD:
+            out[e.dst].append(k)
+    return tuple(tuple(v) for v in out)
+
+
+def footprint_profile(
+    problem: Problem, order: Sequence[int], kept: Iterable[str]
+) -> tuple[np.ndarray, dict[str, tuple[int, int, int]]]:
+    """Activation footprint (bits) at every position of ``order`` (module docstring).
+
+    Returns the per-position footprint and the reader positions used.
+    """
+    kept = set(kept)
+    win = reader_positions(problem, order)
+    bits = {e.tensor: e.bits for e in problem.edges}
+    n = len(order)
+    diff = np.zeros(n + 1)
+    for a, (p0, f, last) in win.items():
+        s = p0 if a in kept else f
+        diff[s] += bits[a]
+        diff[last + 1] -= bits[a]
+    return np.cumsum(diff)[:n], win
+
+
+def validate_stacks(
+    problem: Problem, stacks: Sequence[Sequence[int]], order: Sequence[int]
+) -> tuple[tuple[int, ...], ...]:
+    """Check that stacks are disjoint runs of ≥ 2 nodes consecutive in ``order``.
+
+    Returns the stacks as sorted-by-position tuples.  Raises :class:`ValueError`.
+    """
+    pos = {i: p for p, i in enumerate(order)}
+    used: dict[int, int] = {}
+    out = []
+    for k, st in enumerate(stacks):
+        nodes = sorted({int(i) for i in st}, key=lambda i: pos.get(i, -1))
+        for i in nodes:
+            if not 0 <= i < problem.n_nodes:
+                raise ValueError(f"stack {k}: node index {i} out of range 0..{problem.n_nodes - 1}")
+            if i in used:
+                raise ValueError(
+                    f"stack {k}: node {problem.nodes[i].name!r} is already in stack {used[i]}"
+                )
+            used[i] = k
+        if len(nodes) < 2:
+            continue  # a single node is layer by layer
+        ps = [pos[i] for i in nodes]
+        if ps[-1] - ps[0] != len(ps) - 1:
+            gap = next(order[p] for p in range(ps[0], ps[-1]) if p not in set(ps))
+            raise ValueError(
+                f"stack {k} is not consecutive in program order: node "
+                f"{problem.nodes[gap].name!r} runs between its nodes"
+            )
+        out.append(tuple(nodes))
+    return tuple(out)
+
+
+@dataclass(frozen=True, eq=False)
+class Realization:
+    """A decision's derived problem and the bookkeeping to read it back.
+
+    Attributes
+    ----------
+    base
+        The problem the decision refers to.
+    problem
+        Derived problem: nodes in program order (recompute copies inserted), its default
+        program order is exactly that order.
+    origin
+        Base node index of every derived node.
+    recompute_for
+        Activation a derived node recomputes (``None`` for original nodes).
+    kept, dropped
+        Checkpoint tensors kept / dropped.
+    stacks
+        Fused stacks in base node indices, each consecutive in π.
+    footprint
+        Activation footprint (bits) per derived position.
+    """
+
+    base: Problem
+    problem: Problem
+    origin: tuple[int, ...]
+    recompute_for: tuple[str | None, ...]
+    kept: frozenset[str]
+    dropped: tuple[str, ...]
+    stacks: tuple[tuple[int, ...], ...]
+    footprint: np.ndarray
+
+    @property
+    def peak_footprint_bits(self) -> float:
+        return float(self.footprint.max()) if len(self.footprint) else 0.0
+
+    @cached_property
+    def recompute_nodes(self) -> tuple[int, ...]:
+        return tuple(i for i, a in enumerate(self.recompute_for) if a is not None)
+
+    def expand(self, allocation: Sequence[int]) -> tuple[int, ...]:
+        """Per derived node, the core id of its base node (copies run on its core)."""
+        if len(allocation) != self.base.n_nodes:
+            raise ValueError(
+                f"allocation has {len(allocation)} entries, expected {self.base.n_nodes}"
+            )
+        return tuple(int(allocation[o]) for o in self.origin)
+
+    def recompute_cost(self, allocation: Sequence[int]) -> tuple[float, float]:
+        """Cycles and pJ of all recompute copies on their cores, DRAM reads included.
+
+        This is the quantity the checkpointing formulation minimizes (serial recompute
+        work: Σ over copies of latency + DRAM read cycles; energy: compute + on-chip
+        memory + DRAM read energy).
+        """
+        pb = self.problem
+        c = pb.costs
+        ids = {cid: k for k, cid in enumerate(c.core_ids)}
+        cyc = 0.0
+        pj = 0.0
+        for i in self.recompute_nodes:
+            k = ids[int(allocation[self.origin[i]])]
+            cyc += float(c.latency[i, k]) + float(pb.dram_read_cycles[i])
+            pj += float(c.energy[i, k]) + float(pb.dram_read_bits[i]) * c.dram_read_pj_per_bit
+        return cyc, pj
+
+
+def realize(problem: Problem, decision: Decision) -> Realization:
+    """Derived problem of a decision's stacks and checkpoints (module docstring).
+
+    Parameters
+    ----------
+    problem
+        Base problem (layer by layer, store-all).
+    decision
+        ``stacks`` (base node indices) and ``checkpoints`` (kept tensor names, ``None`` =
+        all) are realized; ``priority`` fixes the program order π of the base nodes.
+
+    Raises
+    ------
+    ValueError
+        On invalid stacks or unknown checkpoint names.
+    """
+    order = problem.program_order(decision.priority)
+    cands = problem.checkpoint_tensors
+    if decision.checkpoints is None:
+        kept = frozenset(cands)
+    else:
+        unknown = sorted(set(decision.checkpoints) - set(cands))
+        if unknown:
+            raise ValueError(
+                f"checkpoints {unknown[:3]} are not checkpoint candidates; allowed: "
+                f"{list(cands)[:6]}{'...' if len(cands) > 6 else ''}"
+            )
+        kept = frozenset(decision.checkpoints)
+    stacks = validate_stacks(problem, decision.stacks, order)
+    stack_of = {i: k for k, st in enumerate(stacks) for i in st}
+    win = reader_positions(problem, order)
+    prod = _producers(problem)
+    dropped = tuple(sorted((a for a in cands if a not in kept), key=lambda a: prod[a]))
+    groups: dict[int, list[tuple[str, tuple[int, ...]]]] = {}
+    for a in dropped:
+        first = order[win[a][1]]
+        groups.setdefault(first, []).append((a, recompute_set(problem, a, kept)))
+
+    # derived node list in program order
+    origin: list[int] = []
+    rfor: list[str | None] = []
+    dmap: dict[int, int] = {}
+    cmap: dict[tuple[str, int], int] = {}
+    for i in order:
+        for a, rset in groups.get(i, []):
+            for o in rset:
+                cmap[(a, o)] = len(origin)
+                origin.append(o)
+                rfor.append(a)
+        dmap[i] = len(origin)
+        origin.append(i)
+        rfor.append(None)
+
+    base_nodes = problem.nodes
+    nodes = []
+    for d, o in enumerate(origin):
+        op = base_nodes[o]
+        nodes.append(op if rfor[d] is None else replace(op, name=f"{op.name}@recompute[{rfor[d]}]"))
+
+    edges: list[Edge] = []
+    for e in problem.edges:
+        src_fwd = base_nodes[e.src].phase == Phase.FORWARD
+        dst_fwd = base_nodes[e.dst].phase == Phase.FORWARD
+        if e.tensor in dropped and src_fwd and not dst_fwd:
+            edges.append(Edge(cmap[(e.tensor, e.src)], dmap[e.dst], e.tensor, e.bits, False))
+            continue
+        same = e.src in stack_of and stack_of[e.src] == stack_of.get(e.dst, -1)
+        edges.append(
+            Edge(dmap[e.src], dmap[e.dst], e.tensor, e.bits, e.via_dram and not same, same)
+        )
+    fwd_in = _fwd_in_edges(problem)
+    for (a, o), d in cmap.items():
+        for k in fwd_in[o]:
+            e = problem.edges[k]
+            if (a, e.src) in cmap:
+                edges.append(Edge(cmap[(a, e.src)], d, e.tensor, e.bits, False))
+            else:  # a kept tensor: read back from DRAM
+                edges.append(Edge(dmap[e.src], d, e.tensor, e.bits, True))
+    edges.sort(key=lambda e: (e.dst, e.src))
+
+    g = problem.graph
+    n = len(origin)
+    into: list[dict[str, Edge]] = [{} for _ in range(n)]
+    out_via: set[tuple[int, str]] = set()
+    consumed: set[tuple[int, str]] = set()
+    for e in edges:
+        into[e.dst][e.tensor] = e
+        consumed.add((e.src, e.tensor))
+        if e.via_dram:
+            out_via.add((e.src, e.tensor))
+    base_edge_tensors: list[set[str]] = [set() for _ in base_nodes]
+    for e in problem.edges:
+        base_edge_tensors[e.dst].add(e.tensor)
+    rbits = np.zeros(n)
+    wbits = np.zeros(n)
+    rt: list[tuple[str, ...]] = []
+    wt: list[tuple[str, ...]] = []
+    deps: list[tuple[int, ...]] = []
+    for d, o in enumerate(origin):
+        reads = [t for t in problem.dram_read_tensors[o] if t not in base_edge_tensors[o]]
+        reads += [t for t, e in into[d].items() if e.via_dram]
+        rt.append(tuple(reads))
+        rbits[d] = sum(g.tensors[t].bits for t in reads)
+        deps.append(tuple(sorted({e.src for e in into[d].values() if e.via_dram})))
+        if rfor[d] is not None:
+            wt.append(())
+            continue
+        writes = []
+        for t in problem.dram_write_tensors[o]:
+            role = g.tensors[t].role
+            if (
+                role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE)
+                or (d, t) not in consumed
+                or (d, t) in out_via
+            ):
+                writes.append(t)
+        wt.append(tuple(writes))
+        wbits[d] = sum(g.tensors[t].bits for t in writes)
+
+    tile_tensors = set()
+    onchip_edges: dict[str, list[Edge]] = {}
+    for e in edges:
+        if not e.via_dram:
+            onchip_edges.setdefault(f"{e.src}:{e.tensor}", []).append(e)
+    for es in onchip_edges.values():
+        if all(e.pipelined for e in es):
+            tile_tensors.add(es[0].tensor)
+
+    c = problem.costs
+    idx = np.asarray(origin, dtype=int)
+    costs = replace(
+        c,
+        node_names=tuple(op.name for op in nodes),
+        latency=c.latency[idx],
+        energy=c.energy[idx],
+        details=tuple(c.details[o] for o in origin),
+    )
+    derived = Problem(
+        graph=problem.graph,
+        accelerator=problem.accelerator,
+        nodes=tuple(nodes),
+        edges=tuple(edges),
+        costs=costs,
+        dram_read_bits=rbits,
+        dram_write_bits=wbits,
+        dram_read_tensors=tuple(rt),
+        dram_write_tensors=tuple(wt),
+        dram_deps=tuple(deps),
+        prefetch_depth=problem.prefetch_depth,
+        layer_io=problem.layer_io,
+        default_priority=tuple(float(n - k) for k in range(n)),
+        tiles=problem.tiles,
+        tile_tensors=frozenset(tile_tensors),
+    )
+    # footprint in derived positions
+    dwin = {}
+    for a, (p0, _f, last) in win.items():
+        start = dmap[order[p0]] if a in kept else cmap[(a, prod[a])]
+        dwin[a] = (start, dmap[order[last]])
+    bits = {e.tensor: e.bits for e in problem.edges}
+    diff = np.zeros(n + 1)
+    for a, (s, e_) in dwin.items():
+        diff[s] += bits[a]
+        diff[e_ + 1] -= bits[a]
+    return Realization(
+        base=problem,
+        problem=derived,
+        origin=tuple(origin),
+        recompute_for=tuple(rfor),
+        kept=kept,
+        dropped=dropped,
+        stacks=stacks,
+        footprint=np.cumsum(diff)[:n],
+    )
+
+
+def stack_memory_bits(
+    problem: Problem, stack: Sequence[int], allocation: Sequence[int]
+) -> dict[int, float]:
+    """On-chip bits a fused stack needs per core id: its weights (and optimizer state)
+    plus a :math:`b/\\text{tiles}` buffer per tensor passed inside the stack (charged to
+    the consumer's core).  ``stack`` and ``allocation`` are in base node indices / ids."""
+    g = problem.graph
+    members = set(stack)
+    need: dict[int, float] = {}
+    for i in stack:
+        core = int(allocation[i])
+        for t in problem.dram_read_tensors[i]:
+            if g.tensors[t].role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE):
+                need[core] = need.get(core, 0.0) + g.tensors[t].bits
+    for e in problem.edges:
+        if e.src in members and e.dst in members:
+            core = int(allocation[e.dst])
+            need[core] = need.get(core, 0.0) + e.bits / problem.tiles
+    return need
+
+
+def stack_overflow(
+    problem: Problem, stacks: Sequence[Sequence[int]], allocation: Sequence[int]
+) -> list[str]:
+    """Human-readable capacity violations of fused stacks (empty when all fit)."""
+    acc = problem.accelerator
+    out = []
+    for k, st in enumerate(stacks):
+        if len(st) < 2:
+            continue
+        for core, bits in stack_memory_bits(problem, st, allocation).items():
+            cap = acc.core(core).onchip_bits
+            if bits > cap + 1e-6:
+                out.append(
+                    f"stack {k} ({problem.nodes[st[0]].name}..{problem.nodes[st[-1]].name}) "
+                    f"needs {bits / 8192:.1f} KiB on core {core}, capacity {cap / 8192:.1f} KiB"
+                )
+    return out
