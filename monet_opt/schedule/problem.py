@@ -318,6 +318,23 @@ def _contracted_ops(graph: Graph, fold_activations: bool) -> tuple[set[str], dic
 
 
 LAYER_IO = ("dram", "onchip")
+ORDERS = ("heft", "layerwise")
+
+
+def _layerwise_priority(nodes: Sequence[Op]) -> tuple[float, ...]:
+    """Priorities for the layer-wise order: forward nodes in graph order first, then the
+    backward and optimizer nodes of the deepest forward op first."""
+    n = len(nodes)
+    fwd_pos = {op.name: k for k, op in enumerate(nodes) if op.phase == Phase.FORWARD}
+    prio = []
+    for k, op in enumerate(nodes):
+        if op.phase == Phase.FORWARD:
+            prio.append(float(2 * n + (n - k)))
+        else:
+            f = fwd_pos.get(op.forward_op or "", -1)
+            tie = 0.5 if op.phase == Phase.OPTIMIZER else (n - k) / (2.0 * n + 1)
+            prio.append(float(f + 1) + tie * 0.5)
+    return tuple(prio)
 
 
 def build_problem(
@@ -328,6 +345,7 @@ def build_problem(
     layer_io: str = "onchip",
     fold_activations: bool = True,
     tiles: int = 8,
+    order: str = "heft",
 ) -> Problem:
     """Build the scheduling :class:`Problem` of a (training) graph on an accelerator.
 
@@ -351,6 +369,11 @@ def build_problem(
     tiles
         Number of tiles a fused layer stack is processed in (≥ 1); used only when a
         decision fuses nodes (:mod:`monet_opt.schedule.realize`).
+    order
+        Default program order π: ``"heft"`` (upward rank, Topcuoglu et al. 2002; good
+        for makespan) or ``"layerwise"`` (the backward pass layer by layer, deepest first,
+        each layer's dX, dW and optimizer update together, as frameworks execute it;
+        keeps activation lifetimes short, which checkpointing needs).
 
     Raises
     ------
@@ -364,6 +387,8 @@ def build_problem(
         raise ValueError(f"prefetch_depth must be >= 0, got {prefetch_depth}")
     if tiles < 1:
         raise ValueError(f"tiles must be >= 1, got {tiles}")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if not accelerator.compute_cores:
         raise ValueError(f"accelerator {accelerator.name!r} has no compute core")
     dropped, alias = _contracted_ops(graph, fold_activations)
@@ -446,6 +471,8 @@ def build_problem(
         dram_deps=tuple(tuple(sorted(v)) for v in deps),
         prefetch_depth=prefetch_depth,
         layer_io=layer_io,
-        default_priority=tuple(float(r) for r in rank),
+        default_priority=(
+            tuple(float(r) for r in rank) if order == "heft" else _layerwise_priority(nodes)
+        ),
         tiles=tiles,
     )
