@@ -56,6 +56,10 @@ stack (DeFiNES / Stream depth-first execution, REFERENCE §2):
 * the stack's weights and tile buffers must fit the on-chip memory of the cores running
   it (:func:`stack_overflow` reports violations; the formulations forbid them).
 
+DMA tasks keep their base queue keys (a read stays queued after the writes it depended
+on in the base problem), and a task whose bits drop to zero disappears; so fusion and
+checkpointing change task *durations* and remove tasks but never reorder the queue.
+
 Errors
 ------
 :func:`realize` raises :class:`ValueError` naming the offending node or tensor when a
@@ -363,7 +367,10 @@ def realize(problem: Problem, decision: Decision) -> Realization:
         reads += [t for t, e in into[d].items() if e.via_dram]
         rt.append(tuple(reads))
         rbits[d] = sum(g.tensors[t].bits for t in reads)
-        deps.append(tuple(sorted({e.src for e in into[d].values() if e.via_dram})))
+        dep = {e.src for e in into[d].values() if e.via_dram}
+        if rfor[d] is None:  # keep the base DMA queue order (module docstring)
+            dep |= {dmap[q] for q in problem.dram_deps[o]}
+        deps.append(tuple(sorted(dep)))
         if rfor[d] is not None:
             wt.append(())
             continue
