@@ -1,4 +1,11 @@
-"""Command line: ``monet-opt solve CONFIG.yaml`` and ``monet-opt validate CONFIG.yaml``.
+"""Command line: ``monet-opt validate|solve|pareto CONFIG.yaml``.
+
+* ``validate`` checks a config and prints a summary of the workload and accelerator;
+* ``solve`` optimizes the core allocation (HiGHS MILP and/or the GA baseline) and, when
+  the config asks for layer fusion or activation checkpointing, the joint decisions
+  (:mod:`monet_opt.formulations.joint`); it writes ``result.json`` and plots;
+* ``pareto`` sweeps the activation-footprint budget of the exact checkpointing MILP and
+  writes ``pareto.csv`` and ``pareto.png``.
 
 Bad input (an invalid config, accelerator or ONNX file, a missing file) prints one line
 ``error: <file>: <field>: <message>`` on stderr and exits with status 2, without a
@@ -21,7 +28,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from monet_opt import __version__
-from monet_opt.config import Config, ConfigError, build_inputs, load_config
+from monet_opt.config import (
+    JOINT_OBJECTIVES,
+    MIB_BITS,
+    Config,
+    ConfigError,
+    build_inputs,
+    build_problem_for,
+    load_config,
+)
 
 __all__ = ["cli", "main", "INPUT_ERROR_EXIT"]
 
@@ -76,23 +91,16 @@ def _load(config: Path, console: Console) -> tuple[Config, Any, Any, float]:
 
 
 def _build_problem(cfg: Config, graph: Any, accelerator: Any, config: Path) -> Any:
-    from monet_opt.schedule.problem import build_problem
-
     with _input_errors(config, "accelerator"):
-        return build_problem(
-            graph,
-            accelerator,
-            prefetch_depth=cfg.schedule.prefetch_depth,
-            layer_io=cfg.schedule.layer_io,
-            fold_activations=cfg.schedule.fold_activations,
-        )
+        return build_problem_for(cfg, graph, accelerator)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="monet-opt")
 def cli() -> None:
     """Model NN training on multi-core dataflow accelerators and optimize the core
-    allocation exactly (HiGHS MILP), with a genetic-algorithm baseline."""
+    allocation, layer fusion and activation checkpointing exactly (HiGHS MILP), with a
+    genetic-algorithm baseline."""
 
 
 # -- validate -----------------------------------------------------------------------------
@@ -187,7 +195,7 @@ def _fmt_bits(bits: float) -> str:
     default=None,
     help="Output directory (default: out/<config stem>).",
 )
-@click.option("--no-plots", is_flag=True, help="Skip schedule.png and memory.png.")
+@click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 def solve(
     config: Path,
     method: str,
@@ -197,14 +205,25 @@ def solve(
     out_dir: Path | None,
     no_plots: bool,
 ) -> None:
-    """Optimize the core allocation of CONFIG.yaml and write result.json and plots."""
-    from monet_opt.report.plots import plot_memory, plot_schedule
+    """Optimize CONFIG.yaml and write result.json and plots.
+
+    The MILP optimizes the core allocation; with ``fusion.mode`` other than ``none`` or
+    ``checkpointing.mode: optimal`` it also decides the layer stacks and the kept
+    activations (joint solver; objective latency or energy).  The GA searches the core
+    allocation only."""
+    from monet_opt.report.plots import plot_footprint, plot_memory, plot_schedule
     from monet_opt.report.result_json import best_result, write_result
     from monet_opt.report.summary import fmt_energy, print_summary
 
     err = _stderr_console()
     cfg, graph, acc, t_inputs = _load(config, err)
     objective = objective or cfg.objective
+    joint_mode = cfg.uses_joint
+    if joint_mode and objective not in JOINT_OBJECTIVES:
+        raise InputError(
+            f"{config}: objective: {objective!r} is not supported with fusion or "
+            f"checkpointing; allowed values: {', '.join(JOINT_OBJECTIVES)}"
+        )
     out_dir = out_dir if out_dir is not None else Path("out") / config.stem
     wall: dict[str, float] = {"build_inputs": t_inputs}
 
@@ -216,12 +235,28 @@ def solve(
         f"{graph.name} on {acc.name}: {problem.n_nodes} nodes, "
         f"{len(problem.flexible)} with a choice of core; objective {objective}"
     )
+    budget = store_all = None
+    if joint_mode:
+        budget, store_all = _budget(cfg, problem, config)
+        err.print(
+            f"fusion {cfg.fusion.mode}, checkpointing {cfg.checkpointing.mode}"
+            + ("" if budget is None else f" (budget {budget / MIB_BITS:.4g} MiB)")
+        )
 
-    milp = ga = None
-    if method in ("milp", "both"):
+    milp = ga = joint = None
+    limit = time_limit if time_limit is not None else cfg.solver.time_limit_s
+    if method in ("milp", "both") and joint_mode:
+        t0 = time.perf_counter()
+        joint = _solve_joint(cfg, problem, objective, limit, budget, err, config)
+        milp = joint.final
+        wall["milp"] = time.perf_counter() - t0
+        err.print(
+            f"joint ({joint.mode}, {joint.iterations} iterations): {milp.status}, "
+            f"objective {milp.objective:.6g}, gap {milp.gap:.3g}"
+        )
+    elif method in ("milp", "both"):
         from monet_opt.formulations.allocation import solve_allocation
 
-        limit = time_limit if time_limit is not None else cfg.solver.time_limit_s
         t0 = time.perf_counter()
         with err.status(f"solving the allocation MILP with HiGHS (time limit {limit:g} s)..."):
             milp = solve_allocation(
@@ -235,6 +270,11 @@ def solve(
         err.print(f"MILP: {milp.status}, objective {milp.objective:.6g}, gap {milp.gap:.3g}")
 
     if method in ("ga", "both"):
+        if joint_mode:
+            err.print(
+                "note: the GA optimizes the core allocation only (layer by layer, store-all); "
+                "it does not search fusion/checkpointing yet"
+            )
         ga = _run_ga(cfg, problem, objective, time_limit, seed, err)
         wall["ga"] = ga.seconds
 
@@ -249,13 +289,20 @@ def solve(
             config=cfg,
             wall_times=wall,
             extra={"method": method, "overrides": {"time_limit": time_limit, "seed": seed}},
+            joint=joint,
+            budget_bits=budget,
+            store_all_bits=store_all,
         )
         if not no_plots:
-            chosen = best_result({"milp": milp, "ga": ga}, objective)
-            assert chosen is not None
-            name, best = chosen
+            if joint is not None:
+                name, best = "milp", milp
+            else:
+                chosen = best_result({"milp": milp, "ga": ga}, objective)
+                assert chosen is not None
+                name, best = chosen
+            label = "JOINT MILP" if joint is not None else name.upper()
             title = (
-                f"{graph.name} on {acc.name} — {name.upper()} ({objective}): "
+                f"{graph.name} on {acc.name} — {label} ({objective}): "
                 f"latency {best.schedule.latency:,.0f} cycles, "
                 f"energy {fmt_energy(best.schedule.energy.total)}"
             )
@@ -263,10 +310,253 @@ def solve(
             plot_memory(
                 best.schedule,
                 out_dir / "memory.png",
-                title=f"{graph.name} on {acc.name} — memory occupancy ({name.upper()})",
+                title=f"{graph.name} on {acc.name} — memory occupancy ({label})",
             )
+            if best.schedule.footprint is not None and len(best.schedule.footprint):
+                plot_footprint(
+                    best.schedule,
+                    out_dir / "footprint.png",
+                    budget_bits=budget,
+                    store_all_bits=store_all,
+                    title=f"{graph.name} on {acc.name} — activation footprint ({label}, "
+                    f"checkpointing {cfg.checkpointing.mode})",
+                )
     wall["report"] = time.perf_counter() - t0
-    print_summary(objective=objective, milp=milp, ga=ga, wall_times=wall, out_dir=out_dir)
+    print_summary(
+        objective=objective,
+        milp=milp,
+        ga=ga,
+        wall_times=wall,
+        out_dir=out_dir,
+        joint=joint,
+        budget_bits=budget,
+    )
+
+
+def _budget(cfg: Config, problem: Any, config: Path) -> tuple[float | None, float]:
+    """``(budget bits or None, store-all footprint bits)``; a budget below the minimum
+    feasible footprint is an input error naming the budget field."""
+    from monet_opt.formulations.checkpointing import min_feasible_budget, store_all_footprint
+
+    store_all = store_all_footprint(problem)
+    ck = cfg.checkpointing
+    budget = ck.budget_bits(store_all) if ck.mode == "optimal" else None
+    if budget is not None:
+        fmin = min_feasible_budget(problem)
+        if budget < fmin * (1 - 1e-12):
+            field = "budget_mib" if ck.budget_mib is not None else "budget_fraction"
+            value = ck.budget_mib if ck.budget_mib is not None else ck.budget_fraction
+            raise InputError(
+                f"{config}: checkpointing.{field}: {value:g} gives a budget of "
+                f"{budget / MIB_BITS:.4g} MiB, below the minimum feasible activation "
+                f"footprint {fmin / MIB_BITS:.4g} MiB (store-all {store_all / MIB_BITS:.4g} "
+                f"MiB, fraction {fmin / store_all:.3g})"
+                if store_all > 0
+                else f"{config}: checkpointing.{field}: no activation to checkpoint"
+            )
+    return budget, store_all
+
+
+def _check_stacks(cfg: Config, problem: Any, config: Path) -> list[list[str]] | None:
+    """The fixed stacks (node names), checked against the problem's node names."""
+    if cfg.fusion.mode != "fixed":
+        return None
+    stacks = [list(st) for st in cfg.fusion.stacks or []]
+    known = set(problem.node_names)
+    for k, st in enumerate(stacks):
+        for name in st:
+            if name not in known:
+                import difflib
+
+                close = difflib.get_close_matches(name, problem.node_names, n=3)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise InputError(
+                    f"{config}: fusion.stacks.{k}: unknown node {name!r} (node names are "
+                    f"those listed in result.json 'decisions'){hint}"
+                )
+    return stacks
+
+
+def _solve_joint(
+    cfg: Config,
+    problem: Any,
+    objective: str,
+    limit: float,
+    budget: float | None,
+    err: Console,
+    config: Path,
+) -> Any:
+    try:
+        from monet_opt.formulations.joint import solve_joint
+    except ImportError as exc:  # pragma: no cover - while joint.py is being written
+        raise click.ClickException(
+            f"fusion/checkpointing need monet_opt.formulations.joint ({exc})"
+        ) from None
+    stacks = _check_stacks(cfg, problem, config)
+    field = "fusion.stacks" if stacks is not None else None
+    with err.status(
+        f"solving fusion {cfg.fusion.mode} / checkpointing {cfg.checkpointing.mode} "
+        f"with HiGHS (time limit {limit:g} s)..."
+    ):
+        ctx = _input_errors(config, field) if field else contextlib.nullcontext()
+        with ctx:
+            return solve_joint(
+                problem,
+                objective=objective,
+                fusion=cfg.fusion.mode,
+                fixed_stacks=stacks,
+                max_stack=cfg.fusion.max_stack,
+                checkpointing=cfg.checkpointing.mode,
+                budget_bits=budget,
+                time_limit=limit,
+                mip_gap=cfg.solver.mip_gap,
+                threads=cfg.solver.threads,
+            )
+
+
+# -- pareto -------------------------------------------------------------------------------
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option(
+    "--points",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Budgets in the sweep (overrides pareto.points).",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(["latency", "energy", "both"]),
+    default=None,
+    help="Front(s) to compute (overrides pareto.objective).",
+)
+@click.option(
+    "--allocation",
+    "alloc_mode",
+    type=click.Choice(["milp", "greedy"]),
+    default="milp",
+    show_default=True,
+    help="Core allocation the fronts are computed for: the latency-optimal allocation "
+    "MILP or the greedy one.",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds per MILP solve (default solver.time_limit_s).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output directory (default: out/<config stem>).",
+)
+@click.option("--no-plots", is_flag=True, help="Skip pareto.png.")
+def pareto(
+    config: Path,
+    points: int | None,
+    objective: str | None,
+    alloc_mode: str,
+    time_limit: float | None,
+    out_dir: Path | None,
+    no_plots: bool,
+) -> None:
+    """Footprint budget vs optimum of the exact checkpointing MILP for CONFIG.yaml.
+
+    Sweeps N budgets evenly from the minimum feasible activation footprint (every
+    activation recomputed) to the store-all footprint, layer by layer, and writes
+    pareto.csv and pareto.png."""
+    import numpy as np
+
+    from monet_opt.formulations.checkpointing import (
+        checkpoint_front,
+        min_feasible_budget,
+        store_all_footprint,
+    )
+    from monet_opt.report.pareto import (
+        pareto_rows,
+        pareto_tables,
+        plot_pareto,
+        write_pareto_csv,
+    )
+
+    err = _stderr_console()
+    cfg, graph, acc, _ = _load(config, err)
+    n_points = points if points is not None else cfg.pareto.points
+    which = objective or cfg.pareto.objective
+    objectives = ["latency", "energy"] if which == "both" else [which]
+    limit = time_limit if time_limit is not None else cfg.solver.time_limit_s
+    out_dir = out_dir if out_dir is not None else Path("out") / config.stem
+    t_all = time.perf_counter()
+    with err.status("building the scheduling problem..."):
+        problem = _build_problem(cfg, graph, acc, config)
+    if not problem.checkpoint_tensors:
+        raise InputError(f"{config}: workload: no forward activation is read by the backward")
+    if cfg.fusion.mode != "none":
+        err.print("note: pareto sweeps checkpointing layer by layer (fusion is not applied)")
+
+    if alloc_mode == "milp":
+        from monet_opt.formulations.allocation import solve_allocation
+
+        with err.status(f"solving the allocation MILP (latency, time limit {limit:g} s)..."):
+            ares = solve_allocation(
+                problem,
+                objective="latency",
+                time_limit=limit,
+                mip_gap=cfg.solver.mip_gap,
+                threads=cfg.solver.threads,
+            )
+        alloc = ares.decision.allocation
+        err.print(f"allocation MILP: {ares.status}, makespan {ares.simulated:,.0f} cycles")
+    else:
+        alloc = problem.default_decision().allocation
+
+    fmin = min_feasible_budget(problem)
+    fall = store_all_footprint(problem)
+    budgets = np.linspace(fmin, fall, n_points)
+    err.print(
+        f"{graph.name} on {acc.name}: {len(problem.checkpoint_tensors)} checkpoint "
+        f"candidates; minimum feasible budget {fmin / MIB_BITS:.4g} MiB, store-all "
+        f"{fall / MIB_BITS:.4g} MiB; {n_points} budgets, order {cfg.schedule.order}"
+    )
+    fronts: dict[str, list[Any]] = {}
+    times: dict[str, float] = {}
+    for obj in objectives:
+        t0 = time.perf_counter()
+        with err.status(f"sweeping {n_points} budgets ({obj})..."):
+            fronts[obj] = checkpoint_front(
+                problem,
+                [float(b) for b in budgets],
+                objective=obj,
+                allocation=alloc,
+                time_limit=limit,
+                mip_gap=cfg.solver.mip_gap,
+            )
+        times[obj] = time.perf_counter() - t0
+    rows = pareto_rows(fronts, [float(b) for b in budgets])
+    with err.status(f"writing results to {out_dir}..."):
+        write_pareto_csv(out_dir / "pareto.csv", rows)
+        if not no_plots:
+            plot_pareto(
+                rows,
+                out_dir / "pareto.png",
+                min_budget_bits=fmin,
+                store_all_bits=fall,
+                title=f"{graph.name} on {acc.name} — exact checkpointing front "
+                f"({alloc_mode} allocation, order {cfg.schedule.order})",
+            )
+    out = Console()
+    for table in pareto_tables(rows, suffix=f" ({alloc_mode} allocation)"):
+        out.print(table)
+    n_opt = sum(r["status"] == "optimal" for r in rows)
+    out.print(
+        f"minimum feasible budget {fmin / MIB_BITS:.4f} MiB "
+        f"({fmin / fall:.1%} of store-all {fall / MIB_BITS:.4f} MiB); "
+        f"{n_opt}/{len(rows)} points optimal; "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in times.items())
+        + f"; total {time.perf_counter() - t_all:.2f} s"
+    )
+    out.print(f"results written to [bold]{out_dir}[/]")
 
 
 def _run_ga(

@@ -10,9 +10,17 @@ Example (paths are relative to the config file)::
       precision: {activation: 16, weight: 16, gradient: 16, optimizer_state: 32}
     accelerator: hardware/tpu_like_quad_core.yaml   # ours or Stream's format
     objective: latency             # latency | energy | edp
-    schedule: {prefetch_depth: 2}
+    schedule: {prefetch_depth: 2, order: heft, tiles: 8}   # order: heft | layerwise
     solver: {time_limit_s: 60, mip_gap: 1.0e-4, threads: null}
     ga: {population: 32, generations: 30, cx_prob: 0.7, mut_prob: 0.3, seed: 0, processes: 1}
+    fusion: {mode: none, max_stack: 8}      # none | greedy | fixed | optimal
+    # fusion: {mode: fixed, stacks: [[conv1, layer1.0.conv1], ...]}   # node names
+    checkpointing: {mode: optimal, budget_fraction: 0.5}   # store-all | optimal
+    # checkpointing: {mode: optimal, budget_mib: 2.0}      # one of budget_mib / _fraction
+    pareto: {points: 12, objective: both}   # monet-opt pareto: latency | energy | both
+
+With ``fusion.mode`` other than ``none`` or ``checkpointing.mode: optimal`` the objective
+must be ``latency`` or ``energy`` (``edp`` is not supported by the joint solver).
 
 Every error is a :class:`ConfigError` whose message names the file, the field path
 (``workload.optimizer``) and, where it applies, the allowed values or keys.
@@ -41,9 +49,15 @@ __all__ = [
     "ScheduleConfig",
     "SolverConfig",
     "GAConfig",
+    "FusionConfig",
+    "CheckpointingConfig",
+    "ParetoConfig",
+    "MIB_BITS",
+    "JOINT_OBJECTIVES",
     "load_config",
     "config_from_dict",
     "build_inputs",
+    "build_problem_for",
 ]
 
 
@@ -68,6 +82,22 @@ class ConfigError(ValueError):
         self.field = field
         self.message = message
         super().__init__(": ".join(p for p in (self.file, field, message) if p))
+
+
+#: Bits per MiB (``budget_mib`` -> bits).
+MIB_BITS = 8 * 2**20
+
+
+class _FieldError(ValueError):
+    """A model-level validation error that belongs to a (sub)field of the model.
+
+    ``subfield`` (``"stacks"``) is appended to the model's location in the error message
+    (``fusion.stacks: ...``); ``()`` keeps the model's own location.
+    """
+
+    def __init__(self, subfield: str | tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.subfield = (subfield,) if isinstance(subfield, str) else tuple(subfield)
 
 
 class _Strict(BaseModel):
@@ -105,6 +135,8 @@ class ScheduleConfig(_Strict):
     prefetch_depth: Annotated[int, Field(ge=0)] = 2
     layer_io: Literal["onchip", "dram"] = "onchip"
     fold_activations: bool = True
+    order: Literal["heft", "layerwise"] = "heft"
+    tiles: Annotated[int, Field(ge=1)] = 8
 
 
 class SolverConfig(_Strict):
@@ -129,6 +161,98 @@ class GAConfig(_Strict):
     crossover: Literal["uniform", "two_point"] = "uniform"
 
 
+class FusionConfig(_Strict):
+    """Layer fusion (layer stacks, :mod:`monet_opt.schedule.realize`).
+
+    ``none``: layer by layer; ``greedy``: the greedy stacking heuristic; ``fixed``: the
+    ``stacks`` given here (lists of node names); ``optimal``: exact (joint solver).
+    """
+
+    mode: Literal["none", "greedy", "fixed", "optimal"] = "none"
+    stacks: list[list[str]] | None = None
+    max_stack: Annotated[int, Field(ge=2)] = 8
+
+    @model_validator(mode="after")
+    def _stacks_iff_fixed(self) -> FusionConfig:
+        if self.mode == "fixed":
+            if not self.stacks:
+                raise _FieldError(
+                    "stacks",
+                    "required when fusion.mode is 'fixed': a list of stacks, each a list of "
+                    ">= 2 node names",
+                )
+            seen: set[str] = set()
+            for k, st in enumerate(self.stacks):
+                if len(st) < 2:
+                    raise _FieldError(
+                        ("stacks", str(k)), f"a stack needs at least 2 node names, got {st!r}"
+                    )
+                for name in st:
+                    if name in seen:
+                        raise _FieldError(
+                            ("stacks", str(k)), f"node {name!r} appears in more than one stack"
+                        )
+                    seen.add(name)
+        elif self.stacks is not None:
+            raise _FieldError(
+                "stacks",
+                f"only allowed when fusion.mode is 'fixed' (mode is {self.mode!r}); "
+                "set mode: fixed or remove fusion.stacks",
+            )
+        return self
+
+
+class CheckpointingConfig(_Strict):
+    """Activation checkpointing (which forward activations are kept for the backward).
+
+    ``store-all``: keep every activation; ``optimal``: the exact keep set under a
+    footprint budget, given as ``budget_mib`` (MiB) or ``budget_fraction`` (of the
+    store-all activation footprint) — exactly one of them.
+    """
+
+    mode: Literal["store-all", "optimal"] = "store-all"
+    budget_mib: Annotated[float, Field(gt=0)] | None = None
+    budget_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> CheckpointingConfig:
+        given = [k for k in ("budget_mib", "budget_fraction") if getattr(self, k) is not None]
+        if self.mode == "optimal" and len(given) != 1:
+            what = "neither is given" if not given else "both are given"
+            raise _FieldError(
+                (),
+                "mode 'optimal' needs exactly one of checkpointing.budget_mib (MiB) or "
+                f"checkpointing.budget_fraction (0 < f <= 1 of the store-all footprint); "
+                f"{what}",
+            )
+        if self.mode == "store-all" and given:
+            raise _FieldError(
+                given[0],
+                "a budget only applies to checkpointing.mode 'optimal' (mode is "
+                "'store-all'); set mode: optimal or remove the budget",
+            )
+        return self
+
+    def budget_bits(self, store_all_footprint_bits: float) -> float | None:
+        """The footprint budget in bits (``None`` for store-all)."""
+        if self.budget_mib is not None:
+            return float(self.budget_mib) * MIB_BITS
+        if self.budget_fraction is not None:
+            return float(self.budget_fraction) * float(store_all_footprint_bits)
+        return None
+
+
+class ParetoConfig(_Strict):
+    """``monet-opt pareto``: footprint-budget sweep of the exact checkpointing MILP."""
+
+    points: Annotated[int, Field(ge=2)] = 12
+    objective: Literal["latency", "energy", "both"] = "both"
+
+
+#: Objectives the joint fusion / checkpointing solver supports.
+JOINT_OBJECTIVES = ("latency", "energy")
+
+
 class Config(_Strict):
     """A complete run configuration.
 
@@ -143,9 +267,27 @@ class Config(_Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     solver: SolverConfig = Field(default_factory=SolverConfig)
     ga: GAConfig = Field(default_factory=GAConfig)
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
+    checkpointing: CheckpointingConfig = Field(default_factory=CheckpointingConfig)
+    pareto: ParetoConfig = Field(default_factory=ParetoConfig)
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="after")
+    def _joint_objective(self) -> Config:
+        if self.uses_joint and self.objective not in JOINT_OBJECTIVES:
+            raise _FieldError(
+                "objective",
+                f"{self.objective!r} is not supported with fusion or checkpointing; "
+                f"allowed values: {', '.join(JOINT_OBJECTIVES)}",
+            )
+        return self
+
+    @property
+    def uses_joint(self) -> bool:
+        """Whether fusion or checkpointing is decided (the joint solver is needed)."""
+        return self.fusion.mode != "none" or self.checkpointing.mode != "store-all"
 
     @property
     def source(self) -> Path | None:
@@ -239,6 +381,10 @@ def _describe(err: dict[str, Any]) -> tuple[str, str]:
         return field or "?", f"invalid value {err.get('input')!r}; allowed values: {allowed}"
     if etype == "model_type" or etype == "dict_type":
         return field or "(top level)", f"expected a mapping, got {type(err.get('input')).__name__}"
+    sub = err.get("ctx", {}).get("error")
+    if isinstance(sub, _FieldError):
+        loc = loc + sub.subfield
+        return ".".join(str(p) for p in loc) or "(top level)", str(sub)
     msg = str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
     if "input" in err and etype not in ("value_error", "assertion_error"):
@@ -437,6 +583,38 @@ def build_inputs(cfg: Config):
     graph = build_training_graph(cfg)
     accelerator = load_accelerator_for(cfg)
     return graph, accelerator
+
+
+def build_problem_for(cfg: Config, graph, accelerator):
+    """The scheduling :class:`~monet_opt.schedule.problem.Problem` of a config
+    (``schedule.*``: prefetch depth, layer I/O, activation folding, program order, tiles).
+
+    Raises
+    ------
+    ConfigError
+        If the problem cannot be built (e.g. a node no core of the accelerator can run):
+        field ``accelerator`` unless the message names a ``schedule`` setting.
+    """
+    from monet_opt.schedule.problem import build_problem
+
+    s = cfg.schedule
+    try:
+        return build_problem(
+            graph,
+            accelerator,
+            prefetch_depth=s.prefetch_depth,
+            layer_io=s.layer_io,
+            fold_activations=s.fold_activations,
+            tiles=s.tiles,
+            order=s.order,
+        )
+    except ValueError as exc:
+        msg = _strip(str(exc))
+        field = next(
+            (f"schedule.{k}" for k in ("prefetch_depth", "layer_io", "tiles", "order") if k in msg),
+            "accelerator",
+        )
+        raise ConfigError(cfg.source, field, msg) from None
 
 
 def _strip(msg: str, path: Path | None = None) -> str:

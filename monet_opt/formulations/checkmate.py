@@ -50,13 +50,14 @@ dropped in the last stage) is linearized as in the paper (section 4.4) with
    1 - \mathrm{FREE}_{t,i,k} \le \mathrm{hz}_{t,i,k},\qquad
    \kappa_{t,i,k} (1 - \mathrm{FREE}_{t,i,k}) \ge \mathrm{hz}_{t,i,k},
 
-where :math:`\kappa_{t,i,k}` is the number of non-constant terms of
-:math:`\mathrm{hz}_{t,i,k}` (its maximum value).  ``free_form="product"`` replaces the
-aggregated second inequality by the standard (tighter) product linearization
-:math:`\mathrm{FREE} \le R_{t,k}`, :math:`\mathrm{FREE} \le 1 - S_{t+1,i}`,
-:math:`\mathrm{FREE} \le 1 - R_{t,j}`; it has the same integer solutions.  Including
-:math:`k` itself in the freed set (the self term, as in the paper) frees an output that
-no later node of the stage needs right after it is computed.
+where :math:`\kappa_{t,i,k}` is the number of terms of :math:`\mathrm{hz}_{t,i,k}`
+(its maximum value; :math:`R_{t,j}` fixed to zero are left out).
+``free_form="product"`` replaces the aggregated second inequality by the standard
+(tighter) product linearization :math:`\mathrm{FREE} \le R_{t,k}`,
+:math:`\mathrm{FREE} \le 1 - S_{t+1,i}` and :math:`\mathrm{FREE} \le 1 - R_{t,j}`;
+it has the same integer solutions.  Including :math:`k` itself in the freed set (the
+self term, as in the paper) frees an output that no later node of the stage needs right
+after it is computed.
 
 Frontier-advancing stages (the paper's default, ``frontier_advancing=True``): stage
 :math:`t` computes :math:`v_t`, i.e. :math:`R_{t,t} = 1`, :math:`R_{t,i} = 0` for
@@ -106,7 +107,7 @@ import numpy as np
 
 from monet_opt.formulations._builder import ModelBuilder, solve_model
 
-__all__ = ["CheckmateResult", "solve_checkmate", "build_checkmate"]
+__all__ = ["CheckmateModel", "CheckmateResult", "build_checkmate", "solve_checkmate"]
 
 FREE_FORMS = ("paper", "product")
 

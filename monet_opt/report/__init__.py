@@ -1,6 +1,7 @@
-"""Result reporting: ``result.json``, schedule/memory plots and the terminal summary."""
+"""Result reporting: ``result.json``, schedule/memory/footprint plots, the terminal summary
+and the checkpointing front (:mod:`monet_opt.report.pareto`)."""
 
-from monet_opt.report.plots import plot_memory, plot_schedule
+from monet_opt.report.plots import plot_footprint, plot_memory, plot_schedule
 from monet_opt.report.result_json import result_dict, software_versions, write_result
 from monet_opt.report.summary import print_summary
 
@@ -10,5 +11,6 @@ __all__ = [
     "software_versions",
     "plot_schedule",
     "plot_memory",
+    "plot_footprint",
     "print_summary",
 ]

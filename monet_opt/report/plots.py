@@ -21,7 +21,14 @@ from monet_opt.atomic import atomic_path  # noqa: E402
 from monet_opt.report.summary import fmt_energy  # noqa: E402
 from monet_opt.schedule.types import Schedule  # noqa: E402
 
-__all__ = ["PHASE_COLORS", "plot_schedule", "plot_memory", "save_figure_atomic", "node_phases"]
+__all__ = [
+    "PHASE_COLORS",
+    "plot_schedule",
+    "plot_memory",
+    "plot_footprint",
+    "save_figure_atomic",
+    "node_phases",
+]
 
 #: Bar colours per training phase.
 PHASE_COLORS: dict[str, str] = {
@@ -303,4 +310,61 @@ def plot_memory(
     axes[-1].set_xlabel("time [cycles]")
     fig.suptitle(title or "memory occupancy", fontsize=11, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.985))
+    return save_figure_atomic(fig, path)
+
+
+_MIB_BITS = 8.0 * 2**20
+
+
+def plot_footprint(
+    schedule: Schedule,
+    path: str | Path,
+    *,
+    budget_bits: float | None = None,
+    store_all_bits: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """Activation footprint (MiB) per program-order position (``schedule.footprint``).
+
+    The budget is a red dashed line, the store-all peak (when given) a grey dotted one
+    and the schedule's peak a thin line in the profile's colour.  A schedule without a
+    footprint gives a placeholder figure.
+    """
+    fig, ax = plt.subplots(figsize=(12, 3.6))
+    fp = schedule.footprint
+    if fp is None or not len(fp):
+        ax.text(0.5, 0.5, "no activation footprint recorded", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        y = np.asarray(fp, dtype=float) / _MIB_BITS
+        x = np.arange(len(y) + 1)
+        yy = np.append(y, y[-1])
+        ax.fill_between(x, yy, step="post", alpha=0.25, color="#4C72B0", lw=0)
+        ax.step(x, yy, where="post", color="#4C72B0", lw=1.0, label="activation footprint")
+        peak = float(y.max())
+        ax.axhline(peak, color="#4C72B0", lw=0.6, ls=":", label=f"peak {peak:.3f} MiB")
+        top = peak
+        if store_all_bits is not None and math.isfinite(store_all_bits):
+            sa = store_all_bits / _MIB_BITS
+            ax.axhline(sa, color="#777777", lw=0.9, ls=":", label=f"store-all peak {sa:.3f} MiB")
+            top = max(top, sa)
+        if budget_bits is not None and math.isfinite(budget_bits):
+            b = budget_bits / _MIB_BITS
+            ax.axhline(b, color="#C44E52", lw=1.2, ls="--", label=f"budget {b:.3f} MiB")
+            top = max(top, b)
+            if peak > b * (1 + 1e-9):
+                ax.text(
+                    0.995, 0.95, "OVER BUDGET", transform=ax.transAxes, ha="right", va="top",
+                    color="#C44E52", fontsize=9, fontweight="bold",
+                )  # fmt: skip
+        ax.set_xlim(0, len(y))
+        ax.set_ylim(0, top * 1.25 if top > 0 else 1)
+        ax.set_xlabel("program position")
+        ax.set_ylabel("MiB")
+        ax.grid(color="#e5e5e5", lw=0.6)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.legend(fontsize=8, frameon=False, loc="upper left", ncol=4)
+    ax.set_title(title or "activation footprint", fontsize=11, loc="left")
+    fig.tight_layout()
     return save_figure_atomic(fig, path)

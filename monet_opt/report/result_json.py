@@ -28,6 +28,7 @@ __all__ = [
     "software_versions",
     "schedule_metrics",
     "decisions",
+    "structure_decisions",
     "best_result",
     "result_dict",
     "write_result",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 RESULT_SCHEMA_VERSION = 1
+
+_MIB_BITS = 8.0 * 2**20
 
 _PACKAGES = ("monet-opt", "highspy", "numpy", "deap", "onnx", "pydantic", "networkx", "matplotlib")
 
@@ -138,6 +141,63 @@ def decisions(schedule: Schedule, problem: Any = None) -> dict[str, dict[str, An
     return out
 
 
+def structure_decisions(
+    decision: Any,
+    schedule: Schedule,
+    problem: Any,
+    *,
+    budget_bits: float | None = None,
+    store_all_bits: float | None = None,
+) -> dict[str, Any]:
+    """Fusion and checkpointing decisions of a solution and its schedule metrics.
+
+    Stacks as node-name lists, the kept and recomputed checkpoint candidates, the peak
+    activation footprint against the budget, and the final schedule's latency, energy
+    and recompute cost.
+    """
+    names = tuple(getattr(problem, "node_names", ()) or ())
+
+    def name(i: int) -> str:
+        return names[i] if 0 <= i < len(names) else f"node {i}"
+
+    stacks = [[name(int(i)) for i in st] for st in (getattr(decision, "stacks", ()) or ())]
+    cands = list(getattr(problem, "checkpoint_tensors", ()) or ())
+    ck = getattr(decision, "checkpoints", None)
+    kept = cands if ck is None else [a for a in cands if a in ck]
+    recomputed = [] if ck is None else [a for a in cands if a not in ck]
+    stats = dict(schedule.stats)
+    peak = float(stats.get("peak_footprint_bits", schedule.peak_footprint_bits))
+    within = None if budget_bits is None else bool(peak <= float(budget_bits) * (1 + 1e-9))
+    return {
+        "fusion": {"n_stacks": len(stacks), "stacks": stacks},
+        "checkpointing": {
+            "mode": "store-all" if ck is None else "selected",
+            "n_candidates": len(cands),
+            "kept": kept,
+            "recomputed": recomputed,
+        },
+        "footprint": {
+            "peak_footprint_bits": peak,
+            "peak_footprint_bytes": peak / 8,
+            "peak_footprint_mib": peak / _MIB_BITS,
+            "budget_bits": budget_bits,
+            "budget_bytes": None if budget_bits is None else float(budget_bits) / 8,
+            "budget_mib": None if budget_bits is None else float(budget_bits) / _MIB_BITS,
+            "store_all_footprint_bits": store_all_bits,
+            "peak_within_budget": within,
+        },
+        "schedule": {
+            "latency_cycles": float(schedule.latency),
+            "energy_pj": float(schedule.energy.total),
+            "peak_footprint_bytes": peak / 8,
+            "recompute_cycles": float(stats.get("recompute_cycles", 0.0)),
+            "recompute_energy_pj": float(stats.get("recompute_energy_pj", 0.0)),
+            "recompute_nodes": int(stats.get("recompute_nodes", 0)),
+            "stack_overflow": int(stats.get("stack_overflow", 0)),
+        },
+    }
+
+
 def _objective_of(schedule: Schedule, objective: str) -> float:
     if objective == "energy":
         return float(schedule.energy.total)
@@ -169,6 +229,9 @@ def result_dict(
     config: Any = None,
     wall_times: Mapping[str, float] | None = None,
     extra: Mapping[str, Any] | None = None,
+    joint: Any = None,
+    budget_bits: float | None = None,
+    store_all_bits: float | None = None,
 ) -> dict[str, Any]:
     """The content of ``result.json``.
 
@@ -187,9 +250,20 @@ def result_dict(
         Named wall times in seconds (``build_inputs``, ``build_problem``, ``milp``...).
     extra
         More top-level keys.
+    joint
+        The :class:`~monet_opt.formulations.joint.JointResult` of a fusion /
+        checkpointing solve (``milp`` is then its ``final``).  Its ``as_dict()`` goes
+        under ``decisions_exact``; the fusion / checkpointing decisions of the final
+        solution with the footprint vs ``budget_bits`` and its schedule metrics under
+        ``fusion_checkpointing``.  The MILP is then the reported best method: the GA
+        searches the allocation only (layer by layer, store-all) and ignores the budget.
+    budget_bits, store_all_bits
+        Activation footprint budget and store-all footprint, bits.
     """
     results = {"milp": milp, "ga": ga}
-    chosen = best_result(results, objective)
+    if joint is not None and milp is None:
+        milp = results["milp"] = joint.final
+    chosen = ("milp", milp) if joint is not None else best_result(results, objective)
     if chosen is None:
         raise ValueError("result_dict needs at least one of milp= or ga=")
     method, best = chosen
@@ -231,6 +305,15 @@ def result_dict(
         "software": software_versions(),
         "command": sys.argv,
     }
+    if joint is not None:
+        out["decisions_exact"] = joint.as_dict()
+        out["fusion_checkpointing"] = structure_decisions(
+            best.decision,
+            best.schedule,
+            problem,
+            budget_bits=budget_bits,
+            store_all_bits=store_all_bits,
+        )
     if extra:
         out.update(extra)
     return to_jsonable(out)

@@ -6,12 +6,21 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from monet_opt.schedule.types import Schedule
 
-__all__ = ["fmt_cycles", "fmt_energy", "fmt_bytes", "summary_tables", "print_summary"]
+__all__ = [
+    "fmt_cycles",
+    "fmt_energy",
+    "fmt_bytes",
+    "joint_table",
+    "footprint_line",
+    "summary_tables",
+    "print_summary",
+]
 
 
 def fmt_cycles(c: float) -> str:
@@ -85,7 +94,7 @@ def _metrics_table(schedules: Mapping[str, Schedule]) -> Table:
     return t
 
 
-def _solver_table(milp: Any, ga: Any, objective: str) -> Table:
+def _solver_table(milp: Any, ga: Any, objective: str, milp_label: str = "MILP (HiGHS)") -> Table:
     t = Table(title=f"Optimizers (objective: {objective})", title_justify="left")
     t.add_column("")
     cols: list[dict[str, str]] = []
@@ -94,7 +103,7 @@ def _solver_table(milp: Any, ga: Any, objective: str) -> Table:
         secs = getattr(milp, "build_seconds", 0.0) + getattr(milp, "solve_seconds", 0.0)
         cols.append(
             {
-                "method": "MILP (HiGHS)",
+                "method": milp_label,
                 "status": str(milp.status),
                 "objective": _fmt_obj(objective, milp.objective),
                 "simulated": _fmt_obj(objective, milp.simulated),
@@ -149,6 +158,72 @@ def _lower_bounds_table(milp: Any) -> Table | None:
     return t
 
 
+def _part_fmt(res: Any, objective: str) -> str:
+    """The objective kind of a part's result (``energy`` or ``latency``)."""
+    name = str(getattr(res, "objective_name", "") or "")
+    if "energy" in name:
+        return "energy"
+    if "edp" in name:
+        return "edp"
+    if "latency" in name or "makespan" in name or "cycles" in name:
+        return "latency"
+    return objective
+
+
+def _gap_txt(gap: Any) -> str:
+    return f"{100 * gap:.3f} %" if isinstance(gap, (int, float)) and math.isfinite(gap) else "—"
+
+
+def joint_table(joint: Any, objective: str) -> Table:
+    """decision | status | objective | simulated | bound | gap for each part the joint
+    solver solved (allocation, fusion, checkpointing) and the final solution."""
+    mode = getattr(joint, "mode", "?")
+    its = getattr(joint, "iterations", None)
+    its_txt = "" if its is None else f", {its} iteration{'' if its == 1 else 's'}"
+    title = f"Decisions (exact; {mode}{its_txt})"
+    t = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for col in ("decision", "status", "objective", "simulated", "bound", "gap"):
+        t.add_column(
+            col, justify="left" if col in ("decision", "status") else "right", no_wrap=True
+        )
+    rows = list((getattr(joint, "parts", None) or {}).items())
+    rows.append(("final", joint.final))
+    for name, res in rows:
+        kind = _part_fmt(res, objective)
+        t.add_row(
+            name,
+            str(getattr(res, "status", "?")),
+            _fmt_obj(kind, getattr(res, "objective", None)),
+            _fmt_obj(kind, getattr(res, "simulated", None)),
+            _fmt_obj(kind, getattr(res, "bound", None)),
+            _gap_txt(getattr(res, "gap", None)),
+        )
+    return t
+
+
+def footprint_line(schedule: Schedule, budget_bits: float | None) -> str:
+    """``activation footprint: peak X MiB <= budget Y MiB`` (rich markup)."""
+    peak = float(schedule.stats.get("peak_footprint_bits", schedule.peak_footprint_bits))
+    txt = f"activation footprint: peak {fmt_bytes(peak / 8)}"
+    if budget_bits is None:
+        return txt + " (store-all, no budget)"
+    ok = peak <= float(budget_bits) * (1 + 1e-9)
+    rel = "<=" if ok else "[red]>[/]"
+    tail = "" if ok else " [red]OVER BUDGET[/]"
+    rc = float(schedule.stats.get("recompute_cycles", 0.0))
+    return (
+        f"{txt} {rel} budget {fmt_bytes(float(budget_bits) / 8)}{tail}; "
+        f"recompute {fmt_cycles(rc)}, {int(schedule.stats.get('recompute_nodes', 0))} nodes"
+    )
+
+
 def _times_table(wall_times: Mapping[str, float]) -> Table:
     t = Table(title="Wall times", title_justify="left")
     t.add_column("step")
@@ -164,10 +239,16 @@ def summary_tables(
     milp: Any = None,
     ga: Any = None,
     wall_times: Mapping[str, float] | None = None,
+    joint: Any = None,
 ) -> list[Table]:
     """The rich tables of :func:`print_summary`."""
+    if joint is not None and milp is None:
+        milp = joint.final
     schedules = {k: r.schedule for k, r in (("milp", milp), ("ga", ga)) if r is not None}
-    tables = [_metrics_table(schedules), _solver_table(milp, ga, objective)]
+    label = "MILP (HiGHS)" if joint is None else "joint MILP (HiGHS)"
+    tables = [_metrics_table(schedules), _solver_table(milp, ga, objective, label)]
+    if joint is not None:
+        tables.append(joint_table(joint, objective))
     lb = _lower_bounds_table(milp)
     if lb is not None:
         tables.append(lb)
@@ -184,11 +265,20 @@ def print_summary(
     wall_times: Mapping[str, float] | None = None,
     console: Console | None = None,
     out_dir: Any = None,
+    joint: Any = None,
+    budget_bits: float | None = None,
 ) -> None:
     """Print latency, energy by component, EDP, peak memories, MILP status / objective /
-    simulated / bound / gap, GA best and wall times."""
+    simulated / bound / gap, GA best and wall times; with ``joint`` (a fusion /
+    checkpointing solve) also the per-decision table and the peak activation footprint
+    against ``budget_bits``."""
     console = console or Console()
-    for t in summary_tables(objective=objective, milp=milp, ga=ga, wall_times=wall_times):
+    tables = summary_tables(
+        objective=objective, milp=milp, ga=ga, wall_times=wall_times, joint=joint
+    )
+    for t in tables:
         console.print(t)
+        if joint is not None and t.title and str(t.title).startswith("Decisions"):
+            console.print(footprint_line(joint.final.schedule, budget_bits))
     if out_dir is not None:
         console.print(f"results written to [bold]{out_dir}[/]")
