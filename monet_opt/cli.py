@@ -150,7 +150,17 @@ def validate(config: Path) -> None:
     )
     out.print(
         f"[bold]schedule[/]     {problem.n_nodes} nodes, {len(problem.flexible)} with a choice "
-        f"of core; objective {cfg.objective}"
+        f"of core; order {cfg.schedule.order}; objective {cfg.objective}"
+    )
+    ck = cfg.checkpointing
+    budget = ""
+    if ck.budget_mib is not None:
+        budget = f" (budget {ck.budget_mib:g} MiB)"
+    elif ck.budget_fraction is not None:
+        budget = f" (budget {ck.budget_fraction:g} of store-all)"
+    out.print(
+        f"[bold]decisions[/]    fusion {cfg.fusion.mode}, checkpointing {ck.mode}{budget}; "
+        f"{len(problem.checkpoint_tensors)} checkpoint candidates"
     )
     out.print("[green]OK[/]")
 
@@ -231,13 +241,15 @@ def solve(
     with err.status("building the scheduling problem..."):
         problem = _build_problem(cfg, graph, acc, config)
     wall["build_problem"] = time.perf_counter() - t0
+    budget = store_all = stacks = None
+    if joint_mode:  # input errors first
+        budget, store_all = _budget(cfg, problem, config)
+        stacks = _check_stacks(cfg, problem, config)
     err.print(
         f"{graph.name} on {acc.name}: {problem.n_nodes} nodes, "
         f"{len(problem.flexible)} with a choice of core; objective {objective}"
     )
-    budget = store_all = None
     if joint_mode:
-        budget, store_all = _budget(cfg, problem, config)
         err.print(
             f"fusion {cfg.fusion.mode}, checkpointing {cfg.checkpointing.mode}"
             + ("" if budget is None else f" (budget {budget / MIB_BITS:.4g} MiB)")
@@ -247,11 +259,12 @@ def solve(
     limit = time_limit if time_limit is not None else cfg.solver.time_limit_s
     if method in ("milp", "both") and joint_mode:
         t0 = time.perf_counter()
-        joint = _solve_joint(cfg, problem, objective, limit, budget, err, config)
+        joint = _solve_joint(cfg, problem, objective, limit, budget, stacks, err, config)
         milp = joint.final
         wall["milp"] = time.perf_counter() - t0
         err.print(
-            f"joint ({joint.mode}, {joint.iterations} iterations): {milp.status}, "
+            f"joint ({joint.mode}, {joint.iterations} iteration"
+            f"{'' if joint.iterations == 1 else 's'}): {milp.status}, "
             f"objective {milp.objective:.6g}, gap {milp.gap:.3g}"
         )
     elif method in ("milp", "both"):
@@ -383,6 +396,7 @@ def _solve_joint(
     objective: str,
     limit: float,
     budget: float | None,
+    stacks: list[list[str]] | None,
     err: Console,
     config: Path,
 ) -> Any:
@@ -392,7 +406,6 @@ def _solve_joint(
         raise click.ClickException(
             f"fusion/checkpointing need monet_opt.formulations.joint ({exc})"
         ) from None
-    stacks = _check_stacks(cfg, problem, config)
     field = "fusion.stacks" if stacks is not None else None
     with err.status(
         f"solving fusion {cfg.fusion.mode} / checkpointing {cfg.checkpointing.mode} "

@@ -227,12 +227,13 @@ def build_allocation_model(
         raise ValueError(f"objective must be 'latency' or 'energy', got {objective!r}")
     pi = tuple(order) if order is not None else problem.program_order()
     n = problem.n_nodes
+    tiles = float(problem.tiles)
     lat = problem.costs.latency
     en = problem.costs.energy
     xc = problem.costs.xfer_cycles
     xe = problem.costs.xfer_energy
     allowed = problem.allowed_idx
-    reach = problem.reachability
+    reach = _hard_reachability(problem)
     mb = ModelBuilder()
     M = float(upper_bound)
 
@@ -260,6 +261,14 @@ def build_allocation_model(
             else:
                 x[i, c] = mb.binary(f"x[{i},{c}]")
         mb.row({x[i, c]: 1.0 for c in allowed[i]}, 1.0, 1.0)
+
+    for i, o in enumerate(problem.ties):  # recompute copies share their original's core
+        if o >= 0:
+            for c in allowed[i]:
+                ci = {x[i, c]: 1.0} if (i, c) in x else {}
+                co = {x[o, c]: -1.0} if (o, c) in x else {}
+                if ci or co:
+                    mb.row({**ci, **co}, 0.0, 0.0)
 
     def xterm(i: int, c: int) -> tuple[dict[int, float], float]:
         """(coefficients, constant) of x_ic."""
@@ -322,8 +331,30 @@ def build_allocation_model(
                 coeffs[cc] = coeffs.get(cc, 0.0) - lat[j, c] * v
             const += lat[j, c] * kb
         mb.row(coeffs, const, const)
-        for p in problem.preds[j]:
+        for p in problem.hard_preds[j]:
             mb.row({S[j]: 1.0, E[p]: -1.0}, 0.0)
+        for p in problem.pipe_preds[j]:  # fused stack: first / last tile (realize.py)
+            # S_j >= S_p + Σ tau_p + lat_p(x) / tiles
+            coeffs = {S[j]: 1.0, S[p]: -1.0}
+            const = 0.0
+            for k in problem.in_edges[p]:
+                if k in tau:
+                    coeffs[tau[k]] = coeffs.get(tau[k], 0.0) - 1.0
+            for c in allowed[p]:
+                cb, kb = xterm(p, c)
+                for cc, v in cb.items():
+                    coeffs[cc] = coeffs.get(cc, 0.0) - lat[p, c] / tiles * v
+                const += lat[p, c] / tiles * kb
+            mb.row(coeffs, const)
+            # E_j >= E_p + lat_j(x) / tiles
+            coeffs = {E[j]: 1.0, E[p]: -1.0}
+            const = 0.0
+            for c in allowed[j]:
+                cb, kb = xterm(j, c)
+                for cc, v in cb.items():
+                    coeffs[cc] = coeffs.get(cc, 0.0) - lat[j, c] / tiles * v
+                const += lat[j, c] / tiles * kb
+            mb.row(coeffs, const)
     # DMA queue
     dma: dict[tuple[int, int], int] = {}
     prev: tuple[int, float] | None = None
@@ -392,6 +423,20 @@ def build_allocation_model(
     if energy_cap is not None:
         mb.row(energy_cols, -math.inf, energy_cap - energy_const)
     return AllocationModel(mb, x, S, E, tau, eta, dma, T, energy_cols, energy_const, fixed, pi)
+
+
+def _hard_reachability(problem: Problem) -> np.ndarray:
+    """Reachability through edges that order end before start (not pipelined ones):
+    only such paths make an in-order-core pair row redundant."""
+    if not any(e.pipelined for e in problem.edges):
+        return problem.reachability
+    n = problem.n_nodes
+    reach = np.zeros((n, n), dtype=bool)
+    for j in range(n):
+        for p in problem.hard_preds[j]:
+            reach[:, j] |= reach[:, p]
+            reach[p, j] = True
+    return reach
 
 
 def serial_upper_bound(problem: Problem) -> float:

@@ -5,7 +5,8 @@ All are valid for every allocation under the semantics of
 
 * ``critical_path``: longest path through the DAG with every node at its fastest core,
   free core-to-core transfers, each node no earlier than its own DRAM read time and
-  followed by its own DRAM write time.
+  followed by its own DRAM write time; inside a fused stack only the pipelined
+  first-tile / last-tile constraints apply.
 * ``dram_port``: the DRAM port serves its DMA tasks one at a time: Σ read + write cycles.
 * ``work``: for every set of cores A that is the allowed set of some node, the nodes
   that can run only inside A need Σ min-latency / |A| cycles of A's time.
@@ -27,10 +28,17 @@ def lower_bounds(problem: Problem) -> dict[str, float]:
     rc, wc = problem.dram_read_cycles, problem.dram_write_cycles
     n = problem.n_nodes
     end = np.zeros(n)
+    start = np.zeros(n)
+    tiles = problem.tiles
     cp = 0.0
-    for j in range(n):
-        head = max([rc[j]] + [end[p] for p in problem.preds[j]])
+    for j in range(n):  # nodes are in a topological order
+        head = max([rc[j]] + [end[p] for p in problem.hard_preds[j]])
+        for p in problem.pipe_preds[j]:  # fused: first tile of the producer
+            head = max(head, start[p] + dmin[p] / tiles)
+        start[j] = head
         end[j] = head + dmin[j]
+        for p in problem.pipe_preds[j]:
+            end[j] = max(end[j], end[p] + dmin[j] / tiles)
         cp = max(cp, end[j] + wc[j])
     port = float(rc.sum() + wc.sum())
     work = 0.0

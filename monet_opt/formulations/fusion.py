@@ -11,11 +11,12 @@ scheduled exactly as the evaluator schedules them.
 
 Sets and parameters
 -------------------
-* Positions :math:`0..n-1` of the (realized) program order; :math:`U` the consecutive
-  pairs :math:`(k, k+1)` that may be fused (both original nodes); :math:`L` the maximum
-  stack length.
-* Data edges :math:`e = (p \to q)` with :math:`q - p < L` and all pairs between them in
-  :math:`U`: *fusable* edges, with bits :math:`b_e`.
+* Original nodes in program order π (recompute copies of the realized problem are
+  never fused; a stack may span their insertion point, as in
+  :mod:`monet_opt.schedule.realize`); :math:`u_k` fuses the :math:`k`-th and
+  :math:`(k+1)`-th; :math:`L` the maximum stack length.
+* Data edges :math:`e = (p \to q)` between original nodes less than :math:`L` apart:
+  *fusable* edges, with bits :math:`b_e`.
 * :math:`d_i` latency of node :math:`i` on its core, :math:`\theta_e` fetch cycles of
   :math:`e` on chip, :math:`\delta` DRAM cycles per bit, :math:`\tau` tiles.
 * DMA tasks in the fixed queue order of the evaluator; the read :math:`R_i` gated by the
@@ -194,21 +195,19 @@ class FusionModel:
 
 
 def _runs(model: FusionModel, on: set[int]) -> tuple[tuple[int, ...], ...]:
-    origin = model.realization.origin
+    real = model.realization
+    base = [real.origin[d] for d in range(len(real.origin)) if real.recompute_for[d] is None]
     out = []
-    cur: list[int] = []
-    n = len(origin)
-    for k in range(n):
-        if not cur:
-            cur = [k]
+    cur = [base[0]] if base else []
+    for k in range(len(base) - 1):
         if k in on:
-            cur.append(k + 1)
+            cur.append(base[k + 1])
         else:
             if len(cur) > 1:
-                out.append(tuple(origin[j] for j in cur))
-            cur = []
+                out.append(tuple(cur))
+            cur = [base[k + 1]]
     if len(cur) > 1:
-        out.append(tuple(origin[j] for j in cur))
+        out.append(tuple(cur))
     return tuple(out)
 
 
@@ -251,56 +250,45 @@ def build_fusion_model(
     tiles = float(pb.tiles)
     g = pb.graph
     acc = pb.accelerator
-
-    fusable_pair = [
-        k < n - 1 and real.recompute_for[k] is None and real.recompute_for[k + 1] is None
-        for k in range(n)
-    ]
+    # fusable pairs: consecutive *original* nodes (recompute copies between them are
+    # not part of the stack; realize.py validates stacks in base program order)
+    base_pos = [d for d in range(n) if real.recompute_for[d] is None]
+    rank = {d: k for k, d in enumerate(base_pos)}
+    nb = len(base_pos)
     # layer-by-layer reference schedule (for M and the mix normalization)
     start0, _, end0, reads0, writes0 = simulate_times(pb, core, None)
     t_lbl = float(max(end0.max(), max((w[1] for w in writes0.values()), default=0.0)))
     e_lbl = evaluate(problem, Decision(alloc, _tuple(priority), (), checkpoints)).energy.total
 
     mb = ModelBuilder()
-    u: dict[int, int] = {k: mb.binary(f"u[{k}]") for k in range(n - 1) if fusable_pair[k]}
-    # windows: max stack length
-    for j in range(n - max_stack + 1):
-        cols = [u[k] for k in range(j, j + max_stack - 1 + 1) if k in u]
-        if len(cols) >= max_stack:
-            mb.row({col: 1.0 for col in cols}, ub=max_stack - 1)
+    u: dict[int, int] = {k: mb.binary(f"u[{k}]") for k in range(nb - 1)}
+    for j in range(nb - max_stack):  # at most max_stack nodes per stack
+        mb.row({u[k]: 1.0 for k in range(j, j + max_stack)}, ub=max_stack - 1)
 
-    # fusable edges, one z per (p, q) pair
-    def span_ok(p: int, q: int) -> bool:
-        return 0 < q - p < max_stack and all(k in u for k in range(p, q))
-
+    # fusable edges, one z per (p, q) pair of original nodes
     pair_edges: dict[tuple[int, int], list[int]] = {}
     for k, e in enumerate(pb.edges):
-        if span_ok(e.src, e.dst):
+        if e.src in rank and e.dst in rank and 0 < rank[e.dst] - rank[e.src] < max_stack:
             pair_edges.setdefault((e.src, e.dst), []).append(k)
     z: dict[tuple[int, int], int] = {}
     for p, q in pair_edges:
         zc = mb.var(f"z[{p},{q}]", 0.0, 1.0)
         z[(p, q)] = zc
-        for k in range(p, q):
+        ks = range(rank[p], rank[q])
+        for k in ks:
             mb.row({zc: 1.0, u[k]: -1.0}, ub=0.0)
         row = {zc: 1.0}
-        for k in range(p, q):
+        for k in ks:
             row[u[k]] = row.get(u[k], 0.0) - 1.0
-        mb.row(row, lb=-(q - p - 1))
-    # capacity windows (minimal violating windows)
-    base_alloc = alloc
-    for s in range(n - 1):
-        if s not in u:
-            continue
-        t = s + 1
-        while t < n and t - s < max_stack and (t - 1) in u:
-            members = [real.origin[j] for j in range(s, t + 1)]
-            need = stack_memory_bits(problem, members, base_alloc)
+        mb.row(row, lb=-(len(ks) - 1))
+    # capacity windows (minimal violating windows, in base order)
+    for s0 in range(nb - 1):
+        for t in range(s0 + 1, min(nb, s0 + max_stack)):
+            members = [real.origin[base_pos[j]] for j in range(s0, t + 1)]
+            need = stack_memory_bits(problem, members, alloc)
             if any(b > acc.core(cc).onchip_bits + 1e-6 for cc, b in need.items()):
-                mb.row({u[k]: 1.0 for k in range(s, t)}, ub=t - s - 1)
+                mb.row({u[k]: 1.0 for k in range(s0, t)}, ub=t - s0 - 1)
                 break
-            t += 1
-
     # fetch times, energy terms of fusable edges
     extra_fetch = 0.0
     fetch_const = np.zeros(n)

@@ -17,6 +17,7 @@ __all__ = [
     "fmt_energy",
     "fmt_bytes",
     "joint_table",
+    "baselines_table",
     "footprint_line",
     "summary_tables",
     "print_summary",
@@ -171,16 +172,31 @@ def _part_fmt(res: Any, objective: str) -> str:
 
 
 def _gap_txt(gap: Any) -> str:
-    return f"{100 * gap:.3f} %" if isinstance(gap, (int, float)) and math.isfinite(gap) else "—"
+    return f"{100 * gap:.2f} %" if isinstance(gap, (int, float)) and math.isfinite(gap) else "—"
+
+
+def _num(kind: str, v: Any) -> str:
+    """A table cell without the unit (the unit is in the table title)."""
+    if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return "—"
+    if kind == "energy":
+        return fmt_energy(v)
+    if kind == "edp":
+        return f"{v:.4e}"
+    return f"{v:,.0f}"
 
 
 def joint_table(joint: Any, objective: str) -> Table:
     """decision | status | objective | simulated | bound | gap for each part the joint
-    solver solved (allocation, fusion, checkpointing) and the final solution."""
+    solver solved (allocation, fusion, checkpointing) and the final solution.
+
+    Cycles are given without unit (the title says so); the checkpointing part's
+    latency objective is the recompute cycles, the others' the makespan."""
     mode = getattr(joint, "mode", "?")
     its = getattr(joint, "iterations", None)
     its_txt = "" if its is None else f", {its} iteration{'' if its == 1 else 's'}"
-    title = f"Decisions (exact; {mode}{its_txt})"
+    unit = "; cycles" if objective == "latency" else ""
+    title = f"Decisions (exact; {mode}{its_txt}{unit})"
     t = Table(
         title=title,
         title_justify="left",
@@ -200,10 +216,40 @@ def joint_table(joint: Any, objective: str) -> Table:
         t.add_row(
             name,
             str(getattr(res, "status", "?")),
-            _fmt_obj(kind, getattr(res, "objective", None)),
-            _fmt_obj(kind, getattr(res, "simulated", None)),
-            _fmt_obj(kind, getattr(res, "bound", None)),
+            _num(kind, getattr(res, "objective", None)),
+            _num(kind, getattr(res, "simulated", None)),
+            _num(kind, getattr(res, "bound", None)),
             _gap_txt(getattr(res, "gap", None)),
+        )
+    return t
+
+
+def baselines_table(joint: Any) -> Table | None:
+    """The joint solver's fusion baselines (layer by layer, greedy, fixed, optimal)
+    evaluated with the final allocation and checkpoints, or ``None``."""
+    base = getattr(joint, "baselines", None) or {}
+    if not base:
+        return None
+    t = Table(
+        title="Fusion baselines (final allocation and checkpoints)",
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for col in ("stacking", "latency", "energy", "stacks", "over capacity"):
+        t.add_column(col, justify="left" if col == "stacking" else "right", no_wrap=True)
+    for name, b in base.items():
+        if not isinstance(b, Mapping):
+            continue
+        lat, en = b.get("latency"), b.get("energy_pj")
+        t.add_row(
+            name,
+            fmt_cycles(lat) if isinstance(lat, (int, float)) else "—",
+            fmt_energy(en) if isinstance(en, (int, float)) else "—",
+            str(b.get("n_stacks", "—")),
+            str(b.get("stack_overflow", "—")),
         )
     return t
 
@@ -249,6 +295,9 @@ def summary_tables(
     tables = [_metrics_table(schedules), _solver_table(milp, ga, objective, label)]
     if joint is not None:
         tables.append(joint_table(joint, objective))
+        bt = baselines_table(joint)
+        if bt is not None:
+            tables.append(bt)
     lb = _lower_bounds_table(milp)
     if lb is not None:
         tables.append(lb)

@@ -190,7 +190,8 @@ def greedy_allocation(problem: Problem) -> tuple[int, ...]:
         elif kind == 1:
             ready = max([read_end[i]] + [end[p] for p in problem.preds[i]])
             best = (np.inf, cidx[i])
-            for c in problem.allowed_idx[i]:
+            tie = problem.ties[i] if problem.ties else -1
+            for c in problem.allowed_idx[i] if tie < 0 else (cidx[tie],):
                 f = sum(
                     problem.edges[k].bits * xc[cidx[problem.edges[k].src], c]
                     for k in problem.in_edges[i]

@@ -84,7 +84,9 @@ class Problem:
     """Inputs of every optimizer: nodes, edges, DRAM traffic, costs, default order.
 
     Build with :func:`build_problem`.  Core *indices* ``c`` index ``core_ids`` and the
-    columns of ``costs``; decisions hold core *ids*.
+    columns of ``costs``; decisions hold core *ids*.  ``ties[i]`` (derived problems
+    only, else empty) is the node whose core node ``i`` must share (``-1``: none):
+    recompute copies run on the core of their original.
     """
 
     graph: Graph
@@ -102,6 +104,7 @@ class Problem:
     default_priority: tuple[float, ...]
     tiles: int = 8
     tile_tensors: frozenset[str] = frozenset()
+    ties: tuple[int, ...] = ()
 
     # -- basic views ---------------------------------------------------------------
     @property

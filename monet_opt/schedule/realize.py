@@ -420,6 +420,7 @@ def realize(problem: Problem, decision: Decision) -> Realization:
         default_priority=tuple(float(n - k) for k in range(n)),
         tiles=problem.tiles,
         tile_tensors=frozenset(tile_tensors),
+        ties=tuple(-1 if rfor[d] is None else dmap[o] for d, o in enumerate(origin)),
     )
     # footprint in derived positions
     dwin = {}
