@@ -166,3 +166,150 @@ def test_main_bad_input_exit_code(tmp_path, capsys):
     assert ei.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "absent.yaml" in err
+
+
+# -- fusion / checkpointing / pareto ------------------------------------------------------
+DEEP = {
+    **CONFIG,
+    "workload": {"model": "mlp", "options": {"batch": 2, "sizes": [32, 64, 64, 64, 10]}},
+    "schedule": {"order": "layerwise"},
+}
+CKPT = {**DEEP, "checkpointing": {"mode": "optimal", "budget_fraction": 0.6}}
+
+
+def _joint_available() -> bool:
+    try:
+        from monet_opt.formulations.joint import solve_joint  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _read_csv(path):
+    import csv
+
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_pareto_end_to_end(runner, tmp_path):
+    from monet_opt.report.pareto import CSV_COLUMNS
+
+    p = _write(tmp_path, {**DEEP, "pareto": {"points": 4, "objective": "both"}}, "deep.yaml")
+    out = tmp_path / "front"
+    r = runner.invoke(cli, ["pareto", str(p), "--out", str(out), "--time-limit", "20"])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(q.name for q in out.iterdir()) == ["pareto.csv", "pareto.png"]
+    header = (out / "pareto.csv").read_text().splitlines()[0]
+    assert tuple(header.split(",")) == CSV_COLUMNS
+    rows = _read_csv(out / "pareto.csv")
+    assert [r_["objective_name"] for r_ in rows] == ["latency"] * 4 + ["energy"] * 4
+    optimal = [r_ for r_ in rows if r_["status"] == "optimal"]
+    assert len(optimal) >= 3
+    for row in rows:
+        assert float(row["budget_mib"]) == pytest.approx(float(row["budget_bits"]) / (8 * 2**20))
+        assert float(row["peak_footprint_mib"]) <= float(row["budget_mib"]) * (1 + 1e-9)
+        assert int(row["n_kept"]) + int(row["n_recomputed"]) == 4
+    lat = [r_ for r_ in optimal if r_["objective_name"] == "latency"]
+    vals = [float(r_["objective"]) for r_ in sorted(lat, key=lambda r_: float(r_["budget_bits"]))]
+    assert vals == sorted(vals, reverse=True)  # more memory never costs more recompute
+    assert vals[-1] == 0.0  # the store-all budget needs no recomputation
+    assert float(lat[0]["simulated"]) == pytest.approx(float(lat[0]["objective"]))
+    assert "minimum feasible budget" in r.stdout and "Checkpointing front" in r.stdout
+
+
+def test_pareto_overrides(runner, tmp_path):
+    p = _write(tmp_path, DEEP, "deep.yaml")
+    out = tmp_path / "front"
+    r = runner.invoke(
+        cli,
+        ["pareto", str(p), "--points", "3", "--objective", "latency", "--allocation", "greedy",
+         "--out", str(out), "--no-plots"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output + r.stderr
+    rows = _read_csv(out / "pareto.csv")
+    assert len(rows) == 3 and {r_["objective_name"] for r_ in rows} == {"latency"}
+    assert not (out / "pareto.png").exists()
+    r = runner.invoke(cli, ["pareto", str(p), "--points", "1"])
+    assert r.exit_code == 2 and "--points" in r.stderr
+
+
+def test_solve_joint_input_errors(runner, tmp_path):
+    p = _write(tmp_path, CKPT, "ck.yaml")
+    _assert_input_error(
+        runner.invoke(cli, ["solve", str(p), "--objective", "edp"]),
+        "ck.yaml", "objective", "'edp'", "latency, energy",
+    )  # fmt: skip
+    p = _write(tmp_path, {**CKPT, "objective": "edp"}, "ck_edp.yaml")
+    _assert_input_error(
+        runner.invoke(cli, ["validate", str(p)]), "ck_edp.yaml", "objective", "latency, energy"
+    )
+    tiny = {**DEEP, "checkpointing": {"mode": "optimal", "budget_mib": 1e-6}}
+    p = _write(tmp_path, tiny, "ck_tiny.yaml")
+    _assert_input_error(
+        runner.invoke(cli, ["solve", str(p)]),
+        "checkpointing.budget_mib", "minimum feasible", "MiB",
+    )  # fmt: skip
+    fixed = {**DEEP, "fusion": {"mode": "fixed", "stacks": [["fc0", "fcX"]]}}
+    p = _write(tmp_path, fixed, "fx.yaml")
+    _assert_input_error(
+        runner.invoke(cli, ["solve", str(p)]), "fusion.stacks.0", "unknown node 'fcX'"
+    )
+
+
+def test_solve_ga_with_checkpointing_prints_note(runner, tmp_path):
+    p = _write(tmp_path, CKPT, "ck.yaml")
+    out = tmp_path / "ga"
+    r = runner.invoke(cli, ["solve", str(p), "--method", "ga", "--out", str(out), "--no-plots"])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert "does not search fusion/checkpointing" in r.stderr
+    d = json.loads((out / "result.json").read_text())
+    assert d["best_method"] == "ga" and "decisions_exact" not in d
+    assert d["inputs"]["config"]["checkpointing"]["budget_fraction"] == 0.6
+
+
+@pytest.mark.skipif(
+    not _joint_available(), reason="monet_opt.formulations.joint is not written yet"
+)
+def test_solve_checkpointing_optimal(runner, tmp_path):
+    p = _write(tmp_path, CKPT, "ck.yaml")
+    out = tmp_path / "ck"
+    r = runner.invoke(cli, ["solve", str(p), "--out", str(out), "--time-limit", "20"])
+    assert r.exit_code == 0, r.output + r.stderr
+    d = json.loads((out / "result.json").read_text())
+    assert d["best_method"] == "milp"
+    assert isinstance(d["decisions_exact"], dict) and d["decisions_exact"]
+    fc = d["fusion_checkpointing"]
+    ck = fc["checkpointing"]
+    assert ck["n_candidates"] == len(ck["kept"]) + len(ck["recomputed"]) == 4
+    assert ck["recomputed"]  # 60 % of the store-all footprint forces recomputation
+    fp = fc["footprint"]
+    assert fp["peak_within_budget"] is True
+    assert fp["peak_footprint_bits"] <= fp["budget_bits"] * (1 + 1e-9)
+    assert fp["budget_bits"] == pytest.approx(0.6 * fp["store_all_footprint_bits"])
+    sched = fc["schedule"]
+    assert sched["latency_cycles"] == pytest.approx(d["metrics"]["latency_cycles"])
+    assert sched["recompute_cycles"] > 0
+    for png in ("schedule.png", "memory.png", "footprint.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert "Decisions (exact" in r.stdout and "activation footprint" in r.stdout
+
+
+@pytest.mark.skipif(
+    not _joint_available(), reason="monet_opt.formulations.joint is not written yet"
+)
+def test_solve_fixed_fusion_energy(runner, tmp_path):
+    stacks = [["fc2.dW", "fc2.weight.adamw"], ["fc1.dW", "fc1.weight.adamw"]]
+    data = {**DEEP, "objective": "energy", "fusion": {"mode": "fixed", "stacks": stacks}}
+    p = _write(tmp_path, data, "fx.yaml")
+    out = tmp_path / "fx"
+    r = runner.invoke(cli, ["solve", str(p), "--out", str(out), "--no-plots"])
+    assert r.exit_code == 0, r.output + r.stderr
+    d = json.loads((out / "result.json").read_text())
+    fc = d["fusion_checkpointing"]
+    assert sorted(fc["fusion"]["stacks"]) == sorted(stacks)
+    assert fc["checkpointing"]["mode"] == "store-all" and fc["checkpointing"]["recomputed"] == []
+    assert fc["footprint"]["budget_bits"] is None
+    assert d["decisions_exact"]["objective_name"] == "energy"
+    assert "Fusion baselines" in r.stdout

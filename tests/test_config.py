@@ -89,6 +89,11 @@ def test_valid_config_defaults_and_paths(write, tmp_path, monkeypatch):
     assert cfg.schedule.prefetch_depth == 2
     assert cfg.solver.time_limit_s == 60 and cfg.solver.threads is None
     assert cfg.ga.population == 32 and cfg.ga.processes == 1
+    assert cfg.schedule.order == "heft" and cfg.schedule.tiles == 8
+    assert cfg.fusion.mode == "none" and cfg.fusion.stacks is None and cfg.fusion.max_stack == 8
+    assert cfg.checkpointing.mode == "store-all" and cfg.checkpointing.budget_mib is None
+    assert cfg.pareto.points == 12 and cfg.pareto.objective == "both"
+    assert not cfg.uses_joint
     assert cfg.accelerator_path == (tmp_path / "hw" / "acc.yaml").resolve()
     assert cfg.onnx_path is None
     assert cfg.name == "run"
@@ -111,7 +116,10 @@ def test_unknown_top_level_key(write):
     data["solverr"] = {}
     e = _err(write(data))
     assert e.field == "solverr"
-    assert "allowed keys: workload, accelerator, objective, schedule, solver, ga" in e.message
+    assert (
+        "allowed keys: workload, accelerator, objective, schedule, solver, ga, fusion, "
+        "checkpointing, pareto" in e.message
+    )
 
 
 @pytest.mark.parametrize(
@@ -120,6 +128,10 @@ def test_unknown_top_level_key(write):
         (("workload", "optimizer"), "adam", "adamw, sgd"),
         (("objective",), "speed", "latency, energy, edp"),
         (("ga", "crossover"), "one_point", "uniform, two_point"),
+        (("schedule", "order"), "dfs", "heft, layerwise"),
+        (("fusion", "mode"), "all", "none, greedy, fixed, optimal"),
+        (("checkpointing", "mode"), "some", "store-all, optimal"),
+        (("pareto", "objective"), "edp", "latency, energy, both"),
     ],
 )
 def test_bad_enum_lists_allowed_values(write, path, value, allowed):
@@ -139,6 +151,116 @@ def test_bad_number(write):
     data["ga"] = {"population": 1}
     e = _err(write(data))
     assert e.field == "ga.population" and "2" in e.message
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "field", "needles"),
+    [
+        ("schedule", {"tiles": 0}, "schedule.tiles", ["greater than or equal to 1"]),
+        ("fusion", {"max_stack": 1}, "fusion.max_stack", ["greater than or equal to 2"]),
+        ("fusion", {"mode": "fixed"}, "fusion.stacks", ["required", "'fixed'"]),
+        ("fusion", {"mode": "fixed", "stacks": []}, "fusion.stacks", ["required"]),
+        ("fusion", {"mode": "greedy", "stacks": [["a", "b"]]}, "fusion.stacks", ["only", "fixed"]),
+        ("fusion", {"mode": "fixed", "stacks": [["a"]]}, "fusion.stacks.0", ["at least 2"]),
+        (
+            "fusion",
+            {"mode": "fixed", "stacks": [["a", "b"], ["b", "c"]]},
+            "fusion.stacks.1",
+            ["'b'", "more than one stack"],
+        ),
+        (
+            "checkpointing",
+            {"mode": "optimal"},
+            "checkpointing",
+            ["exactly one", "checkpointing.budget_mib", "checkpointing.budget_fraction", "neither"],
+        ),
+        (
+            "checkpointing",
+            {"mode": "optimal", "budget_mib": 1.0, "budget_fraction": 0.5},
+            "checkpointing",
+            ["exactly one", "both"],
+        ),
+        (
+            "checkpointing",
+            {"budget_fraction": 0.5},
+            "checkpointing.budget_fraction",
+            ["'optimal'", "store-all"],
+        ),
+        (
+            "checkpointing",
+            {"mode": "optimal", "budget_fraction": 1.5},
+            "checkpointing.budget_fraction",
+            ["less than or equal to 1"],
+        ),
+        (
+            "checkpointing",
+            {"mode": "optimal", "budget_fraction": 0},
+            "checkpointing.budget_fraction",
+            ["greater than 0"],
+        ),
+        (
+            "checkpointing",
+            {"mode": "optimal", "budget_mib": -1},
+            "checkpointing.budget_mib",
+            ["greater than 0"],
+        ),
+        ("pareto", {"points": 1}, "pareto.points", ["greater than or equal to 2"]),
+    ],
+)
+def test_fusion_checkpointing_pareto_errors(write, section, value, field, needles):
+    data = _base()
+    data[section] = value
+    e = _err(write(data))
+    assert e.field == field, str(e)
+    assert str(e).startswith(f"{e.file}: {field}: ")
+    for n in needles:
+        assert n in e.message, e.message
+
+
+def test_edp_not_supported_with_fusion_or_checkpointing(write):
+    for extra in (
+        {"fusion": {"mode": "greedy"}},
+        {"checkpointing": {"mode": "optimal", "budget_mib": 1}},
+    ):
+        data = {**_base(), "objective": "edp", **extra}
+        e = _err(write(data))
+        assert e.field == "objective"
+        assert "'edp'" in e.message and "allowed values: latency, energy" in e.message
+    cfg = load_config(write({**_base(), "objective": "edp"}))  # fine without them
+    assert cfg.objective == "edp" and not cfg.uses_joint
+
+
+def test_fusion_checkpointing_valid(write):
+    data = _base()
+    data["schedule"] = {"order": "layerwise", "tiles": 4}
+    data["fusion"] = {"mode": "fixed", "stacks": [["fc0", "fc1"]], "max_stack": 3}
+    data["checkpointing"] = {"mode": "optimal", "budget_fraction": 0.5}
+    data["pareto"] = {"points": 5, "objective": "latency"}
+    cfg = load_config(write(data))
+    assert cfg.uses_joint
+    assert cfg.fusion.stacks == [["fc0", "fc1"]]
+    assert cfg.checkpointing.budget_bits(1000.0) == pytest.approx(500.0)
+    data["checkpointing"] = {"mode": "optimal", "budget_mib": 2}
+    cfg = load_config(write(data))
+    assert cfg.checkpointing.budget_bits(1.0) == 2 * 8 * 2**20
+    assert cfg.model_dump(mode="json")["checkpointing"]["budget_mib"] == 2
+
+
+def test_build_problem_for_uses_schedule_settings(write):
+    from monet_opt.config import build_problem_for
+    from monet_opt.schedule.problem import build_problem
+
+    data = _base()
+    data["schedule"] = {"order": "layerwise", "tiles": 3, "prefetch_depth": 1}
+    cfg = load_config(write(data))
+    graph, acc = build_inputs(cfg)
+    p = build_problem_for(cfg, graph, acc)
+    assert p.tiles == 3 and p.prefetch_depth == 1
+    ref = build_problem(graph, acc, order="layerwise")
+    assert p.default_priority == ref.default_priority
+    heft = build_problem_for(load_config(write(_base(), name="h.yaml")), graph, acc)
+    assert heft.default_priority == build_problem(graph, acc).default_priority
+    assert heft.tiles == 8
 
 
 def test_missing_accelerator_file(write, tmp_path):
@@ -232,3 +354,10 @@ def test_examples_load(name):
     if not cfg.accelerator_path.exists():
         pytest.skip(f"{cfg.accelerator_path} not written yet")
     load_config(EXAMPLES / name)
+
+
+def test_edge_example_decides_fusion_and_checkpointing():
+    cfg = load_config(EXAMPLES / "resnet18_cifar_edge.yaml", check_files=False)
+    assert cfg.schedule.order == "layerwise"
+    assert cfg.fusion.mode == "optimal" and cfg.checkpointing.mode == "optimal"
+    assert cfg.checkpointing.budget_fraction == 0.5 and cfg.uses_joint

@@ -154,3 +154,140 @@ def test_summary_renders(problem, ga_result):
     text = console.export_text()
     for needle in ("latency", "compute", "DRAM", "EDP", "peak", "GA (DEAP)", "Wall times"):
         assert needle in text
+
+
+# -- fusion / checkpointing reports -------------------------------------------------------
+MIB = 8 * 2**20
+
+
+@pytest.fixture(scope="module")
+def ck_problem():
+    graph = derive_training_graph(build_model("mlp", batch=2, sizes=(32, 64, 64, 64, 10)))
+    return build_problem(graph, accelerator_from_dict(ACC), order="layerwise")
+
+
+@pytest.fixture(scope="module")
+def ck_result(ck_problem):
+    from monet_opt.formulations.checkpointing import solve_checkpointing, store_all_footprint
+
+    budget = 0.6 * store_all_footprint(ck_problem)
+    return solve_checkpointing(ck_problem, budget_bits=budget, time_limit=20), budget
+
+
+def _fake_joint(final):
+    return SimpleNamespace(
+        final=final,
+        parts={"checkpointing": final},
+        mode="iterated",
+        iterations=1,
+        history=[],
+        baselines={},
+        as_dict=lambda: {"mode": "iterated", "final": final.as_dict()},
+    )
+
+
+def test_plot_footprint(tmp_path, ck_problem, ck_result):
+    from monet_opt.report import plot_footprint
+
+    res, budget = ck_result
+    p = plot_footprint(res.schedule, tmp_path / "fp.png", budget_bits=budget, store_all_bits=2e4)
+    assert p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 5000
+    # without a budget, and a schedule without a footprint
+    assert plot_footprint(res.schedule, tmp_path / "fp2.png").exists()
+    assert plot_footprint(_fake_schedule(), tmp_path / "fp3.png").exists()
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["fp.png", "fp2.png", "fp3.png"]
+
+
+def test_result_json_joint(tmp_path, ck_problem, ck_result):
+    from monet_opt.formulations.checkpointing import store_all_footprint
+
+    res, budget = ck_result
+    ga = run_ga(ck_problem, "latency", population=6, generations=2, seed=0)
+    fall = store_all_footprint(ck_problem)
+    d = _strict_load(
+        write_result(
+            tmp_path,
+            problem=ck_problem,
+            objective="latency",
+            ga=ga,
+            joint=_fake_joint(res),
+            budget_bits=budget,
+            store_all_bits=fall,
+        )  # fmt: skip
+    )
+    # the joint MILP is reported even if the GA (store-all, no budget) is faster
+    assert d["best_method"] == "milp"
+    assert d["decisions_exact"]["mode"] == "iterated"
+    fc = d["fusion_checkpointing"]
+    kept, rec = fc["checkpointing"]["kept"], fc["checkpointing"]["recomputed"]
+    assert sorted(kept + rec) == sorted(ck_problem.checkpoint_tensors) and rec
+    assert set(kept) == set(res.decision.checkpoints)
+    fp = fc["footprint"]
+    assert fp["peak_footprint_bits"] == pytest.approx(res.schedule.stats["peak_footprint_bits"])
+    assert fp["peak_within_budget"] is True and fp["budget_mib"] == pytest.approx(budget / MIB)
+    assert fc["schedule"]["recompute_cycles"] == pytest.approx(res.extra["recompute_cycles"])
+    assert fc["fusion"] == {"n_stacks": 0, "stacks": []}
+
+
+def test_structure_decisions_names_stacks(problem, ga_result):
+    from monet_opt.report.result_json import structure_decisions
+
+    dec = SimpleNamespace(stacks=((0, 1), (2, 3, 4)), checkpoints=None)
+    out = structure_decisions(dec, ga_result.schedule, problem, budget_bits=None)
+    names = problem.node_names
+    assert out["fusion"]["stacks"] == [[names[0], names[1]], [names[2], names[3], names[4]]]
+    assert out["checkpointing"]["mode"] == "store-all"
+    assert out["checkpointing"]["kept"] == list(problem.checkpoint_tensors)
+    assert out["checkpointing"]["recomputed"] == []
+    assert out["footprint"]["peak_within_budget"] is None
+
+
+def test_summary_joint(ck_result):
+    res, budget = ck_result
+    console = Console(record=True, width=100)
+    print_summary(objective="latency", joint=_fake_joint(res), budget_bits=budget, console=console)
+    text = console.export_text()
+    for needle in ("Decisions (exact; iterated, 1 iteration;", "checkpointing", "final",
+                   "activation footprint: peak", "<= budget", "joint MILP"):  # fmt: skip
+        assert needle in text, text
+    assert "OVER BUDGET" not in text
+
+
+def test_pareto_report(tmp_path, ck_problem):
+    from monet_opt.formulations.checkpointing import (
+        checkpoint_front,
+        min_feasible_budget,
+        store_all_footprint,
+    )
+    from monet_opt.report.pareto import (
+        CSV_COLUMNS,
+        pareto_rows,
+        pareto_tables,
+        plot_pareto,
+        write_pareto_csv,
+    )
+
+    fmin, fall = min_feasible_budget(ck_problem), store_all_footprint(ck_problem)
+    budgets = list(np.linspace(fmin, fall, 3))
+    fronts = {
+        obj: checkpoint_front(ck_problem, budgets, objective=obj, time_limit=20)
+        for obj in ("latency", "energy")
+    }
+    rows = pareto_rows(fronts, budgets)
+    assert len(rows) == 6 and all(set(r) == set(CSV_COLUMNS) for r in rows)
+    assert rows[0]["budget_mib"] == pytest.approx(fmin / MIB)
+    assert rows[2]["objective"] == 0.0 and rows[2]["n_recomputed"] == 0
+    rows[1] = {**rows[1], "status": "time_limit", "gap": None}  # a non-optimal point
+    p = write_pareto_csv(tmp_path / "pareto.csv", rows)
+    lines = p.read_text().splitlines()
+    assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == 7
+    assert ",time_limit," in lines[2] and ",," in lines[2]  # missing gap -> empty field
+    png = plot_pareto(rows, tmp_path / "pareto.png", min_budget_bits=fmin, store_all_bits=fall)
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert plot_pareto([], tmp_path / "empty.png").exists()
+    console = Console(record=True, width=80)
+    for t in pareto_tables(rows):
+        console.print(t)
+    text = console.export_text()
+    assert "objective latency" in text and "objective energy" in text and "time_limit" in text
+    assert "…" not in text  # fits 80 columns

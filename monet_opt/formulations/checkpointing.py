@@ -63,14 +63,16 @@ activation never enlarges its window, so :func:`min_feasible_budget` is exact.
 
 Relation to Revolve (REFERENCE §4)
 ----------------------------------
-On a homogeneous chain (unit costs and sizes) with budget :math:`s` (activations,
-network input not counted), the recompute count is at least :math:`T(l, s) - (l - 1)`,
-Revolve's optimal forward steps minus the forward pass: single-level copies with
-:math:`K` kept are a Revolve schedule with :math:`|K| + 1` snapshots.  Equality holds where
-our model matches Revolve's assumptions — one snapshot (:math:`s = 1`, only the input:
-:math:`T(l,1) = l(l-1)/2`) and enough memory (:math:`r = 1`) — and our count is higher
-where Revolve's optimum needs multi-level recomputation (recomputed values stored as
-new snapshots), which MONET's bit vector cannot express.  Tests check both.
+Take a homogeneous chain of :math:`L` equal linear layers whose loss reads the last
+output (so Revolve reverses :math:`l = L + 1` steps), unit activation size, DRAM time
+negligible, budget :math:`s` activations (the network input, Revolve's :math:`x_0`, is
+not counted).  A keep set :math:`K` with per-activation copies is a Revolve schedule with
+:math:`|K| + 1` snapshots, so the forward executions :math:`L + \#	ext{copies} \ge
+T(L+1, s)`: never below Revolve.  Equality holds where Revolve's optimum is
+single-level — one snapshot (:math:`s = 1`: :math:`T(l,1) = l(l-1)/2`) and
+:math:`s \ge L/2` — and our count is higher in between, where Revolve's optimum stores
+recomputed values as new snapshots (multi-level), which MONET's bit vector cannot
+express.  ``tests/formulations/test_checkpointing.py`` checks both on :math:`L = 6, 10`.
 """
 
 from __future__ import annotations
@@ -275,7 +277,8 @@ def _data(
         stack_of = {i: k for k, st in enumerate(stacks) for i in st}
         for a in cands:
             p = prod[a]
-            other = False
+            other = False  # written anyway (a forward consumer reads it from DRAM)
+            outside = False  # some backward reader is outside the producer's stack
             k = 0.0
             for e in problem.edges:
                 if e.tensor != a or e.src != p:
@@ -283,9 +286,10 @@ def _data(
                 internal = p in stack_of and stack_of[p] == stack_of.get(e.dst, -1)
                 if nodes[e.dst].phase == Phase.FORWARD:
                     other |= e.via_dram and not internal
-                else:
+                elif not internal:  # in-stack readers get it on chip either way
+                    outside = True
                     k += bits[a] * (r_pj - float(xe[core[p], core[e.dst]]))
-            if not other:
+            if outside and not other:
                 k += bits[a] * w_pj
             kappa[a] = k
     return _Data(

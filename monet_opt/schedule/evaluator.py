@@ -14,7 +14,12 @@ from dataclasses import replace
 import numpy as np
 
 from monet_opt.schedule.problem import Problem
-from monet_opt.schedule.realize import footprint_profile, realize, stack_overflow
+from monet_opt.schedule.realize import (
+    footprint_profile,
+    realize,
+    stack_overflow,
+    validate_stacks,
+)
 from monet_opt.schedule.types import Decision, EnergyBreakdown, MemoryTrace, Schedule, Transfer
 
 __all__ = ["evaluate", "evaluate_fast", "greedy_allocation", "simulate_times"]
@@ -291,9 +296,16 @@ def _trace(
 
 
 def _is_trivial(problem: Problem, decision: Decision) -> bool:
+    """True when the decision is layer by layer and store-all (after validating it)."""
     if any(len(st) > 1 for st in decision.stacks):
         return False
     ck = decision.checkpoints
+    if decision.stacks:
+        validate_stacks(problem, decision.stacks, problem.program_order(decision.priority))
+    if ck is not None:
+        unknown = sorted(set(ck) - set(problem.checkpoint_tensors))
+        if unknown:
+            raise ValueError(f"checkpoints {unknown[:3]} are not checkpoint candidates")
     return ck is None or set(ck) >= set(problem.checkpoint_tensors)
 
 

@@ -91,10 +91,11 @@ def check_optimal(r, best: float, budget: float):
     assert r.extra["peak_footprint_bits"] <= budget + 1e-6
 
 
-def test_instances_cover_orders_and_layer_io():
-    seen = {(instance(s).layer_io, ("heft", "layerwise")[(s // 2) % 2]) for s in range(4)}
-    assert seen == {(io, o) for io in ("onchip", "dram") for o in ("heft", "layerwise")}
-    assert max(len(instance(s).checkpoint_tensors) for s in range(50)) >= 5
+def test_instances_cover_layer_io_and_candidate_counts():
+    problems = [instance(s) for s in range(50)]
+    assert {p.layer_io for p in problems} == {"onchip", "dram"}
+    assert {len(p.checkpoint_tensors) for p in problems} >= {2, 3, 4, 5, 6}
+    assert {len(p.core_ids) for p in problems} == {1, 2, 3}
 
 
 @pytest.mark.parametrize("seed", range(50))
@@ -136,6 +137,18 @@ def test_milp_equals_brute_force_with_priority_and_stacks(seed):
         assert r.decision.stacks == stacks
 
 
+def test_energy_with_stack_spanning_forward_and_backward():
+    p, _ = chain_problem(3, dram_bw=64)
+    names = p.node_names
+    stack = tuple(names.index(n) for n in ("fc1", "fc2", "loss", "loss.grad", "fc2.dX", "fc2.dW"))
+    alloc = p.default_decision().allocation
+    budget = min_feasible_budget(p)  # forces fc1.out (read by fc2.dW inside the stack) out
+    r = solve_checkpointing(p, budget_bits=budget, objective="energy", stacks=(stack,))
+    assert "fc1.out" in r.extra["recomputed"]
+    feasible = [row for row in brute_force(p, Decision(alloc, None, (stack,))) if row[0] <= budget]
+    check_optimal(r, min(row[2] for row in feasible), budget)
+
+
 @pytest.mark.parametrize("seed", [0, 3, 6, 11])
 def test_infeasible_budget_reports_min_budget(seed):
     p = instance(seed)
@@ -162,14 +175,14 @@ def test_revolve_steps():
             revolve_steps(*bad)
 
 
-def chain_problem(layers: int):
-    """``layers`` equal 64x64 Gemms (batch 4, MSE loss) on one core with free DRAM."""
+def chain_problem(layers: int, dram_bw: float = 1e12):
+    """``layers`` equal 64x64 Gemms (batch 4, MSE loss) on one core (free DRAM by default)."""
     b = GraphBuilder(f"chain{layers}")
     x = b.input("x", (4, 64))
     for k in range(layers):
         x = b.gemm(f"fc{k}", x, b.weight(f"w{k}", (64, 64)))
     g = derive_training_graph(b.build(), optimizer="sgd", loss="mse")
-    p = build_problem(g, accelerator(n=1, hetero=False, dram_bw=1e12), order="layerwise")
+    p = build_problem(g, accelerator(n=1, hetero=False, dram_bw=dram_bw), order="layerwise")
     return p, g.tensors["fc0.out"].bits
 
 
@@ -180,13 +193,13 @@ def test_revolve_relation_on_homogeneous_chain(layers):
     Single-level copies with ``K`` kept are a Revolve schedule whose initial sweep is our
     forward pass, so the count is never below Revolve: ``count + L >= T(L, s) + 1``, with
     equality at ``s = L`` (store-all, ``r = 1``).  The MSE loss reads the last output, so
-    the chain Revolve sees has ``L + 1`` steps and the tight form is
-    ``count + L >= T(L + 1, s)``, with equality at ``s = 1`` (only the input is a
-    snapshot: the single-level schedule is Revolve-optimal there, ``L (L + 1) / 2``
-    forward steps, i.e. ``count = L (L - 1) / 2 = T(L, 1)``) and at ``s >= L``.  For
-    ``L = 10`` the counts at ``s = 1`` and ``s = 2`` equal ``T(10, 1) = 45`` and
-    ``T(10, 2) = 20``; for ``s >= 2`` Revolve's optimum on ``L + 1`` steps needs
-    multi-level recomputation, which the bit vector cannot express, so the count is higher.
+    the chain Revolve reverses has ``L + 1`` steps and the tight form is
+    ``count + L >= T(L + 1, s)``.  It is an equality at ``s = 1`` (only the input is a
+    snapshot; the single-level schedule is then Revolve-optimal: ``count = L (L - 1) / 2``,
+    which is also ``T(L, 1)``) and for ``s >= L / 2``; in between Revolve's optimum stores
+    recomputed values as new snapshots (multi-level), which the bit vector cannot express,
+    so our count is higher.  For ``L = 10`` the counts at ``s = 1, 2`` are 45 and 20,
+    numerically ``T(10, 1)`` and ``T(10, 2)``; Revolve's ``T(11, 2) - 10`` is 14.
     """
     p, unit = chain_problem(layers)
     fwd = [i for i, op in enumerate(p.nodes) if op.op_type == "Gemm" and op.phase == Phase.FORWARD]
@@ -210,10 +223,13 @@ def test_revolve_relation_on_homogeneous_chain(layers):
     assert counts[layers] == 0
     assert counts[1] + layers == revolve_steps(layers + 1, 1)
     assert counts[1] == revolve_steps(layers, 1)
+    for s in range(layers // 2, layers + 1):
+        assert counts[s] + layers == revolve_steps(layers + 1, s)
     assert all(counts[s] >= counts[s + 1] for s in range(1, layers))
     if layers == 10:
         assert counts[1] == 45 == revolve_steps(10, 1)
         assert counts[2] == 20 == revolve_steps(10, 2)
+        assert revolve_steps(11, 2) - 10 == 14  # multi-level Revolve does better
 
 
 def test_front_is_monotone_and_matches_single_solves():

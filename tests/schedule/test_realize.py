@@ -61,9 +61,7 @@ def random_alloc(p, rng: random.Random) -> tuple[int, ...]:
 
 def derived_index(real, node: int) -> int:
     """Derived index of an original (not recomputed) base node."""
-    return next(
-        d for d, o in enumerate(real.origin) if o == node and real.recompute_for[d] is None
-    )
+    return next(d for d, o in enumerate(real.origin) if o == node and real.recompute_for[d] is None)
 
 
 def chain(layers: int, batch: int = 4, width: int = 64, training: bool = True):
@@ -149,7 +147,9 @@ def test_dropping_one_activation(seed):
         assert a in p.dram_write_tensors[prod]
         assert a not in pd.dram_write_tensors[derived_index(real, prod)]
         prod_copy = next(d for d in copies if real.origin[d] == prod)
-        readers = {e.dst for e in p.edges if e.tensor == a and p.nodes[e.dst].phase != Phase.FORWARD}
+        readers = {
+            e.dst for e in p.edges if e.tensor == a and p.nodes[e.dst].phase != Phase.FORWARD
+        }
         assert readers
         for j in readers:
             dj = derived_index(real, j)
@@ -251,6 +251,27 @@ def test_validate_stacks_errors_name_the_node():
         evaluate(p, Decision(alloc, stacks=((fc0, fc2),)))
     with pytest.raises(ValueError, match="already in stack"):
         evaluate_fast(p, alloc, stacks=((fc0, fc1), (fc1, fc2)))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"stacks": ((99,),)},
+        {"stacks": ((0,), (0,))},
+        {"checkpoints": "all+bogus"},
+    ],
+    ids=["out-of-range", "repeated", "unknown-checkpoint"],
+)
+def test_trivial_decisions_are_validated(bad):
+    p = build_problem(chain(3), accelerator(1), order="layerwise")
+    alloc = p.default_decision().allocation
+    if bad.get("checkpoints") == "all+bogus":
+        bad = {"checkpoints": frozenset(p.checkpoint_tensors) | {"bogus"}}
+    dec = Decision(alloc, **bad)
+    with pytest.raises(ValueError):
+        realize(p, dec)
+    with pytest.raises(ValueError):
+        evaluate(p, dec)
 
 
 def test_stack_pipelines_across_cores():
