@@ -168,3 +168,24 @@ def accelerator_dict(
         "cores": cores,
         "links": links,
     }
+
+
+def random_forward_graph(seed: int) -> Graph:
+    """A random small forward DAG: a Gemm chain with occasional residual Add and Relu."""
+    rng = random.Random(seed)
+    from monet_opt.models.builder import GraphBuilder
+
+    b = GraphBuilder(f"rand{seed}")
+    d = rng.choice([8, 16, 32])
+    avail = [(b.input("x", (rng.choice([1, 2, 4]), d)), d)]
+    for k in range(rng.randint(2, 6)):
+        x, d = avail[-1]
+        dout = rng.choice([8, 16, 32])
+        y = b.gemm(f"fc{k}", x, b.weight(f"w{k}", (d, dout)))
+        same = [t for t, dd in avail[-3:-1] if dd == dout]
+        if same and rng.random() < 0.5:
+            y = b.elementwise(f"add{k}", "Add", (y, rng.choice(same)))
+        if rng.random() < 0.5:
+            y = b.elementwise(f"relu{k}", "Relu", (y,))
+        avail.append((y, dout))
+    return b.build()

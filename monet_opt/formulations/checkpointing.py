@@ -91,7 +91,7 @@ from monet_opt.formulations.bounds import lower_bounds
 from monet_opt.models.ir import Phase
 from monet_opt.schedule.evaluator import evaluate
 from monet_opt.schedule.problem import Problem
-from monet_opt.schedule.realize import reader_positions
+from monet_opt.schedule.realize import footprint_profile, reader_positions
 from monet_opt.schedule.types import Decision
 
 __all__ = [
@@ -146,17 +146,8 @@ def min_feasible_budget(problem: Problem, priority: Sequence[float] | None = Non
 
 
 def _footprint(problem: Problem, priority: Sequence[float] | None, kept: set[str]) -> float:
-    order = problem.program_order(priority)
-    win = _windows(problem, order)
-    bits = {e.tensor: e.bits for e in problem.edges}
-    n = len(order)
-    diff = np.zeros(n + 1)
-    for a, (p0, f, last) in win.items():
-        s = p0 if a in kept else f
-        diff[s] += bits[a]
-        diff[last + 1] -= bits[a]
-    prof = np.cumsum(diff)[:n]
-    return float(prof.max()) if n else 0.0
+    prof, _ = footprint_profile(problem, problem.program_order(priority), kept)
+    return float(prof.max()) if len(prof) else 0.0
 
 
 @dataclass(frozen=True, eq=False)

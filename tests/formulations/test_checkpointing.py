@@ -23,28 +23,10 @@ from monet_opt.schedule.evaluator import evaluate
 from monet_opt.schedule.problem import build_problem
 from monet_opt.schedule.types import Decision
 from tests.factories import accelerator
+from tests.factories import random_forward_graph as forward_graph
 
 ROOT = Path(__file__).parents[2]
 MAX_CANDIDATES = 7
-
-
-def forward_graph(seed: int):
-    """A random small forward DAG: a Gemm chain with occasional residual Add and Relu."""
-    rng = random.Random(seed)
-    b = GraphBuilder(f"rand{seed}")
-    d = rng.choice([8, 16, 32])
-    avail = [(b.input("x", (rng.choice([1, 2, 4]), d)), d)]
-    for k in range(rng.randint(2, 6)):
-        x, d = avail[-1]
-        dout = rng.choice([8, 16, 32])
-        y = b.gemm(f"fc{k}", x, b.weight(f"w{k}", (d, dout)))
-        same = [t for t, dd in avail[-3:-1] if dd == dout]
-        if same and rng.random() < 0.5:
-            y = b.elementwise(f"add{k}", "Add", (y, rng.choice(same)))
-        if rng.random() < 0.5:
-            y = b.elementwise(f"relu{k}", "Relu", (y,))
-        avail.append((y, dout))
-    return b.build()
 
 
 def instance(seed: int):
