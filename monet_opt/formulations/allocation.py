@@ -233,7 +233,7 @@ def build_allocation_model(
     xc = problem.costs.xfer_cycles
     xe = problem.costs.xfer_energy
     allowed = problem.allowed_idx
-    reach = _hard_reachability(problem)
+    reach = problem.hard_reachability  # pipelined paths do not order end → start
     mb = ModelBuilder()
     M = float(upper_bound)
 
@@ -423,20 +423,6 @@ def build_allocation_model(
     if energy_cap is not None:
         mb.row(energy_cols, -math.inf, energy_cap - energy_const)
     return AllocationModel(mb, x, S, E, tau, eta, dma, T, energy_cols, energy_const, fixed, pi)
-
-
-def _hard_reachability(problem: Problem) -> np.ndarray:
-    """Reachability through edges that order end before start (not pipelined ones):
-    only such paths make an in-order-core pair row redundant."""
-    if not any(e.pipelined for e in problem.edges):
-        return problem.reachability
-    n = problem.n_nodes
-    reach = np.zeros((n, n), dtype=bool)
-    for j in range(n):
-        for p in problem.hard_preds[j]:
-            reach[:, j] |= reach[:, p]
-            reach[p, j] = True
-    return reach
 
 
 def serial_upper_bound(problem: Problem) -> float:

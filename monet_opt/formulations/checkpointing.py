@@ -85,7 +85,7 @@ from math import comb
 
 import numpy as np
 
-from monet_opt.formulations._builder import ModelBuilder, solve_model
+from monet_opt.formulations._builder import MipStatus, ModelBuilder, solve_model
 from monet_opt.formulations.allocation import SolveResult
 from monet_opt.formulations.bounds import lower_bounds
 from monet_opt.models.ir import Phase
@@ -105,6 +105,8 @@ __all__ = [
 ]
 
 OBJECTIVES = ("latency", "energy")
+#: Status of a budget below :func:`min_feasible_budget` (proven without a solve).
+_INFEASIBLE = MipStatus("infeasible", math.inf, math.inf, math.inf, 0.0, None)
 
 
 def revolve_steps(l: int, s: int) -> int:  # noqa: E741 - Griewank's notation
@@ -404,7 +406,7 @@ def _vector(model: CheckpointModel, kept: frozenset[str] | set[str]) -> np.ndarr
 
 def _result(
     model: CheckpointModel,
-    status,  # noqa: ANN001 - MipStatus
+    status: MipStatus,
     budget_bits: float,
     extra: dict[str, object],
 ) -> SolveResult:
@@ -493,11 +495,7 @@ def solve_checkpointing(
         options=opts,
     )
     if budget < fmin - 1e-9:
-        from monet_opt.formulations._builder import MipStatus
-
-        st = MipStatus("infeasible", math.inf, math.inf, math.inf, 0.0, None)
-        res = _result(model, st, budget, info)
-        return res
+        return _result(model, _INFEASIBLE, budget, info)
     warm = model.vector(frozenset(problem.checkpoint_tensors)) if budget >= fall else None
     st = solve_model(model.highs, warm)  # type: ignore[arg-type]
     return _result(model, st, budget, info)
@@ -539,10 +537,7 @@ def checkpoint_front(
     for k in sorted(range(len(budgets_bits)), key=lambda k: -budgets_bits[k]):
         b = float(budgets_bits[k])
         if b < fmin - 1e-9:
-            from monet_opt.formulations._builder import MipStatus
-
-            st = MipStatus("infeasible", math.inf, math.inf, math.inf, 0.0, None)
-            results[k] = _result(model, st, b, info)
+            results[k] = _result(model, _INFEASIBLE, b, info)
             continue
         model.set_budget(b)
         warm = None

@@ -188,11 +188,6 @@ class FusionModel:
         """Stacks (base node indices) of a solution vector: maximal runs of ``u = 1``."""
         return _runs(self, {k for k, c in self.u.items() if values[c] > 0.5})
 
-    def vector_for(self, stacks: Sequence[Sequence[int]]) -> np.ndarray | None:
-        """Not provided: warm starts pass the layer-by-layer solution through HiGHS' own
-        heuristics (the all-zero ``u`` vector is always feasible)."""
-        return None
-
 
 def _runs(model: FusionModel, on: set[int]) -> tuple[tuple[int, ...], ...]:
     real = model.realization
@@ -256,7 +251,7 @@ def build_fusion_model(
     rank = {d: k for k, d in enumerate(base_pos)}
     nb = len(base_pos)
     # layer-by-layer reference schedule (for M and the mix normalization)
-    start0, _, end0, reads0, writes0 = simulate_times(pb, core, None)
+    _, _, end0, _, writes0 = simulate_times(pb, core, None)
     t_lbl = float(max(end0.max(), max((w[1] for w in writes0.values()), default=0.0)))
     e_lbl = evaluate(problem, Decision(alloc, _tuple(priority), (), checkpoints)).energy.total
 
@@ -461,7 +456,6 @@ def build_fusion_model(
             mb.cost[col] += scale[1] * v
         mb.offset = scale[1] * (e_lbl - w_const)
     h = mb.to_highs(options)
-    del start0, reads0
     return FusionModel(
         base=problem,
         realization=real,

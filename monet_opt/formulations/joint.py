@@ -89,8 +89,6 @@ class JointResult:
         f = self.final
         sch = f.schedule
         dec = f.decision
-        pb_nodes = self.final.extra.get("base_nodes")
-        del pb_nodes
         peak = float(sch.stats.get("peak_footprint_bits", 0.0))
         out: dict[str, object] = {
             "mode": self.mode,

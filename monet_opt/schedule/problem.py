@@ -217,13 +217,13 @@ class Problem:
     @cached_property
     def reachability(self) -> np.ndarray:
         """``(n, n)`` bool, ``[i, j]`` true if there is a path i → j (i ≠ j)."""
-        n = self.n_nodes
-        reach = np.zeros((n, n), dtype=bool)
-        for j in range(n):  # nodes are in topological order
-            for p in self.preds[j]:
-                reach[:, j] |= reach[:, p]
-                reach[p, j] = True
-        return reach
+        return _reach(self.preds)
+
+    @cached_property
+    def hard_reachability(self) -> np.ndarray:
+        """Like :attr:`reachability`, through edges that order end before start only
+        (not the pipelined edges inside fused stacks)."""
+        return _reach(self.hard_preds)
 
     # -- program order ---------------------------------------------------------------
     def program_order(self, priority: Sequence[float] | None = None) -> tuple[int, ...]:
@@ -281,6 +281,16 @@ class Problem:
         from monet_opt.schedule.evaluator import greedy_allocation
 
         return Decision(allocation=greedy_allocation(self))
+
+
+def _reach(preds: Sequence[Sequence[int]]) -> np.ndarray:
+    n = len(preds)
+    reach = np.zeros((n, n), dtype=bool)
+    for j in range(n):  # nodes are in topological order
+        for p in preds[j]:
+            reach[:, j] |= reach[:, p]
+            reach[p, j] = True
+    return reach
 
 
 #: Forward activation functions that a MAC array applies at its output (Stream/ZigZag
