@@ -150,13 +150,26 @@ class MipStatus:
         return self.values is not None
 
 
-def solve_model(h: highspy.Highs, warm_start: np.ndarray | None = None) -> MipStatus:
-    """Run HiGHS; map its status to ``optimal``/``time_limit``/``infeasible``/...."""
+def solve_model(
+    h: highspy.Highs,
+    warm_start: np.ndarray | None = None,
+    partial: dict[int, float] | None = None,
+) -> MipStatus:
+    """Run HiGHS; map its status to ``optimal``/``time_limit``/``infeasible``/....
+
+    ``warm_start`` is a full column vector, ``partial`` values of some columns (HiGHS
+    completes a partial start by fixing them and solving for the rest); both go through
+    ``Highs.setSolution``.
+    """
     if warm_start is not None:
         sol = highspy.HighsSolution()
         sol.col_value = list(map(float, warm_start))
         sol.value_valid = True
         h.setSolution(sol)
+    elif partial:
+        idx = np.fromiter(partial.keys(), dtype=np.int32, count=len(partial))
+        val = np.fromiter(partial.values(), dtype=np.float64, count=len(partial))
+        h.setSolution(len(partial), idx, val)
     t0 = time.perf_counter()
     h.run()
     secs = time.perf_counter() - t0

@@ -99,6 +99,7 @@ __all__ = [
     "build_checkpoint_model",
     "solve_checkpointing",
     "checkpoint_front",
+    "exact_front",
     "min_feasible_budget",
     "store_all_footprint",
     "revolve_steps",
@@ -459,6 +460,7 @@ def solve_checkpointing(
     time_limit: float = 60.0,
     mip_gap: float = 1e-6,
     threads: int | None = None,
+    warm_start: frozenset[str] | None = None,
 ) -> SolveResult:
     """Optimal keep set under an activation-footprint budget (module docstring).
 
@@ -470,6 +472,9 @@ def solve_checkpointing(
         ``extra["min_feasible_budget_bits"]`` says what budget would be feasible.
     objective, allocation, priority, stacks
         See :func:`build_checkpoint_model`.
+    warm_start
+        A keep set to start from (e.g. the best GA answer); used when it fits the
+        budget, else the store-all start is tried.
 
     Returns
     -------
@@ -497,6 +502,8 @@ def solve_checkpointing(
     if budget < fmin - 1e-9:
         return _result(model, _INFEASIBLE, budget, info)
     warm = model.vector(frozenset(problem.checkpoint_tensors)) if budget >= fall else None
+    if warm_start is not None and _footprint(problem, priority, set(warm_start)) <= budget:
+        warm = model.vector(frozenset(warm_start))
     st = solve_model(model.highs, warm)  # type: ignore[arg-type]
     return _result(model, st, budget, info)
 
@@ -548,3 +555,65 @@ def checkpoint_front(
         if st.has_solution:
             prev = model.decode(st.values)
     return [results[k] for k in range(len(budgets_bits))]
+
+
+def exact_front(
+    problem: Problem,
+    *,
+    objective: str = "latency",
+    allocation: Sequence[int] | None = None,
+    priority: Sequence[float] | None = None,
+    stacks: Sequence[Sequence[int]] = (),
+    max_points: int = 60,
+    time_limit: float = 60.0,
+    mip_gap: float = 1e-6,
+) -> list[SolveResult]:
+    """The whole Pareto front of (peak footprint, objective) by the ε-constraint method.
+
+    Starting from the store-all budget, each step solves for the optimal objective under
+    the budget and then tightens the budget to just below the peak footprint of the
+    answer, until the budget falls under :func:`min_feasible_budget` (Haimes et al.,
+    1971; Miettinen, *Nonlinear Multiobjective Optimization*, §4.1).  When every solve
+    is optimal the returned points are exactly the non-dominated (footprint, objective)
+    pairs, sorted by decreasing footprint; at most ``max_points`` are computed.
+    """
+    fmin = min_feasible_budget(problem, priority)
+    fall = store_all_footprint(problem, priority)
+    info = {"min_feasible_budget_bits": fmin, "store_all_footprint_bits": fall}
+    opts = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
+    model = build_checkpoint_model(
+        problem,
+        allocation=allocation,
+        priority=priority,
+        stacks=stacks,
+        objective=objective,
+        options=opts,
+    )
+    bits = {e.tensor: e.bits for e in problem.edges}
+    # footprints are sums of activation sizes: distinct values differ by >= their gcd
+    unit = float(np.gcd.reduce([int(round(bits[a])) for a in problem.checkpoint_tensors] or [1]))
+    out: list[SolveResult] = []
+    budget = fall
+    prev: frozenset[str] | None = frozenset(problem.checkpoint_tensors)
+    while budget >= fmin - 1e-9 and len(out) < max_points:
+        model.set_budget(budget)
+        warm = None
+        if prev is not None and _footprint(problem, priority, set(prev)) <= budget + 1e-9:
+            warm = model.vector(prev)
+        st = solve_model(model.highs, warm)  # type: ignore[arg-type]
+        if not st.has_solution:
+            break
+        res = _result(model, st, budget, info)
+        prev = model.decode(st.values)
+        peak = float(res.extra["peak_footprint_bits"])
+        if peak > budget + 1e-9:  # within HiGHS' feasibility tolerance only: tighten
+            budget -= unit
+            continue
+        if out and peak >= float(out[-1].extra["peak_footprint_bits"]) - 1e-9:
+            break  # no progress (cannot happen with exact solves; guards time limits)
+        if out and res.objective >= out[-1].objective * (1 + 1e-12) + 1e-9 or not out:
+            out.append(res)
+        else:  # same objective with less memory: the previous point was dominated
+            out[-1] = res
+        budget = peak - unit / 2
+    return out

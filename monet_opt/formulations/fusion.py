@@ -188,6 +188,17 @@ class FusionModel:
         """Stacks (base node indices) of a solution vector: maximal runs of ``u = 1``."""
         return _runs(self, {k for k, c in self.u.items() if values[c] > 0.5})
 
+    def start(self, stacks: Sequence[Sequence[int]]) -> dict[int, float]:
+        """Values of the fusion binaries ``u`` for ``stacks`` (base node indices)."""
+        real = self.realization
+        base = [real.origin[d] for d in range(len(real.origin)) if real.recompute_for[d] is None]
+        rank = {i: k for k, i in enumerate(base)}
+        on: set[int] = set()
+        for st in stacks:
+            ks = sorted(rank[int(i)] for i in st)
+            on.update(ks[:-1])
+        return {c: (1.0 if k in on else 0.0) for k, c in self.u.items()}
+
 
 def _runs(model: FusionModel, on: set[int]) -> tuple[tuple[int, ...], ...]:
     real = model.realization
@@ -529,8 +540,12 @@ def solve_fusion(
     time_limit: float = 60.0,
     mip_gap: float = 1e-6,
     threads: int | None = None,
+    warm_start: Sequence[Sequence[int]] | None = None,
 ) -> SolveResult:
     """Optimal layer stacks for a fixed allocation, π and checkpoint set.
+
+    ``warm_start`` (stacks in base node indices, e.g. the best GA answer) fixes the
+    fusion binaries of a starting solution that HiGHS completes (``setSolution``).
 
     Returns a :class:`SolveResult` whose decision carries the stacks; ``simulated`` is
     the evaluator's value of the same objective; ``extra`` holds the stack names and
@@ -549,7 +564,8 @@ def solve_fusion(
         max_stack=max_stack,
         options=opts,
     )
-    st = solve_model(model.highs)  # type: ignore[arg-type]
+    partial = model.start(warm_start) if warm_start is not None else None
+    st = solve_model(model.highs, partial=partial)  # type: ignore[arg-type]
     stacks = model.decode(st.values) if st.has_solution else ()
     dec = Decision(model.allocation, model.priority, stacks, checkpoints)
     sched = evaluate(problem, dec)

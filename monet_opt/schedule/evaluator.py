@@ -9,7 +9,7 @@ evaluation is O(nodes + edges).  The MILPs re-simulate their answers with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,7 +22,14 @@ from monet_opt.schedule.realize import (
 )
 from monet_opt.schedule.types import Decision, EnergyBreakdown, MemoryTrace, Schedule, Transfer
 
-__all__ = ["evaluate", "evaluate_fast", "greedy_allocation", "simulate_times"]
+__all__ = [
+    "Metrics",
+    "evaluate",
+    "evaluate_fast",
+    "evaluate_metrics",
+    "greedy_allocation",
+    "simulate_times",
+]
 
 
 def _core_indices(problem: Problem, allocation: Sequence[int]) -> list[int]:
@@ -165,11 +172,85 @@ def evaluate_fast(
             cidx = _core_indices(problem, real.expand(allocation))
             priority = None
     order = None if priority is None else problem.program_order(priority)
+    return _fast(problem, cidx, order)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Scalar figures of one evaluated decision (what the GA objectives read).
+
+    Attributes
+    ----------
+    latency
+        Makespan, cycles.
+    energy
+        Step energy, pJ.
+    peak_footprint_bits
+        Peak activation footprint, bits (:mod:`monet_opt.schedule.realize`).
+    recompute_cycles, recompute_energy_pj
+        Serial cycles and pJ of the recompute copies (the checkpointing MILP's
+        objective, :meth:`Realization.recompute_cost`).
+    stack_overflow
+        Number of fused stacks whose weights and tile buffers exceed on-chip capacity.
+    """
+
+    latency: float
+    energy: float
+    peak_footprint_bits: float
+    recompute_cycles: float = 0.0
+    recompute_energy_pj: float = 0.0
+    stack_overflow: int = 0
+
+    def value(self, name: str) -> float:
+        """``latency``, ``energy``, ``edp``, ``memory`` (peak footprint) or ``recompute``."""
+        if name == "latency":
+            return self.latency
+        if name == "energy":
+            return self.energy
+        if name == "edp":
+            return self.latency * self.energy
+        if name == "memory":
+            return self.peak_footprint_bits
+        if name == "recompute":
+            return self.recompute_cycles
+        raise ValueError(
+            f"unknown metric {name!r}; allowed: latency, energy, edp, memory, recompute"
+        )
+
+
+def evaluate_metrics(problem: Problem, decision: Decision) -> Metrics:
+    """:class:`Metrics` of a decision without building a :class:`Schedule`.
+
+    The same numbers as :func:`evaluate` (latency, energy, ``stats``), with one
+    realization of the decision; this is the fitness of the GAs in :mod:`monet_opt.ga`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`evaluate`.
+    """
+    cidx = _core_indices(problem, decision.allocation)
+    if _is_trivial(problem, decision):
+        order = problem.program_order(decision.priority)
+        fp, _ = footprint_profile(problem, order, problem.checkpoint_tensors)
+        lat, en = _fast(problem, cidx, None if decision.priority is None else order)
+        return Metrics(lat, en, float(fp.max()) if len(fp) else 0.0)
+    real = realize(problem, decision)
+    alloc = real.expand(decision.allocation)
+    lat, en = _fast(real.problem, _core_indices(real.problem, alloc), None)
+    cyc, pj = real.recompute_cost(decision.allocation)
+    over = len(stack_overflow(problem, real.stacks, decision.allocation))
+    return Metrics(lat, en, real.peak_footprint_bits, cyc, pj, over)
+
+
+def _fast(
+    problem: Problem, cidx: Sequence[int], order: Sequence[int] | None
+) -> tuple[float, float]:
     _, _, end, _, writes = simulate_times(problem, cidx, order)
     lat = float(end.max()) if len(end) else 0.0
     if writes:
-        lat = max(lat, max(w[1] for w in writes.values()))
-    return lat, _energy(problem, cidx).total
+        lat = max(lat, max(float(w[1]) for w in writes.values()))
+    return lat, float(_energy(problem, cidx).total)
 
 
 def greedy_allocation(problem: Problem) -> tuple[int, ...]:

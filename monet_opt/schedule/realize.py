@@ -70,7 +70,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -119,6 +119,7 @@ def recompute_set(problem: Problem, tensor: str, kept: Iterable[str]) -> tuple[i
     prod = _producers(problem)
     if tensor not in prod:
         raise ValueError(f"tensor {tensor!r} has no producing computation node")
+    fwd_in = _fwd_in_edges(problem)
     seen: set[int] = set()
     stack = [prod[tensor]]
     while stack:
@@ -126,17 +127,19 @@ def recompute_set(problem: Problem, tensor: str, kept: Iterable[str]) -> tuple[i
         if o in seen:
             continue
         seen.add(o)
-        for k in _fwd_in_edges(problem)[o]:
+        for k in fwd_in[o]:
             e = problem.edges[k]
             if e.tensor not in kept:
                 stack.append(e.src)
     return tuple(sorted(seen))
 
 
+@lru_cache(maxsize=16)
 def _producers(problem: Problem) -> dict[str, int]:
     return {e.tensor: e.src for e in problem.edges}
 
 
+@lru_cache(maxsize=16)
 def _fwd_in_edges(problem: Problem) -> tuple[tuple[int, ...], ...]:
     out: list[list[int]] = [[] for _ in problem.nodes]
     for k, e in enumerate(problem.edges):
