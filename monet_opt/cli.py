@@ -1,11 +1,14 @@
-"""Command line: ``monet-opt validate|solve|pareto CONFIG.yaml``.
+"""Command line: ``monet-opt validate|solve|pareto|compare CONFIG.yaml``.
 
 * ``validate`` checks a config and prints a summary of the workload and accelerator;
 * ``solve`` optimizes the core allocation (HiGHS MILP and/or the GA baseline) and, when
   the config asks for layer fusion or activation checkpointing, the joint decisions
   (:mod:`monet_opt.formulations.joint`); it writes ``result.json`` and plots;
 * ``pareto`` sweeps the activation-footprint budget of the exact checkpointing MILP and
-  writes ``pareto.csv`` and ``pareto.png``.
+  writes ``pareto.csv`` and ``pareto.png``;
+* ``compare`` runs the MILPs and the GAs on every decision space with the same evaluator
+  and writes ``compare.json``, ``compare.csv``, plots, Perfetto traces and a report
+  (:mod:`monet_opt.compare`, :mod:`monet_opt.report.compare`).
 
 Bad input (an invalid config, accelerator or ONNX file, a missing file) prints one line
 ``error: <file>: <field>: <message>`` on stderr and exits with status 2, without a
@@ -334,6 +337,12 @@ def solve(
                     title=f"{graph.name} on {acc.name} — activation footprint ({label}, "
                     f"checkpointing {cfg.checkpointing.mode})",
                 )
+        if milp is not None or ga is not None:
+            from monet_opt.report.trace import write_trace
+
+            for tname, res in (("milp", milp), ("ga", ga)):
+                if res is not None:
+                    write_trace(out_dir / f"trace_{tname}.json", res.schedule, problem)
     wall["report"] = time.perf_counter() - t0
     print_summary(
         objective=objective,
@@ -570,6 +579,236 @@ def pareto(
         + f"; total {time.perf_counter() - t_all:.2f} s"
     )
     out.print(f"results written to [bold]{out_dir}[/]")
+
+
+# -- compare ------------------------------------------------------------------------------
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option(
+    "--budget-evals",
+    type=click.IntRange(min=1),
+    default=None,
+    help="GA budget per run in distinct evaluations.",
+)
+@click.option(
+    "--budget-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="GA budget per run in seconds.  Without either budget: the MILP's wall time on "
+    "the same space (at least --min-seconds).",
+)
+@click.option(
+    "--min-seconds",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Floor of the equal-wall-time GA budget.",
+)
+@click.option(
+    "--seeds",
+    "n_seeds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="GA seeds per space (ga.seed, ga.seed + 1, ...).",
+)
+@click.option(
+    "--spaces",
+    default=",".join(("allocation", "allocation_magma", "fusion", "checkpointing", "joint")),
+    show_default=True,
+    help="Comma-separated decision spaces to compare.",
+)
+@click.option("--no-pareto", is_flag=True, help="Skip the exact vs NSGA-II front comparison.")
+@click.option("--no-warm-start", is_flag=True, help="Skip the MILP re-solve from the GA answer.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds per MILP solve (default solver.time_limit_s).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output directory (default: out/<config stem>/compare).",
+)
+@click.option("--no-plots", is_flag=True, help="Skip the PNG plots (the report has no images).")
+def compare(
+    config: Path,
+    budget_evals: int | None,
+    budget_seconds: float | None,
+    min_seconds: float,
+    n_seeds: int,
+    spaces: str,
+    no_pareto: bool,
+    no_warm_start: bool,
+    time_limit: float | None,
+    out_dir: Path | None,
+    no_plots: bool,
+) -> None:
+    """Exact (HiGHS MILP) vs GA (DEAP) on every decision space of CONFIG.yaml.
+
+    Spaces: the core allocation with Stream's genome (a core per layer) and MAGMA's
+    (core + priority per node), layer fusion, activation checkpointing under the
+    footprint budget, and all three jointly.  Every answer is re-simulated by the same
+    evaluator.  Writes compare.json, compare.csv, convergence and Pareto plots, the Gantt
+    and memory timeline of both answers, Perfetto traces and report.md / report.html."""
+    from monet_opt.compare import SPACES, CompareSettings
+    from monet_opt.compare import compare as run_compare
+
+    err = _stderr_console()
+    cfg, graph, acc, _ = _load(config, err)
+    objective = cfg.objective
+    if objective not in JOINT_OBJECTIVES:
+        err.print(f"note: compare supports latency or energy; using latency (config: {objective})")
+        objective = "latency"
+    chosen = tuple(s.strip() for s in spaces.split(",") if s.strip())
+    bad = [s for s in chosen if s not in SPACES]
+    if bad or not chosen:
+        raise click.BadParameter(
+            f"unknown spaces {bad}; allowed: {', '.join(SPACES)}", param_hint="--spaces"
+        )
+    out_dir = out_dir if out_dir is not None else Path("out") / config.stem / "compare"
+    with err.status("building the scheduling problem..."):
+        problem = _build_problem(cfg, graph, acc, config)
+    store_all = None
+    budget = None
+    if cfg.checkpointing.mode == "optimal":
+        budget, store_all = _budget(cfg, problem, config)
+    settings = CompareSettings(
+        objective=objective,
+        seeds=tuple(cfg.ga.seed + k for k in range(n_seeds)),
+        budget_evals=budget_evals,
+        budget_seconds=budget_seconds,
+        min_seconds=min_seconds,
+        processes=cfg.ga.processes,
+        time_limit=time_limit if time_limit is not None else cfg.solver.time_limit_s,
+        mip_gap=cfg.solver.mip_gap,
+        threads=cfg.solver.threads,
+        budget_bits=budget,
+        max_stack=cfg.fusion.max_stack,
+        spaces=chosen,
+        pareto=not no_pareto and bool(problem.checkpoint_tensors),
+        warm_start=not no_warm_start,
+    )
+    what = (
+        f"{budget_evals} evaluations"
+        if budget_evals
+        else f"{budget_seconds:g} s"
+        if budget_seconds
+        else f"the MILP's wall time (at least {min_seconds:g} s)"
+    )
+    err.print(
+        f"{graph.name} on {acc.name}: {problem.n_nodes} nodes; objective {objective}; "
+        f"{n_seeds} GA seeds, budget per run {what}"
+    )
+    meta = {
+        "config": str(config),
+        "workload": graph.name,
+        "accelerator": acc.name,
+        "n_nodes": problem.n_nodes,
+        "version": __version__,
+    }
+    with err.status("comparing...") as status:
+        with _input_errors(config, "checkpointing"):
+            result = run_compare(
+                problem,
+                settings,
+                progress=lambda m: status.update(f"{m}..."),
+                meta=meta,
+            )
+    with err.status(f"writing results to {out_dir}..."):
+        _write_compare(result, problem, out_dir, plots=not no_plots)
+    _print_compare(result)
+    Console().print(f"results written to [bold]{out_dir}[/] (open report.html)")
+
+
+def _write_compare(result: Any, problem: Any, out_dir: Path, *, plots: bool) -> None:
+    """compare.json, compare.csv, plots, traces and the report."""
+    from monet_opt.report.compare import (
+        plot_convergence,
+        plot_pareto_compare,
+        write_compare_csv,
+        write_report,
+    )
+    from monet_opt.report.plots import plot_memory, plot_schedule
+    from monet_opt.report.result_json import write_json_atomic
+    from monet_opt.report.summary import fmt_energy
+    from monet_opt.report.trace import write_trace
+
+    data = result.as_dict()
+    data["wall_seconds"] = result.wall_seconds
+    write_json_atomic(out_dir / "compare.json", data)
+    write_compare_csv(out_dir / "compare.csv", data)
+    main = next((s for s in result.spaces if s.space == "joint"), result.spaces[-1])
+    answers = {"milp": main.milp.schedule, "ga": main.ga_schedule}
+    for name, sched in answers.items():
+        if sched is not None:
+            write_trace(out_dir / f"trace_{name}.json", sched, problem)
+    images: dict[str, Path] = {}
+    if plots:
+        for entry in data["spaces"]:
+            key = f"convergence_{entry['space']}"
+            images[key] = plot_convergence(entry, out_dir / f"{key}.png")
+        if data.get("pareto"):
+            images["pareto"] = plot_pareto_compare(data["pareto"], out_dir / "pareto_compare.png")
+        for name, sched in answers.items():
+            if sched is None:
+                continue
+            label = "MILP" if name == "milp" else "best GA"
+            title = (
+                f"{data['workload']} on {data['accelerator']} — {main.space}, {label}: "
+                f"{sched.latency:,.0f} cycles, {fmt_energy(sched.energy.total)}"
+            )
+            images[f"gantt_{name}"] = plot_schedule(
+                sched, out_dir / f"gantt_{name}.png", problem, title=title
+            )
+            images[f"memory_{name}"] = plot_memory(
+                sched,
+                out_dir / f"memory_{name}.png",
+                title=f"{data['workload']} — memory occupancy ({main.space}, {label})",
+            )
+    write_report(out_dir, data, images)
+
+
+def _print_compare(result: Any) -> None:
+    table = Table(title="exact (MILP) vs GA — same evaluator")
+    for col in ("space", "MILP", "status", "bound", "MILP s", "GA median", "GA range",
+                "gap to MILP", "at MILP time", "GA s", "evals"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("space", "status") else "right")
+    for s in result.spaces:
+        d = s.as_dict()
+        sm = d["ga"]["summary"]
+
+        def pct(v: Any) -> str:
+            return "—" if v is None else f"{100 * v:+.2f} %"
+
+        table.add_row(
+            s.space,
+            f"{s.milp_value:,.6g}",
+            "optimal" if s.proven_optimal else s.milp.status,
+            f"{s.bound:,.6g}",
+            f"{s.milp_seconds:.2f}",
+            "—" if sm.get("median") is None else f"{sm['median']:,.6g}",
+            "—" if sm.get("min") is None else f"{sm['min']:,.6g}–{sm['max']:,.6g}",
+            pct(sm.get("gap_to_milp_median")),
+            pct(sm.get("gap_to_milp_at_milp_time_median")),
+            f"{sm['seconds_median']:.2f}",
+            f"{sm['evaluations_median']:.0f}",
+        )
+    out = Console()
+    out.print(table)
+    pa = result.pareto
+    if pa and pa.get("summary"):
+        ps = pa["summary"]
+        out.print(
+            f"Pareto (checkpointing): exact front {len(pa['exact'])} points in "
+            f"{pa['exact_seconds']:.2f} s; NSGA-II hypervolume ratio median "
+            f"{ps['ratio_median']:.3f} (range {ps['ratio_min']:.3f}–{ps['ratio_max']:.3f}), "
+            f"union of seeds {ps['ratio_union']:.3f}"
+        )
+    out.print(f"total wall time {result.wall_seconds:.1f} s")
 
 
 def _run_ga(

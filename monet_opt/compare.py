@@ -259,9 +259,7 @@ class SpaceComparison:
                 gap_to_milp_median=_num(float(np.median(gaps))) if gaps is not None else None,
                 gap_to_milp_min=_num(float(gaps.min())) if gaps is not None else None,
                 gap_to_milp_max=_num(float(gaps.max())) if gaps is not None else None,
-                gap_to_bound_median=_num(
-                    relative_gap_bound(float(np.median(bests)), self.bound)
-                ),
+                gap_to_bound_median=_num(relative_gap_bound(float(np.median(bests)), self.bound)),
             )
         out["at_milp_time_median"] = _num(float(np.median(eq_arr))) if len(eq_arr) else None
         out["at_milp_time_runs"] = int(len(eq_arr))

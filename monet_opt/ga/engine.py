@@ -77,6 +77,8 @@ __all__ = [
 ALGORITHMS: tuple[str, ...] = ("ga", "mu_plus_lambda", "nsga2")
 METRICS: tuple[str, ...] = ("latency", "energy", "edp", "memory", "recompute")
 PENALTY = 1e30
+#: Generations without a new genome after which a search without a generation limit stops.
+STALL_GENERATIONS = 50
 
 #: Algorithm parameters of the named presets (module docstring).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -190,7 +192,9 @@ class SearchResult:
         population and every generation (``inf`` while nothing is feasible).
     evaluations, seconds, generations, stop_reason
         Distinct genomes evaluated, wall time, generations completed, and why it
-        stopped (``"generations"``, ``"max_evals"``, ``"time_limit"``, ``"no_choice"``).
+        stopped (``"generations"``, ``"max_evals"``, ``"time_limit"``, ``"no_choice"``,
+        ``"exhausted"``: every genome of the space evaluated, ``"stalled"``:
+        :data:`STALL_GENERATIONS` generations without a new genome).
     """
 
     space: str
@@ -498,6 +502,7 @@ class _Search:
         hof = tools.HallOfFame(max(1, elite))
         hof.update(pop)
         gen = 0
+        stalled = 0
         reason = "generations" if within else "max_evals"
         while within:
             if p["generations"] is not None and gen >= p["generations"]:
@@ -509,7 +514,11 @@ class _Search:
             if p["max_evals"] is not None and self.evaluations >= p["max_evals"]:
                 reason = "max_evals"
                 break
+            if self._exhausted() or stalled >= STALL_GENERATIONS:
+                reason = "exhausted" if self._exhausted() else "stalled"
+                break
             gen += 1
+            before = self.evaluations
             if p["algorithm"] == "ga":
                 off = [
                     self.cls(ind)
@@ -536,9 +545,16 @@ class _Search:
                 pop = tools.selNSGA2(pop + off, mu)
             hof.update(pop)
             self.record(gen)
+            stalled = stalled + 1 if self.evaluations == before else 0
             if not within:
                 reason = "max_evals"
         return self.result(gen, reason, seeds)
+
+    def _exhausted(self) -> bool:
+        """Every genome of a finite space has been evaluated."""
+        if self.space.n_keys:
+            return False
+        return len(self.cache) >= math.prod(self.space.choices)
 
     def result(self, gen: int, reason: str, seeds: list[list[float]]) -> SearchResult:
         keys = list(self.cache)

@@ -35,6 +35,7 @@ PHASE_COLORS: dict[str, str] = {
     "forward": "#4C72B0",
     "backward": "#DD8452",
     "optimizer": "#55A868",
+    "recompute": "#DA8BC3",
     "other": "#8C8C8C",
 }
 _DRAM_READ = "#8172B3"
@@ -55,13 +56,16 @@ def save_figure_atomic(fig: Any, path: str | Path, *, dpi: int = 150) -> Path:
 
 
 def node_phases(schedule: Schedule, problem: Any = None) -> list[str]:
-    """Training phase (``forward``/``backward``/``optimizer``/``other``) per node."""
+    """Training phase per node: ``forward``/``backward``/``optimizer``, ``recompute``
+    (copies made by checkpointing, ``name@recompute[...]``) or ``other``."""
     graph = getattr(problem, "graph", None)
     index = getattr(graph, "op_index", {}) if graph is not None else {}
     out = []
     for name in schedule.node_names:
         phase = "other"
-        if name in index:
+        if "@recompute[" in name:
+            phase = "recompute"
+        elif name in index:
             phase = str(graph.ops[index[name]].phase.value)
         else:  # fused / renamed nodes: guess from the name
             low = name.lower()
