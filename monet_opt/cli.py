@@ -772,33 +772,46 @@ def _write_compare(result: Any, problem: Any, out_dir: Path, *, plots: bool) -> 
     write_report(out_dir, data, images)
 
 
+def _short(v: float | None) -> str:
+    """Compact number for the terminal table (``48.76M``)."""
+    if v is None or not math.isfinite(v):
+        return "—"
+    for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.4g}{suffix}"
+    return f"{v:.4g}"
+
+
 def _print_compare(result: Any) -> None:
-    table = Table(title="exact (MILP) vs GA — same evaluator")
-    for col in ("space", "MILP", "status", "bound", "MILP s", "GA median", "GA range",
-                "gap to MILP", "at MILP time", "GA s", "evals"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("space", "status") else "right")
+    table = Table(title="exact (MILP) vs GA, same evaluator (median over seeds)")
+    cols = ("space", "MILP", "bound", "s", "GA", "range", "gap", "@MILP s", "GA s", "evals")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "space" else "right", no_wrap=True)
+
+    def pct(v: Any) -> str:
+        return "—" if v is None else f"{100 * v:+.2f}%"
+
     for s in result.spaces:
-        d = s.as_dict()
-        sm = d["ga"]["summary"]
-
-        def pct(v: Any) -> str:
-            return "—" if v is None else f"{100 * v:+.2f} %"
-
+        sm = s.as_dict()["ga"]["summary"]
+        milp = _short(s.milp_value) + ("*" if s.proven_optimal else "")
         table.add_row(
-            s.space,
-            f"{s.milp_value:,.6g}",
-            "optimal" if s.proven_optimal else s.milp.status,
-            f"{s.bound:,.6g}",
+            s.space.replace("allocation", "alloc"),
+            milp,
+            _short(s.bound),
             f"{s.milp_seconds:.2f}",
-            "—" if sm.get("median") is None else f"{sm['median']:,.6g}",
-            "—" if sm.get("min") is None else f"{sm['min']:,.6g}–{sm['max']:,.6g}",
+            _short(sm.get("median")),
+            f"{_short(sm.get('min'))}–{_short(sm.get('max'))}",
             pct(sm.get("gap_to_milp_median")),
             pct(sm.get("gap_to_milp_at_milp_time_median")),
-            f"{sm['seconds_median']:.2f}",
+            f"{sm['seconds_median']:.1f}",
             f"{sm['evaluations_median']:.0f}",
         )
     out = Console()
     out.print(table)
+    out.print(
+        "* proven optimal.  gap = (GA - MILP) / MILP; @MILP s = the same at the MILP's "
+        "wall time; units in compare.json / report.md"
+    )
     pa = result.pareto
     if pa and pa.get("summary"):
         ps = pa["summary"]
