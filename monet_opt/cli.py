@@ -286,12 +286,13 @@ def solve(
         err.print(f"MILP: {milp.status}, objective {milp.objective:.6g}, gap {milp.gap:.3g}")
 
     if method in ("ga", "both"):
-        if joint_mode:
+        searched = _ga_searches(cfg)
+        if joint_mode and not searched[0] and not searched[1]:
             err.print(
                 "note: the GA optimizes the core allocation only (layer by layer, store-all); "
-                "it does not search fusion/checkpointing yet"
+                "it searches fusion / checkpointing when their mode is 'optimal'"
             )
-        ga = _run_ga(cfg, problem, objective, time_limit, seed, err)
+        ga = _run_ga(cfg, problem, objective, time_limit, seed, err, budget=budget)
         wall["ga"] = ga.seconds
 
     t0 = time.perf_counter()
@@ -824,6 +825,11 @@ def _print_compare(result: Any) -> None:
     out.print(f"total wall time {result.wall_seconds:.1f} s")
 
 
+def _ga_searches(cfg: Config) -> tuple[bool, bool]:
+    """Whether ``solve``'s GA searches (fusion, checkpointing): their mode is optimal."""
+    return cfg.fusion.mode == "optimal", cfg.checkpointing.mode == "optimal"
+
+
 def _run_ga(
     cfg: Config,
     problem: Any,
@@ -831,10 +837,14 @@ def _run_ga(
     time_limit: float | None,
     seed: int | None,
     err: Console,
+    budget: float | None = None,
 ) -> Any:
-    from monet_opt.ga import run_ga
+    from monet_opt.ga import GAResult, run_ga
+    from monet_opt.ga.engine import run_search
+    from monet_opt.ga.spaces import JointSpace
 
     g = cfg.ga
+    fusion, checkpointing = _ga_searches(cfg)
     limits = [t for t in (g.time_limit_s, time_limit) if t is not None]
     with Progress(
         TextColumn("GA"),
@@ -850,6 +860,30 @@ def _run_ga(
         def callback(gen: int, evals: int, seconds: float, best: float) -> None:
             progress.update(task, completed=gen, best=f"{best:.6g}", evals=evals)
 
+        if fusion or checkpointing:  # the joint genome: layer cores + cuts + drop bits
+            space = JointSpace(
+                problem,
+                max_stack=cfg.fusion.max_stack,
+                fusion=fusion,
+                checkpointing=checkpointing,
+            )
+            r = run_search(
+                space,
+                (objective,),
+                algorithm="ga",
+                population=g.population,
+                generations=g.generations,
+                cx_prob=g.cx_prob,
+                mut_prob=g.mut_prob,
+                crossover=g.crossover,
+                budget_bits=budget,
+                seed=g.seed if seed is None else seed,
+                processes=g.processes,
+                max_evals=g.max_evals,
+                time_limit=min(limits) if limits else None,
+                callback=callback,
+            )
+            return GAResult.from_search(problem, objective, r)
         return run_ga(
             problem,
             objective,

@@ -258,15 +258,23 @@ def test_solve_joint_input_errors(runner, tmp_path):
     )
 
 
-def test_solve_ga_with_checkpointing_prints_note(runner, tmp_path):
+def test_solve_ga_searches_checkpoints_within_budget(runner, tmp_path):
     p = _write(tmp_path, CKPT, "ck.yaml")
     out = tmp_path / "ga"
     r = runner.invoke(cli, ["solve", str(p), "--method", "ga", "--out", str(out), "--no-plots"])
     assert r.exit_code == 0, r.output + r.stderr
-    assert "does not search fusion/checkpointing" in r.stderr
+    assert "allocation only" not in r.stderr
     d = json.loads((out / "result.json").read_text())
     assert d["best_method"] == "ga" and "decisions_exact" not in d
     assert d["inputs"]["config"]["checkpointing"]["budget_fraction"] == 0.6
+    assert (out / "trace_ga.json").exists()
+
+
+def test_solve_ga_with_greedy_fusion_prints_note(runner, tmp_path):
+    p = _write(tmp_path, {**CONFIG, "fusion": {"mode": "greedy"}}, "gr.yaml")
+    r = runner.invoke(cli, ["solve", str(p), "--method", "ga", "--out", str(tmp_path / "g")])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert "allocation only" in r.stderr
 
 
 @pytest.mark.skipif(

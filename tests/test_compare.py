@@ -136,9 +136,7 @@ def test_cli_compare_end_to_end(tmp_path):
 def test_cli_compare_rejects_unknown_space(tmp_path):
     (tmp_path / "acc.yaml").write_text(yaml.safe_dump(accelerator_dict("cmp")))
     path = tmp_path / "c.yaml"
-    path.write_text(
-        yaml.safe_dump({"workload": {"model": "mlp"}, "accelerator": "acc.yaml"})
-    )
+    path.write_text(yaml.safe_dump({"workload": {"model": "mlp"}, "accelerator": "acc.yaml"}))
     r = CliRunner().invoke(cli, ["compare", str(path), "--spaces", "allocation,foo"])
     assert r.exit_code == 2
     assert "foo" in r.output + r.stderr

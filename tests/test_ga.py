@@ -188,11 +188,11 @@ def test_bad_arguments(problem):
 
 
 def test_creator_classes_created_once():
-    import monet_opt.ga.allocation as mod
+    import monet_opt.ga.engine as mod
 
-    ind, fit = creator.Individual, creator.FitnessMin
+    ind, fit = creator.Genome1, creator.FitnessMin1
     importlib.reload(mod)
-    assert creator.Individual is ind and creator.FitnessMin is fit
+    assert creator.Genome1 is ind and creator.FitnessMin1 is fit
 
 
 @pytest.mark.parametrize("objective", ["latency", "energy"])

@@ -277,6 +277,7 @@ def run_search(
     indpb: float | None = None,
     tournament_size: int = 3,
     elite: int = 2,
+    crossover: str = "two_point",
     budget_bits: float | None = None,
     seed: int = 0,
     processes: int = 1,
@@ -301,6 +302,10 @@ def run_search(
         NSGA-II's crowded tournament), generations (``None``: until a budget runs out),
         crossover and mutation probabilities, per-gene mutation probability (default
         ``1 / n_genes``).
+    tournament_size, elite
+        Tournament size and hall-of-fame elites of the ``"ga"`` algorithm.
+    crossover
+        ``"two_point"`` (DEAP ``cxTwoPoint``) or ``"uniform"`` (``cxUniform``, 0.5).
     budget_bits
         Peak activation-footprint budget in bits (``None``: unconstrained).
     seed
@@ -353,6 +358,8 @@ def run_search(
             raise ValueError(f"{name} must be in [0, 1], got {p[name]}")
     if processes < 1:
         raise ValueError(f"processes must be >= 1, got {processes}")
+    if crossover not in ("two_point", "uniform"):
+        raise ValueError(f"crossover must be 'uniform' or 'two_point', got {crossover!r}")
     if max_evals is not None and max_evals < 1:
         raise ValueError(f"max_evals must be >= 1, got {max_evals}")
     if p["generations"] is None and max_evals is None and time_limit is None:
@@ -362,6 +369,7 @@ def run_search(
         "preset": preset,
         "tournament_size": tournament_size,
         "elite": elite,
+        "crossover": crossover,
         "budget_bits": budget_bits,
         "processes": processes,
         "max_evals": max_evals,
@@ -413,7 +421,10 @@ class _Search:
 
     # -- operators (DEAP toolbox signatures) --------------------------------------------
     def _mate(self, a: list[float], b: list[float]) -> tuple[list[float], list[float]]:
-        self.space.crossover(a, b)
+        if self.p["crossover"] == "uniform":
+            tools.cxUniform(a, b, indpb=0.5)
+        else:
+            self.space.crossover(a, b)
         return a, b
 
     def _mutate(self, ind: list[float]) -> tuple[list[float]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -231,9 +232,11 @@ def evaluate_metrics(problem: Problem, decision: Decision) -> Metrics:
     """
     cidx = _core_indices(problem, decision.allocation)
     if _is_trivial(problem, decision):
+        if decision.priority is None:
+            return Metrics(*_fast(problem, cidx, None), _store_all_peak(problem))
         order = problem.program_order(decision.priority)
         fp, _ = footprint_profile(problem, order, problem.checkpoint_tensors)
-        lat, en = _fast(problem, cidx, None if decision.priority is None else order)
+        lat, en = _fast(problem, cidx, order)
         return Metrics(lat, en, float(fp.max()) if len(fp) else 0.0)
     real = realize(problem, decision)
     alloc = real.expand(decision.allocation)
@@ -241,6 +244,13 @@ def evaluate_metrics(problem: Problem, decision: Decision) -> Metrics:
     cyc, pj = real.recompute_cost(decision.allocation)
     over = len(stack_overflow(problem, real.stacks, decision.allocation))
     return Metrics(lat, en, real.peak_footprint_bits, cyc, pj, over)
+
+
+@lru_cache(maxsize=16)
+def _store_all_peak(problem: Problem) -> float:
+    """Peak store-all footprint in the default program order (bits)."""
+    fp, _ = footprint_profile(problem, problem.program_order(), problem.checkpoint_tensors)
+    return float(fp.max()) if len(fp) else 0.0
 
 
 def _fast(
