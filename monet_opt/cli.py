@@ -98,6 +98,26 @@ def _build_problem(cfg: Config, graph: Any, accelerator: Any, config: Path) -> A
         return build_problem_for(cfg, graph, accelerator)
 
 
+#: ``--time-limit`` of the commands that run MILPs per decision.
+_MILP_TIME_LIMIT = click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds per MILP solve (default solver.time_limit_s).",
+)
+
+
+def _out_option(default: str) -> Any:
+    """``--out DIR`` with the command's default folder in its help."""
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=f"Output directory (default: {default}).",
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="monet-opt")
 def cli() -> None:
@@ -201,13 +221,7 @@ def _fmt_bits(bits: float) -> str:
     default=None,
     help="Override the config's objective.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output directory (default: out/<config stem>).",
-)
+@_out_option("out/<config stem>")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 def solve(
     config: Path,
@@ -461,19 +475,8 @@ def _solve_joint(
     help="Core allocation the fronts are computed for: the latency-optimal allocation "
     "MILP or the greedy one.",
 )
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Seconds per MILP solve (default solver.time_limit_s).",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output directory (default: out/<config stem>).",
-)
+@_MILP_TIME_LIMIT
+@_out_option("out/<config stem>")
 @click.option("--no-plots", is_flag=True, help="Skip pareto.png.")
 def pareto(
     config: Path,
@@ -621,19 +624,8 @@ def pareto(
 )
 @click.option("--no-pareto", is_flag=True, help="Skip the exact vs NSGA-II front comparison.")
 @click.option("--no-warm-start", is_flag=True, help="Skip the MILP re-solve from the GA answer.")
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Seconds per MILP solve (default solver.time_limit_s).",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output directory (default: out/<config stem>/compare).",
-)
+@_MILP_TIME_LIMIT
+@_out_option("out/<config stem>/compare")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (the report has no images).")
 def compare(
     config: Path,

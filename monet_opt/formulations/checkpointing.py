@@ -508,6 +508,32 @@ def solve_checkpointing(
     return _result(model, st, budget, info)
 
 
+def _sweep_model(
+    problem: Problem,
+    objective: str,
+    allocation: Sequence[int] | None,
+    priority: Sequence[float] | None,
+    stacks: Sequence[Sequence[int]],
+    time_limit: float,
+    mip_gap: float,
+) -> tuple[CheckpointModel, dict[str, object]]:
+    """One model for a budget sweep (no budget yet) and the footprint extremes."""
+    info: dict[str, object] = {
+        "min_feasible_budget_bits": min_feasible_budget(problem, priority),
+        "store_all_footprint_bits": store_all_footprint(problem, priority),
+    }
+    opts = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
+    model = build_checkpoint_model(
+        problem,
+        allocation=allocation,
+        priority=priority,
+        stacks=stacks,
+        objective=objective,
+        options=opts,
+    )
+    return model, info
+
+
 def checkpoint_front(
     problem: Problem,
     budgets_bits: Sequence[float],
@@ -527,18 +553,10 @@ def checkpoint_front(
     budget allows it).  Budgets below :func:`min_feasible_budget` give ``"infeasible"``
     points.
     """
-    fmin = min_feasible_budget(problem, priority)
-    fall = store_all_footprint(problem, priority)
-    info = {"min_feasible_budget_bits": fmin, "store_all_footprint_bits": fall}
-    opts = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
-    model = build_checkpoint_model(
-        problem,
-        allocation=allocation,
-        priority=priority,
-        stacks=stacks,
-        objective=objective,
-        options=opts,
+    model, info = _sweep_model(
+        problem, objective, allocation, priority, stacks, time_limit, mip_gap
     )
+    fmin = float(info["min_feasible_budget_bits"])
     results: dict[int, SolveResult] = {}
     prev: frozenset[str] | None = frozenset(problem.checkpoint_tensors)
     for k in sorted(range(len(budgets_bits)), key=lambda k: -budgets_bits[k]):
@@ -577,18 +595,11 @@ def exact_front(
     is optimal the returned points are exactly the non-dominated (footprint, objective)
     pairs, sorted by decreasing footprint; at most ``max_points`` are computed.
     """
-    fmin = min_feasible_budget(problem, priority)
-    fall = store_all_footprint(problem, priority)
-    info = {"min_feasible_budget_bits": fmin, "store_all_footprint_bits": fall}
-    opts = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
-    model = build_checkpoint_model(
-        problem,
-        allocation=allocation,
-        priority=priority,
-        stacks=stacks,
-        objective=objective,
-        options=opts,
+    model, info = _sweep_model(
+        problem, objective, allocation, priority, stacks, time_limit, mip_gap
     )
+    fmin = float(info["min_feasible_budget_bits"])
+    fall = float(info["store_all_footprint_bits"])
     bits = {e.tensor: e.bits for e in problem.edges}
     # footprints are sums of activation sizes: distinct values differ by >= their gcd
     unit = float(np.gcd.reduce([int(round(bits[a])) for a in problem.checkpoint_tensors] or [1]))

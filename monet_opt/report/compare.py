@@ -23,10 +23,8 @@ All files are written atomically.
 from __future__ import annotations
 
 import base64
-import csv
 import functools
 import html
-import io
 import math
 import os
 import re
@@ -44,7 +42,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import EngFormatter, Formatter, FuncFormatter  # noqa: E402
 
 from monet_opt.atomic import write_text_atomic  # noqa: E402
-from monet_opt.report.pareto import MIB_BITS  # noqa: E402
+from monet_opt.report.pareto import MIB_BITS, write_pareto_csv  # noqa: E402
 from monet_opt.report.plots import save_figure_atomic  # noqa: E402
 from monet_opt.report.summary import fmt_bytes, fmt_cycles, fmt_energy  # noqa: E402
 
@@ -452,21 +450,7 @@ def compare_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 def write_compare_csv(path: str | Path, data: Mapping[str, Any]) -> Path:
     """Write :func:`compare_rows` of ``data`` as CSV with the :data:`CSV_COLUMNS`
     header (atomically).  Missing values are empty fields, floats are ``repr``-exact."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for row in compare_rows(data):
-        out = []
-        for c in CSV_COLUMNS:
-            v = row.get(c)
-            if v is None or (isinstance(v, float) and not math.isfinite(v)):
-                out.append("")
-            elif isinstance(v, float):
-                out.append(repr(v))
-            else:
-                out.append(str(v))
-        w.writerow(out)
-    return write_text_atomic(path, buf.getvalue())
+    return write_pareto_csv(path, compare_rows(data), CSV_COLUMNS)
 
 
 # -- plots ------------------------------------------------------------------------------

@@ -114,16 +114,19 @@ def pareto_rows(
     return rows
 
 
-def write_pareto_csv(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Write ``rows`` as CSV with the :data:`CSV_COLUMNS` header (atomically).
-
-    Missing and non-finite values are written as empty fields."""
+def write_pareto_csv(
+    path: str | Path,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str] = CSV_COLUMNS,
+) -> Path:
+    """Write ``rows`` as CSV with a ``columns`` header (default :data:`CSV_COLUMNS`),
+    atomically.  Missing and non-finite values are empty fields, floats ``repr``-exact."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
+    w.writerow(columns)
     for row in rows:
         out = []
-        for c in CSV_COLUMNS:
+        for c in columns:
             v = row.get(c)
             if v is None or (isinstance(v, float) and not math.isfinite(v)):
                 out.append("")
