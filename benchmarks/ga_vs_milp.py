@@ -83,7 +83,7 @@ def main() -> None:
     )
     res = compare(problem, st, progress=lambda m: con.log(m))
 
-    t = Table(title="GA gap to the MILP value (median [min, max] over seeds)")
+    t = Table(title="GA gap to the MILP value: median \\[min, max] over seeds")
     for col in (
         "space",
         "metric",
