@@ -777,7 +777,7 @@ def _short(v: float | None) -> str:
 
 def _print_compare(result: Any) -> None:
     table = Table(title="exact (MILP) vs GA, same evaluator (median over seeds)")
-    cols = ("space", "MILP", "bound", "s", "GA", "range", "gap", "@MILP s", "GA s", "evals")
+    cols = ("space", "MILP", "s", "GA", "gap", "@MILP s", "GA s", "evals")
     for col in cols:
         table.add_column(col, justify="left" if col == "space" else "right", no_wrap=True)
 
@@ -788,12 +788,10 @@ def _print_compare(result: Any) -> None:
         sm = s.as_dict()["ga"]["summary"]
         milp = _short(s.milp_value) + ("*" if s.proven_optimal else "")
         table.add_row(
-            s.space.replace("allocation", "alloc"),
+            s.space.replace("allocation", "alloc").replace("checkpointing", "ckpt"),
             milp,
-            _short(s.bound),
             f"{s.milp_seconds:.2f}",
             _short(sm.get("median")),
-            f"{_short(sm.get('min'))}–{_short(sm.get('max'))}",
             pct(sm.get("gap_to_milp_median")),
             pct(sm.get("gap_to_milp_at_milp_time_median")),
             f"{sm['seconds_median']:.1f}",
@@ -803,7 +801,7 @@ def _print_compare(result: Any) -> None:
     out.print(table)
     out.print(
         "* proven optimal.  gap = (GA - MILP) / MILP; @MILP s = the same at the MILP's "
-        "wall time; units in compare.json / report.md"
+        "wall time; bounds, ranges and units in report.md"
     )
     pa = result.pareto
     if pa and pa.get("summary"):
