@@ -610,10 +610,8 @@ def _pareto(problem: Problem, alloc_ref: tuple[int, ...], st: CompareSettings) -
         "ga_preset": "monet",
         "reference": None,
     }
-    try:
-        from monet_opt.report.compare import pareto_summary
-    except ImportError:  # pragma: no cover - report module optional at import time
-        return data
+    from monet_opt.report.compare import pareto_summary  # matplotlib: import when needed
+
     data["summary"] = pareto_summary(data)
     data["reference"] = data["summary"].get("reference")
     return data

@@ -484,21 +484,12 @@ def solve_checkpointing(
         recomputed tensors, the peak footprint, the makespan and the minimum budget.
     """
     budget = math.inf if budget_bits is None else float(budget_bits)
-    fmin = min_feasible_budget(problem, priority)
-    fall = store_all_footprint(problem, priority)
-    info = {"min_feasible_budget_bits": fmin, "store_all_footprint_bits": fall}
-    opts: dict[str, object] = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
-    if threads:
-        opts["threads"] = int(threads)
-    model = build_checkpoint_model(
-        problem,
-        allocation=allocation,
-        priority=priority,
-        stacks=stacks,
-        objective=objective,
-        budget_bits=max(budget, fmin),
-        options=opts,
+    model, info = _sweep_model(
+        problem, objective, allocation, priority, stacks, time_limit, mip_gap, threads
     )
+    fmin = float(info["min_feasible_budget_bits"])
+    fall = float(info["store_all_footprint_bits"])
+    model.set_budget(max(budget, fmin))
     if budget < fmin - 1e-9:
         return _result(model, _INFEASIBLE, budget, info)
     warm = model.vector(frozenset(problem.checkpoint_tensors)) if budget >= fall else None
@@ -516,13 +507,17 @@ def _sweep_model(
     stacks: Sequence[Sequence[int]],
     time_limit: float,
     mip_gap: float,
+    threads: int | None = None,
 ) -> tuple[CheckpointModel, dict[str, object]]:
-    """One model for a budget sweep (no budget yet) and the footprint extremes."""
+    """The model without a budget (set it with ``set_budget``) and the footprint
+    extremes ``min_feasible_budget_bits`` / ``store_all_footprint_bits``."""
     info: dict[str, object] = {
         "min_feasible_budget_bits": min_feasible_budget(problem, priority),
         "store_all_footprint_bits": store_all_footprint(problem, priority),
     }
-    opts = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
+    opts: dict[str, object] = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
+    if threads:
+        opts["threads"] = int(threads)
     model = build_checkpoint_model(
         problem,
         allocation=allocation,
