@@ -408,7 +408,7 @@ def _check_stacks(cfg: Config, problem: Any, config: Path) -> list[list[str]] | 
                 close = difflib.get_close_matches(name, problem.node_names, n=3)
                 hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
                 raise InputError(
-                    f"{config}: fusion.stacks.{k}: unknown node {name!r} (node names are "
+                    f"{config}: fusion.stacks[{k}]: unknown node {name!r} (node names are "
                     f"those listed in result.json 'decisions'){hint}"
                 )
     return stacks

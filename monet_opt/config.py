@@ -29,7 +29,7 @@ Every error is a :class:`ConfigError` whose message names the file, the field pa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -40,6 +40,9 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from monet_opt.errors import FieldError, InputError, from_validation_error
+from monet_opt.units import MIB_BITS
 
 __all__ = [
     "ConfigError",
@@ -61,43 +64,9 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
-    """Invalid configuration or input file.
-
-    ``str(err)`` is ``"<file>: <field>: <message>"`` (``"<file>: <message>"`` without a
-    field), ready for ``error: ...`` on the command line.
-
-    Attributes
-    ----------
-    file
-        The file at fault (config, accelerator or ONNX file), or ``None``.
-    field
-        Dotted field path in the config (``workload.optimizer``), or ``None``.
-    message
-        What is wrong.
-    """
-
-    def __init__(self, file: str | Path | None, field: str | None, message: str) -> None:
-        self.file = None if file is None else str(file)
-        self.field = field
-        self.message = message
-        super().__init__(": ".join(p for p in (self.file, field, message) if p))
-
-
-#: Bits per MiB (``budget_mib`` -> bits).
-MIB_BITS = 8 * 2**20
-
-
-class _FieldError(ValueError):
-    """A model-level validation error that belongs to a (sub)field of the model.
-
-    ``subfield`` (``"stacks"``) is appended to the model's location in the error message
-    (``fusion.stacks: ...``); ``()`` keeps the model's own location.
-    """
-
-    def __init__(self, subfield: str | tuple[str, ...], message: str) -> None:
-        super().__init__(message)
-        self.subfield = (subfield,) if isinstance(subfield, str) else tuple(subfield)
+#: Every config error is an :class:`~monet_opt.errors.InputError`.
+ConfigError = InputError
+_FieldError = FieldError
 
 
 class _Strict(BaseModel):
@@ -185,12 +154,12 @@ class FusionConfig(_Strict):
             for k, st in enumerate(self.stacks):
                 if len(st) < 2:
                     raise _FieldError(
-                        ("stacks", str(k)), f"a stack needs at least 2 node names, got {st!r}"
+                        ("stacks", k), f"a stack needs at least 2 node names, got {st!r}"
                     )
                 for name in st:
                     if name in seen:
                         raise _FieldError(
-                            ("stacks", str(k)), f"node {name!r} appears in more than one stack"
+                            ("stacks", k), f"node {name!r} appears in more than one stack"
                         )
                     seen.add(name)
         elif self.stacks is not None:
@@ -331,77 +300,6 @@ def _resolve(base: Path, p: str) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
-# -- error formatting ---------------------------------------------------------------------
-def _literal_values(annotation: Any) -> tuple[Any, ...] | None:
-    """Values of a ``Literal`` annotation (also inside ``Optional``/``Annotated``)."""
-    if get_origin(annotation) is Literal:
-        return get_args(annotation)
-    for arg in get_args(annotation):
-        vals = _literal_values(arg)
-        if vals is not None:
-            return vals
-    return None
-
-
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The config model class at a location path (``()`` -> :class:`Config`)."""
-    model: type[BaseModel] = Config
-    for part in loc:
-        f = model.model_fields.get(str(part))
-        if f is None:
-            return None
-        ann = f.annotation
-        sub = next(
-            (a for a in (ann, *get_args(ann)) if isinstance(a, type) and issubclass(a, BaseModel)),
-            None,
-        )
-        if sub is None:
-            return None
-        model = sub
-    return model
-
-
-def _describe(err: dict[str, Any]) -> tuple[str, str]:
-    """(field path, message) of one pydantic error."""
-    loc = tuple(err.get("loc", ()))
-    field = ".".join(str(p) for p in loc) or None
-    etype = err.get("type", "")
-    if etype == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        allowed = ", ".join(parent.model_fields) if parent is not None else "?"
-        return field or "?", f"unknown key {loc[-1]!r}; allowed keys: {allowed}"
-    if etype == "missing":
-        return field or "?", "required field is missing"
-    if etype == "literal_error":
-        parent = _model_at(loc[:-1])
-        vals = None
-        if parent is not None and str(loc[-1]) in parent.model_fields:
-            vals = _literal_values(parent.model_fields[str(loc[-1])].annotation)
-        allowed = ", ".join(map(str, vals)) if vals else err.get("ctx", {}).get("expected", "?")
-        return field or "?", f"invalid value {err.get('input')!r}; allowed values: {allowed}"
-    if etype == "model_type" or etype == "dict_type":
-        return field or "(top level)", f"expected a mapping, got {type(err.get('input')).__name__}"
-    sub = err.get("ctx", {}).get("error")
-    if isinstance(sub, _FieldError):
-        loc = loc + sub.subfield
-        return ".".join(str(p) for p in loc) or "(top level)", str(sub)
-    msg = str(err.get("msg", "invalid value"))
-    msg = msg.removeprefix("Value error, ")
-    if "input" in err and etype not in ("value_error", "assertion_error"):
-        msg = f"{msg} (got {err['input']!r})"
-    return field or "(top level)", msg
-
-
-def _from_validation_error(file: str | Path | None, exc: ValidationError) -> ConfigError:
-    errors = exc.errors()
-    field, msg = _describe(errors[0])
-    if len(errors) > 1:
-        msg += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-    err = ConfigError(file, field, msg)
-    err.errors = [_describe(e) for e in errors]  # type: ignore[attr-defined]
-    return err
-
-
 # -- loading ------------------------------------------------------------------------------
 def config_from_dict(
     data: Any,
@@ -436,7 +334,7 @@ def config_from_dict(
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise _from_validation_error(file, exc) from None
+        raise from_validation_error(exc, file=file, root=Config) from None
     if file is not None:
         cfg._source = file
     if base_dir is not None:

@@ -254,7 +254,7 @@ def test_solve_joint_input_errors(runner, tmp_path):
     fixed = {**DEEP, "fusion": {"mode": "fixed", "stacks": [["fc0", "fcX"]]}}
     p = _write(tmp_path, fixed, "fx.yaml")
     _assert_input_error(
-        runner.invoke(cli, ["solve", str(p)]), "fusion.stacks.0", "unknown node 'fcX'"
+        runner.invoke(cli, ["solve", str(p)]), "fusion.stacks[0]", "unknown node 'fcX'"
     )
 
 

@@ -156,16 +156,16 @@ def test_bad_number(write):
 @pytest.mark.parametrize(
     ("section", "value", "field", "needles"),
     [
-        ("schedule", {"tiles": 0}, "schedule.tiles", ["greater than or equal to 1"]),
-        ("fusion", {"max_stack": 1}, "fusion.max_stack", ["greater than or equal to 2"]),
+        ("schedule", {"tiles": 0}, "schedule.tiles", [">= 1"]),
+        ("fusion", {"max_stack": 1}, "fusion.max_stack", [">= 2"]),
         ("fusion", {"mode": "fixed"}, "fusion.stacks", ["required", "'fixed'"]),
         ("fusion", {"mode": "fixed", "stacks": []}, "fusion.stacks", ["required"]),
         ("fusion", {"mode": "greedy", "stacks": [["a", "b"]]}, "fusion.stacks", ["only", "fixed"]),
-        ("fusion", {"mode": "fixed", "stacks": [["a"]]}, "fusion.stacks.0", ["at least 2"]),
+        ("fusion", {"mode": "fixed", "stacks": [["a"]]}, "fusion.stacks[0]", ["at least 2"]),
         (
             "fusion",
             {"mode": "fixed", "stacks": [["a", "b"], ["b", "c"]]},
-            "fusion.stacks.1",
+            "fusion.stacks[1]",
             ["'b'", "more than one stack"],
         ),
         (
@@ -190,21 +190,21 @@ def test_bad_number(write):
             "checkpointing",
             {"mode": "optimal", "budget_fraction": 1.5},
             "checkpointing.budget_fraction",
-            ["less than or equal to 1"],
+            ["<= 1"],
         ),
         (
             "checkpointing",
             {"mode": "optimal", "budget_fraction": 0},
             "checkpointing.budget_fraction",
-            ["greater than 0"],
+            ["> 0"],
         ),
         (
             "checkpointing",
             {"mode": "optimal", "budget_mib": -1},
             "checkpointing.budget_mib",
-            ["greater than 0"],
+            ["> 0"],
         ),
-        ("pareto", {"points": 1}, "pareto.points", ["greater than or equal to 2"]),
+        ("pareto", {"points": 1}, "pareto.points", [">= 2"]),
     ],
 )
 def test_fusion_checkpointing_pareto_errors(write, section, value, field, needles):
