@@ -87,6 +87,7 @@ import numpy as np
 from monet_opt.formulations._builder import MipStatus, ModelBuilder, solve_model
 from monet_opt.formulations.allocation import SolveResult
 from monet_opt.formulations.bounds import lower_bounds
+from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.models.ir import TensorRole
 from monet_opt.schedule.evaluator import evaluate, simulate_times
 from monet_opt.schedule.problem import Problem
@@ -97,7 +98,6 @@ __all__ = [
     "FusionModel",
     "build_fusion_model",
     "solve_fusion",
-    "greedy_stacks",
     "stacks_from_names",
     "stack_names",
     "fusion_baselines",
@@ -134,35 +134,6 @@ def stacks_from_names(
 def stack_names(problem: Problem, stacks: Sequence[Sequence[int]]) -> list[list[str]]:
     """Node names of stacks (base node indices)."""
     return [[problem.nodes[i].name for i in st] for st in stacks]
-
-
-def greedy_stacks(
-    problem: Problem,
-    allocation: Sequence[int],
-    priority: Sequence[float] | None = None,
-    max_stack: int = 8,
-) -> tuple[tuple[int, ...], ...]:
-    """DeFiNES/Stream rule: grow a stack along π while the next node consumes a tensor
-    of the stack, the stack has fewer than ``max_stack`` nodes, and its weights and tile
-    buffers still fit every core it uses; otherwise cut."""
-    order = problem.program_order(priority)
-    acc = problem.accelerator
-    stacks: list[tuple[int, ...]] = []
-    cur: list[int] = []
-    for i in order:
-        ok = False
-        if cur and len(cur) < max_stack and any(p in cur for p in problem.preds[i]):
-            need = stack_memory_bits(problem, cur + [i], allocation)
-            ok = all(b <= acc.core(c).onchip_bits for c, b in need.items())
-        if ok:
-            cur.append(i)
-        else:
-            if len(cur) > 1:
-                stacks.append(tuple(cur))
-            cur = [i]
-    if len(cur) > 1:
-        stacks.append(tuple(cur))
-    return tuple(stacks)
 
 
 @dataclass(frozen=True, eq=False)

@@ -50,11 +50,11 @@ from monet_opt.formulations.checkpointing import (
 )
 from monet_opt.formulations.fusion import (
     fusion_baselines,
-    greedy_stacks,
     solve_fusion,
     stack_names,
     stacks_from_names,
 )
+from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.models.ir import TensorRole
 from monet_opt.schedule.evaluator import evaluate
 from monet_opt.schedule.problem import Problem

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from deap import tools
 
+from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.schedule.types import Decision
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -308,8 +309,6 @@ class FusionSpace(Space):
 
     def seeds(self) -> list[Genome]:
         """Layer by layer and the greedy "cut when the weights overflow" stacks."""
-        from monet_opt.formulations.fusion import greedy_stacks
-
         lbl = [0] * len(self.choices)
         greedy = greedy_stacks(
             self.problem, self.allocation, self.priority, max_stack=self.max_stack

@@ -10,11 +10,11 @@ import pytest
 from monet_opt.formulations.checkpointing import store_all_footprint
 from monet_opt.formulations.fusion import (
     fusion_baselines,
-    greedy_stacks,
     solve_fusion,
     stacks_from_names,
 )
 from monet_opt.formulations.joint import global_bound, solve_joint
+from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.models.builder import GraphBuilder
 from monet_opt.models.training import derive_training_graph
 from monet_opt.schedule.evaluator import evaluate
