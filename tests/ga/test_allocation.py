@@ -1,14 +1,14 @@
-"""GA baseline: determinism per seed, budgets, elitism, and never beating the MILP."""
+"""Allocation GA (monet_opt.ga.allocation): determinism per seed, budgets, elitism, and
+never beating the MILP."""
 
 from __future__ import annotations
 
-import importlib
 import random
 
 import numpy as np
 import pytest
-from deap import creator
 
+from monet_opt.formulations.allocation import solve_allocation
 from monet_opt.ga import GAResult, decode, encode, run_ga
 from monet_opt.hardware.yaml_io import accelerator_from_dict
 from monet_opt.models import build_model, derive_training_graph
@@ -153,8 +153,8 @@ def test_eval_budget(problem):
     assert r.evaluations <= 25
     assert r.stop_reason == "max_evals"
     r = run_ga(problem, population=10, generations=10_000, seed=0, time_limit=0.2)
-    assert r.stop_reason in ("time_limit", "generations")
-    assert r.seconds < 5
+    assert r.stop_reason == "time_limit" and r.generations < 10_000
+    assert r.seconds >= 0.2  # stopped by the clock, not before it ran out
 
 
 def test_callback_and_as_dict(problem):
@@ -187,19 +187,11 @@ def test_bad_arguments(problem):
             run_ga(problem, **kw)
 
 
-def test_creator_classes_created_once():
-    import monet_opt.ga.engine as mod
-
-    ind, fit = creator.Genome1, creator.FitnessMin1
-    importlib.reload(mod)
-    assert creator.Genome1 is ind and creator.FitnessMin1 is fit
-
-
 @pytest.mark.parametrize("objective", ["latency", "energy"])
 def test_ga_never_beats_proven_optimal_milp(problem, objective):
-    alloc_mod = pytest.importorskip("monet_opt.formulations.allocation")
-    milp = alloc_mod.solve_allocation(problem, objective=objective, time_limit=30, mip_gap=1e-6)
+    milp = solve_allocation(problem, objective=objective, time_limit=30, mip_gap=1e-6)
+    assert milp.status == "optimal"  # 11 flexible nodes: proven in milliseconds
+    assert milp.bound <= milp.simulated * (1 + 1e-6)
     ga = run_ga(problem, objective, population=16, generations=15, seed=0)
-    assert ga.best >= milp.bound * (1 - 1e-6)
-    if milp.status == "optimal":
-        assert ga.best >= milp.simulated * (1 - 1e-5)
+    assert ga.best >= milp.simulated * (1 - 1e-5)
+    assert ga.best <= ga.initial  # seeded with the greedy allocation
