@@ -138,6 +138,34 @@ def _literal_values(ann: Any) -> tuple[Any, ...]:
     return ()
 
 
+def _bounds(root: type[BaseModel], loc: Sequence[Any]) -> str:
+    """``" from 1 to 256"``-style text of a numeric field's bounds ("" if unknown)."""
+    if not loc:
+        return ""
+    parent = _annotation_at(root, loc[:-1])
+    if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
+        return ""
+    info = parent.model_fields.get(str(loc[-1]))
+    if info is None:
+        return ""
+    metas = list(info.metadata)
+    stack = [info.annotation]
+    while stack:  # Annotated[...] inside Optional keeps its own metadata
+        ann = stack.pop()
+        if typing.get_origin(ann) is Annotated:
+            for m in typing.get_args(ann)[1:]:
+                metas.extend(getattr(m, "metadata", [m]))
+        stack.extend(typing.get_args(ann))
+    found = {}
+    for m in metas:
+        for key in ("ge", "gt", "le", "lt"):
+            if getattr(m, key, None) is not None:
+                found[key] = getattr(m, key)
+    lo = f">= {found['ge']}" if "ge" in found else f"> {found['gt']}" if "gt" in found else ""
+    hi = f"<= {found['le']}" if "le" in found else f"< {found['lt']}" if "lt" in found else ""
+    return " " + " and ".join(p for p in (lo, hi) if p) if (lo or hi) else ""
+
+
 def _describe(
     err: Mapping[str, Any], root: type[BaseModel], units: Mapping[str, str]
 ) -> tuple[str, str]:
@@ -166,12 +194,15 @@ def _describe(
         return where, f"invalid value {value!r}; allowed: array dimension names D1, D2, ..."
     field = next((p for p in reversed(loc) if isinstance(p, str)), "")
     unit = f" {units[field]}" if field in units else ""
-    bounds = [(k, op) for k, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))]
-    found = [f"{op} {ctx[k]}" for k, op in bounds if k in ctx]
-    if found:
-        return where, f"invalid value {value!r}; allowed: a number {' and '.join(found)}{unit}"
-    if typ == "finite_number":
-        return where, f"invalid value {value!r}; allowed: a finite number{unit}"
+    rng = _bounds(root, loc)
+    if typ.startswith(("int_", "float_", "greater_", "less_")) or typ == "finite_number":
+        what = "an integer" if typ.startswith("int_") else "a finite number"
+        if typ.startswith(("greater_", "less_", "finite")):
+            ann = _annotation_at(root, loc)
+            what = "an integer" if ann is int else "a finite number"
+        if isinstance(value, bool):
+            what += " (not a boolean)"
+        return where, f"invalid value {value!r}; allowed: {what}{rng}{unit}"
     if typ in ("too_short", "too_long"):
         return where, f"{err.get('msg')}; got {value!r}"
     msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")

@@ -26,6 +26,8 @@ __all__ = [
     "fmt_bytes",
     "fmt_cycles",
     "fmt_energy",
+    "REL_TOL",
+    "within",
 ]
 
 #: Bits per byte.
@@ -79,3 +81,18 @@ def fmt_energy(pj: float | None) -> str:
         if abs(pj) >= scale:
             return f"{pj / scale:,.3f} {unit}"
     return f"{pj:,.1f} pJ"
+
+
+#: The one relative tolerance of budget and capacity checks: a quantity is within a
+#: limit when it exceeds it by at most this fraction of the limit (well above float
+#: rounding of sums of ~10**8 bits, far below one byte of a real memory).
+REL_TOL = 1e-9
+
+
+def within(value: float, limit: float, rel_tol: float = REL_TOL) -> bool:
+    """``value <= limit`` up to the relative tolerance :data:`REL_TOL`.
+
+    Used for footprint budgets and memory capacities alike, so that a budget computed
+    as ``fraction * store_all`` and a minimum computed as a sum agree on feasibility.
+    """
+    return float(value) <= float(limit) + rel_tol * max(abs(float(limit)), 1.0)

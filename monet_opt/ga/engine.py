@@ -61,6 +61,7 @@ import numpy as np
 from deap import algorithms, base, creator, tools
 
 from monet_opt.ga.spaces import Space
+from monet_opt.indicators import nondominated_indices as pareto_front
 from monet_opt.schedule.evaluator import evaluate_metrics
 from monet_opt.schedule.types import Decision
 
@@ -246,21 +247,6 @@ def _decision_dict(d: Decision) -> dict[str, Any]:
         "stacks": [list(s) for s in d.stacks],
         "checkpoints": None if d.checkpoints is None else sorted(d.checkpoints),
     }
-
-
-def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
-    """Indices of the non-dominated points (minimization), sorted by the first value."""
-    idx = sorted(range(len(points)), key=lambda i: tuple(points[i]))
-    out: list[int] = []
-    for i in idx:
-        p = points[i]
-        dominated = any(
-            all(a <= b for a, b in zip(points[j], p, strict=True)) and tuple(points[j]) != tuple(p)
-            for j in out
-        )
-        if not dominated and all(tuple(points[j]) != tuple(p) for j in out):
-            out.append(i)
-    return out
 
 
 # -- the search -------------------------------------------------------------------------

@@ -28,7 +28,6 @@ __all__ = [
     "evaluate",
     "evaluate_fast",
     "evaluate_metrics",
-    "greedy_allocation",
     "simulate_times",
 ]
 
@@ -261,45 +260,6 @@ def _fast(
     if writes:
         lat = max(lat, max(float(w[1]) for w in writes.values()))
     return lat, float(_energy(problem, cidx).total)
-
-
-def greedy_allocation(problem: Problem) -> tuple[int, ...]:
-    """HEFT-style greedy allocation: in program order, each node to the core where it
-    would finish earliest given the nodes already placed (same semantics as
-    :func:`simulate_times`).  Returns core ids."""
-    n = problem.n_nodes
-    lat = problem.costs.latency
-    xc = problem.costs.xfer_cycles
-    cidx = [a[0] for a in problem.allowed_idx]
-    order = problem.program_order()
-    end = np.zeros(n)
-    core_free = [0.0] * lat.shape[1]
-    read_end = [0.0] * n
-    port = 0.0
-    rcyc, wcyc = problem.dram_read_cycles, problem.dram_write_cycles
-    gate = problem.read_gate(order)
-    for kind, i in problem.event_sequence(order):
-        if kind == 0:
-            g = gate[i]
-            port = (port if g < 0 else max(port, end[g])) + rcyc[i]
-            read_end[i] = port
-        elif kind == 1:
-            ready = max([read_end[i]] + [end[p] for p in problem.preds[i]])
-            best = (np.inf, cidx[i])
-            tie = problem.ties[i] if problem.ties else -1
-            for c in problem.allowed_idx[i] if tie < 0 else (cidx[tie],):
-                f = sum(
-                    problem.edges[k].bits * xc[cidx[problem.edges[k].src], c]
-                    for k in problem.in_edges[i]
-                )
-                fin = max(core_free[c], ready) + f + lat[i, c]
-                if fin < best[0] - 1e-9:
-                    best = (fin, c)
-            end[i], cidx[i] = best
-            core_free[cidx[i]] = end[i]
-        else:
-            port = max(port, end[i]) + wcyc[i]
-    return tuple(problem.core_ids[c] for c in cidx)
 
 
 def _memory_traces(

@@ -278,9 +278,9 @@ class Problem:
 
     def default_decision(self) -> Decision:
         """Greedy earliest-finish allocation in program order (HEFT-like)."""
-        from monet_opt.schedule.evaluator import greedy_allocation
+        from monet_opt.heuristics.allocation import greedy_decision  # noqa: PLC0415
 
-        return Decision(allocation=greedy_allocation(self))
+        return greedy_decision(self)
 
 
 def _reach(preds: Sequence[Sequence[int]]) -> np.ndarray:

@@ -6,8 +6,9 @@ import random
 import numpy as np
 import pytest
 
+from monet_opt.heuristics.allocation import greedy_allocation
 from monet_opt.models.builder import GraphBuilder
-from monet_opt.schedule.evaluator import evaluate, evaluate_fast, greedy_allocation
+from monet_opt.schedule.evaluator import evaluate, evaluate_fast
 from monet_opt.schedule.problem import build_problem
 from monet_opt.schedule.types import Decision
 from tests.factories import accelerator, random_graph
