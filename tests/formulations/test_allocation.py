@@ -37,6 +37,8 @@ def test_energy_milp_equals_brute_force(seed):
     g = random_graph(seed, n_ops=6)
     pb = build_problem(g, accelerator(3, seed=seed, hetero=True), layer_io="onchip")
     r = solve_allocation(pb, "energy", time_limit=30)
+    assert r.status == "optimal"
+    assert r.bound <= r.objective * (1 + 1e-6)
     assert r.simulated == pytest.approx(brute_force(pb, 1), rel=1e-9)
 
 

@@ -105,6 +105,7 @@ def test_dropping_one_activation(seed):
     rng = random.Random(seed)
     alloc = random_alloc(p, rng)
     cands = p.checkpoint_tensors
+    assert cands
     for a in cands:
         kept = frozenset(cands) - {a}
         rset = recompute_set(p, a, kept)
