@@ -5,8 +5,10 @@ following a program order π, a node's input-fetch phase over the interconnect, 
 single DRAM port serving DMA tasks in a fixed queue order.  Because π and the DMA queue
 order are fixed, the only combinatorial decision is the **core allocation**, and the
 start times follow from longest-path constraints.  This removes the pairwise ordering
-binaries of the naive disjunctive model (REFERENCE §5: 11–14 % gap at 60 ops) while
-keeping concurrency: nodes on different cores overlap freely.
+binaries of the disjunctive model (Manne, "On the job-shop scheduling problem",
+Operations Research 8(2), 1960), which HiGHS 1.15 left at an 11–14 % gap after 60 s on
+60 ops and 4 heterogeneous cores in our runs, while keeping concurrency: nodes on
+different cores overlap freely.
 
 Sets
 ----
@@ -24,42 +26,58 @@ durations; :math:`e_{ic}` node energy, :math:`\epsilon_{ab}` link pJ/bit;
 
 Variables
 ---------
-:math:`x_{ic} \in \{0,1\}` (node :math:`i` on core :math:`c`; fixed to 1 when
-:math:`|A_i| = 1`), start :math:`S_i \ge 0`, end :math:`E_i`, fetch time
-:math:`\tau_{pj} \ge 0` per edge, DMA start :math:`s_k \ge 0` per DMA task, makespan
-:math:`T`.
+:math:`x_{ic} \in \{0,1\}` (node :math:`i` on core :math:`c`, ``_assignment_columns``;
+a constant when :math:`|A_i| = 1`, fixed by its bounds for the symmetry-broken node,
+``_fixed_cores``), start :math:`S_i \ge 0`, end :math:`E_i`, fetch time
+:math:`\tau_{pj} \ge 0` and link energy :math:`\eta_{pj} \ge 0` per core-to-core edge
+(``_link_columns``), DMA start :math:`s_k \ge 0` per DMA task, makespan :math:`T`.
 
 Constraints
 -----------
-.. math::
+Each family is added by the private function named on its left.
 
-   \sum_{c \in A_i} x_{ic} = 1 \quad \forall i
+``_assignment_rows``
+    :math:`\sum_{c \in A_i} x_{ic} = 1 \quad \forall i \in F`.
+``_tie_rows``
+    :math:`x_{ic} = x_{oc}` for a recompute copy :math:`i` of node :math:`o` (realized
+    problems: a copy runs on its original's core).
+``_fetch_time_rows``
+    .. math::
 
-   E_j = S_j + \sum_{(p,j)} \tau_{pj} + \sum_c d_{jc} x_{jc}
+       \tau_{pj} \ge b_{pj} \sum_{b} \theta_{ab} x_{jb}
+          - b_{pj} \max_b \theta_{ab} (1 - x_{pa}) \quad \forall a \in A_p
 
-   \tau_{pj} \ge b_{pj} \sum_{b} \theta_{ab} x_{jb}
-      - b_{pj} \max_b \theta_{ab} (1 - x_{pa}) \quad \forall a \in A_p
-      \qquad \text{(exact when } p \text{ or } j \text{ is fixed)}
+    (exact when :math:`p` or :math:`j` is fixed); the link energy :math:`\eta_{pj}` is
+    linearized alike with :math:`\epsilon_{ab}`.
+``_end_time_row``
+    :math:`E_j = S_j + \sum_{(p,j)} \tau_{pj} + \sum_c d_{jc} x_{jc}`.
+``_precedence_rows``
+    :math:`S_j \ge E_p \quad \forall (p, j) \in P` not pipelined.
+``_pipelined_rows``
+    :math:`S_j \ge S_p + \sum_{(q,p)} \tau_{qp} + \sum_c d_{pc} x_{pc} / \text{tiles}` and
+    :math:`E_j \ge E_p + \sum_c d_{jc} x_{jc} / \text{tiles}` for an edge inside a fused
+    stack (first and last tile, :mod:`monet_opt.schedule.realize`).
+``_dma_queue_rows``
+    :math:`s_{k+1} \ge s_k + \mathrm{dur}_k` (DMA queue order),
+    :math:`S_j \ge s_{R_j} + \rho_j`, :math:`s_{R_j} \ge E_{\pi(\mathrm{pos}_j - \delta - 1)}`,
+    :math:`s_{W_i} \ge E_i`.
+``_makespan_rows``
+    :math:`T \ge E_i` for every sink, :math:`T \ge s_{\text{last}} + \mathrm{dur}_{\text{last}}`;
+    with the column bound :math:`T \le \bar T` (latency objective).
+``_in_order_core_rows``
+    :math:`S_j \ge E_i - M (2 - x_{ic} - x_{jc})` for every core :math:`c` and
+    :math:`i \prec_\pi j` not connected by a path and not separated by a node fixed on
+    :math:`c`.
+``_core_load_cut``
+    :math:`T \ge \sum_{i} d_{ic} x_{ic}\ \forall c` (core load, a valid cut).
+energy cap (ε constraint)
+    ``_energy_terms`` :math:`\le` the cap, when one is given.
 
-   S_j \ge E_p \quad \forall (p, j) \in P
-
-   s_{k+1} \ge s_k + \mathrm{dur}_k \quad \text{(DMA queue order)},\qquad
-   S_j \ge s_{R_j} + \rho_j,\qquad s_{R_j} \ge E_{\pi(\mathrm{pos}_j - \delta - 1)},
-   \qquad s_{W_i} \ge E_i
-
-   S_j \ge E_i - M (2 - x_{ic} - x_{jc}) \quad
-      \forall c,\ i \prec_\pi j \text{ not connected by a path}
-      \text{ and not separated by a node fixed on } c
-
-   T \ge E_i,\quad T \ge s_{\text{last}} + \mathrm{dur}_{\text{last}},\quad
-   T \ge \sum_{i} d_{ic} x_{ic}\ \forall c \ (\text{core load, a valid cut}),\quad
-   T \le \bar T
-
-Objective: ``latency`` minimizes :math:`T`; ``energy`` minimizes
-:math:`\sum e_{ic} x_{ic} + \sum_{(p,j)} \eta_{pj}` (link energy linearized like
-:math:`\tau`) + DRAM energy (a constant), then the latency at that energy;
-``edp`` runs an ε-constraint sweep over energy and returns the best EDP point found,
-with the bound :math:`T^* \cdot E^*` (product of the two single-objective optima).
+Objective: ``latency`` minimizes :math:`T`; ``energy`` minimizes ``_energy_terms``:
+:math:`\sum e_{ic} x_{ic} + \sum_{(p,j)} \eta_{pj}` + DRAM energy (a constant), then the
+latency at that energy; ``edp`` runs an ε-constraint sweep over energy and returns the
+best EDP point found, with the bound :math:`T^* \cdot E^*` (product of the two
+single-objective optima).
 
 Why it is exact
 ---------------
@@ -88,7 +106,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from monet_opt.formulations._builder import MipStatus, ModelBuilder, solve_model
+from monet_opt.formulations._builder import Affine, MipStatus, ModelBuilder, solve_model
 from monet_opt.formulations.bounds import lower_bounds
 from monet_opt.schedule.evaluator import evaluate, evaluate_fast, simulate_times
 from monet_opt.schedule.problem import Problem
@@ -201,6 +219,217 @@ def _core_orbits(problem: Problem) -> list[set[int]]:
     return list(groups.values())
 
 
+@dataclass(frozen=True)
+class _Cols:
+    """Columns of the allocation MILP that the constraint families share."""
+
+    problem: Problem
+    x: dict[tuple[int, int], int]
+    S: list[int]
+    E: list[int]
+    T: int
+    tau: dict[int, int]
+    eta: dict[int, int]
+
+    def xv(self, i: int, c: int) -> Affine:
+        """:math:`x_{ic}`: its column, or the constant 1/0 of a node with one allowed core."""
+        if (i, c) in self.x:
+            return Affine.of(self.x[i, c])
+        return Affine(const=1.0 if self.problem.allowed_idx[i] == (c,) else 0.0)
+
+    def work(self, i: int, tiles: float = 1.0) -> Affine:
+        """:math:`\\sum_c d_{ic} x_{ic} / \\text{tiles}`: latency of node ``i`` on its core."""
+        lat = self.problem.costs.latency
+        return Affine.total(lat[i, c] / tiles * self.xv(i, c) for c in self.problem.allowed_idx[i])
+
+    def fetch(self, j: int) -> Affine:
+        """:math:`\\sum_{(p,j)} \\tau_{pj}`: input-fetch time of node ``j``."""
+        return Affine.total(
+            Affine.of(self.tau[k]) for k in self.problem.in_edges[j] if k in self.tau
+        )
+
+
+def _fixed_cores(problem: Problem, pi: Sequence[int], symmetry_breaking: bool) -> dict[int, int]:
+    """Nodes with one allowed core, plus the symmetry fix of the first flexible node in π
+    when its allowed cores lie in one orbit of the accelerator's automorphisms."""
+    allowed = problem.allowed_idx
+    fixed = {i: a[0] for i, a in enumerate(allowed) if len(a) == 1}
+    if symmetry_breaking:
+        flex_in_order = [i for i in pi if i not in fixed]
+        if flex_in_order:
+            first = flex_in_order[0]
+            for orb in _core_orbits(problem):
+                if set(allowed[first]) <= orb:
+                    fixed[first] = min(allowed[first])
+                    break
+    return fixed
+
+
+def _assignment_columns(
+    mb: ModelBuilder, problem: Problem, fixed: dict[int, int]
+) -> dict[tuple[int, int], int]:
+    """Binaries :math:`x_{ic}` of flexible nodes (the symmetry-fixed node's are fixed by
+    their bounds); nodes with one allowed core get no column."""
+    x: dict[tuple[int, int], int] = {}
+    for i, cores in enumerate(problem.allowed_idx):
+        if len(cores) == 1:
+            continue
+        for c in cores:
+            if i in fixed:
+                one = 1.0 if c == fixed[i] else 0.0
+                x[i, c] = mb.var(f"x[{i},{c}]", one, one, integer=True)
+            else:
+                x[i, c] = mb.binary(f"x[{i},{c}]")
+    return x
+
+
+def _link_columns(mb: ModelBuilder, problem: Problem) -> tuple[dict[int, int], dict[int, int]]:
+    """Fetch time :math:`\\tau_{pj}` and link energy :math:`\\eta_{pj}` per core-to-core
+    edge, where some pair of allowed cores has a non-zero transfer cost."""
+    allowed = problem.allowed_idx
+    tau: dict[int, int] = {}
+    eta: dict[int, int] = {}
+    for k, e in enumerate(problem.edges):
+        if e.via_dram:
+            continue
+        for table, store, label in (
+            (problem.costs.xfer_cycles, tau, "tau"),
+            (problem.costs.xfer_energy, eta, "eta"),
+        ):
+            if np.any(table[np.ix_(allowed[e.src], allowed[e.dst])] != 0):
+                store[k] = mb.var(f"{label}[{k}]", 0.0, math.inf)
+    return tau, eta
+
+
+def _assignment_rows(mb: ModelBuilder, v: _Cols) -> None:
+    """:math:`\\sum_{c \\in A_i} x_{ic} = 1` for every flexible node."""
+    for i, cores in enumerate(v.problem.allowed_idx):
+        if len(cores) > 1:
+            mb.eq(Affine.total(v.xv(i, c) for c in cores), 1.0)
+
+
+def _tie_rows(mb: ModelBuilder, v: _Cols) -> None:
+    """:math:`x_{ic} = x_{oc}`: a recompute copy :math:`i` runs on its original's core."""
+    for i, o in enumerate(v.problem.ties):
+        if o >= 0:
+            for c in v.problem.allowed_idx[i]:
+                if (i, c) in v.x or (o, c) in v.x:
+                    mb.eq(v.xv(i, c), v.xv(o, c))
+
+
+def _fetch_time_rows(mb: ModelBuilder, v: _Cols) -> None:
+    """:math:`\\tau_{pj} \\ge b_{pj} \\sum_b \\theta_{ab} x_{jb} - b_{pj} \\max_b
+    \\theta_{ab} (1 - x_{pa})` for every :math:`a \\in A_p`, and :math:`\\eta_{pj}` alike
+    with the link energy :math:`\\epsilon_{ab}`."""
+    pb = v.problem
+    allowed = pb.allowed_idx
+    for k, e in enumerate(pb.edges):
+        for table, cols in ((pb.costs.xfer_cycles, v.tau), (pb.costs.xfer_energy, v.eta)):
+            if k not in cols:
+                continue
+            p, j = e.src, e.dst
+            for a in allowed[p]:
+                big = e.bits * max(table[a, b] for b in allowed[j])
+                moved = Affine.total(e.bits * table[a, b] * v.xv(j, b) for b in allowed[j])
+                mb.ge(Affine.of(cols[k]) - moved - big * v.xv(p, a), -big)
+
+
+def _end_time_row(mb: ModelBuilder, v: _Cols, j: int) -> None:
+    """:math:`E_j = S_j + \\sum_{(p,j)} \\tau_{pj} + \\sum_c d_{jc} x_{jc}`."""
+    mb.eq(Affine.of(v.E[j]), Affine.of(v.S[j]) + v.fetch(j) + v.work(j))
+
+
+def _precedence_rows(mb: ModelBuilder, v: _Cols, j: int) -> None:
+    """:math:`S_j \\ge E_p` for every data predecessor :math:`p` not pipelined with ``j``."""
+    for p in v.problem.hard_preds[j]:
+        mb.ge(Affine.of(v.S[j]), Affine.of(v.E[p]))
+
+
+def _pipelined_rows(mb: ModelBuilder, v: _Cols, j: int) -> None:
+    """Fused producer :math:`p` (first / last tile, :mod:`monet_opt.schedule.realize`):
+    :math:`S_j \\ge S_p + \\sum \\tau_{\\cdot p} + d_p(x)/\\text{tiles}` and
+    :math:`E_j \\ge E_p + d_j(x)/\\text{tiles}`."""
+    tiles = float(v.problem.tiles)
+    for p in v.problem.pipe_preds[j]:
+        mb.ge(Affine.of(v.S[j]) - Affine.of(v.S[p]) - v.fetch(p) - v.work(p, tiles), 0.0)
+        mb.ge(Affine.of(v.E[j]) - Affine.of(v.E[p]) - v.work(j, tiles), 0.0)
+
+
+def _dma_queue_rows(
+    mb: ModelBuilder, v: _Cols, pi: Sequence[int], upper: float
+) -> tuple[dict[tuple[int, int], int], tuple[int, float] | None]:
+    """DMA starts :math:`s_k` in queue order: :math:`s_{k+1} \\ge s_k + \\mathrm{dur}_k`,
+    :math:`S_j \\ge s_{R_j} + \\rho_j`, :math:`s_{R_j} \\ge E_{\\text{gate}(j)}`,
+    :math:`s_{W_i} \\ge E_i`.
+
+    Returns the DMA columns by ``(kind, node)`` and the last task's (column, duration).
+    """
+    pb = v.problem
+    dma: dict[tuple[int, int], int] = {}
+    prev: tuple[int, float] | None = None
+    gate = pb.read_gate(pi)
+    for kind, i in pb.event_sequence(pi):
+        if kind == 1:
+            continue
+        dur = pb.dram_read_cycles[i] if kind == 0 else pb.dram_write_cycles[i]
+        s = dma[kind, i] = mb.var(f"dma[{kind},{i}]", 0.0, upper)
+        if prev is not None:
+            mb.ge(Affine.of(s) - Affine.of(prev[0]), prev[1])
+        if kind == 0:
+            mb.ge(Affine.of(v.S[i]) - Affine.of(s), dur)
+            if gate[i] >= 0:
+                mb.ge(Affine.of(s), Affine.of(v.E[gate[i]]))
+        else:
+            mb.ge(Affine.of(s), Affine.of(v.E[i]))
+        prev = (s, dur)
+    return dma, prev
+
+
+def _makespan_rows(mb: ModelBuilder, v: _Cols, last: tuple[int, float] | None) -> None:
+    """:math:`T \\ge s_{\\text{last}} + \\mathrm{dur}_{\\text{last}}` and :math:`T \\ge E_i`
+    for every sink (the other ends precede a sink's)."""
+    if last is not None:
+        mb.ge(Affine.of(v.T) - Affine.of(last[0]), last[1])
+    for i in range(v.problem.n_nodes):
+        if not v.problem.succs[i]:
+            mb.ge(Affine.of(v.T), Affine.of(v.E[i]))
+
+
+def _in_order_core_rows(
+    mb: ModelBuilder, v: _Cols, on_c: Sequence[int], c: int, fixed: dict[int, int], big_m: float
+) -> None:
+    """:math:`S_j \\ge E_i - M (2 - x_{ic} - x_{jc})` for :math:`i \\prec_\\pi j` on core
+    ``c``, unless a path orders them or a node fixed on ``c`` separates them."""
+    reach = v.problem.hard_reachability  # pipelined paths do not order end → start
+    m_x = {i: big_m * v.xv(i, c) for i in on_c}
+    for a_pos, i in enumerate(on_c):
+        ends_i = -(Affine.of(v.E[i]) + m_x[i])  # hoisted: -E_i - M x_ic
+        for j in on_c[a_pos + 1 :]:
+            if not reach[i, j]:  # S_j - E_i - M x_ic - M x_jc >= -2M
+                mb.ge(Affine.of(v.S[j]) + ends_i - m_x[j], -2 * big_m)
+            if fixed.get(j) == c:
+                break  # later nodes on c are ordered after i through j
+
+
+def _core_load_cut(mb: ModelBuilder, v: _Cols, on_c: Sequence[int], c: int) -> None:
+    """:math:`T \\ge \\sum_i d_{ic} x_{ic}`: the work on core ``c`` (a valid cut)."""
+    lat = v.problem.costs.latency
+    mb.ge(Affine.of(v.T), Affine.total(lat[i, c] * v.xv(i, c) for i in on_c))
+
+
+def _energy_terms(v: _Cols) -> Affine:
+    """Step energy :math:`\\sum_{(p,j)} \\eta_{pj} + \\sum e_{ic} x_{ic}` + DRAM energy."""
+    pb = v.problem
+    en = pb.costs.energy
+    return Affine.total(
+        [
+            pb.dram_energy,
+            *(Affine.of(col) for col in v.eta.values()),
+            *(en[i, c] * v.xv(i, c) for i in range(pb.n_nodes) for c in pb.allowed_idx[i]),
+        ]
+    )
+
+
 def build_allocation_model(
     problem: Problem,
     objective: str,
@@ -227,202 +456,36 @@ def build_allocation_model(
         raise ValueError(f"objective must be 'latency' or 'energy', got {objective!r}")
     pi = tuple(order) if order is not None else problem.program_order()
     n = problem.n_nodes
-    tiles = float(problem.tiles)
-    lat = problem.costs.latency
-    en = problem.costs.energy
-    xc = problem.costs.xfer_cycles
-    xe = problem.costs.xfer_energy
-    allowed = problem.allowed_idx
-    reach = problem.hard_reachability  # pipelined paths do not order end → start
-    mb = ModelBuilder()
     M = float(upper_bound)
-
-    fixed: dict[int, int] = {i: a[0] for i, a in enumerate(allowed) if len(a) == 1}
-    if symmetry_breaking:
-        flex_in_order = [i for i in pi if i not in fixed]
-        if flex_in_order:
-            first = flex_in_order[0]
-            for orb in _core_orbits(problem):
-                if set(allowed[first]) <= orb:
-                    fixed[first] = min(allowed[first])
-                    break
-    x: dict[tuple[int, int], int] = {}
-    for i in range(n):
-        if i in fixed and len(allowed[i]) == 1:
-            continue
-        for c in allowed[i]:
-            if i in fixed:
-                x[i, c] = mb.var(
-                    f"x[{i},{c}]",
-                    1.0 if c == fixed[i] else 0.0,
-                    1.0 if c == fixed[i] else 0.0,
-                    integer=True,
-                )
-            else:
-                x[i, c] = mb.binary(f"x[{i},{c}]")
-        mb.row({x[i, c]: 1.0 for c in allowed[i]}, 1.0, 1.0)
-
-    for i, o in enumerate(problem.ties):  # recompute copies share their original's core
-        if o >= 0:
-            for c in allowed[i]:
-                ci = {x[i, c]: 1.0} if (i, c) in x else {}
-                co = {x[o, c]: -1.0} if (o, c) in x else {}
-                if ci or co:
-                    mb.row({**ci, **co}, 0.0, 0.0)
-
-    def xterm(i: int, c: int) -> tuple[dict[int, float], float]:
-        """(coefficients, constant) of x_ic."""
-        if (i, c) in x:
-            return {x[i, c]: 1.0}, 0.0
-        return {}, (1.0 if allowed[i] == (c,) else 0.0)
-
-    T = mb.var(
-        "T",
-        0.0,
-        M if objective == "latency" else math.inf,
-        cost=1.0 if objective == "latency" else 0.0,
-    )
+    mb = ModelBuilder()
+    fixed = _fixed_cores(problem, pi, symmetry_breaking)
+    x = _assignment_columns(mb, problem, fixed)
+    T = mb.var("T", 0.0, M if objective == "latency" else math.inf)
     S = [mb.var(f"S[{i}]", 0.0, M) for i in range(n)]
     E = [mb.var(f"E[{i}]", 0.0, M) for i in range(n)]
-    # fetch time per core-to-core edge
-    tau: dict[int, int] = {}
-    eta: dict[int, int] = {}
-    energy_cols: dict[int, float] = {}
-    for k, e in enumerate(problem.edges):
-        if e.via_dram:
-            continue
-        p, j = e.src, e.dst
-        if np.all(xc[np.ix_(allowed[p], allowed[j])] == 0) and np.all(
-            xe[np.ix_(allowed[p], allowed[j])] == 0
-        ):
-            continue
-        for table, store, label in ((xc, tau, "tau"), (xe, eta, "eta")):
-            sub = table[np.ix_(allowed[p], allowed[j])]
-            if np.all(sub == 0):
-                continue
-            col = mb.var(f"{label}[{k}]", 0.0, math.inf)
-            store[k] = col
-            for a in allowed[p]:
-                big = e.bits * max(table[a, b] for b in allowed[j])
-                coeffs: dict[int, float] = {col: 1.0}
-                const = 0.0
-                for b in allowed[j]:
-                    cb, kb = xterm(j, b)
-                    for cc, v in cb.items():
-                        coeffs[cc] = coeffs.get(cc, 0.0) - e.bits * table[a, b] * v
-                    const += e.bits * table[a, b] * kb
-                ca, ka = xterm(p, a)
-                # tau >= Σ_b w_ab x_jb - big (1 - x_pa)
-                for cc, v in ca.items():
-                    coeffs[cc] = coeffs.get(cc, 0.0) - big * v
-                mb.row(coeffs, const - big + big * ka, math.inf)
-            if label == "eta":
-                energy_cols[col] = 1.0
-    # node end times
+    tau, eta = _link_columns(mb, problem)
+    v = _Cols(problem, x, S, E, T, tau, eta)
+
+    _assignment_rows(mb, v)
+    _tie_rows(mb, v)
+    _fetch_time_rows(mb, v)
     for j in range(n):
-        coeffs = {E[j]: 1.0, S[j]: -1.0}
-        const = 0.0
-        for k in problem.in_edges[j]:
-            if k in tau:
-                coeffs[tau[k]] = -1.0
-        for c in allowed[j]:
-            cb, kb = xterm(j, c)
-            for cc, v in cb.items():
-                coeffs[cc] = coeffs.get(cc, 0.0) - lat[j, c] * v
-            const += lat[j, c] * kb
-        mb.row(coeffs, const, const)
-        for p in problem.hard_preds[j]:
-            mb.row({S[j]: 1.0, E[p]: -1.0}, 0.0)
-        for p in problem.pipe_preds[j]:  # fused stack: first / last tile (realize.py)
-            # S_j >= S_p + Σ tau_p + lat_p(x) / tiles
-            coeffs = {S[j]: 1.0, S[p]: -1.0}
-            const = 0.0
-            for k in problem.in_edges[p]:
-                if k in tau:
-                    coeffs[tau[k]] = coeffs.get(tau[k], 0.0) - 1.0
-            for c in allowed[p]:
-                cb, kb = xterm(p, c)
-                for cc, v in cb.items():
-                    coeffs[cc] = coeffs.get(cc, 0.0) - lat[p, c] / tiles * v
-                const += lat[p, c] / tiles * kb
-            mb.row(coeffs, const)
-            # E_j >= E_p + lat_j(x) / tiles
-            coeffs = {E[j]: 1.0, E[p]: -1.0}
-            const = 0.0
-            for c in allowed[j]:
-                cb, kb = xterm(j, c)
-                for cc, v in cb.items():
-                    coeffs[cc] = coeffs.get(cc, 0.0) - lat[j, c] / tiles * v
-                const += lat[j, c] / tiles * kb
-            mb.row(coeffs, const)
-    # DMA queue
-    dma: dict[tuple[int, int], int] = {}
-    prev: tuple[int, float] | None = None
-    rcyc, wcyc = problem.dram_read_cycles, problem.dram_write_cycles
-    gate = problem.read_gate(pi)
-    for kind, i in problem.event_sequence(pi):
-        if kind == 1:
-            continue
-        dur = rcyc[i] if kind == 0 else wcyc[i]
-        col = mb.var(f"dma[{kind},{i}]", 0.0, M)
-        dma[kind, i] = col
-        if prev is not None:
-            mb.row({col: 1.0, prev[0]: -1.0}, prev[1])
-        if kind == 0:
-            mb.row({S[i]: 1.0, col: -1.0}, dur)
-            if gate[i] >= 0:
-                mb.row({col: 1.0, E[gate[i]]: -1.0}, 0.0)
-        else:
-            mb.row({col: 1.0, E[i]: -1.0}, 0.0)
-        prev = (col, dur)
-    if prev is not None:
-        mb.row({T: 1.0, prev[0]: -1.0}, prev[1])
-    for i in range(n):
-        if not problem.succs[i]:
-            mb.row({T: 1.0, E[i]: -1.0}, 0.0)
-    # in-order cores
-    ncores = lat.shape[1]
-    for c in range(ncores):
-        on_c = [i for i in pi if c in allowed[i]]
-        for a_pos, i in enumerate(on_c):
-            for j in on_c[a_pos + 1 :]:
-                if not reach[i, j]:
-                    ci, ki = xterm(i, c)
-                    cj, kj = xterm(j, c)
-                    # S_j - E_i + M (2 - x_ic - x_jc) >= 0
-                    coeffs = {S[j]: 1.0, E[i]: -1.0}
-                    for cc, v in ci.items():
-                        coeffs[cc] = coeffs.get(cc, 0.0) - M * v
-                    for cc, v in cj.items():
-                        coeffs[cc] = coeffs.get(cc, 0.0) - M * v
-                    mb.row(coeffs, -(2 * M - M * ki - M * kj))
-                if fixed.get(j) == c:
-                    break  # later nodes on c are ordered after i through j
-        # core load cut
-        coeffs = {T: 1.0}
-        const = 0.0
-        for i in on_c:
-            cb, kb = xterm(i, c)
-            for cc, v in cb.items():
-                coeffs[cc] = coeffs.get(cc, 0.0) - lat[i, c] * v
-            const += lat[i, c] * kb
-        mb.row(coeffs, const)
-    # energy
-    energy_const = problem.dram_energy
-    for i in range(n):
-        for c in allowed[i]:
-            cb, kb = xterm(i, c)
-            for cc, v in cb.items():
-                energy_cols[cc] = energy_cols.get(cc, 0.0) + en[i, c] * v
-            energy_const += en[i, c] * kb
-    if objective == "energy":
-        for cc, v in energy_cols.items():
-            mb.cost[cc] += v
-        mb.offset = energy_const
-        # keep T meaningful: T >= all ends already; no upper bound needed
+        _end_time_row(mb, v, j)
+        _precedence_rows(mb, v, j)
+        _pipelined_rows(mb, v, j)
+    dma, last = _dma_queue_rows(mb, v, pi, M)
+    _makespan_rows(mb, v, last)
+    for c in range(problem.costs.latency.shape[1]):
+        on_c = [i for i in pi if c in problem.allowed_idx[i]]
+        _in_order_core_rows(mb, v, on_c, c, fixed, M)
+        _core_load_cut(mb, v, on_c, c)
+    energy = _energy_terms(v)
     if energy_cap is not None:
-        mb.row(energy_cols, -math.inf, energy_cap - energy_const)
-    return AllocationModel(mb, x, S, E, tau, eta, dma, T, energy_cols, energy_const, fixed, pi)
+        mb.le(energy, energy_cap)
+    mb.minimize(Affine.of(T) if objective == "latency" else energy)
+    return AllocationModel(
+        mb, x, S, E, tau, eta, dma, T, dict(energy.terms), energy.const, fixed, pi
+    )
 
 
 def serial_upper_bound(problem: Problem) -> float:
