@@ -221,6 +221,8 @@ class Realization:
         Fused stacks in base node indices, each consecutive in π.
     footprint
         Activation footprint (bits) per derived position.
+    priority
+        The base program-order priority of the decision (``None``: the default).
     """
 
     base: Problem
@@ -231,6 +233,7 @@ class Realization:
     dropped: tuple[str, ...]
     stacks: tuple[tuple[int, ...], ...]
     footprint: np.ndarray
+    priority: tuple[float, ...] | None = None
 
     @property
     def peak_footprint_bits(self) -> float:
@@ -247,6 +250,47 @@ class Realization:
                 f"allocation has {len(allocation)} entries, expected {self.base.n_nodes}"
             )
         return tuple(int(allocation[o]) for o in self.origin)
+
+    def invert(self, derived: Decision) -> Decision:
+        """The base-problem decision of a decision on the derived problem.
+
+        The inverse of :func:`realize` (in the style of cvxpy's apply/invert): a
+        formulation solved on :attr:`problem` maps its answer back here.  Original
+        nodes keep the core the derived decision gives them; recompute copies run on
+        their original's core, so they carry no decision of their own.  The stacks and
+        the kept checkpoints are this realization's.  The derived program order is
+        this realization's base order, so the base priority is kept.
+
+        Parameters
+        ----------
+        derived
+            A decision on :attr:`problem` (``allocation`` has one core id per derived
+            node; ``priority``, ``stacks`` and ``checkpoints`` must be the defaults).
+
+        Raises
+        ------
+        ValueError
+            If the allocation has the wrong length, a recompute copy sits on another
+            core than its original, or the derived decision fuses or drops anything.
+        """
+        alloc = tuple(int(a) for a in derived.allocation)
+        n = len(self.origin)
+        if len(alloc) != n:
+            raise ValueError(f"derived allocation has {len(alloc)} entries, expected {n}")
+        if derived.stacks or derived.checkpoints is not None or derived.priority is not None:
+            raise ValueError("a derived decision carries only an allocation")
+        base = [0] * self.base.n_nodes
+        for d, o in enumerate(self.origin):
+            if self.recompute_for[d] is None:
+                base[o] = alloc[d]
+        for d, o in enumerate(self.origin):
+            if self.recompute_for[d] is not None and alloc[d] != base[o]:
+                raise ValueError(
+                    f"recompute copy {self.problem.nodes[d].name!r} runs on core {alloc[d]}, "
+                    f"its original on core {base[o]}"
+                )
+        kept = None if self.kept == frozenset(self.base.checkpoint_tensors) else self.kept
+        return Decision(tuple(base), self.priority, self.stacks, kept)
 
     def recompute_cost(self, allocation: Sequence[int]) -> tuple[float, float]:
         """Cycles and pJ of all recompute copies on their cores, DRAM reads included.
@@ -444,6 +488,7 @@ def realize(problem: Problem, decision: Decision) -> Realization:
         dropped=dropped,
         stacks=stacks,
         footprint=np.cumsum(diff)[:n],
+        priority=decision.priority,
     )
 
 
