@@ -1,6 +1,13 @@
 """Cost model: latency (cycles) and energy (pJ) of every node on every core, transfers."""
 
-from monet_opt.cost.op_cost import OpCost, can_run, op_cost, spatial_unrolling
+from monet_opt.cost.op_cost import (
+    OpCost,
+    can_run,
+    kind_runs_on,
+    op_cost,
+    spatial_unrolling,
+    supported_kinds,
+)
 from monet_opt.cost.tables import CostTables, build_cost_tables, route
 
 __all__ = [
@@ -8,6 +15,8 @@ __all__ = [
     "CostTables",
     "build_cost_tables",
     "can_run",
+    "kind_runs_on",
+    "supported_kinds",
     "op_cost",
     "route",
     "spatial_unrolling",

@@ -47,7 +47,8 @@ For ops with no array reuse (non-MAC ops) every level moves the operand once.
 .. math::  T_m = \max\bigl(R_m / BW^r_m,\; W_m / BW^w_m\bigr)
 
 and the node's on-chip latency is the roofline
-:math:`T = \max(T_{comp}, \max_m T_m)` (REFERENCE §7).
+:math:`T = \max(T_{comp}, \max_m T_m)` (Williams, Waterman & Patterson, "Roofline: an
+insightful visual performance model for multicore architectures", CACM 52(4), 2009).
 
 **Energy.**  :math:`E = \mathrm{MACs}\cdot e_{MAC} + \sum_m (R_m\,c^r_m/BW^r_m +
 W_m\,c^w_m/BW^w_m)` where :math:`c^r_m, c^w_m` are pJ per port-wide word.
@@ -61,31 +62,25 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from monet_opt.hardware.model import Core
+from monet_opt.hardware.yaml_io import core_supports
 from monet_opt.models.ir import Graph, Op, OpKind
 
-__all__ = ["OpCost", "op_cost", "spatial_unrolling", "can_run", "INFEASIBLE"]
+__all__ = [
+    "OpCost",
+    "op_cost",
+    "spatial_unrolling",
+    "can_run",
+    "kind_runs_on",
+    "supported_kinds",
+    "INFEASIBLE",
+]
 
 INFEASIBLE = math.inf
-
-# Stream/ZigZag operator_types names that mark a core as element-wise or pooling.
-_ELEMENTWISE_TYPES = {
-    "add", "sub", "mul", "div", "exp", "pow", "silu", "sigmoid", "gelu", "tanh", "relu",
-    "elementwise", "norm", "loss", "optimizer", "softmax", "layernormalization",
-    "reducesum", "reducemean", "sqrt", "erf",
-}  # fmt: skip
-_POOL_TYPES = {"maxpool", "averagepool", "globalaveragepool", "globalmaxpool", "pool"}
-_MAC_TYPES = {"conv", "gemm", "matmul", "convtranspose"}
-
-# Kinds a restricted core may claim through its operator_types.
-_KIND_GROUPS: dict[str, frozenset[OpKind]] = {
-    "elementwise": frozenset({OpKind.ELEMENTWISE, OpKind.NORM, OpKind.LOSS, OpKind.OPTIMIZER}),
-    "pool": frozenset({OpKind.POOL}),
-    "mac": frozenset({OpKind.CONV, OpKind.GEMM}),
-}
 
 
 @dataclass(frozen=True)
@@ -121,47 +116,85 @@ class OpCost:
         return self.compute_energy + self.memory_energy
 
 
-def _claimed_kinds(core: Core) -> frozenset[OpKind] | None:
-    """Op kinds a core restricts itself to, from its ``operator_types`` (None = any)."""
-    if core.operator_types is None:
-        return None
-    kinds: set[OpKind] = set()
-    for t in core.operator_types:
-        name = str(t).lower()
-        if name in _POOL_TYPES:
-            kinds |= _KIND_GROUPS["pool"]
-        elif name in _MAC_TYPES:
-            kinds |= _KIND_GROUPS["mac"]
-        elif name in _ELEMENTWISE_TYPES:
-            kinds |= _KIND_GROUPS["elementwise"]
-        else:
-            try:
-                kinds.add(OpKind(name))
-            except ValueError:
-                continue
-    return frozenset(kinds)
+def _is_specialised(core: Core) -> bool:
+    """A compute core that lists its ``operator_types`` and can run something."""
+    return core.operator_types is not None and core_supports(core, OpKind.SHAPE)
 
 
-def can_run(op: Op, core: Core, cores: tuple[Core, ...]) -> bool:
-    """Whether ``core`` may run ``op`` (MONET's mapping rule, REFERENCE §3).
+def kind_runs_on(kind: OpKind | str, core: Core, cores: Sequence[Core]) -> bool:
+    """Whether ``core`` will run ops of ``kind`` on an accelerator with ``cores``.
 
-    A core with ``operator_types`` runs only the kinds it claims.  A core without
-    them runs MAC ops (conv/GEMM), and runs any other kind only when no restricted core
-    of the accelerator claims that kind (so element-wise ops go to the SIMD core and
-    pooling to the pooling core when those exist).  Off-chip cores run nothing.
+    The capability test is :func:`monet_opt.hardware.yaml_io.core_supports` (exact: a
+    core listing ``operator_types`` runs the listed kinds and no other; an unlisted
+    ``operator_types`` means every kind).  On top of it, MONET's preference rule: an
+    unrestricted core leaves a kind that a specialised core (a compute core listing
+    ``operator_types``) lists to that core, so element-wise work goes to the SIMD core and
+    pooling to the pooling core when those exist (Morlier et al., MONET, arXiv:2603.15002,
+    2026; see ``docs/hardware_sources.md``).  ``shape`` ops (no work) run on every
+    compute core.
+
+    Parameters
+    ----------
+    kind
+        An op kind (``OpKind`` or its value).
+    core
+        The candidate core.
+    cores
+        Every core of the accelerator (cores that run nothing are ignored).
+
+    Returns
+    -------
+    bool
+        ``True`` if ``core`` may be allocated ops of this kind.
     """
-    if core.is_offchip or core.array.n_pes == 0:
+    kind = str(kind)
+    if not core_supports(core, kind):
         return False
-    claimed = _claimed_kinds(core)
-    if claimed is not None:
-        return op.kind in claimed
-    if op.kind in (OpKind.CONV, OpKind.GEMM):
+    if core.operator_types is not None or kind == OpKind.SHAPE.value:
         return True
-    for other in cores:
-        k = _claimed_kinds(other)
-        if k is not None and op.kind in k and not other.is_offchip and other.array.n_pes > 0:
-            return False
-    return True
+    return not any(_is_specialised(other) and core_supports(other, kind) for other in cores)
+
+
+def can_run(op: Op, core: Core, cores: Sequence[Core]) -> bool:
+    """Whether ``core`` may run ``op``: :func:`kind_runs_on` for the op's kind.
+
+    Parameters
+    ----------
+    op
+        The computation node.
+    core
+        The candidate core.
+    cores
+        Every core of the accelerator.
+
+    Returns
+    -------
+    bool
+        ``True`` if the core can run the op and no preference rule sends it elsewhere.
+    """
+    return kind_runs_on(op.kind, core, cores)
+
+
+def supported_kinds(core: Core, cores: Sequence[Core]) -> frozenset[str]:
+    """Op kinds (``OpKind`` values) that ``core`` will run on an accelerator with ``cores``.
+
+    Pure function of the hardware, for display (``monet-opt validate`` shows what
+    ``solve`` will do).  ``shape`` is left out: shape ops carry no work, are contracted
+    out of the schedule and are accepted by every compute core.
+
+    Parameters
+    ----------
+    core
+        The core.
+    cores
+        Every core of the accelerator (e.g. ``acc.cores`` or ``acc.compute_cores``).
+
+    Returns
+    -------
+    frozenset[str]
+        Empty for off-chip and memory cores and cores without PEs.
+    """
+    return frozenset(k.value for k in OpKind if k != OpKind.SHAPE and kind_runs_on(k, core, cores))
 
 
 def _loop_items(op: Op) -> dict[str, int]:

@@ -7,9 +7,11 @@ Public API
 * :func:`load_accelerator` reads either format (detected by the ``format:`` key).
 * :func:`load_monet_accelerator`, :func:`dump_accelerator` (our schema, :mod:`.yaml_io`).
 * :func:`load_stream_accelerator`, :func:`load_stream_core` (Stream/ZigZag, :mod:`.stream_io`).
-* :class:`HardwareFormatError` (a ``ValueError``) for every malformed file.
+* :class:`HardwareFormatError` (a :class:`monet_opt.errors.InputError`, hence a
+  ``ValueError``) for every malformed file: ``<file>: <field>: <message>``.
 * :func:`core_supports` and :data:`OP_KINDS`: the ``operator_types`` / op-kind convention
   (documented in :mod:`.yaml_io`).
+* :mod:`.limits`: the allowed range of every quantity.
 """
 
 from __future__ import annotations
@@ -79,9 +81,13 @@ def load_accelerator(path: str | os.PathLike[str]) -> Accelerator:
     data = read_yaml(p)
     if isinstance(data, dict) and "format" in data:
         if data["format"] != FORMAT_ID:
+            shown = repr(data["format"])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
             raise HardwareFormatError(
-                f"{p}: format: {data['format']!r} not allowed; allowed: {FORMAT_ID} "
-                f"(or no `format` key for a Stream accelerator file)"
+                p,
+                "format",
+                f"invalid value {shown}; allowed values: {FORMAT_ID} "
+                f"(or no `format` key for a Stream accelerator file)",
             )
         return accelerator_from_dict(data, str(p))
     return load_stream_accelerator(p)

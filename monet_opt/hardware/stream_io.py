@@ -66,6 +66,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import limits
 from .model import OPERANDS, Accelerator, Core, Link, Memory, OperationalArray, Port
 from .yaml_io import (
     DIRECTIONS,
@@ -154,12 +155,13 @@ class _Ctx:
         self.note = note
 
     def err(self, field: str, problem: str, allowed: str | None = None) -> HardwareFormatError:
-        msg = f"{self.path}: {field}: {problem}"
+        """The error ``<file>: <field>: <problem>; allowed: <allowed> (<note>)``."""
+        msg = problem
         if allowed is not None:
             msg += f"; allowed: {allowed}"
         if self.note:
             msg += f" ({self.note})"
-        return HardwareFormatError(msg)
+        return HardwareFormatError(self.path, field or None, msg)
 
     def mapping(self, v: Any, field: str) -> dict[Any, Any]:
         if not isinstance(v, dict):
@@ -183,48 +185,24 @@ class _Ctx:
             raise self.err(where, "required key missing", what)
         return d[key]
 
-    def number(
-        self,
-        v: Any,
-        field: str,
-        *,
-        positive: bool = False,
-        allow_inf: bool = False,
-        integer: bool = False,
-    ) -> float:
-        if isinstance(v, str):
-            try:
-                v = float(v.replace("_", ""))
-            except ValueError:
-                pass
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-        if ok and math.isnan(v):
-            ok = False
-        if ok and math.isinf(v) and not allow_inf:
-            ok = False
-        if ok and (v <= 0 if positive else v < 0):
-            ok = False
-        if ok and integer and not (math.isfinite(v) and float(v).is_integer()):
-            ok = False
-        if not ok:
-            kind = "an integer" if integer else "a number"
-            bound = "> 0" if positive else ">= 0"
-            inf = " or .inf" if allow_inf else ""
-            raise self.err(field, f"{_short(v)} not allowed", f"{kind} {bound}{inf}")
+    def number(self, v: Any, field: str, rng: limits.Range) -> float:
+        """``v`` if it lies in ``rng`` (:mod:`~monet_opt.hardware.limits`), else an error.
+
+        Numbers must be YAML numbers: booleans and strings are rejected.
+        """
+        allowed = rng.violation(v)
+        if allowed is not None:
+            raise self.err(field, f"{_short(v)} not allowed", allowed)
         return float(v)
 
     def core_id(self, v: Any, field: str, ids: list[int] | None = None) -> int:
-        if isinstance(v, str) and v.strip().isdigit():
+        """A core id (``"3"`` strings accepted, as Stream's YAML mapping keys may be)."""
+        if isinstance(v, str) and v.strip().isdigit() and len(v.strip()) <= 10:
             v = int(v.strip())
-        if (
-            not isinstance(v, int)
-            or isinstance(v, bool)
-            or v < 0
-            or (ids is not None and v not in ids)
-        ):
-            allowed = ", ".join(map(str, ids)) if ids is not None else "an integer >= 0"
+        if limits.CORE_ID.violation(v) is not None or (ids is not None and v not in ids):
+            allowed = ", ".join(map(str, ids)) if ids is not None else limits.CORE_ID.describe()
             raise self.err(field, f"core {_short(v)} not allowed", allowed)
-        return v
+        return int(v)
 
 
 def _short(v: Any) -> str:
@@ -320,13 +298,13 @@ def _ports_new(
         if kind not in PORT_KINDS:
             raise ctx.err(f"{pf}.type", f"{_short(kind)} not allowed", ", ".join(PORT_KINDS))
         bw_max = ctx.number(
-            ctx.required(p, "bandwidth_max", pf, "bits/cycle > 0"),
+            ctx.required(p, "bandwidth_max", pf, limits.BANDWIDTH.describe()),
             f"{pf}.bandwidth_max",
-            positive=True,
+            limits.BANDWIDTH,
         )
         bw_min = bw_max
         if p.get("bandwidth_min") is not None:
-            bw_min = ctx.number(p["bandwidth_min"], f"{pf}.bandwidth_min", positive=True)
+            bw_min = ctx.number(p["bandwidth_min"], f"{pf}.bandwidth_min", limits.BANDWIDTH)
             if bw_min > bw_max:
                 raise ctx.err(
                     f"{pf}.bandwidth_min", f"{bw_min} not allowed", f"<= bandwidth_max ({bw_max})"
@@ -346,26 +324,19 @@ def _ports_new(
 def _ports_old(
     m: Mapping[str, Any], operands: tuple[str, ...], ctx: _Ctx, field: str
 ) -> tuple[Port, ...]:
-    r_bw = ctx.number(
-        ctx.required(m, "r_bw", field, "bits/cycle > 0"), f"{field}.r_bw", positive=True
-    )
-    w_bw = ctx.number(
-        ctx.required(m, "w_bw", field, "bits/cycle > 0"), f"{field}.w_bw", positive=True
-    )
+    bw = limits.BANDWIDTH
+    r_bw = ctx.number(ctx.required(m, "r_bw", field, bw.describe()), f"{field}.r_bw", bw)
+    w_bw = ctx.number(ctx.required(m, "w_bw", field, bw.describe()), f"{field}.w_bw", bw)
     counts = {}
     for key, default in (("r_port", 1), ("w_port", 1), ("rw_port", 0)):
         v = m.get(key, default)
-        counts[key] = int(ctx.number(v, f"{field}.{key}", integer=True))
+        counts[key] = int(ctx.number(v, f"{field}.{key}", limits.PORT_COUNT))
     r_min = r_bw
     w_min = w_bw
     if m.get("min_r_granularity") is not None:
-        r_min = min(
-            r_bw, ctx.number(m["min_r_granularity"], f"{field}.min_r_granularity", positive=True)
-        )
+        r_min = min(r_bw, ctx.number(m["min_r_granularity"], f"{field}.min_r_granularity", bw))
     if m.get("min_w_granularity") is not None:
-        w_min = min(
-            w_bw, ctx.number(m["min_w_granularity"], f"{field}.min_w_granularity", positive=True)
-        )
+        w_min = min(w_bw, ctx.number(m["min_w_granularity"], f"{field}.min_w_granularity", bw))
     specs: dict[str, tuple[str, float, float]] = {}
     for i in range(1, counts["r_port"] + 1):
         specs[f"r_port_{i}"] = ("read", r_min, r_bw)
@@ -433,9 +404,10 @@ def _memory(name: str, m: Any, dims: tuple[str, ...], ctx: _Ctx) -> Memory:
     field = f"memories.{name}"
     m = ctx.mapping(m, field)
     ctx.keys(m, field, _MEM_KEYS)
-    size = ctx.number(ctx.required(m, "size", field, "bits > 0"), f"{field}.size", positive=True)
-    r_cost = ctx.number(ctx.required(m, "r_cost", field, "pJ per word >= 0"), f"{field}.r_cost")
-    w_cost = ctx.number(ctx.required(m, "w_cost", field, "pJ per word >= 0"), f"{field}.w_cost")
+    size, word = limits.SIZE_BITS, limits.WORD_ENERGY
+    size_bits = ctx.number(ctx.required(m, "size", field, size.describe()), f"{field}.size", size)
+    r_cost = ctx.number(ctx.required(m, "r_cost", field, word.describe()), f"{field}.r_cost", word)
+    w_cost = ctx.number(ctx.required(m, "w_cost", field, word.describe()), f"{field}.w_cost", word)
     ops_raw = ctx.seq(ctx.required(m, "operands", field, ", ".join(OPERANDS)), f"{field}.operands")
     for i, o in enumerate(ops_raw):
         if o not in OPERANDS:
@@ -467,7 +439,7 @@ def _memory(name: str, m: Any, dims: tuple[str, ...], ctx: _Ctx) -> Memory:
         )
     return Memory(
         name=str(name),
-        size_bits=size,
+        size_bits=size_bits,
         r_bw=r_bw,
         w_bw=w_bw,
         r_cost=r_cost,
@@ -487,7 +459,8 @@ def _array(raw: Mapping[str, Any], key: str, ctx: _Ctx) -> OperationalArray:
     a = ctx.mapping(raw[key], key)
     ctx.keys(a, key, _ARRAY_KEYS)
     ekey = "unit_energy" if "unit_energy" in a else "multiplier_energy"
-    energy = ctx.number(ctx.required(a, ekey, key, "pJ per MAC >= 0"), f"{key}.{ekey}")
+    op_e = limits.OP_ENERGY
+    energy = ctx.number(ctx.required(a, ekey, key, op_e.describe()), f"{key}.{ekey}", op_e)
     dims = ctx.seq(ctx.required(a, "dimensions", key, "names D1, D2, ..."), f"{key}.dimensions")
     sizes = ctx.seq(ctx.required(a, "sizes", key, "integers >= 0"), f"{key}.sizes")
     for i, d in enumerate(dims):
@@ -502,7 +475,7 @@ def _array(raw: Mapping[str, Any], key: str, ctx: _Ctx) -> OperationalArray:
             "one size per dimension",
         )
     isizes = tuple(
-        int(ctx.number(s, f"{key}.sizes[{i}]", integer=True)) for i, s in enumerate(sizes)
+        int(ctx.number(s, f"{key}.sizes[{i}]", limits.ARRAY_SIZE)) for i, s in enumerate(sizes)
     )
     return OperationalArray(energy, tuple(dims), isizes)
 
@@ -535,7 +508,9 @@ def _dataflows(
                 raise ctx.err(
                     f"{f}[{i}]", f"loop dimension {ld!r} not allowed", ", ".join(LOOP_DIMS)
                 )
-            size = int(ctx.number(n, f"{f}[{i}]", positive=True, integer=True))
+            if isinstance(n, str) and n.isdigit() and len(n) <= 10:  # "K, 32" strings
+                n = int(n)
+            size = int(ctx.number(n, f"{f}[{i}]", limits.UNROLL))
             pairs.append((ld, size))
         cap = array.sizes[array.dimensions.index(d)]
         if math.prod(n for _, n in pairs) > cap:
@@ -701,7 +676,7 @@ def load_stream_accelerator(path: str | os.PathLike[str]) -> Accelerator:
 
     default_uec = 0.0
     if raw.get("unit_energy_cost") is not None:
-        default_uec = ctx.number(raw["unit_energy_cost"], "unit_energy_cost")
+        default_uec = ctx.number(raw["unit_energy_cost"], "unit_energy_cost", limits.CYCLE_ENERGY)
     links: list[Link] = []
     link_uec: list[float] = []
     conn = raw.get("core_connectivity") or []
@@ -712,10 +687,14 @@ def load_stream_accelerator(path: str | os.PathLike[str]) -> Accelerator:
             members = _id_list(entry, ctx, f, ids)
             kind = "link" if len(members) == 2 else "bus"
             bw = ctx.number(
-                ctx.required(raw, "bandwidth", "", "bits/cycle > 0 (needed by string connections)"),
+                ctx.required(
+                    raw,
+                    "bandwidth",
+                    "",
+                    f"{limits.LINK_BANDWIDTH.describe()} (needed by string connections)",
+                ),
                 "bandwidth",
-                positive=True,
-                allow_inf=True,
+                limits.LINK_BANDWIDTH,
             )
             uec = default_uec
         else:
@@ -728,19 +707,26 @@ def load_stream_accelerator(path: str | os.PathLike[str]) -> Accelerator:
                 ctx.required(entry, "cores", f, "a list of core ids"), ctx, f"{f}.cores", ids
             )
             bw = ctx.number(
-                ctx.required(entry, "bandwidth", f, "bits/cycle > 0"),
+                ctx.required(entry, "bandwidth", f, limits.LINK_BANDWIDTH.describe()),
                 f"{f}.bandwidth",
-                positive=True,
-                allow_inf=True,
+                limits.LINK_BANDWIDTH,
             )
             uec = default_uec
             if entry.get("unit_energy_cost") is not None:
-                uec = ctx.number(entry["unit_energy_cost"], f"{f}.unit_energy_cost")
+                uec = ctx.number(
+                    entry["unit_energy_cost"], f"{f}.unit_energy_cost", limits.CYCLE_ENERGY
+                )
         if len(set(members)) != len(members) or len(members) < 2:
             raise ctx.err(f, f"cores {list(members)} not allowed", ">= 2 distinct core ids")
         if kind == "link" and len(members) != 2:
             raise ctx.err(f"{f}.cores", f"{len(members)} cores on a link", "2 (use type: bus)")
         epb = 0.0 if math.isinf(bw) else uec / bw
+        if limits.BIT_ENERGY.violation(epb) is not None:
+            raise ctx.err(
+                f"{f}.unit_energy_cost" if isinstance(entry, dict) else "unit_energy_cost",
+                f"{uec:g} pJ per link cycle at {bw:g} bits/cycle is {epb:g} pJ/bit, not allowed",
+                f"a link energy {limits.BIT_ENERGY.describe()}",
+            )
         links.append(Link(members, kind, bw, epb))
         link_uec.append(uec)
 

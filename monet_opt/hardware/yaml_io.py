@@ -44,6 +44,27 @@ access of one port-wide word**, array energy in **pJ per MAC** (per element oper
 on SIMD/pooling arrays), link energy in **pJ/bit**. Link bandwidth may be ``.inf``
 ("unlimited", e.g. Stream 0.0.8's SIMD-core links); memory quantities must be finite.
 
+Allowed ranges (:mod:`monet_opt.hardware.limits`; the same for Stream files). Numbers
+must be YAML numbers: ``true``/``false`` and strings such as ``"64"`` or ``yes`` are
+rejected, ints are accepted where a float is expected.
+
+=====================================================  ==================================
+key                                                    allowed
+=====================================================  ==================================
+``size_bits``                                          [1, 2**60] bits
+``read_bw_bits_per_cycle``, ``write_bw_bits_per_cycle``,
+port ``bandwidth_bits_per_cycle`` and ``min_...``      [1e-3, 1e9] bits/cycle
+link ``bandwidth_bits_per_cycle``                      [1e-3, 1e9] bits/cycle or ``.inf``
+``read_pj_per_word``, ``write_pj_per_word``            [0, 1e6] pJ per word
+``array.unit_energy_pj``                               [0, 1e6] pJ per MAC
+link ``energy_pj_per_bit``                             [0, 1e6] pJ/bit
+``array.sizes[i]``, ``dataflow`` unrolling             integers in [0, 2**20] / [1, 2**20]
+core ids (``id``, ``links[].cores``, ...)              integers in [0, 2**31 - 1]
+=====================================================  ==================================
+
+These admit every real chip and every shipped file; they keep the MILP coefficients
+within what the solver's tolerances can hold (see :mod:`monet_opt.hardware.limits`).
+
 Ports. Without ``ports`` a memory gets one ``read`` port ``r_port_1`` of
 ``read_bw_bits_per_cycle`` and one ``write`` port ``w_port_1`` of
 ``write_bw_bits_per_cycle`` (or, with ``shared_port: true``, a single ``read_write``
@@ -54,31 +75,40 @@ read / write capable port (a ``read_write`` port counts for both). ``ports: []``
 port detail and requires both bandwidth keys. Allocation entries are ``[operand,
 direction]`` pairs (Stream's ``"I1, tl"`` strings are accepted too).
 
-Operator types and op kinds (convention shared with the cost model)
--------------------------------------------------------------------
+Operator types and op kinds (the one capability rule)
+------------------------------------------------------
 ``Core.operator_types`` holds **op-kind names**, the values of
 :class:`monet_opt.models.ir.OpKind`: ``conv``, ``gemm``, ``elementwise``, ``pool``,
 ``norm``, ``loss``, ``optimizer``, ``shape`` (see :data:`OP_KINDS`).
+:func:`core_supports` is the capability test, and it is exact:
 
+* ``operator_types`` listed: the core runs exactly the listed kinds. ``[gemm]`` runs
+  GEMMs but no convolutions; ``[elementwise, norm, loss]`` runs no optimizer update.
 * ``operator_types`` absent (``None``): no restriction, the core may run every kind.
-  This is Stream's semantics; in the shipped examples the unrestricted cores are the MAC
-  arrays and run ``conv``/``gemm`` (and anything no specialised core takes).
-* The SIMD core of the examples lists ``[elementwise, norm, loss, optimizer]`` and the
-  pooling core ``[pool]``, following MONET's mapping (REFERENCE §3: ReluGrad, ReduceSum,
-  the loss gradient and every optimizer op go to the SIMD core, pooling to the pooling
-  core).
-* ``shape`` ops are zero-cost and allowed on every compute core (:func:`core_supports`).
+* ``shape`` ops (reshape, transpose...) do no work and are contracted out of the
+  schedule (:func:`monet_opt.schedule.problem.build_problem`); every compute core
+  accepts them.
 * Cores of kind ``offchip`` or ``memory`` and cores with 0 PEs run nothing.
+
+On top of this, the cost model adds one *preference*
+(:func:`monet_opt.cost.op_cost.can_run`, :func:`monet_opt.cost.op_cost.supported_kinds`):
+an unrestricted core leaves a kind that a specialised core lists to that core. This is
+MONET's mapping (Morlier et al., "MONET: ...", arXiv:2603.15002, 2026, and its Stream
+pull request #92): MAC ops run on the MAC cores, element-wise work (ReLU gradients,
+reductions, the loss gradient, every optimizer op) on the SIMD core, pooling on the
+pooling core; see ``docs/hardware_sources.md``. The shipped examples list the kinds of
+their specialised cores explicitly: the SIMD core ``[elementwise, norm, loss,
+optimizer]``, the pooling core ``[pool]``.
 
 Stream files list ONNX op types instead (``[Add, Mul, Relu]``, ``[MaxPool]``...).
 :func:`op_kinds_for_onnx_types` maps them with :data:`ONNX_OP_KINDS`: MAC ops to
 ``conv``/``gemm``, pools to ``pool``, reductions/normalisations to ``norm`` and any
 element-wise arithmetic op to the whole vector group ``elementwise``, ``norm``, ``loss``,
-``optimizer`` (an AdamW/SGD update and the softmax-cross-entropy gradient are chains of
-element-wise Mul/Add/Div/Sqrt/Sub/Exp ops plus small reductions, which MONET runs on the
-SIMD core). This matches the grouping of ``monet_opt.cost.op_cost``. :func:`core_supports`
-is the capability test only; MONET's preference rule (unrestricted cores leave kinds
-claimed by a specialised core to that core) is ``monet_opt.cost.op_cost.can_run``.
+``optimizer``: an AdamW/SGD update and the softmax-cross-entropy gradient are chains of
+element-wise Mul/Add/Div/Sqrt/Sub/Exp ops plus small reductions (Loshchilov & Hutter,
+"Decoupled Weight Decay Regularization", ICLR 2019, Algorithm 2), which a core that
+executes those ONNX ops can run. :func:`core_supports` applies the same map to raw ONNX
+names found in a :class:`Core` built in Python.
 """
 
 from __future__ import annotations
@@ -86,16 +116,26 @@ from __future__ import annotations
 import math
 import os
 import types
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+)
 
 from monet_opt.atomic import write_text_atomic
+from monet_opt.errors import InputError, from_validation_error
+from monet_opt.safe_yaml import load_yaml
 
+from . import limits
 from .model import OPERANDS, Accelerator, Core, Link, Memory, OperationalArray, Port
 
 __all__ = [
@@ -109,6 +149,7 @@ __all__ = [
     "PORT_KINDS",
     "CORE_KINDS",
     "op_kinds_for_onnx_types",
+    "listed_kinds",
     "core_supports",
     "default_ports",
     "sort_allocation",
@@ -198,12 +239,17 @@ ONNX_OP_KINDS: Mapping[str, tuple[str, ...]] = types.MappingProxyType(
 )
 
 
-class HardwareFormatError(ValueError):
-    """A hardware file is malformed.
+class HardwareFormatError(InputError):
+    """A hardware file is malformed (an :class:`~monet_opt.errors.InputError`).
 
-    The message names the file, the offending field (a path such as
-    ``cores[2].memories[0].operands[1]``) and the allowed values.
+    ``str(err)`` is ``<file>: <field>: <message>``: the file, the offending field (a path
+    such as ``cores[2].memories[0].operands[1]``) and what is allowed.
     """
+
+    @classmethod
+    def wrap(cls, err: InputError) -> HardwareFormatError:
+        """The same error as a :class:`HardwareFormatError`."""
+        return cls(err.file, err.field, err.message, details=err.details)
 
 
 def op_kinds_for_onnx_types(
@@ -230,25 +276,44 @@ def op_kinds_for_onnx_types(
     """
     kinds: set[str] = set()
     for i, name in enumerate(names):
-        if not isinstance(name, str):
-            raise HardwareFormatError(
-                f"{source}: {field}[{i}]: {name!r} not allowed; expected an ONNX op type or "
-                f"an op kind ({', '.join(OP_KINDS)})"
-            )
-        if name in OP_KINDS:
+        if isinstance(name, str) and name in OP_KINDS:
             kinds.add(name)
-        elif name in ONNX_OP_KINDS:
+        elif isinstance(name, str) and name in ONNX_OP_KINDS:
             kinds.update(ONNX_OP_KINDS[name])
         else:
+            shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
             raise HardwareFormatError(
-                f"{source}: {field}[{i}]: {name!r} not allowed; allowed: op kinds "
-                f"{', '.join(OP_KINDS)} or ONNX op types {', '.join(sorted(ONNX_OP_KINDS))}"
+                source,
+                f"{field}[{i}]",
+                f"{shown} not allowed; allowed: op kinds {', '.join(OP_KINDS)} or ONNX op "
+                f"types {', '.join(sorted(ONNX_OP_KINDS))}",
             )
     return frozenset(kinds)
 
 
+def listed_kinds(core: Core) -> frozenset[str] | None:
+    """Op kinds ``core.operator_types`` lists (``None``: unrestricted).
+
+    Op-kind names are kept; ONNX op types (a :class:`Core` built in Python with Stream's
+    names) are mapped with :data:`ONNX_OP_KINDS`; other names grant nothing.
+    """
+    if core.operator_types is None:
+        return None
+    kinds: set[str] = set()
+    for name in core.operator_types:
+        name = str(name)
+        kinds.update(ONNX_OP_KINDS.get(name, (name,) if name in OP_KINDS else ()))
+    return frozenset(kinds)
+
+
 def core_supports(core: Core, kind: str) -> bool:
-    """True if ``core`` may run an op of kind ``kind`` (see the module docstring).
+    """Whether ``core`` is able to run ops of kind ``kind``: the one capability rule.
+
+    Exact: a compute core with PEs runs a kind its ``operator_types`` lists and no other;
+    without ``operator_types`` it runs every kind. ``shape`` ops (no work) run on every
+    compute core. Off-chip and memory cores and cores without PEs run nothing. Which core
+    *will* run a kind also depends on MONET's preference rule
+    (:func:`monet_opt.cost.op_cost.can_run`); see the module docstring.
 
     Parameters
     ----------
@@ -256,13 +321,17 @@ def core_supports(core: Core, kind: str) -> bool:
         The core.
     kind
         An op-kind name (``OpKind`` value; a ``StrEnum`` member works too).
+
+    Returns
+    -------
+    bool
+        ``True`` if the core can run the kind.
     """
     if core.kind != "compute" or core.array.n_pes == 0:
         return False
     kind = str(kind)
-    if kind == "shape" or core.operator_types is None:
-        return True
-    return kind in core.operator_types
+    listed = listed_kinds(core)
+    return kind == "shape" or listed is None or kind in listed
 
 
 # --------------------------------------------------------------------------- ports
@@ -319,11 +388,23 @@ LinkKind = Literal["link", "bus"]
 OpKindName = Literal["conv", "gemm", "elementwise", "pool", "norm", "loss", "optimizer", "shape"]
 LoopDim = Literal["B", "G", "K", "C", "D", "OY", "OX", "FY", "FX", "E"]
 ArrayDim = Annotated[str, Field(pattern=r"^D[1-9][0-9]*$")]
-PosFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFinite = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-PosOrInf = Annotated[float, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-PosInt = Annotated[int, Field(gt=0)]
+
+
+def _ranged(kind: type, rng: limits.Range) -> Any:
+    """``kind`` restricted to ``rng``; bools and strings rejected (strict numbers)."""
+    return Annotated[kind, Strict(), BeforeValidator(rng.check)]
+
+
+SizeBits = _ranged(float, limits.SIZE_BITS)
+Bandwidth = _ranged(float, limits.BANDWIDTH)
+LinkBandwidth = _ranged(float, limits.LINK_BANDWIDTH)
+WordEnergy = _ranged(float, limits.WORD_ENERGY)
+OpEnergy = _ranged(float, limits.OP_ENERGY)
+BitEnergy = _ranged(float, limits.BIT_ENERGY)
+ArraySize = _ranged(int, limits.ARRAY_SIZE)
+Unroll = _ranged(int, limits.UNROLL)
+CoreId = _ranged(int, limits.CORE_ID)
+StrictBool = Annotated[bool, Strict()]
 Name = Annotated[str, Field(min_length=1)]
 
 
@@ -345,8 +426,8 @@ class PortSpec(_Spec):
 
     name: Name
     kind: PortKind
-    bandwidth_bits_per_cycle: PosFinite
-    min_bandwidth_bits_per_cycle: PosFinite | None = None
+    bandwidth_bits_per_cycle: Bandwidth
+    min_bandwidth_bits_per_cycle: Bandwidth | None = None
     allocation: list[tuple[Operand, Direction]] = []
 
     @field_validator("allocation", mode="before")
@@ -359,14 +440,14 @@ class MemorySpec(_Spec):
     """A memory level (schema)."""
 
     name: Name
-    size_bits: PosFinite
-    read_bw_bits_per_cycle: PosFinite | None = None
-    write_bw_bits_per_cycle: PosFinite | None = None
-    read_pj_per_word: NonNegFinite
-    write_pj_per_word: NonNegFinite
+    size_bits: SizeBits
+    read_bw_bits_per_cycle: Bandwidth | None = None
+    write_bw_bits_per_cycle: Bandwidth | None = None
+    read_pj_per_word: WordEnergy
+    write_pj_per_word: WordEnergy
     operands: list[Operand] = Field(min_length=1)
     served_dimensions: list[ArrayDim] = []
-    shared_port: bool = False
+    shared_port: StrictBool = False
     ports: list[PortSpec] | None = None
 
 
@@ -374,18 +455,18 @@ class ArraySpec(_Spec):
     """An operational array (schema)."""
 
     dimensions: list[ArrayDim]
-    sizes: list[NonNegInt]
-    unit_energy_pj: NonNegFinite
+    sizes: list[ArraySize]
+    unit_energy_pj: OpEnergy
 
 
 class CoreSpec(_Spec):
     """A core (schema)."""
 
-    id: NonNegInt
+    id: CoreId
     name: Name
     kind: CoreKind = "compute"
     array: ArraySpec | None = None
-    dataflow: dict[ArrayDim, list[tuple[LoopDim, PosInt]]] | None = None
+    dataflow: dict[ArrayDim, list[tuple[LoopDim, Unroll]]] | None = None
     operator_types: list[OpKindName] | None = None
     memories: list[MemorySpec] = Field(min_length=1)
 
@@ -403,9 +484,9 @@ class LinkSpec(_Spec):
     """A link or bus (schema)."""
 
     kind: LinkKind = "link"
-    cores: list[NonNegInt] = Field(min_length=2)
-    bandwidth_bits_per_cycle: PosOrInf
-    energy_pj_per_bit: NonNegFinite = 0.0
+    cores: list[CoreId] = Field(min_length=2)
+    bandwidth_bits_per_cycle: LinkBandwidth
+    energy_pj_per_bit: BitEnergy = 0.0
 
 
 class AcceleratorSpec(_Spec):
@@ -416,65 +497,14 @@ class AcceleratorSpec(_Spec):
     description: str | None = None
     cores: list[CoreSpec] = Field(min_length=1)
     links: list[LinkSpec] = []
-    offchip_core_id: NonNegInt | None = None
-    memory_sharing: list[list[NonNegInt]] = []
+    offchip_core_id: CoreId | None = None
+    memory_sharing: list[list[CoreId]] = []
     extra: dict[str, Any] = {}
 
 
 # ------------------------------------------------------------------ error messages
 
-
-def _loc_str(loc: Sequence[Any]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "<top level>"
-
-
-def _unwrap(ann: Any) -> Any:
-    """Strip Annotated / Optional wrappers."""
-    while True:
-        origin = typing.get_origin(ann)
-        if origin is Annotated:
-            ann = typing.get_args(ann)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(ann) if a is not type(None)]
-            if len(args) != 1:
-                return ann
-            ann = args[0]
-        else:
-            return ann
-
-
-def _annotation_at(loc: Sequence[Any]) -> Any:
-    ann: Any = AcceleratorSpec
-    for part in loc:
-        ann = _unwrap(ann)
-        origin = typing.get_origin(ann)
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            if not isinstance(part, str) or part not in ann.model_fields:
-                return None
-            ann = ann.model_fields[part].annotation
-        elif origin is list:
-            ann = typing.get_args(ann)[0]
-        elif origin is tuple:
-            args = typing.get_args(ann)
-            if not isinstance(part, int) or part >= len(args):
-                return None
-            ann = args[part]
-        elif origin is dict:
-            if part == "[key]":
-                ann = typing.get_args(ann)[0]
-            else:
-                ann = typing.get_args(ann)[1]
-        else:
-            return None
-    return _unwrap(ann)
-
-
+#: Unit per key, appended to numeric-range messages by the pydantic error translator.
 _UNITS = {
     "size_bits": "bits",
     "read_bw_bits_per_cycle": "bits/cycle",
@@ -488,66 +518,32 @@ _UNITS = {
 }
 
 
-def _describe(err: Mapping[str, Any]) -> tuple[Sequence[Any], str]:
-    loc = list(err["loc"])
-    typ = err["type"]
-    value = err.get("input")
-    ctx = err.get("ctx") or {}
-    if typ == "extra_forbidden":
-        parent = _annotation_at(loc[:-1])
-        allowed = ", ".join(parent.model_fields) if isinstance(parent, type) else "?"
-        return loc, f"unknown key {loc[-1]!r}; allowed keys: {allowed}"
-    if typ == "missing":
-        return loc, "required key missing"
-    if typ == "literal_error":
-        ann = _annotation_at(loc)
-        args = typing.get_args(ann) if typing.get_origin(ann) is Literal else ()
-        allowed = ", ".join(map(str, args)) if args else str(ctx.get("expected"))
-        return loc, f"{value!r} not allowed; allowed: {allowed}"
-    if typ == "string_pattern_mismatch":
-        return loc, f"{value!r} not allowed; allowed: array dimension names D1, D2, ..."
-    field = next((p for p in reversed(loc) if isinstance(p, str)), "")
-    unit = f" {_UNITS[field]}" if field in _UNITS else ""
-    for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
-        if key in ctx:
-            return loc, f"{value!r} not allowed; allowed: a number {op} {ctx[key]}{unit}"
-    if typ == "finite_number":
-        return loc, f"{value!r} not allowed; allowed: a finite number{unit}"
-    if typ in ("too_short", "too_long"):
-        return loc, f"{err['msg']}; got {value!r}"
-    if typ == "value_error":
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        return loc, msg
-    return loc, f"{err['msg']} (got {value!r})"
-
-
-def _format_validation_error(exc: ValidationError, source: str) -> HardwareFormatError:
-    lines = []
-    for e in exc.errors():
-        loc, msg = _describe(e)
-        lines.append(f"{source}: {_loc_str(loc)}: {msg}")
-    return HardwareFormatError("\n".join(lines))
-
-
 # ------------------------------------------------------------------------ loading
 
 
 def read_yaml(path: str | os.PathLike[str]) -> Any:
-    """Read a YAML file, turning I/O and syntax errors into :class:`HardwareFormatError`."""
-    p = Path(path)
+    """Read a hardware YAML file with :func:`monet_opt.safe_yaml.load_yaml`.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    Any
+        The parsed document (YAML 1.2 core schema: ``yes``/``no`` stay strings).
+
+    Raises
+    ------
+    HardwareFormatError
+        If the file is missing, unreadable, too large, not YAML, has duplicate keys or
+        alias bombs (message: file, line, problem).
+    """
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HardwareFormatError(f"{p}: file not found") from None
-    except OSError as exc:
-        raise HardwareFormatError(f"{p}: cannot read ({exc})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise HardwareFormatError(f"{p}:{where}: YAML syntax error: {problem}") from None
+        return load_yaml(Path(path))
+    except InputError as err:
+        raise HardwareFormatError.wrap(err) from None
 
 
 def _memory_from_spec(m: MemorySpec, source: str, loc: str) -> Memory:
@@ -568,19 +564,23 @@ def _memory_from_spec(m: MemorySpec, source: str, loc: str) -> Memory:
         )
         names = [p.name for p in ports]
         if len(set(names)) != len(names):
-            raise HardwareFormatError(f"{source}: {loc}.ports: duplicate port names {names}")
+            raise HardwareFormatError(source, f"{loc}.ports", f"duplicate port names {names}")
         for i, p in enumerate(m.ports):
             mn = p.min_bandwidth_bits_per_cycle
             if mn is not None and mn > p.bandwidth_bits_per_cycle:
                 raise HardwareFormatError(
-                    f"{source}: {loc}.ports[{i}].min_bandwidth_bits_per_cycle: {mn} not allowed; "
-                    f"allowed: <= bandwidth_bits_per_cycle ({p.bandwidth_bits_per_cycle})"
+                    source,
+                    f"{loc}.ports[{i}].min_bandwidth_bits_per_cycle",
+                    f"{mn} not allowed; "
+                    f"allowed: <= bandwidth_bits_per_cycle ({p.bandwidth_bits_per_cycle})",
                 )
             for o, _d in p.allocation:
                 if o not in m.operands:
                     raise HardwareFormatError(
-                        f"{source}: {loc}.ports[{i}].allocation: operand {o!r} not allowed; "
-                        f"allowed: the memory's operands {', '.join(m.operands)}"
+                        source,
+                        f"{loc}.ports[{i}].allocation",
+                        f"operand {o!r} not allowed; "
+                        f"allowed: the memory's operands {', '.join(m.operands)}",
                     )
         r_bw = _widest(ports, ("read", "read_write"))
         w_bw = _widest(ports, ("write", "read_write"))
@@ -590,20 +590,26 @@ def _memory_from_spec(m: MemorySpec, source: str, loc: str) -> Memory:
         ):
             if derived == 0:
                 raise HardwareFormatError(
-                    f"{source}: {loc}.ports: no port serves {key.split('_')[0]}s; allowed port "
-                    f"kinds: {', '.join(PORT_KINDS)} (need a read and a write capable port)"
+                    source,
+                    f"{loc}.ports",
+                    f"no port serves {key.split('_')[0]}s; allowed port "
+                    f"kinds: {', '.join(PORT_KINDS)} (need a read and a write capable port)",
                 )
             if given is not None and given != derived:
                 raise HardwareFormatError(
-                    f"{source}: {loc}.{key}: {given} not allowed; it must equal the widest "
-                    f"port of that kind ({derived} bits/cycle) or be omitted"
+                    source,
+                    f"{loc}.{key}",
+                    f"{given} not allowed; it must equal the widest "
+                    f"port of that kind ({derived} bits/cycle) or be omitted",
                 )
     else:
         for key in ("read_bw_bits_per_cycle", "write_bw_bits_per_cycle"):
             if getattr(m, key) is None:
                 raise HardwareFormatError(
-                    f"{source}: {loc}.{key}: required key missing (a positive number of "
-                    f"bits/cycle; may be omitted only when `ports` are listed)"
+                    source,
+                    f"{loc}.{key}",
+                    "required key missing (a positive number of "
+                    "bits/cycle; may be omitted only when `ports` are listed)",
                 )
         r_bw = float(m.read_bw_bits_per_cycle or 0.0)
         w_bw = float(m.write_bw_bits_per_cycle or 0.0)
@@ -612,12 +618,14 @@ def _memory_from_spec(m: MemorySpec, source: str, loc: str) -> Memory:
         else:
             if m.shared_port and r_bw != w_bw:
                 raise HardwareFormatError(
-                    f"{source}: {loc}.write_bw_bits_per_cycle: {w_bw} not allowed with "
-                    f"shared_port: true; allowed: equal to read_bw_bits_per_cycle ({r_bw})"
+                    source,
+                    f"{loc}.write_bw_bits_per_cycle",
+                    f"{w_bw} not allowed with "
+                    f"shared_port: true; allowed: equal to read_bw_bits_per_cycle ({r_bw})",
                 )
             ports = default_ports(m.operands, r_bw, w_bw, shared=m.shared_port)
     if len(set(m.operands)) != len(m.operands):
-        raise HardwareFormatError(f"{source}: {loc}.operands: duplicates in {m.operands}")
+        raise HardwareFormatError(source, f"{loc}.operands", f"duplicates in {m.operands}")
     return Memory(
         name=m.name,
         size_bits=m.size_bits,
@@ -636,26 +644,31 @@ def _core_from_spec(c: CoreSpec, i: int, source: str) -> Core:
     if c.array is None:
         if c.kind == "compute":
             raise HardwareFormatError(
-                f"{source}: {loc}.array: required key missing for kind compute "
-                f"(dimensions, sizes, unit_energy_pj)"
+                source,
+                f"{loc}.array",
+                "required key missing for kind compute (dimensions, sizes, unit_energy_pj)",
             )
         array = OperationalArray(0.0, ("D1",), (0,))
     else:
         a = c.array
         if len(a.dimensions) != len(a.sizes):
             raise HardwareFormatError(
-                f"{source}: {loc}.array.sizes: {len(a.sizes)} sizes for {len(a.dimensions)} "
-                f"dimensions; allowed: one size per dimension"
+                source,
+                f"{loc}.array.sizes",
+                f"{len(a.sizes)} sizes for {len(a.dimensions)} "
+                f"dimensions; allowed: one size per dimension",
             )
         if len(set(a.dimensions)) != len(a.dimensions):
             raise HardwareFormatError(
-                f"{source}: {loc}.array.dimensions: duplicates in {a.dimensions}"
+                source, f"{loc}.array.dimensions", f"duplicates in {a.dimensions}"
             )
         array = OperationalArray(a.unit_energy_pj, tuple(a.dimensions), tuple(a.sizes))
     if c.kind == "compute" and array.n_pes == 0:
         raise HardwareFormatError(
-            f"{source}: {loc}.array.sizes: {list(array.sizes)} not allowed for kind compute; "
-            f"allowed: all sizes > 0 (use kind memory or offchip for cores without PEs)"
+            source,
+            f"{loc}.array.sizes",
+            f"{list(array.sizes)} not allowed for kind compute; "
+            f"allowed: all sizes > 0 (use kind memory or offchip for cores without PEs)",
         )
     dims = set(array.dimensions)
     dataflows = None
@@ -663,15 +676,17 @@ def _core_from_spec(c: CoreSpec, i: int, source: str) -> Core:
         for d, unroll in c.dataflow.items():
             if d not in dims:
                 raise HardwareFormatError(
-                    f"{source}: {loc}.dataflow: dimension {d!r} not allowed; allowed: "
-                    f"{', '.join(array.dimensions)}"
+                    source,
+                    f"{loc}.dataflow",
+                    f"dimension {d!r} not allowed; allowed: {', '.join(array.dimensions)}",
                 )
             size = array.sizes[array.dimensions.index(d)]
             prod = math.prod(n for _, n in unroll)
             if prod > size:
                 raise HardwareFormatError(
-                    f"{source}: {loc}.dataflow.{d}: unrolling {prod} not allowed; allowed: "
-                    f"<= the array size along {d} ({size})"
+                    source,
+                    f"{loc}.dataflow.{d}",
+                    f"unrolling {prod} not allowed; allowed: <= the array size along {d} ({size})",
                 )
         dataflows = {d: tuple((str(ld), int(n)) for ld, n in u) for d, u in c.dataflow.items()}
     memories = []
@@ -679,14 +694,15 @@ def _core_from_spec(c: CoreSpec, i: int, source: str) -> Core:
     for j, m in enumerate(c.memories):
         mloc = f"{loc}.memories[{j}]"
         if m.name in seen:
-            raise HardwareFormatError(f"{source}: {mloc}.name: duplicate memory name {m.name!r}")
+            raise HardwareFormatError(source, f"{mloc}.name", f"duplicate memory name {m.name!r}")
         seen.add(m.name)
         if c.array is not None:
             for d in m.served_dimensions:
                 if d not in dims:
                     raise HardwareFormatError(
-                        f"{source}: {mloc}.served_dimensions: {d!r} not allowed; allowed: "
-                        f"{', '.join(array.dimensions)}"
+                        source,
+                        f"{mloc}.served_dimensions",
+                        f"{d!r} not allowed; allowed: {', '.join(array.dimensions)}",
                     )
         memories.append(_memory_from_spec(m, source, mloc))
     return Core(
@@ -716,32 +732,33 @@ def accelerator_from_dict(data: Any, source: str = "<input>") -> Accelerator:
         On any schema or consistency violation.
     """
     if not isinstance(data, dict):
-        raise HardwareFormatError(
-            f"{source}: <top level>: expected a mapping, got {type(data).__name__}"
-        )
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise HardwareFormatError(source, None, f"expected a mapping at the top level, got {got}")
     try:
         spec = AcceleratorSpec.model_validate(data)
     except ValidationError as exc:
-        raise _format_validation_error(exc, source) from None
+        err = from_validation_error(exc, file=source, root=AcceleratorSpec, units=_UNITS)
+        raise HardwareFormatError.wrap(err) from None
     cores = tuple(_core_from_spec(c, i, source) for i, c in enumerate(spec.cores))
     ids = [c.id for c in cores]
     for i, cid in enumerate(ids):
         if ids.index(cid) != i:
-            raise HardwareFormatError(f"{source}: cores[{i}].id: duplicate core id {cid}")
+            raise HardwareFormatError(source, f"cores[{i}].id", f"duplicate core id {cid}")
     id_list = ", ".join(map(str, ids))
     links = []
     for i, lk in enumerate(spec.links):
         for cid in lk.cores:
             if cid not in ids:
                 raise HardwareFormatError(
-                    f"{source}: links[{i}].cores: core {cid} not allowed; allowed: {id_list}"
+                    source, f"links[{i}].cores", f"core {cid} not allowed; allowed: {id_list}"
                 )
         if len(set(lk.cores)) != len(lk.cores):
-            raise HardwareFormatError(f"{source}: links[{i}].cores: duplicates in {lk.cores}")
+            raise HardwareFormatError(source, f"links[{i}].cores", f"duplicates in {lk.cores}")
         if lk.kind == "link" and len(lk.cores) != 2:
             raise HardwareFormatError(
-                f"{source}: links[{i}].cores: a link connects exactly 2 cores (got "
-                f"{len(lk.cores)}); use kind: bus for more"
+                source,
+                f"links[{i}].cores",
+                f"a link connects exactly 2 cores (got {len(lk.cores)}); use kind: bus for more",
             )
         links.append(
             Link(tuple(lk.cores), lk.kind, lk.bandwidth_bits_per_cycle, lk.energy_pj_per_bit)
@@ -751,27 +768,28 @@ def accelerator_from_dict(data: Any, source: str = "<input>") -> Accelerator:
     if oc is not None:
         if oc not in ids:
             raise HardwareFormatError(
-                f"{source}: offchip_core_id: {oc} not allowed; allowed: a core id ({id_list})"
+                source, "offchip_core_id", f"{oc} not allowed; allowed: a core id ({id_list})"
             )
         if offchip != [oc]:
             raise HardwareFormatError(
-                f"{source}: offchip_core_id: core {oc} must be the only core of kind offchip "
-                f"(kind offchip cores: {offchip})"
+                source,
+                "offchip_core_id",
+                f"core {oc} must be the only core of kind offchip (kind offchip cores: {offchip})",
             )
     elif offchip:
         raise HardwareFormatError(
-            f"{source}: offchip_core_id: required key missing; core(s) {offchip} have kind offchip"
+            source, "offchip_core_id", f"required key missing; core(s) {offchip} have kind offchip"
         )
     sharing = []
     for i, grp in enumerate(spec.memory_sharing):
         for cid in grp:
             if cid not in ids:
                 raise HardwareFormatError(
-                    f"{source}: memory_sharing[{i}]: core {cid} not allowed; allowed: {id_list}"
+                    source, f"memory_sharing[{i}]", f"core {cid} not allowed; allowed: {id_list}"
                 )
         if len(grp) < 2:
             raise HardwareFormatError(
-                f"{source}: memory_sharing[{i}]: {grp} not allowed; allowed: >= 2 core ids"
+                source, f"memory_sharing[{i}]", f"{grp} not allowed; allowed: >= 2 core ids"
             )
         sharing.append(tuple(grp))
     extra = dict(spec.extra)
