@@ -26,40 +26,53 @@ Variables
 ---------
 :math:`u_k \in \{0,1\}` fuse positions :math:`k, k+1`; :math:`z_e \in [0,1]` edge inside a
 stack; :math:`\omega_t \in [0,1]` tensor :math:`t` still written to DRAM; :math:`a_k \in
-[0,1]` DMA task :math:`k` still non-empty; start :math:`S_i`, fetch end :math:`\Phi_i`,
-end :math:`E_i`; DMA starts :math:`s_k`; makespan :math:`T`.
+[0,1]` DMA task :math:`k` still non-empty; start :math:`S_i`, end :math:`E_i` (the fetch
+end :math:`\Phi_i` is an expression in them, ``_Times.phi``); DMA starts :math:`s_k`;
+makespan :math:`T`.
 
 Constraints
 -----------
-.. math::
+Each family is added by the private function named on its left.
 
-   z_e \le u_k\ (p \le k < q), \qquad z_e \ge \textstyle\sum_{k=p}^{q-1} u_k - (q-p-1),
-   \qquad \sum_{k=j}^{j+L-1} u_k \le L - 1
+``_stack_length_rows``
+    :math:`\sum_{k=j}^{j+L-1} u_k \le L - 1`.
+``_edge_inside_rows``
+    :math:`z_e \le u_k\ (p \le k < q)` and
+    :math:`z_e \ge \textstyle\sum_{k=p}^{q-1} u_k - (q-p-1)` for every fusable :math:`e`.
+``_capacity_window_rows``
+    :math:`\sum_{k=s}^{t-1} u_k \le t - s - 1` for every minimal window :math:`[s,t]`
+    whose stack would overflow a core.
+``_time_rows``
+    :math:`E_i \ge \Phi_i + d_i` with :math:`\Phi_i = S_i + \phi_i + \sum_{e \to i
+    \text{ via DRAM}} \theta_e z_e` (``_fetch_terms``), and :math:`T \ge E_i`.
+``_pipelined_rows``
+    :math:`S_q \ge E_p - M z_e,\ S_q \ge \Phi_p + d_p/\tau,\ E_q \ge E_p + d_q/\tau` for
+    a fusable :math:`e`; ``_edge_rows`` adds :math:`S_q \ge E_p` for the other edges.
+``_core_order_rows``
+    :math:`S_i \ge E_{i'}` with :math:`i'` the previous node on the core of :math:`i`.
+``_dram_task_rows``
+    per DMA task in queue order: :math:`\omega_t \ge 1 - z_e` for the DRAM consumers
+    :math:`e` of :math:`t` and :math:`a_k \ge \omega_t` for a write :math:`W_i`
+    (``_write_duration``), :math:`a_k \ge 1 - z_e` for a read :math:`R_i`
+    (``_read_duration``), and ``_queue_rows``:
 
-   \sum_{k=s}^{t-1} u_k \le t - s - 1
-   \quad \text{for every minimal window } [s,t] \text{ whose stack would overflow a core}
+    .. math::
 
-   \Phi_i = S_i + \phi_i + \sum_{e \to i \text{ via DRAM}} \theta_e z_e, \qquad
-   E_i \ge \Phi_i + d_i
+       s_{k+1} \ge s_k + \mathrm{dur}_k(z, \omega), \quad
+       T \ge s_k + \mathrm{dur}_k, \quad
+       s_{R_i} \ge E_{\text{gate}(i)} - M(1 - a_{R_i}),
 
-   S_q \ge E_p - M z_e, \qquad S_q \ge \Phi_p + d_p/\tau, \qquad E_q \ge E_p + d_q/\tau
-   \qquad (\text{fusable } e)
+       S_i \ge s_{R_i} + \mathrm{dur}_{R_i} - M(1 - a_{R_i}), \quad
+       s_{W_i} \ge E_i - M(1 - a_{W_i})
 
-   S_q \ge E_p \ (\text{other edges}), \qquad S_i \ge E_{i'} \ (i' \text{ previous on its core})
+    (without the :math:`M` terms for a task that cannot vanish).
+makespan bound (``build_fusion_model``)
+    :math:`T \le M`.
 
-   \omega_t \ge 1 - z_e \ (\text{DRAM consumers } e \text{ of } t), \qquad
-   a_k \ge \omega_t \ (W_i),\ a_k \ge 1 - z_e\ (R_i)
-
-   s_{k+1} \ge s_k + \mathrm{dur}_k(z, \omega), \quad
-   s_{R_i} \ge E_{\text{gate}(i)} - M(1 - a_{R_i}), \quad
-   S_i \ge s_{R_i} + \mathrm{dur}_{R_i} - M(1 - a_{R_i}), \quad
-   s_{W_i} \ge E_i - M(1 - a_{W_i})
-
-   T \ge E_i, \qquad T \ge s_k + \mathrm{dur}_k
-
-Objectives: ``latency`` :math:`T`; ``energy`` the step energy (constant minus DRAM bits
-saved plus link energy of edges moved on chip, linear in :math:`z, \omega`); ``mix``
-:math:`w\,T/T_0 + (1-w)\,E/E_0` with :math:`T_0, E_0` the layer-by-layer values.
+``_objective``: ``latency`` :math:`T`; ``energy`` the step energy (constant minus DRAM
+bits saved plus link energy of edges moved on chip, linear in :math:`z, \omega`);
+``mix`` :math:`w\,T/T_0 + (1-w)\,E/E_0` with :math:`T_0, E_0` the layer-by-layer values
+(``_fusion_inputs``).
 
 Why it is exact
 ---------------
@@ -84,7 +97,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monet_opt.formulations._builder import MipStatus, ModelBuilder, solve_model
+from monet_opt.formulations._builder import Affine, MipStatus, ModelBuilder, solve_model
 from monet_opt.formulations.allocation import SolveResult
 from monet_opt.formulations.bounds import lower_bounds
 from monet_opt.heuristics.stacks import greedy_stacks
@@ -188,6 +201,334 @@ def _runs(model: FusionModel, on: set[int]) -> tuple[tuple[int, ...], ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True, eq=False)
+class _Inputs:
+    """Fixed data of the fusion model: the realized problem under the fixed allocation.
+
+    ``core`` and ``lat`` are per derived node (core index, latency on it); ``base`` the
+    derived positions of original nodes (fusable in this order) and ``rank`` their
+    index in ``base``; ``t_lbl``/``e_lbl`` the layer-by-layer makespan and energy.
+    """
+
+    problem: Problem
+    real: Realization
+    core: tuple[int, ...]
+    lat: np.ndarray
+    base: tuple[int, ...]
+    rank: dict[int, int]
+    t_lbl: float
+    e_lbl: float
+
+
+@dataclass(frozen=True, eq=False)
+class _Times:
+    """Time columns :math:`S_i, E_i, T` and the fetch phase :math:`\\phi_i + \\sum \\theta_e
+    z_e` of every derived node."""
+
+    S: list[int]
+    E: list[int]
+    T: int
+    fetch: list[Affine]
+
+    def phi(self, i: int) -> Affine:
+        """:math:`\\Phi_i = S_i + \\phi_i + \\sum_{e \\to i} \\theta_e z_e` (fetch end)."""
+        return Affine.of(self.S[i]) + self.fetch[i]
+
+
+def _fusion_inputs(
+    problem: Problem,
+    alloc: tuple[int, ...],
+    priority: tuple[float, ...] | None,
+    checkpoints: frozenset[str] | None,
+) -> _Inputs:
+    """Realize the checkpoints (no stacks) and simulate the layer-by-layer reference."""
+    dec = Decision(alloc, priority, (), checkpoints)
+    real = realize(problem, dec)
+    pb = real.problem
+    c = pb.costs
+    ids = {cid: k for k, cid in enumerate(c.core_ids)}
+    core = tuple(ids[int(alloc[o])] for o in real.origin)
+    lat = np.array([float(c.latency[i, core[i]]) for i in range(pb.n_nodes)])
+    # fusable pairs: consecutive *original* nodes (recompute copies between them are
+    # not part of the stack; realize.py validates stacks in base program order)
+    base = tuple(d for d in range(pb.n_nodes) if real.recompute_for[d] is None)
+    _, _, end0, _, writes0 = simulate_times(pb, list(core), None)
+    t_lbl = float(max(end0.max(), max((w[1] for w in writes0.values()), default=0.0)))
+    e_lbl = evaluate(problem, dec).energy.total
+    return _Inputs(pb, real, core, lat, base, {d: k for k, d in enumerate(base)}, t_lbl, e_lbl)
+
+
+def _stack_length_rows(mb: ModelBuilder, u: dict[int, int], max_stack: int) -> None:
+    """:math:`\\sum_{k=j}^{j+L-1} u_k \\le L - 1`: at most ``max_stack`` nodes per stack."""
+    for j in range(len(u) + 1 - max_stack):
+        mb.le(Affine.total(Affine.of(u[k]) for k in range(j, j + max_stack)), max_stack - 1)
+
+
+def _edge_inside_rows(
+    mb: ModelBuilder, inp: _Inputs, u: dict[int, int], max_stack: int
+) -> dict[tuple[int, int], int]:
+    """One :math:`z_e` per fusable pair :math:`(p, q)` (original nodes less than ``max_stack``
+    apart) with :math:`z_e \\le u_k\\ (p \\le k < q)` and
+    :math:`z_e \\ge \\sum_{k=p}^{q-1} u_k - (q - p - 1)`."""
+    rank = inp.rank
+    pairs: dict[tuple[int, int], None] = {}
+    for e in inp.problem.edges:
+        if e.src in rank and e.dst in rank and 0 < rank[e.dst] - rank[e.src] < max_stack:
+            pairs[e.src, e.dst] = None
+    z: dict[tuple[int, int], int] = {}
+    for p, q in pairs:
+        zc = z[p, q] = mb.var(f"z[{p},{q}]", 0.0, 1.0)
+        ks = range(rank[p], rank[q])
+        for k in ks:
+            mb.le(Affine.of(zc), Affine.of(u[k]))
+        mb.ge(Affine.of(zc), Affine.total(Affine.of(u[k]) for k in ks) - (len(ks) - 1))
+    return z
+
+
+def _capacity_window_rows(
+    mb: ModelBuilder,
+    inp: _Inputs,
+    u: dict[int, int],
+    problem: Problem,
+    alloc: tuple[int, ...],
+    max_stack: int,
+) -> None:
+    """:math:`\\sum_{k=s}^{t-1} u_k \\le t - s - 1` for every minimal window
+    :math:`[s, t]` (in base order) whose stack would overflow a core's on-chip memory."""
+    acc = problem.accelerator
+    nb = len(inp.base)
+    for s0 in range(nb - 1):
+        for t in range(s0 + 1, min(nb, s0 + max_stack)):
+            members = [inp.real.origin[inp.base[j]] for j in range(s0, t + 1)]
+            need = stack_memory_bits(problem, members, alloc)
+            if any(b > acc.core(cc).onchip_bits + 1e-6 for cc, b in need.items()):
+                mb.le(Affine.total(Affine.of(u[k]) for k in range(s0, t)), t - s0 - 1)
+                break
+
+
+def _fetch_terms(inp: _Inputs, z: dict[tuple[int, int], int]) -> tuple[list[Affine], Affine, float]:
+    """Per node the fetch phase :math:`\\phi_i + \\sum_{e \\to i} \\theta_e z_e` (an edge
+    via DRAM is fetched on chip only when fused), the link-energy change of fusing
+    (link energy minus the DRAM read saved), and the most fusion adds to fetches."""
+    pb = inp.problem
+    xc, xe = pb.costs.xfer_cycles, pb.costs.xfer_energy
+    r_pj = pb.costs.dram_read_pj_per_bit
+    const = [0.0] * pb.n_nodes
+    terms: list[dict[int, float]] = [{} for _ in range(pb.n_nodes)]
+    energy: dict[int, float] = {}
+    extra = 0.0
+    for e in pb.edges:
+        cyc = e.bits * float(xc[inp.core[e.src], inp.core[e.dst]])
+        if not e.via_dram:
+            const[e.dst] += cyc
+        elif (e.src, e.dst) in z:
+            zc = z[e.src, e.dst]
+            terms[e.dst][zc] = terms[e.dst].get(zc, 0.0) + cyc
+            extra += cyc
+            de = e.bits * (float(xe[inp.core[e.src], inp.core[e.dst]]) - r_pj)
+            energy[zc] = energy.get(zc, 0.0) + de
+    fetch = [Affine(terms[i], const[i]) for i in range(pb.n_nodes)]
+    return fetch, Affine(energy), extra
+
+
+def _time_rows(mb: ModelBuilder, inp: _Inputs, v: _Times) -> None:
+    """:math:`E_i \\ge \\Phi_i + d_i` and :math:`T \\ge E_i` for every node."""
+    for i in range(inp.problem.n_nodes):
+        mb.ge(Affine.of(v.E[i]), v.phi(i) + inp.lat[i])
+        mb.ge(Affine.of(v.T), Affine.of(v.E[i]))
+
+
+def _pipelined_rows(
+    mb: ModelBuilder, inp: _Inputs, v: _Times, p: int, q: int, zc: int, big_m: float
+) -> None:
+    """Fusable :math:`e = (p \\to q)`: :math:`S_q \\ge E_p - M z_e`,
+    :math:`S_q \\ge \\Phi_p + d_p/\\tau` and :math:`E_q \\ge E_p + d_q/\\tau`."""
+    tiles = float(inp.problem.tiles)
+    mb.ge(Affine.of(v.S[q]), Affine.of(v.E[p]) - big_m * Affine.of(zc))
+    mb.ge(Affine.of(v.S[q]), v.phi(p) + inp.lat[p] / tiles)
+    mb.ge(Affine.of(v.E[q]), Affine.of(v.E[p]) + inp.lat[q] / tiles)
+
+
+def _edge_rows(
+    mb: ModelBuilder, inp: _Inputs, v: _Times, z: dict[tuple[int, int], int], big_m: float
+) -> None:
+    """Per data-connected pair: :func:`_pipelined_rows` when fusable, else
+    :math:`S_q \\ge E_p`."""
+    seen: set[tuple[int, int]] = set()
+    for e in inp.problem.edges:
+        p, q = e.src, e.dst
+        if (p, q) in seen:
+            continue
+        seen.add((p, q))
+        if (p, q) in z:
+            _pipelined_rows(mb, inp, v, p, q, z[p, q], big_m)
+        else:
+            mb.ge(Affine.of(v.S[q]), Affine.of(v.E[p]))
+
+
+def _core_order_rows(mb: ModelBuilder, inp: _Inputs, v: _Times) -> None:
+    """:math:`S_i \\ge E_{i'}` with :math:`i'` the node before :math:`i` on its core."""
+    last_on: dict[int, int] = {}
+    for i, cc in enumerate(inp.core):
+        if cc in last_on:
+            mb.ge(Affine.of(v.S[i]), Affine.of(v.E[last_on[cc]]))
+        last_on[cc] = i
+
+
+def _read_duration(
+    inp: _Inputs, i: int, z: dict[tuple[int, int], int], src_of: list[dict[str, int]]
+) -> tuple[Affine, list[Affine] | None]:
+    """Duration of the DRAM read :math:`R_i` (a tensor fetched on chip when its edge is
+    fused reads nothing) and the lower bounds :math:`1 - z_e` of its activity
+    :math:`a_k` (``None`` when some tensor is always read: the task cannot vanish)."""
+    pb = inp.problem
+    dcyc = pb.costs.dram_cycles_per_bit
+    dur = Affine()
+    lbs: list[Affine] | None = []
+    for t in pb.dram_read_tensors[i]:
+        cyc = float(pb.graph.tensors[t].bits) * dcyc
+        zc = z.get((src_of[i][t], i)) if t in src_of[i] else None
+        if zc is None:
+            dur = dur + cyc
+            lbs = None
+        else:
+            dur = dur + cyc * (1 - Affine.of(zc))
+            if lbs is not None:
+                lbs.append(1 - Affine.of(zc))
+    return dur, lbs
+
+
+def _write_duration(
+    mb: ModelBuilder,
+    inp: _Inputs,
+    i: int,
+    z: dict[tuple[int, int], int],
+    consumers: dict[tuple[int, str], list[int]],
+) -> tuple[Affine, list[Affine] | None, Affine]:
+    """Duration of the DRAM write :math:`W_i`, the activity lower bounds
+    :math:`\\omega_t` (``None``: the task cannot vanish) and the write energy
+    :math:`\\sum_t b_t\\, w_{pJ}\\, \\omega_t`.
+
+    A tensor is still written (:math:`\\omega_t \\ge 1 - z_e` for each DRAM consumer
+    :math:`e`) unless every consumer is fused; weights, optimizer state, graph outputs
+    and tensors with a non-fusable consumer are always written.
+    """
+    pb = inp.problem
+    g = pb.graph
+    dcyc, w_pj = pb.costs.dram_cycles_per_bit, pb.costs.dram_write_pj_per_bit
+    dur = Affine()
+    energy = Affine()
+    lbs: list[Affine] | None = []
+    for t in pb.dram_write_tensors[i]:
+        bits = float(g.tensors[t].bits)
+        cons = consumers.get((i, t), [])
+        fused = [
+            z[p, q] for p, q in ((pb.edges[k].src, pb.edges[k].dst) for k in cons) if (p, q) in z
+        ]
+        if (
+            g.tensors[t].role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE)
+            or not cons
+            or len(fused) < len(cons)
+        ):
+            dur = dur + bits * dcyc
+            lbs = None
+            continue
+        om = mb.var(f"w[{i},{t}]", 0.0, 1.0)
+        for f in fused:
+            mb.ge(Affine.of(om), 1 - Affine.of(f))
+        dur = dur + bits * dcyc * Affine.of(om)
+        energy = energy + bits * w_pj * Affine.of(om)
+        if lbs is not None:
+            lbs.append(Affine.of(om))
+    return dur, lbs, energy
+
+
+def _queue_rows(
+    mb: ModelBuilder,
+    inp: _Inputs,
+    v: _Times,
+    task: tuple[int, int],
+    gate: int,
+    s: int,
+    a: int | None,
+    end: Affine,
+    prev_end: Affine | None,
+    big_m: float,
+) -> None:
+    """DMA task ``task = (kind, i)`` starting at column ``s`` and ending at ``end``:
+    :math:`s_{k+1} \\ge s_k + \\mathrm{dur}_k`, :math:`T \\ge s_k + \\mathrm{dur}_k` and
+    the gating rows (``gate``: the node a read waits for, or -1), relaxed by
+    :math:`M (1 - a_k)` when the task may vanish."""
+    kind, i = task
+    if prev_end is not None:
+        mb.ge(Affine.of(s), prev_end)
+    mb.ge(Affine.of(v.T), end)
+    slack: Affine | float = big_m * (1 - Affine.of(a)) if a is not None else 0.0
+    if kind == 0:
+        if gate >= 0:
+            mb.ge(Affine.of(s), Affine.of(v.E[gate]) - slack)
+        mb.ge(Affine.of(v.S[i]), end - slack)
+    else:
+        mb.ge(Affine.of(s), Affine.of(v.E[i]) - slack)
+
+
+def _dram_task_rows(
+    mb: ModelBuilder, inp: _Inputs, v: _Times, z: dict[tuple[int, int], int], big_m: float
+) -> Affine:
+    """DMA tasks in the evaluator's queue order: :math:`\\omega_t`, activity :math:`a_k
+    \\ge` its lower bounds, start :math:`s_k` and :func:`_queue_rows`.
+
+    Returns the write energy :math:`\\sum_t b_t w_{pJ} \\omega_t`.
+    """
+    pb = inp.problem
+    consumers: dict[tuple[int, str], list[int]] = {}
+    src_of: list[dict[str, int]] = [{} for _ in range(pb.n_nodes)]
+    for k, e in enumerate(pb.edges):
+        if e.via_dram:
+            consumers.setdefault((e.src, e.tensor), []).append(k)
+        src_of[e.dst][e.tensor] = e.src
+    energy = Affine()
+    prev_end: Affine | None = None
+    order = pb.program_order()
+    gate = pb.read_gate(order)
+    for kind, i in pb.event_sequence(order):
+        if kind == 1:
+            continue
+        if kind == 0:
+            dur, lbs = _read_duration(inp, i, z, src_of)
+        else:
+            dur, lbs, w_energy = _write_duration(mb, inp, i, z, consumers)
+            energy = energy + w_energy
+        s = mb.var(f"s[{kind},{i}]")
+        a = None
+        if lbs:  # the task vanishes when all its tensors stay on chip
+            a = mb.var(f"a[{kind},{i}]", 0.0, 1.0)
+            for lb in lbs:
+                mb.ge(Affine.of(a), lb)
+        end = Affine.of(s) + dur
+        _queue_rows(mb, inp, v, (kind, i), gate[i], s, a, end, prev_end, big_m)
+        prev_end = end
+    return energy
+
+
+def _objective(
+    mb: ModelBuilder, inp: _Inputs, T: int, energy: Affine, objective: str, weight: float
+) -> tuple[float, float]:
+    """Minimize :math:`T`, the step energy, or :math:`w T / T_0 + (1 - w) E / E_0`.
+
+    Returns the (latency, energy) weights of the objective.
+    """
+    if objective == "latency":
+        mb.minimize(Affine.of(T))
+        return (1.0, 0.0)
+    if objective == "energy":
+        mb.minimize(energy)
+        return (0.0, 1.0)
+    scale = (weight / inp.t_lbl, (1.0 - weight) / inp.e_lbl)
+    mb.minimize(scale[0] * Affine.of(T) + scale[1] * energy)
+    return scale
+
+
 def build_fusion_model(
     problem: Problem,
     *,
@@ -214,239 +555,37 @@ def build_fusion_model(
         raise ValueError(f"weight must be in [0, 1], got {weight}")
     t0 = time.perf_counter()
     alloc = tuple(allocation) if allocation is not None else problem.default_decision().allocation
-    real = realize(problem, Decision(alloc, _tuple(priority), (), checkpoints))
-    pb = real.problem
-    n = pb.n_nodes
-    c = pb.costs
-    ids = {cid: k for k, cid in enumerate(c.core_ids)}
-    core = [ids[int(alloc[o])] for o in real.origin]
-    lat = np.array([float(c.latency[i, core[i]]) for i in range(n)])
-    xc, xe = c.xfer_cycles, c.xfer_energy
-    dcyc = c.dram_cycles_per_bit
-    r_pj, w_pj = c.dram_read_pj_per_bit, c.dram_write_pj_per_bit
-    tiles = float(pb.tiles)
-    g = pb.graph
-    acc = pb.accelerator
-    # fusable pairs: consecutive *original* nodes (recompute copies between them are
-    # not part of the stack; realize.py validates stacks in base program order)
-    base_pos = [d for d in range(n) if real.recompute_for[d] is None]
-    rank = {d: k for k, d in enumerate(base_pos)}
-    nb = len(base_pos)
-    # layer-by-layer reference schedule (for M and the mix normalization)
-    _, _, end0, _, writes0 = simulate_times(pb, core, None)
-    t_lbl = float(max(end0.max(), max((w[1] for w in writes0.values()), default=0.0)))
-    e_lbl = evaluate(problem, Decision(alloc, _tuple(priority), (), checkpoints)).energy.total
+    inp = _fusion_inputs(problem, alloc, _tuple(priority), checkpoints)
+    n = inp.problem.n_nodes
 
     mb = ModelBuilder()
-    u: dict[int, int] = {k: mb.binary(f"u[{k}]") for k in range(nb - 1)}
-    for j in range(nb - max_stack):  # at most max_stack nodes per stack
-        mb.row({u[k]: 1.0 for k in range(j, j + max_stack)}, ub=max_stack - 1)
-
-    # fusable edges, one z per (p, q) pair of original nodes
-    pair_edges: dict[tuple[int, int], list[int]] = {}
-    for k, e in enumerate(pb.edges):
-        if e.src in rank and e.dst in rank and 0 < rank[e.dst] - rank[e.src] < max_stack:
-            pair_edges.setdefault((e.src, e.dst), []).append(k)
-    z: dict[tuple[int, int], int] = {}
-    for p, q in pair_edges:
-        zc = mb.var(f"z[{p},{q}]", 0.0, 1.0)
-        z[(p, q)] = zc
-        ks = range(rank[p], rank[q])
-        for k in ks:
-            mb.row({zc: 1.0, u[k]: -1.0}, ub=0.0)
-        row = {zc: 1.0}
-        for k in ks:
-            row[u[k]] = row.get(u[k], 0.0) - 1.0
-        mb.row(row, lb=-(len(ks) - 1))
-    # capacity windows (minimal violating windows, in base order)
-    for s0 in range(nb - 1):
-        for t in range(s0 + 1, min(nb, s0 + max_stack)):
-            members = [real.origin[base_pos[j]] for j in range(s0, t + 1)]
-            need = stack_memory_bits(problem, members, alloc)
-            if any(b > acc.core(cc).onchip_bits + 1e-6 for cc, b in need.items()):
-                mb.row({u[k]: 1.0 for k in range(s0, t)}, ub=t - s0 - 1)
-                break
-    # fetch times, energy terms of fusable edges
-    extra_fetch = 0.0
-    fetch_const = np.zeros(n)
-    fetch_var: list[dict[int, float]] = [{} for _ in range(n)]
-    energy_terms: dict[int, float] = {}
-    for e in pb.edges:
-        cyc = e.bits * float(xc[core[e.src], core[e.dst]])
-        if not e.via_dram:
-            fetch_const[e.dst] += cyc
-        elif (e.src, e.dst) in z:
-            zc = z[(e.src, e.dst)]
-            fetch_var[e.dst][zc] = fetch_var[e.dst].get(zc, 0.0) + cyc
-            extra_fetch += cyc
-            de = e.bits * (float(xe[core[e.src], core[e.dst]]) - r_pj)
-            energy_terms[zc] = energy_terms.get(zc, 0.0) + de
-    big_m = t_lbl + extra_fetch + 1.0
-
+    u = {k: mb.binary(f"u[{k}]") for k in range(len(inp.base) - 1)}
+    _stack_length_rows(mb, u, max_stack)
+    z = _edge_inside_rows(mb, inp, u, max_stack)
+    _capacity_window_rows(mb, inp, u, problem, alloc, max_stack)
+    fetch, link_energy, extra_fetch = _fetch_terms(inp, z)
+    big_m = inp.t_lbl + extra_fetch + 1.0
     S = [mb.var(f"S[{i}]") for i in range(n)]
     E = [mb.var(f"E[{i}]") for i in range(n)]
-    T = mb.var("T")
-    for i in range(n):
-        row = {E[i]: 1.0, S[i]: -1.0}
-        for zc, v in fetch_var[i].items():
-            row[zc] = row.get(zc, 0.0) - v
-        mb.row(row, lb=fetch_const[i] + lat[i])
-        mb.row({T: 1.0, E[i]: -1.0}, lb=0.0)
-
-    def phi(i: int) -> tuple[dict[int, float], float]:
-        """Φ_i = S_i + const + Σ θ z as (coeffs, constant)."""
-        row = {S[i]: 1.0}
-        for zc, v in fetch_var[i].items():
-            row[zc] = row.get(zc, 0.0) + v
-        return row, float(fetch_const[i])
-
-    seen_pairs: set[tuple[int, int]] = set()
-    for e in pb.edges:
-        p, q = e.src, e.dst
-        if (p, q) in seen_pairs:
-            continue
-        seen_pairs.add((p, q))
-        if (p, q) in z:
-            zc = z[(p, q)]
-            mb.row({S[q]: 1.0, E[p]: -1.0, zc: big_m}, lb=0.0)
-            prow, pconst = phi(p)
-            row = {S[q]: 1.0}
-            for col, v in prow.items():
-                row[col] = row.get(col, 0.0) - v
-            mb.row(row, lb=pconst + lat[p] / tiles)
-            mb.row({E[q]: 1.0, E[p]: -1.0}, lb=lat[q] / tiles)
-        else:
-            mb.row({S[q]: 1.0, E[p]: -1.0}, lb=0.0)
-    last_on: dict[int, int] = {}
-    for i in range(n):
-        cc = core[i]
-        if cc in last_on:
-            mb.row({S[i]: 1.0, E[last_on[cc]]: -1.0}, lb=0.0)
-        last_on[cc] = i
-
-    # DMA tasks
-    consumers_via: dict[tuple[int, str], list[int]] = {}
-    for k, e in enumerate(pb.edges):
-        if e.via_dram:
-            consumers_via.setdefault((e.src, e.tensor), []).append(k)
-    edge_src: list[dict[str, int]] = [{} for _ in range(n)]
-    for e in pb.edges:
-        edge_src[e.dst][e.tensor] = e.src
-    omega: dict[tuple[int, str], int] = {}
-    prev_end: tuple[dict[int, float], float] | None = None
-    gate = pb.read_gate(pb.program_order())
-    for kind, i in pb.event_sequence(pb.program_order()):
-        if kind == 1:
-            continue
-        dur: dict[int, float] = {}
-        dconst = 0.0
-        may_vanish = True
-        act_lbs: list[dict[int, float] | None] = []  # rows a >= 1 - z (None: constant 1)
-        if kind == 0:
-            for t in pb.dram_read_tensors[i]:
-                bits = float(g.tensors[t].bits)
-                zc = None
-                if t in edge_src[i]:
-                    zc = z.get((edge_src[i][t], i))
-                if zc is None:
-                    dconst += bits * dcyc
-                    may_vanish = False
-                else:
-                    dconst += bits * dcyc
-                    dur[zc] = dur.get(zc, 0.0) - bits * dcyc
-                    act_lbs.append({zc: -1.0})
-        else:
-            for t in pb.dram_write_tensors[i]:
-                bits = float(g.tensors[t].bits)
-                role = g.tensors[t].role
-                cons = consumers_via.get((i, t), [])
-                fus = [z.get((pb.edges[k].src, pb.edges[k].dst)) for k in cons]
-                const = (
-                    role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE)
-                    or not cons
-                    or any(f is None for f in fus)
-                )
-                if const:
-                    dconst += bits * dcyc
-                    may_vanish = False
-                    continue
-                om = mb.var(f"w[{i},{t}]", 0.0, 1.0)
-                omega[(i, t)] = om
-                for f in fus:
-                    mb.row({om: 1.0, f: 1.0}, lb=1.0)
-                dur[om] = dur.get(om, 0.0) + bits * dcyc
-                energy_terms[om] = energy_terms.get(om, 0.0) + bits * w_pj
-                act_lbs.append({om: 1.0})
-        s = mb.var(f"s[{kind},{i}]")
-        a = None
-        if may_vanish and act_lbs:
-            a = mb.var(f"a[{kind},{i}]", 0.0, 1.0)
-            for lb_row in act_lbs:
-                if kind == 0:  # a >= 1 - z
-                    ((zc, _),) = lb_row.items()
-                    mb.row({a: 1.0, zc: 1.0}, lb=1.0)
-                else:  # a >= omega
-                    ((om, _),) = lb_row.items()
-                    mb.row({a: 1.0, om: -1.0}, lb=0.0)
-        if prev_end is not None:
-            row = {s: 1.0}
-            for col, v in prev_end[0].items():
-                row[col] = row.get(col, 0.0) - v
-            mb.row(row, lb=prev_end[1])
-        end_row = {s: 1.0}
-        for col, v in dur.items():
-            end_row[col] = end_row.get(col, 0.0) + v
-        prev_end = (end_row, dconst)
-        row = {T: 1.0}
-        for col, v in end_row.items():
-            row[col] = row.get(col, 0.0) - v
-        mb.row(row, lb=dconst)
-        mcoef = big_m if a is not None else 0.0
-        if kind == 0:
-            gnode = gate[i]
-            if gnode >= 0:
-                row = {s: 1.0, E[gnode]: -1.0}
-                if a is not None:
-                    row[a] = -mcoef
-                mb.row(row, lb=-mcoef)
-            row = {S[i]: 1.0}
-            for col, v in end_row.items():
-                row[col] = row.get(col, 0.0) - v
-            if a is not None:
-                row[a] = row.get(a, 0.0) - mcoef
-            mb.row(row, lb=dconst - mcoef)
-        else:
-            row = {s: 1.0, E[i]: -1.0}
-            if a is not None:
-                row[a] = -mcoef
-            mb.row(row, lb=-mcoef)
-    mb.row({T: 1.0}, ub=big_m)
-
-    # objective
-    if objective == "latency":
-        mb.cost[T] = 1.0
-        scale = (1.0, 0.0)
-    else:
-        # energy = E_lbl + Σ energy_terms·var - (Σ write bits·w_pj for the omega at 1)
-        w_const = sum(energy_terms[om] for om in omega.values())
-        if objective == "energy":
-            scale = (0.0, 1.0)
-        else:
-            scale = (weight / t_lbl, (1.0 - weight) / e_lbl)
-            mb.cost[T] = scale[0]
-        for col, v in energy_terms.items():
-            mb.cost[col] += scale[1] * v
-        mb.offset = scale[1] * (e_lbl - w_const)
+    v = _Times(S, E, mb.var("T"), fetch)
+    _time_rows(mb, inp, v)
+    _edge_rows(mb, inp, v, z, big_m)
+    _core_order_rows(mb, inp, v)
+    write_energy = _dram_task_rows(mb, inp, v, z, big_m)
+    mb.le(Affine.of(v.T), big_m)
+    # energy = E_lbl + link and write terms - (write energy of the omega at 1)
+    energy = link_energy + write_energy + (inp.e_lbl - sum(write_energy.terms.values()))
+    scale = _objective(mb, inp, v.T, energy, objective, weight)
     h = mb.to_highs(options)
     return FusionModel(
         base=problem,
-        realization=real,
+        realization=inp.real,
         allocation=alloc,
         priority=_tuple(priority),
         checkpoints=checkpoints,
         objective=objective,
         u=u,
-        makespan=T,
+        makespan=v.T,
         n_vars=mb.n_vars,
         n_cons=mb.n_cons,
         n_binaries=len(u),
