@@ -3,7 +3,8 @@
 Run ``python benchmarks/calibration_and_speed.py``.  Prints three tables:
 
 1. ResNet-18 224 inference (batch 1, 8-bit) layer by layer on the shipped TPU-like quad
-   core, next to Stream 0.0.8's 3,931,020 cycles and 2.316e9 pJ (REFERENCE §2), for the
+   core, next to Stream 0.0.8's 3,931,020 cycles and 2.316e9 pJ (docs/calibration_stream.md:
+   stream-dse 0.0.8 with zigzag-dse 2.4.3, GA 16 x 16, seed 0), for the
    tensor-placement and prefetch settings of the schedule semantics.
 2. Evaluator throughput on the ResNet-18 CIFAR training graph (batch 4, AdamW).
 3. The allocation MILP on the edge case and the GPT mini-LM data-center case:
@@ -75,7 +76,7 @@ def evaluator_speed(console: Console) -> None:
             fn()
             n += 1
         t.add_row(name, f"{n / (time.perf_counter() - t0):,.0f}")
-    t.add_row("Stream (REFERENCE §2, 31 nodes)", "~50")
+    t.add_row("Stream 0.0.8 (31 nodes, docs/calibration_stream.md)", "~50")
     console.print(t)
 
 

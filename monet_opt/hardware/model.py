@@ -1,7 +1,10 @@
 """Accelerator description: cores, memory hierarchies, links and DRAM.
 
-The model mirrors Stream/ZigZag's hardware description (see ``../shared/REFERENCE.md``
-§1) with explicit units:
+The model mirrors the hardware description of Stream (Symons et al., "Stream: Design Space
+Exploration of Layer-Fused DNNs on Heterogeneous Dataflow Accelerators", arXiv:2212.10612,
+2022; github.com/KULeuven-MICAS/stream) and ZigZag (Mei et al., "ZigZag: Enlarging Joint
+Architecture-Mapping Design Space Exploration for DNN Accelerators", IEEE Trans. Computers
+70(8), 2021), see ``docs/hardware_sources.md``, with explicit units:
 
 * memory ``size_bits`` in **bits**;
 * port and link bandwidths in **bits/cycle**;

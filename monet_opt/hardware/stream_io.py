@@ -1,8 +1,10 @@
 """Reader for Stream/ZigZag accelerator YAML files (unchanged, as Stream ships them).
 
-Format source: the hardware files of KU Leuven MICAS's Stream
-(github.com/KULeuven-MICAS/stream, ``stream/inputs/**/hardware``; copies and provenance in
-``../shared/peer-data/stream``, see ``../shared/REFERENCE.md`` §1).
+Format source: the hardware YAML files of KU Leuven MICAS's Stream
+(github.com/KULeuven-MICAS/stream, ``stream/inputs/**/hardware``, versions 1.13.14 and the
+last GA version 6be8e0c6; Symons et al., arXiv:2212.10612, 2022), whose memory entries are
+ZigZag's (Mei et al., IEEE Trans. Computers 70(8), 2021; ZigZag 3.x ``ports`` syntax and the
+older ``r_bw``/``r_port`` syntax). See ``docs/hardware_sources.md``.
 
 Accelerator file
     ``name``, ``cores: {id: core_file}``, ``offchip_core_id``, ``unit_energy_cost``,

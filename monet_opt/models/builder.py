@@ -26,8 +26,10 @@ which the cost model relies on:
   change that the consumer's access pattern absorbs).  Each writes a new tensor name because
   tensors are written once.
 
-Biases and other rank-0/rank-1 parameters are **dropped**, as MONET does (REFERENCE.md §3:
-"Bias and rank-1 tensors are dropped"); LayerNorm gamma/beta are therefore not modelled.
+Biases and other rank-0/rank-1 parameters are **dropped**, as MONET's training-graph passes
+drop bias and rank-1 tensors (Morlier et al., "MONET: Modeling and Optimization of neural
+NEtwork Training from Edge to Data Centers", arXiv:2603.15002, 2026; see
+``docs/hardware_sources.md``); LayerNorm gamma/beta are therefore not modelled.
 """
 
 from __future__ import annotations

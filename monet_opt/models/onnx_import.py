@@ -16,7 +16,8 @@ Mapping rules
 * **Dropped**: bias inputs (Conv ``B``, Gemm ``C``), rank-0/rank-1 initializers (biases,
   scales, scalar constants), ``Constant`` nodes and non-data inputs (Reshape's shape,
   Squeeze/Unsqueeze axes, BatchNorm statistics), as MONET drops bias and rank-1 tensors
-  (REFERENCE.md §3).  An op whose data inputs are all constants is folded away.
+  (Morlier et al., arXiv:2603.15002, 2026).  An op whose data inputs are all constants is
+  folded away.
 * Element precisions come from the ``precision`` argument, not the ONNX dtypes.
 """
 

@@ -1,7 +1,9 @@
 """Derive a training graph (forward + loss + backward + optimizer) from a forward graph.
 
 The derivation mirrors what MONET obtains from onnxruntime-training after its rewrite passes
-(REFERENCE.md §3, arXiv 2603.15002), at the granularity of one op per layer-level gradient:
+(Morlier et al., "MONET: Modeling and Optimization of neural NEtwork Training from Edge to
+Data Centers", arXiv:2603.15002, 2026; its graphs are onnxruntime-training exports rewritten
+as listed in ``docs/hardware_sources.md``), at the granularity of one op per layer-level gradient:
 
 * **Loss**: the final forward op's output (the logits) feeds a ``SoftmaxCrossEntropy`` op
   (kind ``LOSS``, phase ``FORWARD``) with a ``LABEL`` tensor of class indices (int32, shape
@@ -79,7 +81,8 @@ __all__ = [
 OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")
 #: Accepted ``loss`` values.
 LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
-#: AdamW element ops per parameter: 15 Adam ops + 2 weight decay (MONET, REFERENCE.md §3).
+#: AdamW element ops per parameter: 15 Adam ops + 2 weight decay (MONET's split of the
+#: onnxruntime-training AdamW update, Morlier et al., arXiv:2603.15002, 2026).
 ADAMW_OPS_PER_ELEMENT: int = 17
 #: SGD-momentum element ops per parameter (v = mu*v + g; w = w - lr*v).
 SGD_OPS_PER_ELEMENT: int = 4

@@ -3,17 +3,20 @@
 Every builder returns a forward :class:`~monet_opt.models.ir.Graph` (all ops
 ``Phase.FORWARD``, no checkpoint candidates) that follows the op conventions documented in
 :mod:`monet_opt.models.builder`.  Biases and rank-1 parameters (LayerNorm gamma/beta) are
-dropped as in MONET (REFERENCE.md §3), and BatchNorm is folded into the convolutions as in
-Stream's ``resnet18.onnx``.
+dropped as in MONET (Morlier et al., arXiv:2603.15002, 2026), and BatchNorm is folded into
+the convolutions as in Stream's ``resnet18.onnx``.
 
 Sources
 -------
 * ResNet-18: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, Table 1;
-  the layout (node order, 49 nodes) of Stream's ``resnet18.onnx`` (REFERENCE.md §1-2); the
-  CIFAR stem of MONET's edge workload (REFERENCE.md §3).
+  the layout (node order, 49 nodes) of Stream's ``resnet18.onnx`` (github.com/KULeuven-MICAS/
+  stream, ``stream/inputs/examples/workload/resnet18.onnx``, identical in stream-dse 0.0.8 and
+  1.13.14); the CIFAR stem of MONET's edge workload (input 4x3x32x32, 3x3 stride-1 stem, 10
+  classes; Morlier et al., "MONET: Modeling and Optimization of neural NEtwork Training from
+  Edge to Data Centers", arXiv:2603.15002, 2026).
 * GPT-2: Radford et al. 2019 (GPT-2 small: 12 layers, 12 heads, d 768, context 1024,
-  vocabulary 50257, tied input/output embeddings); the mini-LM presets of MONET
-  (REFERENCE.md §3).
+  vocabulary 50257, tied input/output embeddings); the mini-LM presets of MONET's
+  data-center workload (Morlier et al., arXiv:2603.15002, 2026; ``docs/hardware_sources.md``).
 """
 
 from __future__ import annotations
@@ -250,7 +253,7 @@ GPT2_PRESETS: dict[str, dict[str, object]] = {
         layernorm=True,
         tied_embeddings=True,
     ),
-    # MONET data-center workload "LLaMA-2 / 8" (REFERENCE.md §3).
+    # MONET's data-center workload "LLaMA-2 / 8" (Morlier et al., arXiv:2603.15002, 2026).
     "mini-lm": dict(
         layers=1,
         heads=4,
@@ -262,7 +265,7 @@ GPT2_PRESETS: dict[str, dict[str, object]] = {
         layernorm=False,
         tied_embeddings=True,
     ),
-    # MONET's other preset (REFERENCE.md §3).
+    # MONET's other mini-LM preset (Morlier et al., arXiv:2603.15002, 2026).
     "mini-lm-2l": dict(
         layers=2,
         heads=6,

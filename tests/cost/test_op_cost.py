@@ -37,7 +37,8 @@ def kc_core() -> Core:
 
 def test_conv1_cycles_and_utilization_match_hand_calculation():
     # ResNet-18 conv1 on a K32|C32 array: ceil(64/32) * ceil(3/32) * 112*112*7*7 cycles,
-    # utilization 3/32 (REFERENCE §2: 1.23 M cycles, 3/32).
+    # utilization 3/32 (Stream 0.0.8 / ZigZag 2.4.3 give 1.23 M cycles at 3/32 for this
+    # layer; docs/calibration_stream.md).
     g = conv_graph()
     c = op_cost(g.ops[0], kc_core(), g)
     assert c.compute_cycles == 2 * 1 * 112 * 112 * 7 * 7

@@ -8,7 +8,7 @@ import pytest
 
 #: Repository root (``tests/hardware/conftest.py`` -> ``<repo>``).
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: The shared folder beside the project root (peer data and REFERENCE.md).
+#: The shared folder beside the project root (peer data: Stream's hardware files).
 SHARED_DIR = REPO_ROOT.parent / "shared"
 #: Our shipped hardware examples.
 EXAMPLES_DIR = REPO_ROOT / "examples" / "hardware"

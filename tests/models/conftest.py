@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-#: ``<repo>/../shared``: the folder beside the project root holding REFERENCE.md and peer data.
+#: ``<repo>/../shared``: the folder beside the project root holding peer data (Stream's files).
 SHARED_DIR = Path(__file__).resolve().parents[2] / ".." / "shared"
 STREAM_DIR = SHARED_DIR / "peer-data" / "stream"
 
