@@ -1,8 +1,10 @@
 r"""Exact memory-constrained activation checkpointing (MILP, HiGHS).
 
-The decision is MONET's bit vector (REFERENCE §3): for every forward activation
-:math:`a \in A` read by the backward pass, keep it (checkpoint, stored in DRAM) or drop
-it and recompute it from the nearest kept tensors just before its first backward reader.
+The decision is MONET's bit vector (Morlier et al., "MONET: Modeling and Optimization
+of neural NEtwork Training from Edge to Data Centers", arXiv:2603.15002, 2026): for
+every forward activation :math:`a \in A` read by the backward pass, keep it (checkpoint,
+stored in DRAM) or drop it and recompute it from the nearest kept tensors just before
+its first backward reader.
 The semantics (recompute sets :math:`R_K(a)`, per-activation copies, the activation
 footprint :math:`F(K)`) are defined once, in :mod:`monet_opt.schedule.realize`, and the
 evaluator realizes exactly them.
@@ -27,20 +29,26 @@ Variables
 
 Model
 -----
-.. math::
+Each part is added by the private function named on its left.
 
-   \min\ \sum_{a,o} c_o\, y_{ao} + \sum_{a,o,t} d_t\, w_{aot}
-        \;(+ \sum_a \kappa_a k_a + \text{const for energy})
+``_objective``
+    :math:`\min\ \sum_{a,o} c_o\, y_{ao} + \sum_{a,o,t} d_t\, w_{aot}
+    \;(+ \sum_a \kappa_a k_a + \text{const for energy})`.
+``_producer_row``
+    :math:`y_{a,\mathrm{prod}(a)} + k_a \ge 1`.
+``_closure_rows``
+    :math:`y_{ap} \ge y_{ao} - k_t \quad \forall (p \to o, t),\ t \in A`, and
+    :math:`y_{ap} \ge y_{ao}` when :math:`t \notin A`.
+``_kept_read_rows``
+    :math:`w_{aot} \ge y_{ao} + k_t - 1` when :math:`d_t > 0`;
+    :math:`w_{aot} \le y_{ao},\ w_{aot} \le k_t` when :math:`d_t < 0`; no column when
+    :math:`d_t = 0`.
+``_footprint_rows``
+    :math:`\sum_{a:\ f_a \le p \le l_a} b_a + \sum_{a:\ p < f_a} b_a k_a \le F
+    \quad \forall p \in P`, with the column bound :math:`F \le B`.
 
-   y_{a,\mathrm{prod}(a)} + k_a \ge 1
-
-   y_{ap} \ge y_{ao} - k_t \quad \forall (p \to o, t),\ t \in A
-   \qquad y_{ap} \ge y_{ao} \quad t \notin A
-
-   w_{aot} \ge y_{ao} + k_t - 1
-
-   \sum_{a:\ f_a \le p \le l_a} b_a + \sum_{a:\ p < f_a} b_a k_a \le F \le B
-   \quad \forall p \in P
+The parameters come from ``_ancestors`` (:math:`\mathrm{anc}(a)`), ``_copy_costs``
+(:math:`c_o, d_t`) and ``_keep_energy`` (:math:`\kappa_a`).
 
 Why it is exact
 ---------------
@@ -55,14 +63,19 @@ backward position up to :math:`l_a`).  The latency objective equals the evaluato
 ``recompute_cycles`` and the energy objective its total step energy, which tests check
 against brute-force enumeration of :math:`2^{|A|}` keep sets on 50+ random graphs.
 
-Structure exploited: only :math:`|A|` binaries (Checkmate's MILP has :math:`O(n^2)`
-binaries over all nodes and stages, :mod:`monet_opt.formulations.checkmate`); the
-:math:`O(|A| \cdot |\Phi|)` closure variables are continuous; one footprint row per
-window start.  The minimum feasible budget is :math:`F(\emptyset)`: dropping an
-activation never enlarges its window, so :func:`min_feasible_budget` is exact.
+Structure exploited: only :math:`|A|` binaries (the MILP of Checkmate, Jain et al.,
+MLSys 2020, has :math:`O(n^2)` binaries over all nodes and stages,
+:mod:`monet_opt.formulations.checkmate`); the :math:`O(|A| \cdot |\Phi|)` closure
+variables are continuous; one footprint row per window start.  The minimum feasible
+budget is :math:`F(\emptyset)`: dropping an activation never enlarges its window, so
+:func:`min_feasible_budget` is exact.
 
-Relation to Revolve (REFERENCE §4)
-----------------------------------
+Relation to Revolve
+-------------------
+Revolve: Griewank and Walther, "Algorithm 799: Revolve: an implementation of
+checkpointing for the reverse or adjoint mode of computational differentiation", ACM
+Transactions on Mathematical Software 26(1), 2000.
+
 Take a homogeneous chain of :math:`L` equal linear layers whose loss reads the last
 output (so Revolve reverses :math:`l = L + 1` steps), unit activation size, DRAM time
 negligible, budget :math:`s` activations (the network input, Revolve's :math:`x_0`, is
@@ -85,7 +98,7 @@ from math import comb
 
 import numpy as np
 
-from monet_opt.formulations._builder import MipStatus, ModelBuilder, solve_model
+from monet_opt.formulations._builder import Affine, MipStatus, ModelBuilder, solve_model
 from monet_opt.formulations.allocation import SolveResult
 from monet_opt.formulations.bounds import lower_bounds
 from monet_opt.models.ir import Phase
@@ -192,6 +205,8 @@ class CheckpointModel:
 
 @dataclass(frozen=True)
 class _Data:
+    """Inputs of the checkpointing MILP (module docstring, *Sets and parameters*)."""
+
     cands: tuple[str, ...]
     bits: dict[str, float]
     win: dict[str, tuple[int, int, int]]
@@ -200,32 +215,26 @@ class _Data:
     fwd_in: tuple[tuple[tuple[int, str], ...], ...]
     y_cost: dict[tuple[str, int], float]
     w_cost: dict[tuple[int, str], float]
-    y_link: dict[int, float]
     kappa: dict[str, float]
 
 
-def _data(
-    problem: Problem,
-    allocation: Sequence[int],
-    order: Sequence[int],
-    stacks: Sequence[Sequence[int]],
-    objective: str,
-) -> _Data:
+def _forward_inputs(problem: Problem) -> tuple[list[list[tuple[int, str]]], list[set[str]]]:
+    """Per node its forward inputs ``(producer, tensor)`` (the edges :math:`p \\to o, t`)
+    and the tensors it receives over data edges."""
     nodes = problem.nodes
-    c = problem.costs
-    cid = {cc: k for k, cc in enumerate(c.core_ids)}
-    core = [cid[int(allocation[i])] for i in range(problem.n_nodes)]
-    cands = problem.checkpoint_tensors
-    cand_set = set(cands)
-    bits = {e.tensor: e.bits for e in problem.edges}
-    prod = {e.tensor: e.src for e in problem.edges}
-    win = _windows(problem, order)
     fwd_in: list[list[tuple[int, str]]] = [[] for _ in nodes]
     edge_tensors: list[set[str]] = [set() for _ in nodes]
     for e in problem.edges:
         edge_tensors[e.dst].add(e.tensor)
         if nodes[e.src].phase == Phase.FORWARD and (e.src, e.tensor) not in fwd_in[e.dst]:
             fwd_in[e.dst].append((e.src, e.tensor))
+    return fwd_in, edge_tensors
+
+
+def _ancestors(
+    cands: Sequence[str], prod: dict[str, int], fwd_in: Sequence[Sequence[tuple[int, str]]]
+) -> dict[str, tuple[int, ...]]:
+    """:math:`\\mathrm{anc}(a)`: the producer of ``a`` and its forward ancestors, sorted."""
     anc: dict[str, tuple[int, ...]] = {}
     for a in cands:
         seen = {prod[a]}
@@ -237,15 +246,28 @@ def _data(
                     seen.add(p)
                     stack.append(p)
         anc[a] = tuple(sorted(seen))
+    return anc
+
+
+def _copy_costs(
+    problem: Problem,
+    core: Sequence[int],
+    anc: dict[str, tuple[int, ...]],
+    fwd_in: Sequence[Sequence[tuple[int, str]]],
+    edge_tensors: Sequence[set[str]],
+    bits: dict[str, float],
+    objective: str,
+) -> tuple[dict[tuple[str, int], float], dict[tuple[int, str], float]]:
+    """Cost :math:`c_o` of each copy :math:`(a, o)` and the extra cost :math:`d_t` of a
+    copy of :math:`o` reading a kept :math:`t` from DRAM (cycles or pJ)."""
+    c = problem.costs
+    cand_set = set(problem.checkpoint_tensors)
     g = problem.graph
     xe = c.xfer_energy
-    r_pj, w_pj = c.dram_read_pj_per_bit, c.dram_write_pj_per_bit
-    dcyc = c.dram_cycles_per_bit
-    y_cost: dict[tuple[str, int], float] = {}
+    r_pj, dcyc = c.dram_read_pj_per_bit, c.dram_cycles_per_bit
     w_cost: dict[tuple[int, str], float] = {}
-    y_link: dict[int, float] = {}
     base_cost: dict[int, float] = {}
-    for o in {o for a in cands for o in anc[a]}:
+    for o in {o for a in anc for o in anc[a]}:
         wread = sum(
             g.tensors[t].bits for t in problem.dram_read_tensors[o] if t not in edge_tensors[o]
         )
@@ -262,32 +284,156 @@ def _data(
                 if t in cand_set:
                     w_cost[(o, t)] = bits[t] * r_pj - lk
             base_cost[o] = float(c.energy[o, core[o]]) + wread * r_pj + link
-            y_link[o] = link
-    for a in cands:
-        for o in anc[a]:
-            y_cost[(a, o)] = base_cost[o]
+    y_cost = {(a, o): base_cost[o] for a in anc for o in anc[a]}
+    return y_cost, w_cost
+
+
+def _keep_energy(
+    problem: Problem,
+    core: Sequence[int],
+    prod: dict[str, int],
+    bits: dict[str, float],
+    stacks: Sequence[Sequence[int]],
+) -> dict[str, float]:
+    """:math:`\\kappa_a`: its DRAM write unless stored anyway, plus its backward reads,
+    minus the link energy of serving the readers from the copy (pJ)."""
+    c = problem.costs
+    xe = c.xfer_energy
+    r_pj, w_pj = c.dram_read_pj_per_bit, c.dram_write_pj_per_bit
+    nodes = problem.nodes
+    stack_of = {i: k for k, st in enumerate(stacks) for i in st}
     kappa: dict[str, float] = {}
-    if objective == "energy":
-        stack_of = {i: k for k, st in enumerate(stacks) for i in st}
-        for a in cands:
-            p = prod[a]
-            other = False  # written anyway (a forward consumer reads it from DRAM)
-            outside = False  # some backward reader is outside the producer's stack
-            k = 0.0
-            for e in problem.edges:
-                if e.tensor != a or e.src != p:
-                    continue
-                internal = p in stack_of and stack_of[p] == stack_of.get(e.dst, -1)
-                if nodes[e.dst].phase == Phase.FORWARD:
-                    other |= e.via_dram and not internal
-                elif not internal:  # in-stack readers get it on chip either way
-                    outside = True
-                    k += bits[a] * (r_pj - float(xe[core[p], core[e.dst]]))
-            if outside and not other:
-                k += bits[a] * w_pj
-            kappa[a] = k
+    for a in problem.checkpoint_tensors:
+        p = prod[a]
+        other = False  # written anyway (a forward consumer reads it from DRAM)
+        outside = False  # some backward reader is outside the producer's stack
+        k = 0.0
+        for e in problem.edges:
+            if e.tensor != a or e.src != p:
+                continue
+            internal = p in stack_of and stack_of[p] == stack_of.get(e.dst, -1)
+            if nodes[e.dst].phase == Phase.FORWARD:
+                other |= e.via_dram and not internal
+            elif not internal:  # in-stack readers get it on chip either way
+                outside = True
+                k += bits[a] * (r_pj - float(xe[core[p], core[e.dst]]))
+        if outside and not other:
+            k += bits[a] * w_pj
+        kappa[a] = k
+    return kappa
+
+
+def _data(
+    problem: Problem,
+    allocation: Sequence[int],
+    order: Sequence[int],
+    stacks: Sequence[Sequence[int]],
+    objective: str,
+) -> _Data:
+    """Gather the model inputs for a fixed allocation, program order and stacks."""
+    cid = {cc: k for k, cc in enumerate(problem.costs.core_ids)}
+    core = [cid[int(allocation[i])] for i in range(problem.n_nodes)]
+    cands = problem.checkpoint_tensors
+    bits = {e.tensor: e.bits for e in problem.edges}
+    prod = {e.tensor: e.src for e in problem.edges}
+    fwd_in, edge_tensors = _forward_inputs(problem)
+    anc = _ancestors(cands, prod, fwd_in)
+    y_cost, w_cost = _copy_costs(problem, core, anc, fwd_in, edge_tensors, bits, objective)
+    kappa = _keep_energy(problem, core, prod, bits, stacks) if objective == "energy" else {}
     return _Data(
-        cands, bits, win, prod, anc, tuple(tuple(v) for v in fwd_in), y_cost, w_cost, y_link, kappa
+        cands,
+        bits,
+        _windows(problem, order),
+        prod,
+        anc,
+        tuple(tuple(v) for v in fwd_in),
+        y_cost,
+        w_cost,
+        kappa,
+    )
+
+
+def _producer_row(
+    mb: ModelBuilder, d: _Data, keep: dict[str, int], y: dict[tuple[str, int], int], a: str
+) -> None:
+    """:math:`y_{a,\\mathrm{prod}(a)} + k_a \\ge 1`: a dropped activation is recomputed."""
+    mb.ge(Affine.of(y[(a, d.prod[a])]) + Affine.of(keep[a]), 1.0)
+
+
+def _kept_read_rows(
+    mb: ModelBuilder,
+    d: _Data,
+    keep: dict[str, int],
+    y: dict[tuple[str, int], int],
+    w: dict[tuple[str, int, str], int],
+    a: str,
+    o: int,
+    t: str,
+) -> None:
+    """:math:`w_{aot} \\ge y_{ao} + k_t - 1` when reading kept :math:`t` costs more
+    (:math:`d_t > 0`); :math:`w_{aot} \\le y_{ao}`, :math:`w_{aot} \\le k_t` when it saves
+    (:math:`d_t < 0`); no column when :math:`d_t = 0`."""
+    cw = d.w_cost[(o, t)]
+    if cw == 0:
+        return
+    wc = w[(a, o, t)] = mb.var(f"w[{a},{o},{t}]", 0.0, 1.0)
+    if cw > 0:
+        mb.ge(Affine.of(wc), Affine.of(y[(a, o)]) + Affine.of(keep[t]) - 1.0)
+    else:
+        mb.le(Affine.of(wc), Affine.of(y[(a, o)]))
+        mb.le(Affine.of(wc), Affine.of(keep[t]))
+
+
+def _closure_rows(
+    mb: ModelBuilder,
+    d: _Data,
+    keep: dict[str, int],
+    y: dict[tuple[str, int], int],
+    w: dict[tuple[str, int, str], int],
+    a: str,
+) -> None:
+    """:math:`y_{ap} \\ge y_{ao} - k_t` for every forward edge :math:`(p \\to o, t)` inside
+    :math:`\\mathrm{anc}(a)` with :math:`t \\in A` (then :func:`_kept_read_rows`), and
+    :math:`y_{ap} \\ge y_{ao}` for :math:`t \\notin A`."""
+    cand = set(d.cands)
+    for o in d.anc[a]:
+        for p, t in d.fwd_in[o]:
+            if t in cand:
+                mb.ge(Affine.of(y[(a, p)]) - Affine.of(y[(a, o)]) + Affine.of(keep[t]), 0.0)
+                _kept_read_rows(mb, d, keep, y, w, a, o, t)
+            else:
+                mb.ge(Affine.of(y[(a, p)]), Affine.of(y[(a, o)]))
+
+
+def _footprint_rows(mb: ModelBuilder, d: _Data, keep: dict[str, int], peak: int) -> None:
+    """:math:`\\sum_{a:\\ f_a \\le p \\le l_a} b_a + \\sum_{a:\\ p < f_a} b_a k_a \\le F`
+    for every window start :math:`p`."""
+    for p in sorted({f for (_, f, _) in d.win.values()}):
+        const = sum(d.bits[a] for a, (_, f, last) in d.win.items() if f <= p <= last)
+        kept = Affine.total(
+            Affine.of(keep[a], d.bits[a]) for a, (_, f, _) in d.win.items() if p < f
+        )
+        mb.le(kept - Affine.of(peak), -const)
+
+
+def _objective(
+    mb: ModelBuilder,
+    d: _Data,
+    keep: dict[str, int],
+    y: dict[tuple[str, int], int],
+    w: dict[tuple[str, int, str], int],
+    const: float,
+) -> None:
+    """:math:`\\sum c_o y_{ao} + \\sum d_t w_{aot} + \\sum \\kappa_a k_a` + ``const``."""
+    mb.minimize(
+        Affine.total(
+            [
+                *(Affine.of(keep[a], d.kappa.get(a, 0.0)) for a in d.cands),
+                *(Affine.of(col, d.y_cost[ao]) for ao, col in y.items()),
+                *(Affine.of(col, d.w_cost[(o, t)]) for (_, o, t), col in w.items()),
+                const,
+            ]
+        )
     )
 
 
@@ -327,45 +473,22 @@ def build_checkpoint_model(
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     t0 = time.perf_counter()
     alloc = tuple(allocation) if allocation is not None else problem.default_decision().allocation
-    order = problem.program_order(priority)
-    d = _data(problem, alloc, order, stacks, objective)
+    d = _data(problem, alloc, problem.program_order(priority), stacks, objective)
     mb = ModelBuilder()
-    keep = {a: mb.binary(f"k[{a}]", d.kappa.get(a, 0.0)) for a in d.cands}
-    y: dict[tuple[str, int], int] = {}
-    for (a, o), cost in d.y_cost.items():
-        y[(a, o)] = mb.var(f"y[{a},{o}]", 0.0, 1.0, cost)
-    cand = set(d.cands)
+    keep = {a: mb.binary(f"k[{a}]") for a in d.cands}
+    y = {(a, o): mb.var(f"y[{a},{o}]", 0.0, 1.0) for (a, o) in d.y_cost}
     w: dict[tuple[str, int, str], int] = {}
     for a in d.cands:
-        mb.row({y[(a, d.prod[a])]: 1.0, keep[a]: 1.0}, lb=1.0)
-        for o in d.anc[a]:
-            for p, t in d.fwd_in[o]:
-                if t in cand:
-                    mb.row({y[(a, p)]: 1.0, y[(a, o)]: -1.0, keep[t]: 1.0}, lb=0.0)
-                    cw = d.w_cost[(o, t)]
-                    if cw > 0:
-                        wc = mb.var(f"w[{a},{o},{t}]", 0.0, 1.0, cw)
-                        mb.row({wc: 1.0, y[(a, o)]: -1.0, keep[t]: -1.0}, lb=-1.0)
-                        w[(a, o, t)] = wc
-                    elif cw < 0:
-                        wc = mb.var(f"w[{a},{o},{t}]", 0.0, 1.0, cw)
-                        mb.row({wc: 1.0, y[(a, o)]: -1.0}, ub=0.0)
-                        mb.row({wc: 1.0, keep[t]: -1.0}, ub=0.0)
-                        w[(a, o, t)] = wc
-                else:
-                    mb.row({y[(a, p)]: 1.0, y[(a, o)]: -1.0}, lb=0.0)
+        _producer_row(mb, d, keep, y, a)
+        _closure_rows(mb, d, keep, y, w, a)
     peak = mb.var("F", 0.0, budget_bits)
-    starts = sorted({f for (_, f, _) in d.win.values()})
-    for p in starts:
-        const = sum(d.bits[a] for a, (_, f, last) in d.win.items() if f <= p <= last)
-        coeffs = {keep[a]: d.bits[a] for a, (_, f, _) in d.win.items() if p < f}
-        coeffs[peak] = coeffs.get(peak, 0.0) - 1.0
-        mb.row(coeffs, ub=-const)
-    if objective == "energy":
+    _footprint_rows(mb, d, keep, peak)
+    const = 0.0
+    if objective == "energy":  # the step energy when everything is kept, minus Σ κ
         full = evaluate(problem, Decision(alloc, _tuple(priority), tuple(map(tuple, stacks))))
-        mb.offset = full.energy.total - sum(d.kappa.values())
+        const = full.energy.total - sum(d.kappa.values())
+    _objective(mb, d, keep, y, w, const)
     h = mb.to_highs(options)
-    n_bin = len(keep)
     return CheckpointModel(
         problem=problem,
         allocation=alloc,
@@ -378,7 +501,7 @@ def build_checkpoint_model(
         peak=peak,
         n_vars=mb.n_vars,
         n_cons=mb.n_cons,
-        n_binaries=n_bin,
+        n_binaries=len(keep),
         build_seconds=time.perf_counter() - t0,
         highs=h,
     )
