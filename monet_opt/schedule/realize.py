@@ -7,10 +7,13 @@ problem) that the evaluator simulates with the unchanged semantics of
 :mod:`monet_opt.schedule.problem`, so the evaluator, the MILPs and the GA share one
 definition.
 
-Checkpointing (MONET's bit vector, REFERENCE §3)
-------------------------------------------------
-The decision is the set :math:`K \subseteq A` of *kept* activations, where :math:`A`
-(:attr:`Problem.checkpoint_tensors`) are the forward activations read by backward nodes.
+Checkpointing (MONET's bit vector)
+----------------------------------
+MONET (Morlier et al., "MONET: Modeling and Optimization of neural NEtwork Training from
+Edge to Data Centers", arXiv:2603.15002, 2026) decides one bit per activation: keep it
+or recompute it.  Here the decision is the set :math:`K \subseteq A` of *kept*
+activations, where :math:`A` (:attr:`Problem.checkpoint_tensors`) are the forward
+activations read by backward nodes.
 
 * A kept activation :math:`a` is written to DRAM by its producer and read back by its
   backward readers (store-all behaviour).
@@ -43,7 +46,8 @@ The decision is the set :math:`K \subseteq A` of *kept* activations, where :math
 Fusion (layer stacks)
 ---------------------
 A stack is a set of ≥ 2 nodes that are **consecutive in program order** π.  Inside a
-stack (DeFiNES / Stream depth-first execution, REFERENCE §2):
+stack (the depth-first execution of DeFiNES, Mei et al., HPCA 2023, and of Stream,
+Symons et al., IEEE Transactions on Computers 74(1), 2025):
 
 * a tensor passed between two nodes of the stack moves tile by tile (``problem.tiles``
   tiles): no DRAM round trip even when ``layer_io="dram"``, an on-chip buffer of
@@ -60,6 +64,15 @@ DMA tasks keep their base queue keys (a read stays queued after the writes it de
 on in the base problem), and a task whose bits drop to zero disappears; so fusion and
 checkpointing change task *durations* and remove tasks but never reorder the queue.
 
+Construction
+------------
+:func:`realize` runs one private step per part of the derived problem:
+``_kept_and_dropped`` (:math:`K` and the dropped activations), ``_derived_nodes`` (the
+copies :math:`R_K(a)` inserted before the first backward reader of :math:`a`),
+``_derived_edges``, ``_dram_traffic`` (DMA reads, writes and queue dependencies),
+``_tile_tensors``, ``_derived_costs`` and ``_footprint_positions`` (:math:`F(K)` per
+derived position).
+
 Errors
 ------
 :func:`realize` raises :class:`ValueError` naming the offending node or tensor when a
@@ -74,7 +87,8 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from monet_opt.models.ir import Phase, TensorRole
+from monet_opt.cost.tables import CostTables
+from monet_opt.models.ir import Graph, Op, Phase, TensorRole
 from monet_opt.schedule.problem import Edge, Problem
 from monet_opt.schedule.types import Decision
 
@@ -311,6 +325,231 @@ class Realization:
         return cyc, pj
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """The derived node list of a realization.
+
+    ``origin`` is the base node of every derived node, ``rfor`` the activation a copy
+    recomputes (``None`` for original nodes), ``dmap`` the derived index of every base
+    node and ``cmap`` that of every copy ``(activation, base node)``.
+    """
+
+    origin: tuple[int, ...]
+    rfor: tuple[str | None, ...]
+    dmap: dict[int, int]
+    cmap: dict[tuple[str, int], int]
+
+
+@dataclass(frozen=True)
+class _DramTraffic:
+    """Per derived node: DRAM read / write bits and tensors, and DMA queue dependencies."""
+
+    read_bits: np.ndarray
+    write_bits: np.ndarray
+    read_tensors: tuple[tuple[str, ...], ...]
+    write_tensors: tuple[tuple[str, ...], ...]
+    deps: tuple[tuple[int, ...], ...]
+
+
+def _kept_and_dropped(
+    problem: Problem, checkpoints: Iterable[str] | None
+) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Kept checkpoint tensors (``None``: all) and the dropped ones by producer index.
+
+    Raises
+    ------
+    ValueError
+        When a checkpoint is not a candidate.
+    """
+    cands = problem.checkpoint_tensors
+    if checkpoints is None:
+        kept = frozenset(cands)
+    else:
+        unknown = sorted(set(checkpoints) - set(cands))
+        if unknown:
+            raise ValueError(
+                f"checkpoints {unknown[:3]} are not checkpoint candidates; allowed: "
+                f"{list(cands)[:6]}{'...' if len(cands) > 6 else ''}"
+            )
+        kept = frozenset(checkpoints)
+    prod = _producers(problem)
+    dropped = tuple(sorted((a for a in cands if a not in kept), key=lambda a: prod[a]))
+    return kept, dropped
+
+
+def _derived_nodes(
+    problem: Problem,
+    order: Sequence[int],
+    win: dict[str, tuple[int, int, int]],
+    kept: frozenset[str],
+    dropped: Sequence[str],
+) -> tuple[_Layout, tuple[Op, ...]]:
+    """Base nodes in program order, each preceded by the recompute copies
+    :math:`R_K(a)` of the dropped activations it is the first backward reader of."""
+    groups: dict[int, list[tuple[str, tuple[int, ...]]]] = {}
+    for a in dropped:
+        first = order[win[a][1]]
+        groups.setdefault(first, []).append((a, recompute_set(problem, a, kept)))
+    origin: list[int] = []
+    rfor: list[str | None] = []
+    dmap: dict[int, int] = {}
+    cmap: dict[tuple[str, int], int] = {}
+    for i in order:
+        for a, rset in groups.get(i, []):
+            for o in rset:
+                cmap[(a, o)] = len(origin)
+                origin.append(o)
+                rfor.append(a)
+        dmap[i] = len(origin)
+        origin.append(i)
+        rfor.append(None)
+    base = problem.nodes
+    nodes = tuple(
+        base[o] if a is None else replace(base[o], name=f"{base[o].name}@recompute[{a}]")
+        for o, a in zip(origin, rfor, strict=True)
+    )
+    return _Layout(tuple(origin), tuple(rfor), dmap, cmap), nodes
+
+
+def _derived_edges(
+    problem: Problem,
+    layout: _Layout,
+    dropped: Sequence[str],
+    stacks: Sequence[Sequence[int]],
+) -> list[Edge]:
+    """Edges of the derived problem, sorted by (consumer, producer).
+
+    A dropped activation reaches its backward readers from its recompute copy, on chip;
+    an edge inside a stack is pipelined and never goes through DRAM; a copy reads the
+    copies of its inputs on chip and kept tensors back from DRAM.
+    """
+    base = problem.nodes
+    dmap, cmap = layout.dmap, layout.cmap
+    stack_of = {i: k for k, st in enumerate(stacks) for i in st}
+    edges: list[Edge] = []
+    for e in problem.edges:
+        src_fwd = base[e.src].phase == Phase.FORWARD
+        dst_fwd = base[e.dst].phase == Phase.FORWARD
+        if e.tensor in dropped and src_fwd and not dst_fwd:
+            edges.append(Edge(cmap[(e.tensor, e.src)], dmap[e.dst], e.tensor, e.bits, False))
+            continue
+        same = e.src in stack_of and stack_of[e.src] == stack_of.get(e.dst, -1)
+        edges.append(
+            Edge(dmap[e.src], dmap[e.dst], e.tensor, e.bits, e.via_dram and not same, same)
+        )
+    fwd_in = _fwd_in_edges(problem)
+    for (a, o), d in cmap.items():
+        for k in fwd_in[o]:
+            e = problem.edges[k]
+            if (a, e.src) in cmap:
+                edges.append(Edge(cmap[(a, e.src)], d, e.tensor, e.bits, False))
+            else:  # a kept tensor: read back from DRAM
+                edges.append(Edge(dmap[e.src], d, e.tensor, e.bits, True))
+    edges.sort(key=lambda e: (e.dst, e.src))
+    return edges
+
+
+def _dram_traffic(problem: Problem, layout: _Layout, edges: Sequence[Edge]) -> _DramTraffic:
+    """DRAM reads (weights and other non-edge inputs of the base node, plus edges via
+    DRAM) and writes (weights, optimizer state, outputs nobody reads on chip, and tensors
+    some consumer reads from DRAM; copies write nothing) of every derived node.  Original
+    nodes keep their base DMA queue dependencies (module docstring)."""
+    g = problem.graph
+    n = len(layout.origin)
+    into: list[dict[str, Edge]] = [{} for _ in range(n)]
+    out_via: set[tuple[int, str]] = set()
+    consumed: set[tuple[int, str]] = set()
+    for e in edges:
+        into[e.dst][e.tensor] = e
+        consumed.add((e.src, e.tensor))
+        if e.via_dram:
+            out_via.add((e.src, e.tensor))
+    base_edge_tensors: list[set[str]] = [set() for _ in problem.nodes]
+    for e in problem.edges:
+        base_edge_tensors[e.dst].add(e.tensor)
+    rt: list[tuple[str, ...]] = []
+    wt: list[tuple[str, ...]] = []
+    deps: list[tuple[int, ...]] = []
+    for d, o in enumerate(layout.origin):
+        reads = [t for t in problem.dram_read_tensors[o] if t not in base_edge_tensors[o]]
+        reads += [t for t, e in into[d].items() if e.via_dram]
+        rt.append(tuple(reads))
+        dep = {e.src for e in into[d].values() if e.via_dram}
+        if layout.rfor[d] is None:
+            dep |= {layout.dmap[q] for q in problem.dram_deps[o]}
+            wt.append(
+                tuple(
+                    t
+                    for t in problem.dram_write_tensors[o]
+                    if g.tensors[t].role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE)
+                    or (d, t) not in consumed
+                    or (d, t) in out_via
+                )
+            )
+        else:
+            wt.append(())
+        deps.append(tuple(sorted(dep)))
+    return _DramTraffic(
+        read_bits=_bits_of(g, rt),
+        write_bits=_bits_of(g, wt),
+        read_tensors=tuple(rt),
+        write_tensors=tuple(wt),
+        deps=tuple(deps),
+    )
+
+
+def _bits_of(g: Graph, tensors: Sequence[Sequence[str]]) -> np.ndarray:
+    """Total bits of each tuple of tensor names."""
+    out = np.zeros(len(tensors))
+    for d, ts in enumerate(tensors):
+        out[d] = sum(g.tensors[t].bits for t in ts)
+    return out
+
+
+def _tile_tensors(edges: Sequence[Edge]) -> frozenset[str]:
+    """Tensors moved tile by tile: every on-chip edge of one (producer, tensor) is
+    pipelined (inside a stack)."""
+    onchip: dict[tuple[int, str], list[Edge]] = {}
+    for e in edges:
+        if not e.via_dram:
+            onchip.setdefault((e.src, e.tensor), []).append(e)
+    return frozenset(es[0].tensor for es in onchip.values() if all(e.pipelined for e in es))
+
+
+def _derived_costs(problem: Problem, layout: _Layout, nodes: Sequence[Op]) -> CostTables:
+    """Cost tables of the derived nodes: the rows of their base nodes."""
+    c = problem.costs
+    idx = np.asarray(layout.origin, dtype=int)
+    return replace(
+        c,
+        node_names=tuple(op.name for op in nodes),
+        latency=c.latency[idx],
+        energy=c.energy[idx],
+        details=tuple(c.details[o] for o in layout.origin),
+    )
+
+
+def _footprint_positions(
+    problem: Problem,
+    order: Sequence[int],
+    win: dict[str, tuple[int, int, int]],
+    kept: frozenset[str],
+    layout: _Layout,
+) -> np.ndarray:
+    """Activation footprint :math:`F(K)` (bits) at every derived position: a kept
+    activation is live from its producer, a dropped one from its recompute copy, to its
+    last backward reader."""
+    prod = _producers(problem)
+    bits = {e.tensor: e.bits for e in problem.edges}
+    n = len(layout.origin)
+    diff = np.zeros(n + 1)
+    for a, (p0, _f, last) in win.items():
+        start = layout.dmap[order[p0]] if a in kept else layout.cmap[(a, prod[a])]
+        diff[start] += bits[a]
+        diff[layout.dmap[order[last]] + 1] -= bits[a]
+    return np.cumsum(diff)[:n]
+
+
 def realize(problem: Problem, decision: Decision) -> Realization:
     """Derived problem of a decision's stacks and checkpoints (module docstring).
 
@@ -328,167 +567,43 @@ def realize(problem: Problem, decision: Decision) -> Realization:
         On invalid stacks or unknown checkpoint names.
     """
     order = problem.program_order(decision.priority)
-    cands = problem.checkpoint_tensors
-    if decision.checkpoints is None:
-        kept = frozenset(cands)
-    else:
-        unknown = sorted(set(decision.checkpoints) - set(cands))
-        if unknown:
-            raise ValueError(
-                f"checkpoints {unknown[:3]} are not checkpoint candidates; allowed: "
-                f"{list(cands)[:6]}{'...' if len(cands) > 6 else ''}"
-            )
-        kept = frozenset(decision.checkpoints)
+    kept, dropped = _kept_and_dropped(problem, decision.checkpoints)
     stacks = validate_stacks(problem, decision.stacks, order)
-    stack_of = {i: k for k, st in enumerate(stacks) for i in st}
     win = reader_positions(problem, order)
-    prod = _producers(problem)
-    dropped = tuple(sorted((a for a in cands if a not in kept), key=lambda a: prod[a]))
-    groups: dict[int, list[tuple[str, tuple[int, ...]]]] = {}
-    for a in dropped:
-        first = order[win[a][1]]
-        groups.setdefault(first, []).append((a, recompute_set(problem, a, kept)))
-
-    # derived node list in program order
-    origin: list[int] = []
-    rfor: list[str | None] = []
-    dmap: dict[int, int] = {}
-    cmap: dict[tuple[str, int], int] = {}
-    for i in order:
-        for a, rset in groups.get(i, []):
-            for o in rset:
-                cmap[(a, o)] = len(origin)
-                origin.append(o)
-                rfor.append(a)
-        dmap[i] = len(origin)
-        origin.append(i)
-        rfor.append(None)
-
-    base_nodes = problem.nodes
-    nodes = []
-    for d, o in enumerate(origin):
-        op = base_nodes[o]
-        nodes.append(op if rfor[d] is None else replace(op, name=f"{op.name}@recompute[{rfor[d]}]"))
-
-    edges: list[Edge] = []
-    for e in problem.edges:
-        src_fwd = base_nodes[e.src].phase == Phase.FORWARD
-        dst_fwd = base_nodes[e.dst].phase == Phase.FORWARD
-        if e.tensor in dropped and src_fwd and not dst_fwd:
-            edges.append(Edge(cmap[(e.tensor, e.src)], dmap[e.dst], e.tensor, e.bits, False))
-            continue
-        same = e.src in stack_of and stack_of[e.src] == stack_of.get(e.dst, -1)
-        edges.append(
-            Edge(dmap[e.src], dmap[e.dst], e.tensor, e.bits, e.via_dram and not same, same)
-        )
-    fwd_in = _fwd_in_edges(problem)
-    for (a, o), d in cmap.items():
-        for k in fwd_in[o]:
-            e = problem.edges[k]
-            if (a, e.src) in cmap:
-                edges.append(Edge(cmap[(a, e.src)], d, e.tensor, e.bits, False))
-            else:  # a kept tensor: read back from DRAM
-                edges.append(Edge(dmap[e.src], d, e.tensor, e.bits, True))
-    edges.sort(key=lambda e: (e.dst, e.src))
-
-    g = problem.graph
-    n = len(origin)
-    into: list[dict[str, Edge]] = [{} for _ in range(n)]
-    out_via: set[tuple[int, str]] = set()
-    consumed: set[tuple[int, str]] = set()
-    for e in edges:
-        into[e.dst][e.tensor] = e
-        consumed.add((e.src, e.tensor))
-        if e.via_dram:
-            out_via.add((e.src, e.tensor))
-    base_edge_tensors: list[set[str]] = [set() for _ in base_nodes]
-    for e in problem.edges:
-        base_edge_tensors[e.dst].add(e.tensor)
-    rbits = np.zeros(n)
-    wbits = np.zeros(n)
-    rt: list[tuple[str, ...]] = []
-    wt: list[tuple[str, ...]] = []
-    deps: list[tuple[int, ...]] = []
-    for d, o in enumerate(origin):
-        reads = [t for t in problem.dram_read_tensors[o] if t not in base_edge_tensors[o]]
-        reads += [t for t, e in into[d].items() if e.via_dram]
-        rt.append(tuple(reads))
-        rbits[d] = sum(g.tensors[t].bits for t in reads)
-        dep = {e.src for e in into[d].values() if e.via_dram}
-        if rfor[d] is None:  # keep the base DMA queue order (module docstring)
-            dep |= {dmap[q] for q in problem.dram_deps[o]}
-        deps.append(tuple(sorted(dep)))
-        if rfor[d] is not None:
-            wt.append(())
-            continue
-        writes = []
-        for t in problem.dram_write_tensors[o]:
-            role = g.tensors[t].role
-            if (
-                role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE)
-                or (d, t) not in consumed
-                or (d, t) in out_via
-            ):
-                writes.append(t)
-        wt.append(tuple(writes))
-        wbits[d] = sum(g.tensors[t].bits for t in writes)
-
-    tile_tensors = set()
-    onchip_edges: dict[str, list[Edge]] = {}
-    for e in edges:
-        if not e.via_dram:
-            onchip_edges.setdefault(f"{e.src}:{e.tensor}", []).append(e)
-    for es in onchip_edges.values():
-        if all(e.pipelined for e in es):
-            tile_tensors.add(es[0].tensor)
-
-    c = problem.costs
-    idx = np.asarray(origin, dtype=int)
-    costs = replace(
-        c,
-        node_names=tuple(op.name for op in nodes),
-        latency=c.latency[idx],
-        energy=c.energy[idx],
-        details=tuple(c.details[o] for o in origin),
-    )
+    layout, nodes = _derived_nodes(problem, order, win, kept, dropped)
+    edges = _derived_edges(problem, layout, dropped, stacks)
+    dram = _dram_traffic(problem, layout, edges)
+    n = len(layout.origin)
     derived = Problem(
         graph=problem.graph,
         accelerator=problem.accelerator,
-        nodes=tuple(nodes),
+        nodes=nodes,
         edges=tuple(edges),
-        costs=costs,
-        dram_read_bits=rbits,
-        dram_write_bits=wbits,
-        dram_read_tensors=tuple(rt),
-        dram_write_tensors=tuple(wt),
-        dram_deps=tuple(deps),
+        costs=_derived_costs(problem, layout, nodes),
+        dram_read_bits=dram.read_bits,
+        dram_write_bits=dram.write_bits,
+        dram_read_tensors=dram.read_tensors,
+        dram_write_tensors=dram.write_tensors,
+        dram_deps=dram.deps,
         prefetch_depth=problem.prefetch_depth,
         layer_io=problem.layer_io,
         default_priority=tuple(float(n - k) for k in range(n)),
         tiles=problem.tiles,
-        tile_tensors=frozenset(tile_tensors),
-        ties=tuple(-1 if rfor[d] is None else dmap[o] for d, o in enumerate(origin)),
+        tile_tensors=_tile_tensors(edges),
+        ties=tuple(
+            -1 if a is None else layout.dmap[o]
+            for o, a in zip(layout.origin, layout.rfor, strict=True)
+        ),
     )
-    # footprint in derived positions
-    dwin = {}
-    for a, (p0, _f, last) in win.items():
-        start = dmap[order[p0]] if a in kept else cmap[(a, prod[a])]
-        dwin[a] = (start, dmap[order[last]])
-    bits = {e.tensor: e.bits for e in problem.edges}
-    diff = np.zeros(n + 1)
-    for a, (s, e_) in dwin.items():
-        diff[s] += bits[a]
-        diff[e_ + 1] -= bits[a]
     return Realization(
         base=problem,
         problem=derived,
-        origin=tuple(origin),
-        recompute_for=tuple(rfor),
+        origin=layout.origin,
+        recompute_for=layout.rfor,
         kept=kept,
         dropped=dropped,
         stacks=stacks,
-        footprint=np.cumsum(diff)[:n],
-        priority=decision.priority,
+        footprint=_footprint_positions(problem, order, win, kept, layout),
     )
 
 
