@@ -1,7 +1,9 @@
 """Lower bounds on the makespan of a :class:`~monet_opt.schedule.problem.Problem`.
 
 All are valid for every allocation under the semantics of
-:mod:`monet_opt.schedule.problem` (REFERENCE §7):
+:mod:`monet_opt.schedule.problem`; they are the classical bounds of multiprocessor
+scheduling, critical path and work per core (Graham, "Bounds on multiprocessing timing
+anomalies", SIAM Journal on Applied Mathematics 17(2), 1969), plus the DRAM port:
 
 * ``critical_path``: longest path through the DAG with every node at its fastest core,
   free core-to-core transfers, each node no earlier than its own DRAM read time and

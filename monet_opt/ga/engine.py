@@ -15,9 +15,10 @@ Algorithms
     search.
 
 Presets (:data:`PRESETS`): ``"monet"`` NSGA-II, population 20, 6 generations, crossover
-0.9, bit-flip 0.1 (REFERENCE §3); ``"stream"`` μ + λ with population 16, 16
-generations, crossover 0.3, mutation 0.7 (Stream's GA); ``"default"`` the generational
-GA, population 32, 30 generations, crossover 0.7, mutation 0.3.
+0.9, bit-flip 0.1 (MONET: Morlier et al., arXiv:2603.15002, 2026); ``"stream"`` μ + λ
+with population 16, 16 generations, crossover 0.3, mutation 0.7 (Stream's GA);
+``"default"`` the generational GA, population 32, 30 generations, crossover 0.7,
+mutation 0.3.
 
 Fitness and constraints
 -----------------------
