@@ -176,8 +176,9 @@ class Problem:
         """Forward activations read by backward nodes: the checkpointing decision.
 
         Each is produced by a forward computation node and read by at least one
-        backward node (MONET's one bit per activation, REFERENCE §3).  Network inputs
-        have no producer and always live in DRAM, so they are not decisions.
+        backward node (MONET's one bit per activation: Morlier et al., arXiv:2603.15002,
+        2026).  Network inputs have no producer and always live in DRAM, so they are not
+        decisions.
         """
         out: dict[str, None] = {}
         for e in self.edges:
