@@ -38,8 +38,9 @@ from typing import Any
 
 import yaml
 from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
 from yaml.events import AliasEvent
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from monet_opt.errors import InputError
 from monet_opt.units import fmt_bytes
@@ -164,6 +165,55 @@ class _Loader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             seen[key] = first
+
+    # -- construction: merge keys ------------------------------------------------------
+    def flatten_mapping(self, node: MappingNode) -> None:
+        """Resolve merge keys ``<<`` in place, with the YAML merge-key rules.
+
+        The mapping's own keys override merged ones, and among merged mappings the
+        earlier one wins (yaml.org/type/merge.html).  PyYAML 6.0's own version keeps the
+        *first* of two merged pairs with the same key even when the second comes from the
+        merged mapping's own keys, so ``{<<: *m}`` loses ``m``'s overrides of its own
+        merges.
+        """
+        merged: list[tuple[Node, Node]] = []
+        own: list[tuple[Node, Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                subs = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                for sub in subs:
+                    if not isinstance(sub, MappingNode):
+                        raise ConstructorError(
+                            "while constructing a mapping",
+                            node.start_mark,
+                            f"expected a mapping or list of mappings for merging, but found "
+                            f"{sub.id}",
+                            sub.start_mark,
+                        )
+                    self.flatten_mapping(sub)
+                    merged.extend(sub.value)
+            else:
+                if key_node.tag == "tag:yaml.org,2002:value":
+                    key_node.tag = "tag:yaml.org,2002:str"
+                own.append((key_node, value_node))
+        if not merged:
+            node.value = own
+            return
+        seen = {_key_id(k) for k, _ in own}
+        kept: list[tuple[Node, Node]] = []
+        for pair in merged:
+            kid = _key_id(pair[0])
+            if kid not in seen:
+                seen.add(kid)
+                kept.append(pair)
+        node.value = kept + own
+
+
+def _key_id(node: Node) -> tuple[str, object]:
+    """Identity of a mapping key node: ``(tag, text)`` for scalars, else the node."""
+    if isinstance(node, ScalarNode):
+        return (node.tag, node.value)
+    return ("", id(node))
 
 
 def _construct_int(loader: yaml.SafeLoader, node: ScalarNode) -> int:

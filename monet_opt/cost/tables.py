@@ -13,7 +13,12 @@ cost model directly.
   link route exists, over the widest shared bus; if none, through DRAM (written and
   read back: 2 × bits / DRAM bandwidth, DRAM energy).
 * DRAM: ``dram_cycles_per_bit`` = 1 / DRAM bandwidth (min of the DRAM port and the
-  link/bus reaching the off-chip core), ``dram_read_pj_per_bit``, ``dram_write_pj_per_bit``.
+  link/bus reaching the off-chip core, :attr:`Accelerator.dram_bandwidth`),
+  ``dram_read_pj_per_bit``, ``dram_write_pj_per_bit`` (port pJ per word / port width,
+  :attr:`Accelerator.dram_energy_per_bit`).  ``has_dram`` is ``False`` for an accelerator
+  without an off-chip core (:func:`has_dram`); the three figures are then 0, so any DRAM
+  traffic would be free: :func:`monet_opt.schedule.problem.build_problem` rejects such a
+  problem unless it moves nothing to or from DRAM.
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from monet_opt.cost.op_cost import OpCost, can_run, op_cost
+from monet_opt.cost.op_cost import OpCost, can_run, op_cost, supported_kinds
 from monet_opt.hardware.model import Accelerator, Core
 from monet_opt.models.ir import Graph, Op
 
-__all__ = ["CostTables", "build_cost_tables", "route"]
+__all__ = ["CostTables", "build_cost_tables", "has_dram", "route"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +57,9 @@ class CostTables:
         ``routes[p][q]`` human-readable channel label of the route.
     dram_cycles_per_bit, dram_read_pj_per_bit, dram_write_pj_per_bit
         DRAM port figures (0 if the accelerator has no DRAM).
+    has_dram
+        Whether the accelerator has DRAM (an off-chip core, :func:`has_dram`); without it
+        the DRAM figures are 0 and DRAM traffic must be 0.
     """
 
     node_names: tuple[str, ...]
@@ -65,6 +73,7 @@ class CostTables:
     dram_cycles_per_bit: float
     dram_read_pj_per_bit: float
     dram_write_pj_per_bit: float
+    has_dram: bool = True
 
     @property
     def allowed(self) -> np.ndarray:
@@ -73,6 +82,11 @@ class CostTables:
 
     def core_index(self, core_id: int) -> int:
         return self.core_ids.index(core_id)
+
+
+def has_dram(acc: Accelerator) -> bool:
+    """Whether ``acc`` has DRAM: an off-chip core with a memory and a bandwidth > 0."""
+    return acc.dram is not None and acc.dram_bandwidth > 0
 
 
 def route(acc: Accelerator, a: int, b: int) -> tuple[float, float, str]:
@@ -102,7 +116,7 @@ def route(acc: Accelerator, a: int, b: int) -> tuple[float, float, str]:
     if bus is not None:
         cyc = 0.0 if math.isinf(bus.bandwidth) else 1.0 / bus.bandwidth
         return cyc, bus.energy_per_bit, "bus " + "-".join(str(c) for c in bus.cores)
-    if acc.dram is not None and acc.dram_bandwidth > 0:
+    if has_dram(acc):
         r, w = acc.dram_energy_per_bit
         return 2.0 / acc.dram_bandwidth, r + w, "via DRAM"
     raise ValueError(f"accelerator {acc.name!r}: no route between cores {a} and {b}")
@@ -160,10 +174,14 @@ def build_cost_tables(
             en[i, c] = oc.energy
             row.append(oc)
         if not any(r is not None for r in row):
+            runs = "; ".join(
+                f"{c.id}:{c.name} runs {', '.join(sorted(supported_kinds(c, cores))) or 'nothing'}"
+                for c in cores
+            )
             raise ValueError(
-                f"node {op.name!r} (kind {op.kind.value}, type {op.op_type}) can run on no core of "
-                f"{acc.name!r}; cores: "
-                + ", ".join(f"{c.id}:{c.name} {sorted(c.operator_types or ['any'])}" for c in cores)
+                f"node {op.name!r} (kind {op.kind.value}, type {op.op_type}) can run on no core "
+                f"of {acc.name!r} ({runs}); list {op.kind.value!r} in a core's operator_types "
+                f"or leave one core's operator_types out"
             )
         details.append(row)
     xc, xe, labels = _core_table(acc)
@@ -181,4 +199,5 @@ def build_cost_tables(
         dram_cycles_per_bit=(1.0 / bw) if bw > 0 else 0.0,
         dram_read_pj_per_bit=r_pj,
         dram_write_pj_per_bit=w_pj,
+        has_dram=has_dram(acc),
     )

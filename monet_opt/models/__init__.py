@@ -18,7 +18,7 @@ from monet_opt.models.ir import (
     Tensor,
     TensorRole,
 )
-from monet_opt.models.onnx_import import SUPPORTED_OPS, OnnxImportError, load_onnx
+from monet_opt.models.onnx_import import ONNX_OPTIONS, SUPPORTED_OPS, OnnxImportError, load_onnx
 from monet_opt.models.training import (
     ADAMW_OPS_PER_ELEMENT,
     LOSSES,
@@ -32,9 +32,11 @@ from monet_opt.models.zoo import (
     BUILTIN_MODELS,
     GPT2_PRESETS,
     build_model,
+    check_model_options,
     gpt2,
     gpt2_preset,
     mlp,
+    model_options,
     resnet18,
 )
 
@@ -47,6 +49,7 @@ __all__ = [
     "LOSSES",
     "MAC_KINDS",
     "NORM_OPS_PER_ELEMENT",
+    "ONNX_OPTIONS",
     "OPTIMIZERS",
     "SGD_OPS_PER_ELEMENT",
     "SUPPORTED_OPS",
@@ -60,11 +63,13 @@ __all__ = [
     "Tensor",
     "TensorRole",
     "build_model",
+    "check_model_options",
     "derive_training_graph",
     "gpt2",
     "gpt2_preset",
     "load_onnx",
     "mlp",
+    "model_options",
     "resnet18",
     "training_summary",
 ]

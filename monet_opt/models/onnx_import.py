@@ -24,7 +24,7 @@ Mapping rules
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from onnx import helper, shape_inference
 from monet_opt.models.builder import GraphBuilder
 from monet_opt.models.ir import Graph, TensorRole
 
-__all__ = ["load_onnx", "OnnxImportError", "SUPPORTED_OPS"]
+__all__ = ["load_onnx", "check_options", "ONNX_OPTIONS", "OnnxImportError", "SUPPORTED_OPS"]
 
 _ELEMENTWISE = {"Relu", "Add", "Sub", "Mul", "Div", "Sigmoid", "Tanh", "Gelu", "Erf", "Silu"}
 _SHAPE = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Identity"}
@@ -78,7 +78,33 @@ def _dims(vi: onnx.ValueInfoProto) -> tuple[int | str | None, ...] | None:
     return tuple(out)
 
 
-def load_onnx(path: str | Path, batch: int | None = None, precision: int = 16) -> Graph:
+#: Keyword options of :func:`load_onnx` (``workload.options`` of a run config with ``onnx:``).
+ONNX_OPTIONS: tuple[str, ...] = ("batch", "precision")
+
+
+def check_options(options: Mapping[str, object]) -> None:
+    """Reject option names that :func:`load_onnx` does not take.
+
+    Raises
+    ------
+    ValueError
+        ``unknown option 'x'; allowed options: batch, precision`` (names sorted).
+    """
+    unknown = sorted(str(k) for k in options if k not in ONNX_OPTIONS)
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
+        raise ValueError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {names}; "
+            f"allowed options: {', '.join(ONNX_OPTIONS)}"
+        )
+
+
+def load_onnx(
+    path: str | Path,
+    batch: int | None = None,
+    precision: int = 16,
+    **unknown: object,
+) -> Graph:
     """Load an ONNX model as a forward :class:`Graph`.
 
     Parameters
@@ -91,7 +117,9 @@ def load_onnx(path: str | Path, batch: int | None = None, precision: int = 16) -
         shapes are re-inferred.  Needed when dim 0 is symbolic.  Reshape nodes with
         hard-coded batch sizes then fail shape inference.
     precision
-        Bits per activation and weight element.
+        Bits per activation and weight element (a positive int).
+    **unknown
+        Any other keyword is an error (see :data:`ONNX_OPTIONS`).
 
     Returns
     -------
@@ -100,17 +128,23 @@ def load_onnx(path: str | Path, batch: int | None = None, precision: int = 16) -
 
     Raises
     ------
+    ValueError
+        On an unknown option (the message lists :data:`ONNX_OPTIONS`) or an invalid
+        ``batch`` / ``precision``.
     OnnxImportError
         If the file cannot be read, a node type is unsupported (message names the file, op
         type, node name and :data:`SUPPORTED_OPS`) or a shape is unknown/dynamic.
     FileNotFoundError
         If ``path`` does not exist.
     """
+    check_options(unknown)
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0):
+        raise ValueError(f"batch must be a positive int or None, got {batch!r}")
+    if not isinstance(precision, int) or isinstance(precision, bool) or precision <= 0:
+        raise ValueError(f"precision must be a positive int (bits), got {precision!r}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"ONNX file not found: {path}")
-    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0):
-        raise ValueError(f"batch must be a positive int or None, got {batch!r}")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - re-raised with context

@@ -22,7 +22,7 @@ Sources
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from monet_opt.models.builder import INDEX_PRECISION, GraphBuilder
 from monet_opt.models.ir import Graph
@@ -35,6 +35,8 @@ __all__ = [
     "mlp",
     "BUILTIN_MODELS",
     "build_model",
+    "model_options",
+    "check_model_options",
 ]
 
 _ACTIVATIONS = {"relu": "Relu", "gelu": "Gelu"}
@@ -424,12 +426,37 @@ def build_model(name: str, **options: object) -> Graph:
         On an unknown model name or option (the message lists the allowed values), or an
         invalid option value.
     """
+    check_model_options(name, options)
+    return BUILTIN_MODELS[name](**options)
+
+
+def model_options(name: str) -> tuple[str, ...]:
+    """Sorted option names that :func:`build_model` accepts for model ``name``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown model name (the message lists :data:`BUILTIN_MODELS`).
+    """
     if name not in BUILTIN_MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(BUILTIN_MODELS)}")
-    allowed = _allowed_options(name)
-    bad = set(options) - allowed
-    if bad:
+    return tuple(sorted(_allowed_options(name)))
+
+
+def check_model_options(name: str, options: Mapping[str, object]) -> None:
+    """Reject option names that model ``name`` does not take.
+
+    Raises
+    ------
+    ValueError
+        ``model 'mlp': unknown option 'depth'; allowed options: activation, batch,
+        precision, sizes`` (or an unknown model name).
+    """
+    allowed = model_options(name)
+    unknown = sorted(str(k) for k in options if k not in allowed)
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
         raise ValueError(
-            f"model {name!r}: unknown option(s) {sorted(bad)}; allowed options {sorted(allowed)}"
+            f"model {name!r}: unknown option{'s' if len(unknown) > 1 else ''} {names}; "
+            f"allowed options: {', '.join(allowed)}"
         )
-    return BUILTIN_MODELS[name](**options)

@@ -1,10 +1,19 @@
 """Cost-model terms checked against hand calculations (module docstring equations)."""
 
 import math
+from pathlib import Path
 
 import pytest
 
-from monet_opt.cost import build_cost_tables, op_cost, route, spatial_unrolling
+from monet_opt.cost import (
+    build_cost_tables,
+    can_run,
+    op_cost,
+    route,
+    spatial_unrolling,
+    supported_kinds,
+)
+from monet_opt.hardware import load_accelerator
 from monet_opt.hardware.model import Core, OperationalArray
 from monet_opt.models.ir import Graph, Op, OpKind, Phase, Tensor, TensorRole
 from tests.factories import accelerator, compute_core, memory
@@ -126,5 +135,75 @@ def test_node_without_core_is_a_clear_error():
     from monet_opt.hardware.model import Accelerator
 
     acc2 = Accelerator("r", restricted, acc.links, acc.offchip_core_id)
-    with pytest.raises(ValueError, match="can run on no core"):
+    with pytest.raises(ValueError, match="can run on no core") as exc:
         build_cost_tables(Graph("g", (op,), t), acc2)
+    assert "0:core0 runs conv; 1:core1 runs conv" in str(exc.value)
+    assert "list 'pool' in a core's operator_types" in str(exc.value)
+
+
+# ------------------------------------------------------------ operator_types: one rule
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "hardware"
+
+
+def _op(kind: OpKind) -> Op:
+    return Op("n", "X", kind, Phase.FORWARD, {"B": 1, "K": 4}, ("a",), ("b",), 4)
+
+
+def _restricted(core: Core, kinds: set[str] | None) -> Core:
+    ops = None if kinds is None else frozenset(kinds)
+    return Core(core.id, core.name, core.kind, core.array, core.memories, operator_types=ops)
+
+
+def test_operator_types_gemm_runs_no_conv():
+    # Before: op_cost mapped "gemm" to a MAC group and let a [gemm] core run convolutions.
+    gemm_only = _restricted(compute_core(0), {"gemm"})
+    cores = (gemm_only, compute_core(1))
+    assert can_run(_op(OpKind.GEMM), gemm_only, cores)
+    assert not can_run(_op(OpKind.CONV), gemm_only, cores)
+    assert supported_kinds(gemm_only, cores) == {"gemm"}
+
+
+def test_operator_types_simd_without_optimizer_runs_no_optimizer():
+    # Before: "elementwise" granted the whole vector group, optimizer included.
+    simd = _restricted(compute_core(1), {"elementwise", "norm", "loss"})
+    mac = compute_core(0)
+    cores = (mac, simd)
+    assert not can_run(_op(OpKind.OPTIMIZER), simd, cores)
+    assert can_run(_op(OpKind.ELEMENTWISE), simd, cores)
+    # The unrestricted core runs what no specialised core lists, and leaves the rest.
+    assert can_run(_op(OpKind.OPTIMIZER), mac, cores)
+    assert not can_run(_op(OpKind.ELEMENTWISE), mac, cores)
+    assert supported_kinds(mac, cores) == {"conv", "gemm", "pool", "optimizer"}
+
+
+def test_unrestricted_core_leaves_listed_kinds_to_the_specialised_core():
+    mac, pool = compute_core(0), _restricted(compute_core(1), {"pool"})
+    assert not can_run(_op(OpKind.POOL), mac, (mac, pool))
+    assert can_run(_op(OpKind.POOL), mac, (mac,))
+    assert can_run(_op(OpKind.SHAPE), pool, (mac, pool))  # zero-work ops run anywhere
+    # ONNX op types on a Core built in Python map through ONNX_OP_KINDS, as Stream files do.
+    onnx_simd = _restricted(compute_core(2), {"Add", "Mul"})
+    assert supported_kinds(onnx_simd, (mac, onnx_simd)) == {
+        "elementwise",
+        "norm",
+        "loss",
+        "optimizer",
+    }
+
+
+def test_supported_kinds_of_shipped_examples():
+    quad = load_accelerator(EXAMPLES / "tpu_like_quad_core.yaml")
+    kinds = {c.id: supported_kinds(c, quad.cores) for c in quad.cores}
+    assert kinds == {
+        **{i: frozenset({"conv", "gemm"}) for i in range(4)},
+        4: frozenset({"pool"}),
+        5: frozenset({"elementwise", "norm", "loss", "optimizer"}),
+        6: frozenset(),
+    }
+    fm = load_accelerator(EXAMPLES / "fusemax_like.yaml")
+    assert [sorted(supported_kinds(c, fm.cores)) for c in fm.cores] == [
+        ["conv", "gemm"],
+        ["elementwise", "loss", "norm", "optimizer"],
+        [],
+    ]

@@ -420,3 +420,79 @@ def test_error_not_yaml_and_core_file_given(tmp_path: Path, synthetic: Path) -> 
     assert "YAML syntax error" in _error(p)
     assert "looks like a core file" in _error(tmp_path / "cores/core.yaml")
     assert "file not found" in _error(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "allowed"),
+    [
+        ("bandwidth: 64}", "bandwidth: 1.0e-9}", "core_connectivity[0].bandwidth",
+         "a number in [1e-3, 1e9] bits/cycle or .inf"),
+        ("unit_energy_cost: 8", "unit_energy_cost: 1.0e30", "unit_energy_cost",
+         "a number in [0, 1e6] pJ per link cycle"),
+        ("unit_energy_cost: 8", "unit_energy_cost: true", "unit_energy_cost",
+         "a number in [0, 1e6] pJ per link cycle"),
+    ],
+    ids=["tiny-link-bw", "huge-link-energy", "bool-energy"],
+)  # fmt: skip
+def test_stream_extreme_accelerator_values_are_rejected(
+    tmp_path: Path, synthetic: Path, old: str, new: str, field: str, allowed: str
+) -> None:
+    p = _write(tmp_path, "bad.yaml", _acc_text().replace(old, new, 1))
+    with pytest.raises(HardwareFormatError) as exc:
+        load_accelerator(p)
+    assert exc.value.file == str(p) and exc.value.field == field
+    assert f"not allowed; allowed: {allowed}" in str(exc.value)
+
+
+def test_stream_link_energy_per_bit_is_bounded(tmp_path: Path, synthetic: Path) -> None:
+    # 1e6 pJ per cycle over 0.01 bit/cycle would be 1e8 pJ/bit.
+    text = _acc_text(link="{type: link, cores: [0, 1], bandwidth: 0.01, unit_energy_cost: 1.0e6}")
+    with pytest.raises(HardwareFormatError) as exc:
+        load_accelerator(_write(tmp_path, "bad.yaml", text))
+    assert exc.value.field == "core_connectivity[0].unit_energy_cost"
+    assert "1e+08 pJ/bit, not allowed; allowed: a link energy a number in [0, 1e6] pJ/bit" in str(
+        exc.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "allowed"),
+    [
+        ("bandwidth_max: 256", "bandwidth_max: 1.0e-9", "memories.sram.ports[0].bandwidth_max",
+         "a number in [1e-3, 1e9] bits/cycle"),
+        ("r_cost: 100", "r_cost: 1.0e30", "memories.sram.r_cost",
+         "a number in [0, 1e6] pJ per word"),
+        ("size: 1048576", "size: yes", "memories.sram.size", "a number in [1, 2**60] bits"),
+        ("unit_energy: 0.04", "unit_energy: 1.0e30", "operational_array.unit_energy",
+         "a number in [0, 1e6] pJ per MAC"),
+        ("sizes: [8, 8]", "sizes: [8, 4194304]", "operational_array.sizes[1]",
+         "an integer in [0, 2**20] PEs"),
+    ],
+    ids=["tiny-port-bw", "huge-word-energy", "yes-size", "huge-mac-energy", "huge-array"],
+)  # fmt: skip
+def test_stream_extreme_core_values_are_rejected(
+    tmp_path: Path, synthetic: Path, old: str, new: str, field: str, allowed: str
+) -> None:
+    assert old in NEW_MEM
+    (tmp_path / "cores/core.yaml").write_text(NEW_MEM.replace(old, new))
+    with pytest.raises(HardwareFormatError) as exc:
+        load_accelerator(synthetic)
+    assert exc.value.field == field
+    assert str(exc.value.file).endswith("core.yaml")
+    assert f"not allowed; allowed: {allowed}" in str(exc.value)
+
+
+def test_stream_old_syntax_port_counts_are_bounded(tmp_path: Path) -> None:
+    # Before: `r_port: 1000000000000` tried to create 10**12 ports.
+    p = _write(tmp_path, "old.yaml", OLD_MEM.replace("r_port: 2", "r_port: 1000000000000"))
+    with pytest.raises(HardwareFormatError) as exc:
+        load_stream_core(p)
+    assert exc.value.field == "memories.rf.r_port"
+    assert "allowed: an integer in [0, 64] ports" in str(exc.value)
+
+
+def test_stream_duplicate_key_is_rejected(tmp_path: Path, synthetic: Path) -> None:
+    text = _acc_text().replace("offchip_core_id: 2\n", "offchip_core_id: 2\noffchip_core_id: 0\n")
+    with pytest.raises(HardwareFormatError) as exc:
+        load_accelerator(_write(tmp_path, "dup.yaml", text))
+    assert exc.value.field == "offchip_core_id" and "duplicate key" in str(exc.value)

@@ -281,3 +281,113 @@ def test_onnx_mapping_and_core_supports(examples_dir: Path) -> None:
     assert core_supports(acc.core(5), "optimizer") and not core_supports(acc.core(5), "gemm")
     assert core_supports(acc.core(5), "shape")
     assert not core_supports(acc.core(6), "elementwise")
+
+
+# ------------------------------------------------- hostile and extreme inputs (issue 9)
+
+
+def _error_text(tmp_path: Path, text: str) -> HardwareFormatError:
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(HardwareFormatError) as exc:
+        load_accelerator(p)
+    assert exc.value.file == str(p)
+    return exc.value
+
+
+def test_hardware_format_error_is_an_input_error(tmp_path: Path, examples_dir: Path) -> None:
+    from monet_opt.errors import InputError
+
+    doc = _doc(examples_dir)
+    doc["cores"][4]["memories"][0]["operands"] = ["I3"]
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(InputError) as exc:
+        load_accelerator(p)
+    assert isinstance(exc.value, HardwareFormatError)
+    assert exc.value.file == str(p) and exc.value.field == "cores[4].memories[0].operands[0]"
+
+
+def test_bool_is_not_a_number_in_the_hardware_schema(tmp_path: Path, examples_dir: Path) -> None:
+    # Before: pydantic's lax mode read `size_bits: true` as 1 bit.
+    doc = _doc(examples_dir)
+    doc["cores"][4]["memories"][0]["size_bits"] = True
+    p, msg = _error(tmp_path, doc)
+    assert f"{p}: cores[4].memories[0].size_bits: invalid value True; allowed: a number in " in msg
+    doc = _doc(examples_dir)
+    doc["links"][0]["cores"] = [True, 1]
+    _, msg = _error(tmp_path, doc)
+    assert "links[0].cores[0]: invalid value True; allowed: an integer in [0, 2147483647]" in msg
+
+
+def test_ints_are_accepted_for_float_fields(tmp_path: Path, examples_dir: Path) -> None:
+    doc = _doc(examples_dir)
+    doc["cores"][4]["array"]["unit_energy_pj"] = 1
+    p = tmp_path / "ok.yaml"
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert load_accelerator(p).core(4).array.unit_energy == 1.0
+
+
+def test_yaml11_yes_is_not_a_boolean_in_hardware_files(tmp_path: Path, examples_dir: Path) -> None:
+    # Before: PyYAML read `shared_port: yes` as True and `size_bits: on` as... True = 1 bit.
+    text = (examples_dir / "tpu_like_quad_core.yaml").read_text()
+    assert "shared_port: true" in text
+    err = _error_text(tmp_path, text.replace("shared_port: true", "shared_port: yes"))
+    assert err.field == "cores[6].memories[0].shared_port" and "'yes'" in err.message
+    err = _error_text(tmp_path, text.replace("size_bits: 512 ", "size_bits: on "))
+    assert err.field == "cores[0].memories[0].size_bits"
+    assert "invalid value 'on'; allowed: a number in [1, 2**60] bits" in str(err)
+
+
+def test_duplicate_key_in_a_hardware_file(tmp_path: Path, examples_dir: Path) -> None:
+    # Before: the second `name:` silently replaced the first.
+    text = (examples_dir / "tpu_like_quad_core.yaml").read_text()
+    text = text.replace("name: tpu_like_quad_core\n", "name: tpu_like_quad_core\nname: other\n")
+    err = _error_text(tmp_path, text)
+    assert err.field == "name" and "duplicate key 'name'" in err.message
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "allowed"),
+    [
+        (("links", 0, "bandwidth_bits_per_cycle"), 1e-9, "links[0].bandwidth_bits_per_cycle",
+         "a number in [1e-3, 1e9] bits/cycle or .inf"),
+        (("cores", 0, "memories", 3, "read_bw_bits_per_cycle"), 1e-9,
+         "cores[0].memories[3].read_bw_bits_per_cycle", "a number in [1e-3, 1e9] bits/cycle"),
+        (("cores", 6, "memories", 0, "read_pj_per_word"), 1e30,
+         "cores[6].memories[0].read_pj_per_word", "a number in [0, 1e6] pJ per word"),
+        (("cores", 4, "array", "unit_energy_pj"), 1e30, "cores[4].array.unit_energy_pj",
+         "a number in [0, 1e6] pJ per MAC"),
+        (("links", 0, "energy_pj_per_bit"), 1e30, "links[0].energy_pj_per_bit",
+         "a number in [0, 1e6] pJ/bit"),
+        (("cores", 6, "memories", 0, "size_bits"), 2.0**70, "cores[6].memories[0].size_bits",
+         "a number in [1, 2**60] bits"),
+        (("cores", 4, "array", "sizes", 0), 2**21, "cores[4].array.sizes[0]",
+         "an integer in [0, 2**20] PEs"),
+    ],
+    ids=["link-bw", "mem-bw", "word-energy", "mac-energy", "link-energy", "size", "array"],
+)  # fmt: skip
+def test_extreme_values_are_rejected_with_their_range(
+    tmp_path: Path,
+    examples_dir: Path,
+    path: tuple[str | int, ...],
+    value: float,
+    field: str,
+    allowed: str,
+) -> None:
+    # Before: accepted, then the MILP broke numerically ("re-simulated latency ... exceeds
+    # the MILP objective").
+    doc = _doc(examples_dir)
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    p, msg = _error(tmp_path, doc)
+    assert msg.startswith(f"{p}: {field}: invalid value {value!r}; allowed: {allowed}")
+
+
+def test_every_shipped_example_lies_inside_the_ranges(examples_dir: Path) -> None:
+    for path in sorted(examples_dir.glob("*.yaml")):
+        acc = load_accelerator(path)
+        for c in acc.cores:
+            assert all(m.r_bw >= 1e-3 and m.size_bits <= 2**60 for m in c.memories)

@@ -228,3 +228,18 @@ def test_concat_and_bias_add(tmp_path: Path):
     types = Counter(op.op_type for op in t.ops)
     assert types["ConcatGrad"] == 1  # only the first Concat input needs a gradient
     assert "mm.dX" not in {op.name for op in t.ops}
+
+
+def test_load_onnx_unknown_option_lists_allowed_options(tmp_path: Path):
+    # Before: Python's "unexpected keyword argument 'batchsize'", without the allowed names.
+    with pytest.raises((TypeError, ValueError)) as exc:
+        load_onnx(tmp_path / "any.onnx", batchsize=4)  # checked before the file is read
+    assert str(exc.value) == "unknown option 'batchsize'; allowed options: batch, precision"
+    with pytest.raises(ValueError, match=r"unknown options 'a', 'b'; allowed options: batch"):
+        load_onnx(tmp_path / "any.onnx", b=1, a=2)
+
+
+@pytest.mark.parametrize("precision", [0, True, 8.0, "16"])
+def test_load_onnx_rejects_bad_precision(tmp_path: Path, precision: object):
+    with pytest.raises(ValueError, match="precision must be a positive int"):
+        load_onnx(tmp_path / "any.onnx", precision=precision)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from monet_opt.models import (
     gpt2,
     gpt2_preset,
     mlp,
+    model_options,
     resnet18,
 )
 
@@ -240,3 +241,18 @@ def test_builder_grouped_conv():
     }
     # macs = B*K*C*OY*OX*FY*FX / G with total channels K = C = 32
     assert op.macs == 2 * 32 * 32 * 8 * 8 * 9 // 32
+
+
+def test_build_model_unknown_option_lists_the_model_options():
+    # Before: "unknown option(s) ['depth']; allowed options [...]" (Python list reprs).
+    with pytest.raises(ValueError) as exc:
+        build_model("mlp", depth=3)
+    assert str(exc.value) == (
+        "model 'mlp': unknown option 'depth'; allowed options: activation, batch, precision, sizes"
+    )
+    with pytest.raises(ValueError, match=r"^model 'resnet18-cifar': unknown options 'a', 'stem'"):
+        build_model("resnet18-cifar", stem="cifar", a=1)
+    assert model_options("mini-lm") == ("batch", "precision")
+    assert "preset" in model_options("gpt2") and "d_model" in model_options("gpt2")
+    with pytest.raises(ValueError, match="unknown model 'vgg'"):
+        model_options("vgg")
