@@ -392,8 +392,10 @@ def build_problem(
     Raises
     ------
     ValueError
-        On a negative ``prefetch_depth``, an accelerator without compute cores, or a
-        node no core can run.
+        On a negative ``prefetch_depth``, an accelerator without compute cores, a node
+        no core can run, or an accelerator without DRAM (no off-chip core) when the
+        workload moves any tensor to or from DRAM (weights, optimizer state, network
+        inputs, checkpointed activations...; the message lists them with their sizes).
     """
     if layer_io not in LAYER_IO:
         raise ValueError(f"layer_io must be one of {LAYER_IO}, got {layer_io!r}")
@@ -455,6 +457,35 @@ def build_problem(
             if stored:
                 wbits[i] += tensor.bits
                 wt[i].append(t)
+    from monet_opt.cost.tables import has_dram
+    from monet_opt.units import fmt_bits
+
+    if not has_dram(accelerator) and rbits.sum() + wbits.sum() > 0:
+        by_role = {
+            TensorRole.WEIGHT: "weights",
+            TensorRole.OPTIMIZER_STATE: "optimizer state",
+            TensorRole.INPUT: "network inputs",
+            TensorRole.LABEL: "labels",
+        }
+        moved: dict[str, float] = {}
+        for tensors in (*rt, *wt):
+            for t in tensors:
+                what = by_role.get(graph.tensors[t].role)
+                if what is None and t in ckpt:
+                    what = "checkpointed activations"
+                elif what is None:
+                    what = "layer outputs" if layer_io == "dram" else "graph outputs"
+                moved[what] = moved.get(what, 0.0) + graph.tensors[t].bits
+        parts = ", ".join(
+            f"{k} {fmt_bits(v)}" for k, v in sorted(moved.items(), key=lambda kv: -kv[1])
+        )
+        where = f" to {accelerator.source}" if accelerator.source else ""
+        raise ValueError(
+            f"accelerator {accelerator.name!r} has no DRAM (no core of kind offchip), but the "
+            f"workload moves {fmt_bits(float(rbits.sum() + wbits.sum()))} to/from DRAM: {parts}; "
+            f"add an offchip core (kind: offchip, and offchip_core_id){where}, or run a "
+            f"workload whose tensors never leave the chip"
+        )
     costs = build_cost_tables(graph, accelerator, nodes)
     # HEFT upward rank with core-averaged costs.
     lat = np.where(np.isfinite(costs.latency), costs.latency, np.nan)
