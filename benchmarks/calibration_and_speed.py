@@ -21,6 +21,7 @@ from rich.table import Table
 
 from monet_opt.formulations.allocation import solve_allocation
 from monet_opt.hardware import load_accelerator
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.models import Precision, build_model, derive_training_graph
 from monet_opt.schedule.evaluator import evaluate, evaluate_fast
 from monet_opt.schedule.problem import build_problem
@@ -65,7 +66,7 @@ def evaluator_speed(console: Console) -> None:
     g = derive_training_graph(build_model("resnet18-cifar", batch=4), "adamw")
     acc = load_accelerator(HW / "tpu_like_quad_core.yaml")
     pb = build_problem(g, acc)
-    dec = pb.default_decision()
+    dec = greedy_decision(pb)
     t = Table(title=f"Evaluator speed, ResNet-18 CIFAR training ({pb.n_nodes} nodes)")
     t.add_column("function")
     t.add_column("evaluations/s", justify="right")
@@ -103,7 +104,7 @@ def exact_solves(console: Console) -> None:
         depth = 4 if "prefetch 4" in label else 2
         pb = build_problem(g, load_accelerator(HW / hw), prefetch_depth=depth)
         r = solve_allocation(pb, "latency", time_limit=60)
-        greedy = evaluate_fast(pb, pb.default_decision().allocation)[0]
+        greedy = evaluate_fast(pb, greedy_decision(pb).allocation)[0]
         t.add_row(label, str(pb.n_nodes), str(r.n_vars), str(r.n_cons),
                   f"{time.perf_counter() - t0 - r.solve_seconds:.2f}", f"{r.solve_seconds:.2f}",
                   r.status, f"{r.objective:,.0f}", f"{r.simulated:,.0f}", f"{r.bound:,.0f}",

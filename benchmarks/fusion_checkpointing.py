@@ -39,6 +39,7 @@ from monet_opt.formulations.checkpointing import (
 from monet_opt.formulations.fusion import fusion_baselines, solve_fusion, stacks_from_names
 from monet_opt.formulations.joint import solve_joint
 from monet_opt.hardware import load_accelerator
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.models import build_model, derive_training_graph
 from monet_opt.models.zoo import gpt2_preset
 from monet_opt.schedule.problem import build_problem
@@ -157,7 +158,7 @@ def checkmate_table(console: Console, quick: bool) -> None:
         g = derive_training_graph(build_model("mlp", batch=4, sizes=(64,) * (L + 1)),
                                   optimizer="sgd")  # fmt: skip
         p = build_problem(g, acc, order="layerwise")
-        alloc = p.default_decision().allocation
+        alloc = greedy_decision(p).allocation
         cost, mem, preds, cm_peak = _checkmate_inputs(p, alloc)
         fall, fmin = store_all_footprint(p), min_feasible_budget(p)
         for frac in (1.0, 0.75, 0.5):

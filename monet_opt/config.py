@@ -31,7 +31,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -42,6 +41,7 @@ from pydantic import (
 )
 
 from monet_opt.errors import FieldError, InputError, from_validation_error
+from monet_opt.safe_yaml import load_yaml
 from monet_opt.units import MIB_BITS
 
 __all__ = [
@@ -59,10 +59,54 @@ __all__ = [
     "JOINT_OBJECTIVES",
     "load_config",
     "config_from_dict",
-    "build_inputs",
-    "build_problem_for",
+    "LIMITS",
 ]
 
+
+#: Upper bounds of resource settings, checked when a config is validated: a value above
+#: them would exhaust the machine (processes, threads), never finish (points, generations)
+#: or exceed what the models are built for (tiles, prefetch depth, stack length).
+LIMITS: dict[str, int] = {
+    "processes": 256,
+    "threads": 256,
+    "population": 100_000,
+    "generations": 1_000_000,
+    "evaluations": 10**9,
+    "pareto_points": 1_000,
+    "tiles": 4_096,
+    "prefetch_depth": 1_024,
+    "max_stack": 1_024,
+}
+#: Longest time limit accepted, seconds (one week).
+MAX_SECONDS = 7 * 24 * 3600.0
+
+
+def _int(lo: int, hi: int) -> Any:
+    """A strict integer (booleans and floats are rejected) in [lo, hi]."""
+    return Annotated[int, Field(strict=True, ge=lo, le=hi)]
+
+
+def _float(lo: float, hi: float) -> Any:
+    """A finite number (booleans are rejected) in [lo, hi]."""
+    return Annotated[float, Field(strict=True, ge=lo, le=hi, allow_inf_nan=False)]
+
+
+Bits = _int(1, 64)
+Fraction = _float(0.0, 1.0)
+PrefetchDepth = _int(0, LIMITS["prefetch_depth"])
+Tiles = _int(1, LIMITS["tiles"])
+Threads = _int(1, LIMITS["threads"])
+Population = _int(2, LIMITS["population"])
+Generations = _int(0, LIMITS["generations"])
+Seed = _int(0, 2**32 - 1)
+Processes = _int(1, LIMITS["processes"])
+Evaluations = _int(1, LIMITS["evaluations"])
+MaxStack = _int(2, LIMITS["max_stack"])
+ParetoPoints = _int(2, LIMITS["pareto_points"])
+BudgetMiB = Annotated[float, Field(strict=True, gt=0, le=2**40, allow_inf_nan=False)]
+BudgetFraction = Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)]
+#: A time limit in seconds: finite, > 0, at most :data:`MAX_SECONDS`.
+Seconds = Annotated[float, Field(strict=True, gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
 
 #: Every config error is an :class:`~monet_opt.errors.InputError`.
 ConfigError = InputError
@@ -76,10 +120,10 @@ class _Strict(BaseModel):
 class PrecisionConfig(_Strict):
     """Bits per element of each tensor class."""
 
-    activation: Annotated[int, Field(ge=1, le=64)] = 16
-    weight: Annotated[int, Field(ge=1, le=64)] = 16
-    gradient: Annotated[int, Field(ge=1, le=64)] = 16
-    optimizer_state: Annotated[int, Field(ge=1, le=64)] = 32
+    activation: Bits = 16
+    weight: Bits = 16
+    gradient: Bits = 16
+    optimizer_state: Bits = 32
 
 
 class WorkloadConfig(_Strict):
@@ -101,32 +145,32 @@ class WorkloadConfig(_Strict):
 class ScheduleConfig(_Strict):
     """Evaluator settings."""
 
-    prefetch_depth: Annotated[int, Field(ge=0)] = 2
+    prefetch_depth: PrefetchDepth = 2
     layer_io: Literal["onchip", "dram"] = "onchip"
     fold_activations: bool = True
     order: Literal["heft", "layerwise"] = "heft"
-    tiles: Annotated[int, Field(ge=1)] = 8
+    tiles: Tiles = 8
 
 
 class SolverConfig(_Strict):
     """HiGHS MILP settings."""
 
-    time_limit_s: Annotated[float, Field(gt=0)] = 60.0
-    mip_gap: Annotated[float, Field(ge=0)] = 1e-4
-    threads: Annotated[int, Field(ge=1)] | None = None
+    time_limit_s: Seconds = 60.0
+    mip_gap: Fraction = 1e-4
+    threads: Threads | None = None
 
 
 class GAConfig(_Strict):
     """Genetic-algorithm baseline settings (see :func:`monet_opt.ga.run_ga`)."""
 
-    population: Annotated[int, Field(ge=2)] = 32
-    generations: Annotated[int, Field(ge=0)] = 30
-    cx_prob: Annotated[float, Field(ge=0, le=1)] = 0.7
-    mut_prob: Annotated[float, Field(ge=0, le=1)] = 0.3
-    seed: int = 0
-    processes: Annotated[int, Field(ge=1)] = 1
-    max_evals: Annotated[int, Field(ge=1)] | None = None
-    time_limit_s: Annotated[float, Field(gt=0)] | None = None
+    population: Population = 32
+    generations: Generations = 30
+    cx_prob: Fraction = 0.7
+    mut_prob: Fraction = 0.3
+    seed: Seed = 0
+    processes: Processes = 1
+    max_evals: Evaluations | None = None
+    time_limit_s: Seconds | None = None
     crossover: Literal["uniform", "two_point"] = "uniform"
 
 
@@ -139,7 +183,7 @@ class FusionConfig(_Strict):
 
     mode: Literal["none", "greedy", "fixed", "optimal"] = "none"
     stacks: list[list[str]] | None = None
-    max_stack: Annotated[int, Field(ge=2)] = 8
+    max_stack: MaxStack = 8
 
     @model_validator(mode="after")
     def _stacks_iff_fixed(self) -> FusionConfig:
@@ -180,8 +224,8 @@ class CheckpointingConfig(_Strict):
     """
 
     mode: Literal["store-all", "optimal"] = "store-all"
-    budget_mib: Annotated[float, Field(gt=0)] | None = None
-    budget_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+    budget_mib: BudgetMiB | None = None
+    budget_fraction: BudgetFraction | None = None
 
     @model_validator(mode="after")
     def _one_budget(self) -> CheckpointingConfig:
@@ -214,7 +258,7 @@ class CheckpointingConfig(_Strict):
 class ParetoConfig(_Strict):
     """``monet-opt pareto``: footprint-budget sweep of the exact checkpointing MILP."""
 
-    points: Annotated[int, Field(ge=2)] = 12
+    points: ParetoPoints = 12
     objective: Literal["latency", "energy", "both"] = "both"
 
 
@@ -361,6 +405,10 @@ def _check_files(cfg: Config) -> None:
 def load_config(path: str | Path, *, check_files: bool = True) -> Config:
     """Read and validate a YAML config file.
 
+    The file is parsed by :func:`monet_opt.safe_yaml.load_yaml` (YAML 1.2 core schema:
+    ``yes``/``no`` are strings, duplicate keys are errors, alias bombs and deep nesting
+    are refused quickly).
+
     Raises
     ------
     ConfigError
@@ -369,162 +417,9 @@ def load_config(path: str | Path, *, check_files: bool = True) -> Config:
         file it names does not exist (``check_files``).
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(p, None, "config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(p, None, "is a directory, expected a YAML config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(p, None, f"cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(p, None, f"invalid YAML: {where}{problem}") from None
+    if not p.exists():
+        raise ConfigError(p, None, "config file not found")
+    if p.is_dir():
+        raise ConfigError(p, None, "is a directory, expected a YAML config file")
+    data = load_yaml(p, source=p)
     return config_from_dict(data, source=p, check_files=check_files)
-
-
-# -- building the inputs ------------------------------------------------------------------
-def _builtin_model_names() -> list[str] | None:
-    try:
-        from monet_opt.models.zoo import BUILTIN_MODELS
-    except ImportError:  # pragma: no cover - depends on the models package
-        return None
-    return sorted(BUILTIN_MODELS)
-
-
-def build_forward(cfg: Config):
-    """The forward graph of the workload (built-in model or ONNX import).
-
-    Raises
-    ------
-    ConfigError
-        For an unknown model, bad options or an ONNX file that cannot be imported.
-    """
-    from monet_opt import models
-
-    wl = cfg.workload
-    file = cfg.source
-    if wl.model is not None:
-        names = _builtin_model_names()
-        if names is not None and wl.model not in names:
-            raise ConfigError(
-                file,
-                "workload.model",
-                f"unknown model {wl.model!r}; allowed values: {', '.join(names)}",
-            )
-        try:
-            return models.build_model(wl.model, **wl.options)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(file, "workload.options", _strip(str(exc))) from None
-    onnx_path = cfg.onnx_path
-    assert onnx_path is not None
-    if not onnx_path.exists():
-        raise ConfigError(file, "workload.onnx", f"file not found: {onnx_path}")
-    try:
-        return models.load_onnx(onnx_path, **wl.options)
-    except TypeError as exc:
-        raise ConfigError(file, "workload.options", _strip(str(exc))) from None
-    except (ValueError, OSError) as exc:
-        raise ConfigError(onnx_path, None, _strip(str(exc), onnx_path)) from None
-
-
-def build_training_graph(cfg: Config, forward=None):
-    """The training graph (forward + loss + backward + optimizer) of the workload."""
-    from monet_opt import models
-
-    if forward is None:
-        forward = build_forward(cfg)
-    wl = cfg.workload
-    try:
-        precision = models.Precision(**wl.precision.model_dump())
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(cfg.source, "workload.precision", _strip(str(exc))) from None
-    try:
-        return models.derive_training_graph(forward, optimizer=wl.optimizer, precision=precision)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(cfg.source, "workload", _strip(str(exc))) from None
-
-
-def load_accelerator_for(cfg: Config):
-    """The accelerator named by the config.
-
-    Raises
-    ------
-    ConfigError
-        If the file is missing (field ``accelerator``) or malformed (the message of the
-        hardware loader, which names the file and its field).
-    """
-    from monet_opt.hardware import load_accelerator
-
-    path = cfg.accelerator_path
-    if not path.exists():
-        raise ConfigError(cfg.source, "accelerator", f"file not found: {path}")
-    try:
-        return load_accelerator(path)
-    except (ValueError, OSError) as exc:
-        raise ConfigError(path, None, _strip(str(exc), path)) from None
-
-
-def build_inputs(cfg: Config):
-    """``(training graph, accelerator)`` of a config.
-
-    Raises
-    ------
-    ConfigError
-        Wrapping any error of the model builder, the ONNX importer or the hardware
-        loader, with the file and field at fault.
-    """
-    graph = build_training_graph(cfg)
-    accelerator = load_accelerator_for(cfg)
-    return graph, accelerator
-
-
-def build_problem_for(cfg: Config, graph, accelerator):
-    """The scheduling :class:`~monet_opt.schedule.problem.Problem` of a config
-    (``schedule.*``: prefetch depth, layer I/O, activation folding, program order, tiles).
-
-    Raises
-    ------
-    ConfigError
-        If the problem cannot be built (e.g. a node no core of the accelerator can run):
-        field ``accelerator`` unless the message names a ``schedule`` setting.
-    """
-    from monet_opt.schedule.problem import build_problem
-
-    s = cfg.schedule
-    try:
-        return build_problem(
-            graph,
-            accelerator,
-            prefetch_depth=s.prefetch_depth,
-            layer_io=s.layer_io,
-            fold_activations=s.fold_activations,
-            tiles=s.tiles,
-            order=s.order,
-        )
-    except ValueError as exc:
-        msg = _strip(str(exc))
-        field = next(
-            (f"schedule.{k}" for k in ("prefetch_depth", "layer_io", "tiles", "order") if k in msg),
-            "accelerator",
-        )
-        raise ConfigError(cfg.source, field, msg) from None
-
-
-def _strip(msg: str, path: Path | None = None) -> str:
-    """First line of a wrapped error, without the ``<path>:`` it may already start with
-    (the ConfigError adds the file); further lines are counted, not shown."""
-    lines = [ln.strip() for ln in msg.splitlines() if ln.strip()] or ["invalid input"]
-    first = lines[0]
-    if path is not None:
-        for prefix in (str(path), path.name):
-            if first.startswith(prefix + ":"):
-                first = first[len(prefix) + 1 :].lstrip(" :")
-                break
-    if len(lines) > 1:
-        first += f" (and {len(lines) - 1} more)"
-    return first

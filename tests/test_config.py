@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monet_opt.config import ConfigError, build_inputs, config_from_dict, load_config
+from monet_opt.config import ConfigError, config_from_dict, load_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -246,23 +246,6 @@ def test_fusion_checkpointing_valid(write):
     assert cfg.model_dump(mode="json")["checkpointing"]["budget_mib"] == 2
 
 
-def test_build_problem_for_uses_schedule_settings(write):
-    from monet_opt.config import build_problem_for
-    from monet_opt.schedule.problem import build_problem
-
-    data = _base()
-    data["schedule"] = {"order": "layerwise", "tiles": 3, "prefetch_depth": 1}
-    cfg = load_config(write(data))
-    graph, acc = build_inputs(cfg)
-    p = build_problem_for(cfg, graph, acc)
-    assert p.tiles == 3 and p.prefetch_depth == 1
-    ref = build_problem(graph, acc, order="layerwise")
-    assert p.default_priority == ref.default_priority
-    heft = build_problem_for(load_config(write(_base(), name="h.yaml")), graph, acc)
-    assert heft.default_priority == build_problem(graph, acc).default_priority
-    assert heft.tiles == 8
-
-
 def test_missing_accelerator_file(write, tmp_path):
     e = _err(write(_base("hw/nope.yaml")))
     assert e.field == "accelerator"
@@ -299,44 +282,6 @@ def test_file_level_errors(write, tmp_path):
     assert "mapping" in e.message
     e = _err(write("", name="empty.yaml"))
     assert "empty" in e.message
-
-
-def test_build_inputs_ok(write):
-    cfg = load_config(write(_base()))
-    graph, acc = build_inputs(cfg)
-    assert graph.name == "mlp-train"
-    assert acc.name == "mini"
-
-
-def test_build_inputs_unknown_model(write):
-    data = _base()
-    data["workload"]["model"] = "resnet99"
-    cfg = load_config(write(data))
-    with pytest.raises(ConfigError) as ei:
-        build_inputs(cfg)
-    e = ei.value
-    assert e.field == "workload.model" and "resnet18-cifar" in e.message and "mini-lm" in e.message
-
-
-def test_build_inputs_bad_option(write):
-    data = _base()
-    data["workload"]["options"] = {"batch": 2, "depth": 3}
-    cfg = load_config(write(data))
-    with pytest.raises(ConfigError) as ei:
-        build_inputs(cfg)
-    assert ei.value.field == "workload.options" and "depth" in ei.value.message
-
-
-def test_build_inputs_bad_accelerator(write, tmp_path):
-    bad = dict(MINI_ACC, cores=[dict(MINI_ACC["cores"][0], kind="gpu"), MINI_ACC["cores"][1]])
-    (tmp_path / "hw" / "acc.yaml").write_text(yaml.safe_dump(bad))
-    cfg = load_config(write(_base()))
-    with pytest.raises(ConfigError) as ei:
-        build_inputs(cfg)
-    e = ei.value
-    assert e.file.endswith("acc.yaml")
-    assert "cores[0].kind" in e.message and "\n" not in str(e)
-    assert not e.message.startswith(e.file)
 
 
 def test_config_from_dict_base_dir(tmp_path):

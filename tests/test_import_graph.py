@@ -32,13 +32,13 @@ import pytest
 
 #: Components by layer, lowest first.  ``monet_opt`` is the package root (``__version__``).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("monet_opt", "errors", "units", "atomic", "safe_yaml"),  # 0: base utilities
+    ("monet_opt", "errors", "units", "atomic", "safe_yaml", "indicators"),  # 0: base
     ("models", "hardware", "config"),  # 1: inputs; config is the run-config schema
     ("cost",),  # 2: per-op cost tables
     ("schedule",),  # 3: problem, evaluator, realized decisions
     ("heuristics",),  # 4: greedy allocation and stacking
-    ("formulations", "ga", "indicators"),  # 5: MILPs, genetic search, quality indicators
-    ("api", "compare"),  # 6: solve / compare entry points
+    ("formulations", "ga"),  # 5: MILPs, genetic search
+    ("api",),  # 6: the workflows (solve, pareto, compare, export)
     ("report",),  # 7: result files, plots, summaries
     ("cli",),  # 8: command line
 )
@@ -217,9 +217,6 @@ def _report(title: str, problems: list[str]) -> str:
 
 # -- the package -----------------------------------------------------------------------------
 
-IN_PROGRESS = pytest.mark.xfail(strict=False, reason="import-graph fixes in progress (issue 9 §4)")
-
-
 @pytest.fixture(scope="module")
 def imports() -> list[Import]:
     return collect_imports(SRC, PACKAGE)
@@ -239,25 +236,21 @@ def test_layer_table_is_consistent(imports):
     assert len(imports) > 100  # the scan sees the package's imports
 
 
-@IN_PROGRESS
 def test_no_import_cycles(imports):
     cycles = import_cycles(imports, SRC)
     assert not cycles, _report("import cycles", cycles)
 
 
-@IN_PROGRESS
 def test_no_module_imports_a_higher_layer(imports):
     bad = upward_imports(imports, LAYERS, SRC)
     assert not bad, _report("imports of a higher layer", bad)
 
 
-@IN_PROGRESS
 def test_restricted_components_import_only_what_they_may(imports):
     bad = restricted_imports(imports, ONLY_IMPORTS, SRC)
     assert not bad, _report("imports outside the allowed components", bad)
 
 
-@IN_PROGRESS
 def test_independent_components_do_not_import_each_other(imports):
     bad = crossed_imports(imports, INDEPENDENT, SRC)
     assert not bad, _report("imports between independent components", bad)

@@ -101,66 +101,30 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 import numpy as np
 
-from monet_opt.formulations._builder import Affine, MipStatus, ModelBuilder, solve_model
+from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model
 from monet_opt.formulations.bounds import lower_bounds
-from monet_opt.schedule.evaluator import evaluate, evaluate_fast, simulate_times
+from monet_opt.formulations.options import Deadline, SolverOptions
+from monet_opt.formulations.result import SolveResult
+from monet_opt.heuristics.allocation import greedy_allocation
+from monet_opt.schedule.evaluator import evaluate_fast, simulate_times
 from monet_opt.schedule.problem import Problem
-from monet_opt.schedule.types import Decision, Schedule
+from monet_opt.schedule.realize import realize
+from monet_opt.schedule.types import Decision
 
-__all__ = ["SolveResult", "solve_allocation", "build_allocation_model", "AllocationModel"]
+__all__ = [
+    "SolveResult",
+    "solve_allocation",
+    "build_allocation_model",
+    "AllocationModel",
+    "energy_lower_bound",
+]
 
 OBJECTIVES = ("latency", "energy", "edp")
-
-
-@dataclass(frozen=True)
-class SolveResult:
-    """Outcome of an exact solve, decoded and re-simulated.
-
-    ``objective`` is the MILP objective (cycles for latency, pJ for energy,
-    pJ·cycles for EDP), ``simulated`` the same quantity re-computed by the evaluator
-    from the decoded decision, ``bound`` the best proven lower bound and ``gap`` the
-    relative gap ``(objective - bound) / objective``.
-    """
-
-    method: str
-    objective_name: str
-    decision: Decision
-    schedule: Schedule
-    status: str
-    objective: float
-    bound: float
-    gap: float
-    simulated: float
-    lower_bounds: dict[str, float]
-    n_vars: int
-    n_cons: int
-    build_seconds: float
-    solve_seconds: float
-    extra: dict[str, object] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-friendly summary (no schedule)."""
-        return {
-            "method": self.method,
-            "objective_name": self.objective_name,
-            "status": self.status,
-            "objective": self.objective,
-            "simulated": self.simulated,
-            "bound": self.bound,
-            "gap": self.gap,
-            "lower_bounds": dict(self.lower_bounds),
-            "n_vars": self.n_vars,
-            "n_cons": self.n_cons,
-            "build_seconds": self.build_seconds,
-            "solve_seconds": self.solve_seconds,
-            "allocation": list(self.decision.allocation),
-            **{k: v for k, v in self.extra.items()},
-        }
 
 
 @dataclass
@@ -542,7 +506,10 @@ def _decode(problem: Problem, model: AllocationModel, values: np.ndarray) -> tup
 
 
 def _remap_symmetric(
-    problem: Problem, model: AllocationModel, alloc: tuple[int, ...]
+    problem: Problem,
+    model: AllocationModel,
+    alloc: tuple[int, ...],
+    priority: Sequence[float] | None = None,
 ) -> tuple[int, ...]:
     """Warm starts must respect the symmetry-breaking fix: permute cores if needed."""
     ids = problem.core_ids
@@ -553,70 +520,184 @@ def _remap_symmetric(
                 swap = {ids[cur]: ids[c], ids[c]: ids[cur]}
                 cand = tuple(swap.get(a, a) for a in alloc)
                 ok = all(ids.index(a) in problem.allowed_idx[k] for k, a in enumerate(cand))
-                if (
-                    ok
-                    and abs(evaluate_fast(problem, cand)[0] - evaluate_fast(problem, alloc)[0])
-                    < 1e-6
-                ):
+                lat = evaluate_fast(problem, alloc, priority)[0]
+                if ok and abs(evaluate_fast(problem, cand, priority)[0] - lat) < 1e-6:
                     return cand
                 return ()
     return alloc
 
 
-def _options(
-    time_limit: float, mip_gap: float, threads: int | None, seed: int
-) -> dict[str, object]:
-    opts: dict[str, object] = {
-        "time_limit": float(time_limit),
-        "mip_rel_gap": float(mip_gap),
-        "mip_abs_gap": 1e-6,
-        "random_seed": int(seed),
-    }
-    if threads is not None:
-        opts["threads"] = int(threads)
-    return opts
+@dataclass(frozen=True)
+class _Outcome:
+    """What one or more allocation MILPs found (before re-simulation)."""
+
+    allocation: tuple[int, ...]
+    objective: float | None
+    bound: float | None
+    solver_status: str
+    n_vars: int
+    n_cons: int
+    n_binaries: int
+    build_seconds: float
+    solve_seconds: float
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 def _solve_single(
     problem: Problem,
     objective: str,
+    opts: SolverOptions,
     time_limit: float,
-    mip_gap: float,
-    threads: int | None,
     warm: tuple[int, ...],
+    priority: Sequence[float] | None,
     energy_cap: float | None = None,
-    seed: int = 0,
-) -> tuple[MipStatus, AllocationModel, tuple[int, ...], float]:
-    ub_lat = evaluate_fast(problem, warm)[0]
+) -> _Outcome:
+    """One allocation MILP (latency or energy, optionally under an energy cap)."""
+    lat_warm, e_warm = evaluate_fast(problem, warm, priority)
     if objective == "latency" and energy_cap is None:
-        ub = ub_lat * (1 + 1e-9) + 1.0  # the warm start is feasible: T <= its latency
+        ub = lat_warm * (1 + 1e-9) + 1.0  # the warm start is feasible: T <= its latency
     else:
         ub = serial_upper_bound(problem) * (1 + 1e-9) + 1.0
+    order = problem.program_order(priority)
     t0 = time.perf_counter()
-    model = build_allocation_model(problem, objective, upper_bound=ub, energy_cap=energy_cap)
+    model = build_allocation_model(
+        problem, objective, upper_bound=ub, order=order, energy_cap=energy_cap
+    )
     build = time.perf_counter() - t0
-    h = model.builder.to_highs(_options(time_limit, mip_gap, threads, seed))
-    warm_ok = _remap_symmetric(problem, model, warm)
+    h = model.builder.to_highs(opts.highs(time_limit))
+    warm_ok = _remap_symmetric(problem, model, warm, priority)
     wv = None
-    if warm_ok:
+    if warm_ok and (energy_cap is None or e_warm <= energy_cap + 1e-6):
         wv = _warm_vector(problem, model, warm_ok)
-        if energy_cap is not None:
-            e_warm = evaluate_fast(problem, warm_ok)[1]
-            if e_warm > energy_cap + 1e-6:
-                wv = None
     st = solve_model(h, wv)
     alloc = _decode(problem, model, st.values) if st.values is not None else warm
-    return st, model, alloc, build
+    return _Outcome(
+        alloc,
+        st.objective if st.has_solution else None,
+        st.bound,
+        st.status,
+        model.builder.n_vars,
+        model.builder.n_cons,
+        sum(model.builder.integer),
+        build,
+        st.seconds,
+    )
+
+
+def energy_lower_bound(problem: Problem) -> float:
+    """Step energy no allocation beats (pJ): every node on its cheapest core, links
+    free, plus the DRAM energy (fixed for a given problem)."""
+    en = problem.costs.energy
+    emin = np.where(np.isfinite(en), en, np.inf).min(axis=1)
+    return float(emin.sum() + problem.dram_energy)
+
+
+def _solve_on(
+    problem: Problem,
+    priority: Sequence[float] | None,
+    objective: str,
+    opts: SolverOptions,
+    warm: tuple[int, ...],
+    edp_points: int,
+) -> tuple[_Outcome, dict[str, float]]:
+    """Solve ``problem`` (base or derived) for ``objective`` within ``opts.time_limit``;
+    returns the outcome and the other valid bounds of the objective."""
+    deadline = Deadline(opts.time_limit)
+    lat_lb = lower_bounds(problem)["max"]
+    if objective == "latency":
+        out = _solve_single(problem, "latency", opts, deadline.remaining(), warm, priority)
+        return out, {"lower_bounds": lat_lb}
+    e_lb = energy_lower_bound(problem)
+    if objective == "energy":
+        first = _solve_single(problem, "energy", opts, deadline.share(2), warm, priority)
+        out = first
+        if first.objective is not None:  # lexicographic: best latency at that energy
+            cap = first.objective * (1 + 1e-9) + 1e-6
+            second = _solve_single(
+                problem, "latency", opts, deadline.remaining(), first.allocation, priority, cap
+            )
+            out = replace(
+                first,
+                allocation=second.allocation if second.objective is not None else first.allocation,
+                n_vars=first.n_vars + second.n_vars,
+                n_cons=first.n_cons + second.n_cons,
+                build_seconds=first.build_seconds + second.build_seconds,
+                solve_seconds=first.solve_seconds + second.solve_seconds,
+            )
+        return out, {"energy_lower_bound": e_lb}
+    return _solve_edp(problem, priority, opts, deadline, warm, edp_points, lat_lb, e_lb)
+
+
+def _solve_edp(
+    problem: Problem,
+    priority: Sequence[float] | None,
+    opts: SolverOptions,
+    deadline: Deadline,
+    warm: tuple[int, ...],
+    points: int,
+    lat_lb: float,
+    e_lb: float,
+) -> tuple[_Outcome, dict[str, float]]:
+    """ε-constraint sweep over energy; the best EDP point, with the bound T*·E* (the
+    product of the latency and energy lower bounds, both valid for every allocation)."""
+    runs = points
+
+    def edp(alloc: tuple[int, ...]) -> float:
+        lat, en = evaluate_fast(problem, alloc, priority)
+        return lat * en
+
+    lat = _solve_single(problem, "latency", opts, deadline.share(runs), warm, priority)
+    en = _solve_single(problem, "energy", opts, deadline.share(runs - 1), warm, priority)
+    t_lb = max(lat_lb, lat.bound if lat.bound is not None else -math.inf)
+    e_lb2 = max(e_lb, en.bound if en.bound is not None else -math.inf)
+    cands = [lat.allocation, en.allocation]
+    statuses = [lat.solver_status, en.solver_status]
+    total = [lat, en]
+    e_hi = evaluate_fast(problem, lat.allocation, priority)[1]
+    e_lo = evaluate_fast(problem, en.allocation, priority)[1]
+    if e_hi - e_lo > 1e-9 * max(e_hi, 1.0):
+        for k in range(1, points - 1):
+            if deadline.expired:
+                break
+            cap = e_hi - (e_hi - e_lo) * k / (points - 1)
+            o = _solve_single(
+                problem, "latency", opts, deadline.share(points - 1 - k), en.allocation,
+                priority, energy_cap=cap,
+            )  # fmt: skip
+            total.append(o)
+            statuses.append(o.solver_status)
+            if o.objective is not None:
+                cands.append(o.allocation)
+    best = min(cands, key=edp)
+    out = _Outcome(
+        best,
+        edp(best),
+        t_lb * e_lb2,
+        "optimal" if all(s == "optimal" for s in statuses) else "time_limit",
+        lat.n_vars,
+        lat.n_cons,
+        lat.n_binaries,
+        sum(o.build_seconds for o in total),
+        sum(o.solve_seconds for o in total),
+        {"edp_sweep_statuses": statuses, "edp_points": len(cands)},
+    )
+    return out, {}
+
+
+def _scope(fixed: Decision | None) -> str:
+    what = "core allocation for the fixed program order π"
+    if fixed is not None and (fixed.stacks or fixed.checkpoints is not None):
+        what += " and the fixed layer stacks and checkpoints"
+    return what
 
 
 def solve_allocation(
     problem: Problem,
+    fixed: Decision | None = None,
     objective: str = "latency",
-    time_limit: float = 60.0,
-    mip_gap: float = 1e-4,
-    threads: int | None = None,
+    options: SolverOptions | None = None,
     warm_start: Decision | None = None,
-    seed: int = 0,
+    *,
     edp_points: int = 6,
 ) -> SolveResult:
     """Solve the allocation MILP, decode it and re-simulate it with the evaluator.
@@ -624,163 +705,101 @@ def solve_allocation(
     Parameters
     ----------
     problem
-        The scheduling problem.
+        The base scheduling problem.
+    fixed
+        The parts of the decision that are not chosen: ``priority`` (program order π),
+        ``stacks`` and ``checkpoints``.  With stacks or a checkpoint set the MILP is
+        built on the realized problem (pipelined edges, recompute copies tied to their
+        original's core) and its answer mapped back with
+        :meth:`~monet_opt.schedule.realize.Realization.invert`.  ``fixed.allocation``
+        is ignored.  ``None``: default π, layer by layer, store-all.
     objective
-        ``"latency"`` (cycles), ``"energy"`` (pJ) or ``"edp"`` (pJ·cycles).
-    time_limit
-        Seconds for HiGHS (per MILP solve; EDP runs several).
-    mip_gap
-        Relative MIP gap at which HiGHS stops (1e-4 by default).
-    threads
-        HiGHS threads (set once per process).
+        ``"latency"`` (makespan, cycles), ``"energy"`` (pJ; then the best latency at
+        that energy) or ``"edp"`` (pJ·cycles, ε-constraint sweep of ``edp_points``).
+    options
+        HiGHS options; ``options.time_limit`` is the limit of the whole call.
     warm_start
-        A decision handed to HiGHS as the incumbent (e.g. the GA's best); default:
-        the greedy HEFT-like allocation.
-    seed
-        HiGHS random seed.
+        A decision whose allocation is handed to HiGHS as incumbent (e.g. the GA's
+        best); the greedy HEFT-like allocation is used when it is better or absent.
     edp_points
         ε-constraint points for the EDP objective.
 
     Returns
     -------
     SolveResult
+        Status, MILP objective, simulated value, bound (max of the MILP bound and the
+        critical-path / DRAM-port / work bounds, or the energy lower bound), gap.
 
     Raises
     ------
     ValueError
-        On an unknown objective, or if the decoded solution does not re-simulate to the
-        MILP objective (an internal consistency failure, reported, never hidden).
+        On an unknown objective.
+    RuntimeError
+        If the decoded answer does not re-simulate to the MILP's makespan (an internal
+        consistency failure, reported, never hidden).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    greedy = problem.default_decision().allocation
-    warm = tuple(warm_start.allocation) if warm_start is not None else greedy
+    opts = options or SolverOptions()
+    priority = None if fixed is None else fixed.priority
+    target, real = problem, None
+    if fixed is not None and (fixed.stacks or fixed.checkpoints is not None):
+        real = realize(problem, Decision((), priority, fixed.stacks, fixed.checkpoints))
+        target, priority = real.problem, None
+    greedy = greedy_allocation(target)
+    warm = greedy
+    if warm_start is not None and len(warm_start.allocation) == problem.n_nodes:
+        cand = real.expand(warm_start.allocation) if real is not None else warm_start.allocation
+        if _better(target, cand, greedy, objective, priority):
+            warm = tuple(int(a) for a in cand)
+    out, extra_bounds = _solve_on(target, priority, objective, opts, warm, edp_points)
+    derived = Decision(out.allocation, priority)
+    decision = real.invert(derived) if real is not None else derived
+    res = SolveResult.build(
+        problem,
+        formulation="allocation",
+        objective_name=objective,
+        decision=decision,
+        simulated_of=objective,
+        milp_objective=out.objective,
+        milp_bound=out.bound,
+        solver_status=out.solver_status,
+        mip_gap=opts.mip_gap,
+        scope=_scope(fixed),
+        n_vars=out.n_vars,
+        n_cons=out.n_cons,
+        n_binaries=out.n_binaries,
+        build_seconds=out.build_seconds,
+        solve_seconds=out.solve_seconds,
+        extra_bounds=extra_bounds,
+        extra=out.extra,
+    )
     if (
-        evaluate_fast(problem, greedy)[0] < evaluate_fast(problem, warm)[0]
-        and objective == "latency"
+        objective == "latency"
+        and out.objective is not None
+        and res.simulated > out.objective * (1 + 1e-6) + 1e-6
     ):
-        warm = greedy
-    lbs = lower_bounds(problem)
-    if objective in ("latency", "energy"):
-        st, model, alloc, build = _solve_single(
-            problem, objective, time_limit, mip_gap, threads, warm, seed=seed
+        raise RuntimeError(
+            f"internal: re-simulated latency {res.simulated} exceeds the MILP objective "
+            f"{out.objective}"
         )
-        if objective == "energy" and st.values is not None:
-            # lexicographic: best latency at (within 1e-9 of) the optimal energy
-            st2, model2, alloc2, b2 = _solve_single(
-                problem, "latency", time_limit, mip_gap, threads, alloc,
-                energy_cap=st.objective * (1 + 1e-9) + 1e-6, seed=seed,
-            )  # fmt: skip
-            if st2.values is not None:
-                alloc = alloc2
-            build += b2
-        dec = Decision(allocation=alloc)
-        sched = evaluate(problem, dec)
-        simulated = sched.latency if objective == "latency" else sched.energy.total
-        obj = st.objective if st.values is not None else simulated
-        if objective == "latency" and st.values is not None and simulated > obj * (1 + 1e-6) + 1e-6:
-            raise ValueError(
-                f"internal: re-simulated latency {simulated} exceeds the MILP objective {obj}"
-            )
-        bound = st.bound
-        if objective == "latency":
-            bound = max(bound, lbs["max"]) if math.isfinite(bound) else lbs["max"]
-        gap = (obj - bound) / obj if obj > 0 and math.isfinite(bound) else math.inf
-        return SolveResult(
-            method="milp",
-            objective_name=objective,
-            decision=dec,
-            schedule=sched,
-            status=st.status,
-            objective=obj,
-            bound=bound,
-            gap=max(gap, 0.0),
-            simulated=simulated,
-            lower_bounds=lbs,
-            n_vars=model.builder.n_vars,
-            n_cons=model.builder.n_cons,
-            build_seconds=build,
-            solve_seconds=st.seconds,
-        )
-    return _solve_edp(problem, time_limit, mip_gap, threads, warm, seed, edp_points, lbs)
+    opts.report("allocation MILP", res.simulated, res.bound)
+    return res
 
 
-def _solve_edp(
+def _better(
     problem: Problem,
-    time_limit: float,
-    mip_gap: float,
-    threads: int | None,
-    warm: tuple[int, ...],
-    seed: int,
-    points: int,
-    lbs: dict[str, float],
-) -> SolveResult:
-    lat_res = solve_allocation(
-        problem, "latency", time_limit, mip_gap, threads, Decision(warm), seed
-    )
-    en_res = solve_allocation(problem, "energy", time_limit, mip_gap, threads, Decision(warm), seed)
-    cands = [lat_res, en_res]
-    e_hi = lat_res.schedule.energy.total
-    e_lo = en_res.schedule.energy.total
-    total_build = lat_res.build_seconds + en_res.build_seconds
-    total_solve = lat_res.solve_seconds + en_res.solve_seconds
-    statuses = [lat_res.status, en_res.status]
-    if e_hi - e_lo > 1e-9 * max(e_hi, 1.0):
-        for k in range(1, points - 1):
-            cap = e_hi - (e_hi - e_lo) * k / (points - 1)
-            st, model, alloc, b = _solve_single(
-                problem,
-                "latency",
-                time_limit,
-                mip_gap,
-                threads,
-                en_res.decision.allocation,
-                energy_cap=cap,
-                seed=seed,
-            )
-            total_build += b
-            total_solve += st.seconds
-            statuses.append(st.status)
-            if st.values is not None:
-                dec = Decision(alloc)
-                sched = evaluate(problem, dec)
-                cands.append(
-                    SolveResult(
-                        "milp",
-                        "edp",
-                        dec,
-                        sched,
-                        st.status,
-                        sched.edp,
-                        0.0,
-                        0.0,
-                        sched.edp,
-                        lbs,
-                        model.builder.n_vars,
-                        model.builder.n_cons,
-                        b,
-                        st.seconds,
-                    )
-                )
-    best = min(cands, key=lambda r: r.schedule.edp)
-    bound = lat_res.bound * en_res.bound
-    edp = best.schedule.edp
-    gap = (edp - bound) / edp if edp > 0 else 0.0
-    status = "optimal" if gap <= 1e-4 else "feasible"
-    return SolveResult(
-        method="milp",
-        objective_name="edp",
-        decision=best.decision,
-        schedule=best.schedule,
-        status=status,
-        objective=edp,
-        bound=bound,
-        gap=max(gap, 0.0),
-        simulated=edp,
-        lower_bounds=lbs,
-        n_vars=lat_res.n_vars,
-        n_cons=lat_res.n_cons,
-        build_seconds=total_build,
-        solve_seconds=total_solve,
-        extra={"edp_sweep_statuses": statuses, "edp_points": len(cands)},
-    )
+    a: Sequence[int],
+    b: Sequence[int],
+    objective: str,
+    priority: Sequence[float] | None,
+) -> bool:
+    """Whether allocation ``a`` is no worse than ``b`` for ``objective``."""
+    try:
+        la, ea = evaluate_fast(problem, a, priority)
+    except ValueError:
+        return False
+    lb, eb = evaluate_fast(problem, b, priority)
+    va = {"latency": la, "energy": ea}.get(objective, la * ea)
+    vb = {"latency": lb, "energy": eb}.get(objective, lb * eb)
+    return va <= vb

@@ -93,19 +93,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import comb
 
 import numpy as np
 
 from monet_opt.formulations._builder import Affine, MipStatus, ModelBuilder, solve_model
-from monet_opt.formulations.allocation import SolveResult
-from monet_opt.formulations.bounds import lower_bounds
+from monet_opt.formulations.options import Deadline, SolverOptions
+from monet_opt.formulations.result import SolveResult
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.models.ir import Phase
 from monet_opt.schedule.evaluator import evaluate
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import footprint_profile, reader_positions
 from monet_opt.schedule.types import Decision
+from monet_opt.units import MIB_BITS, within
 
 __all__ = [
     "CheckpointModel",
@@ -119,8 +121,6 @@ __all__ = [
 ]
 
 OBJECTIVES = ("latency", "energy")
-#: Status of a budget below :func:`min_feasible_budget` (proven without a solve).
-_INFEASIBLE = MipStatus("infeasible", math.inf, math.inf, math.inf, 0.0, None)
 
 
 def revolve_steps(l: int, s: int) -> int:  # noqa: E741 - Griewank's notation
@@ -189,6 +189,7 @@ class CheckpointModel:
     n_binaries: int
     build_seconds: float
     highs: object
+    names: tuple[str, ...] = ()
 
     def set_budget(self, budget_bits: float) -> None:
         """Change the footprint budget :math:`B` in place (the upper bound of :math:`F`)."""
@@ -472,7 +473,7 @@ def build_checkpoint_model(
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     t0 = time.perf_counter()
-    alloc = tuple(allocation) if allocation is not None else problem.default_decision().allocation
+    alloc = tuple(allocation) if allocation is not None else greedy_decision(problem).allocation
     d = _data(problem, alloc, problem.program_order(priority), stacks, objective)
     mb = ModelBuilder()
     keep = {a: mb.binary(f"k[{a}]") for a in d.cands}
@@ -504,6 +505,7 @@ def build_checkpoint_model(
         n_binaries=len(keep),
         build_seconds=time.perf_counter() - t0,
         highs=h,
+        names=tuple(mb.names),
     )
 
 
@@ -530,18 +532,39 @@ def _vector(model: CheckpointModel, kept: frozenset[str] | set[str]) -> np.ndarr
 
 def _result(
     model: CheckpointModel,
-    status: MipStatus,
+    status: MipStatus | None,
     budget_bits: float,
-    extra: dict[str, object],
+    info: dict[str, object],
+    mip_gap: float,
 ) -> SolveResult:
+    """The :class:`SolveResult` of one solve (``status`` ``None``: proven infeasible
+    without a solve, the budget being below the minimum feasible footprint)."""
     pb = model.problem
-    kept = model.decode(status.values) if status.has_solution else frozenset(pb.checkpoint_tensors)
+    infeasible = status is None or status.status == "infeasible"
+    has = status is not None and status.has_solution
+    kept = model.decode(status.values) if has else frozenset(pb.checkpoint_tensors)
     dec = Decision(model.allocation, model.priority, model.stacks, kept)
-    sched = evaluate(pb, dec)
-    simulated = (
-        sched.stats["recompute_cycles"] if model.objective == "latency" else sched.energy.total
+    res = SolveResult.build(
+        pb,
+        formulation="checkpointing",
+        objective_name="recompute" if model.objective == "latency" else "energy",
+        decision=dec,
+        simulated_of="recompute" if model.objective == "latency" else "energy",
+        milp_objective=status.objective if has else None,
+        milp_bound=status.bound if status is not None else None,
+        solver_status="infeasible" if status is None else status.status,
+        mip_gap=mip_gap,
+        scope="kept checkpoints for the fixed allocation, program order π and stacks",
+        n_vars=model.n_vars,
+        n_cons=model.n_cons,
+        n_binaries=model.n_binaries,
+        build_seconds=model.build_seconds,
+        solve_seconds=0.0 if status is None else status.seconds,
+        extra_bounds={"zero": 0.0} if model.objective == "latency" else None,
+        infeasible=infeasible,
     )
-    extra = dict(extra)
+    sched = res.schedule
+    extra = dict(info)
     extra.update(
         budget_bits=budget_bits,
         peak_footprint_bits=sched.stats["peak_footprint_bits"],
@@ -551,53 +574,57 @@ def _result(
         recompute_energy_pj=sched.stats["recompute_energy_pj"],
         makespan=sched.latency,
         energy_pj=sched.energy.total,
-        n_binaries=model.n_binaries,
     )
-    return SolveResult(
-        method="milp",
-        objective_name=f"checkpoint_{model.objective}",
-        decision=dec,
-        schedule=sched,
-        status=status.status,
-        objective=status.objective,
-        bound=status.bound,
-        gap=status.gap,
-        simulated=float(simulated),
-        lower_bounds=lower_bounds(pb),
-        n_vars=model.n_vars,
-        n_cons=model.n_cons,
-        build_seconds=model.build_seconds,
-        solve_seconds=status.seconds,
-        extra=extra,
-    )
+    if infeasible:
+        fmin = float(info["min_feasible_budget_bits"])
+        extra["message"] = (
+            f"budget {budget_bits / MIB_BITS:.6g} MiB is below the minimum feasible "
+            f"activation footprint {fmin / MIB_BITS:.6g} MiB"
+        )
+    return replace(res, extra=extra)
+
+
+def _fixed_parts(
+    problem: Problem, fixed: Decision | None
+) -> tuple[tuple[int, ...], tuple[float, ...] | None, tuple[tuple[int, ...], ...]]:
+    """(allocation, priority, stacks) of a ``fixed`` decision (greedy allocation when
+    it has none)."""
+    fixed = fixed or Decision(())
+    alloc = fixed.allocation or greedy_decision(problem).allocation
+    return tuple(alloc), _tuple(fixed.priority), tuple(tuple(s) for s in fixed.stacks)
 
 
 def solve_checkpointing(
     problem: Problem,
+    fixed: Decision | None = None,
+    objective: str = "latency",
+    options: SolverOptions | None = None,
+    warm_start: Decision | None = None,
     *,
     budget_bits: float | None = None,
-    objective: str = "latency",
-    allocation: Sequence[int] | None = None,
-    priority: Sequence[float] | None = None,
-    stacks: Sequence[Sequence[int]] = (),
-    time_limit: float = 60.0,
-    mip_gap: float = 1e-6,
-    threads: int | None = None,
-    warm_start: frozenset[str] | None = None,
 ) -> SolveResult:
     """Optimal keep set under an activation-footprint budget (module docstring).
 
     Parameters
     ----------
+    problem
+        The base problem.
+    fixed
+        ``allocation`` (empty: greedy), ``priority`` (π) and ``stacks`` are fixed;
+        ``checkpoints`` is ignored.
+    objective
+        ``"latency"``: recompute cycles (serial work of the copies, DRAM reads
+        included); ``"energy"``: total step energy in pJ.
+    options
+        HiGHS options (``time_limit`` for this call).
+    warm_start
+        A decision whose keep set (e.g. the best GA answer) starts HiGHS when it fits
+        the budget; else the store-all start is tried.
     budget_bits
         Footprint budget in bits (``None``: no limit).  Below
-        :func:`min_feasible_budget` the result has status ``"infeasible"`` and
+        :func:`min_feasible_budget` (with the relative tolerance
+        :data:`monet_opt.units.REL_TOL`) the result is ``infeasible`` and
         ``extra["min_feasible_budget_bits"]`` says what budget would be feasible.
-    objective, allocation, priority, stacks
-        See :func:`build_checkpoint_model`.
-    warm_start
-        A keep set to start from (e.g. the best GA answer); used when it fits the
-        budget, else the store-all start is tried.
 
     Returns
     -------
@@ -606,31 +633,32 @@ def solve_checkpointing(
         ``recompute_cycles`` or total energy), bound, gap; ``extra`` holds the kept and
         recomputed tensors, the peak footprint, the makespan and the minimum budget.
     """
+    opts = options or SolverOptions()
+    alloc, priority, stacks = _fixed_parts(problem, fixed)
     budget = math.inf if budget_bits is None else float(budget_bits)
-    model, info = _sweep_model(
-        problem, objective, allocation, priority, stacks, time_limit, mip_gap, threads
-    )
+    model, info = _sweep_model(problem, objective, alloc, priority, stacks, opts)
     fmin = float(info["min_feasible_budget_bits"])
     fall = float(info["store_all_footprint_bits"])
+    if not within(fmin, budget):
+        return _result(model, None, budget, info, opts.mip_gap)
     model.set_budget(max(budget, fmin))
-    if budget < fmin - 1e-9:
-        return _result(model, _INFEASIBLE, budget, info)
-    warm = model.vector(frozenset(problem.checkpoint_tensors)) if budget >= fall else None
-    if warm_start is not None and _footprint(problem, priority, set(warm_start)) <= budget:
-        warm = model.vector(frozenset(warm_start))
+    warm = model.vector(frozenset(problem.checkpoint_tensors)) if within(fall, budget) else None
+    if warm_start is not None and warm_start.checkpoints is not None:
+        if within(_footprint(problem, priority, set(warm_start.checkpoints)), budget):
+            warm = model.vector(frozenset(warm_start.checkpoints))
     st = solve_model(model.highs, warm)  # type: ignore[arg-type]
-    return _result(model, st, budget, info)
+    res = _result(model, st, budget, info, opts.mip_gap)
+    opts.report("checkpointing MILP", res.simulated, res.bound)
+    return res
 
 
 def _sweep_model(
     problem: Problem,
     objective: str,
-    allocation: Sequence[int] | None,
+    allocation: Sequence[int],
     priority: Sequence[float] | None,
     stacks: Sequence[Sequence[int]],
-    time_limit: float,
-    mip_gap: float,
-    threads: int | None = None,
+    opts: SolverOptions,
 ) -> tuple[CheckpointModel, dict[str, object]]:
     """The model without a budget (set it with ``set_budget``) and the footprint
     extremes ``min_feasible_budget_bits`` / ``store_all_footprint_bits``."""
@@ -638,16 +666,13 @@ def _sweep_model(
         "min_feasible_budget_bits": min_feasible_budget(problem, priority),
         "store_all_footprint_bits": store_all_footprint(problem, priority),
     }
-    opts: dict[str, object] = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
-    if threads:
-        opts["threads"] = int(threads)
     model = build_checkpoint_model(
         problem,
         allocation=allocation,
         priority=priority,
         stacks=stacks,
         objective=objective,
-        options=opts,
+        options=opts.highs(),
     )
     return model, info
 
@@ -655,13 +680,9 @@ def _sweep_model(
 def checkpoint_front(
     problem: Problem,
     budgets_bits: Sequence[float],
-    *,
+    fixed: Decision | None = None,
     objective: str = "latency",
-    allocation: Sequence[int] | None = None,
-    priority: Sequence[float] | None = None,
-    stacks: Sequence[Sequence[int]] = (),
-    time_limit: float = 60.0,
-    mip_gap: float = 1e-6,
+    options: SolverOptions | None = None,
 ) -> list[SolveResult]:
     """ε-constraint sweep: optimal objective per footprint budget, one HiGHS model.
 
@@ -669,25 +690,29 @@ def checkpoint_front(
     from the previous point's keep set when it is still feasible (budgets are visited
     from the largest down, so the previous solution is the natural incumbent when the
     budget allows it).  Budgets below :func:`min_feasible_budget` give ``"infeasible"``
-    points.
+    points.  ``fixed`` as for :func:`solve_checkpointing`; ``options.time_limit`` is
+    shared by all points (each gets an equal share of the time left).
     """
-    model, info = _sweep_model(
-        problem, objective, allocation, priority, stacks, time_limit, mip_gap
-    )
+    opts = options or SolverOptions()
+    deadline = Deadline(opts.time_limit)
+    alloc, priority, stacks = _fixed_parts(problem, fixed)
+    model, info = _sweep_model(problem, objective, alloc, priority, stacks, opts)
     fmin = float(info["min_feasible_budget_bits"])
     results: dict[int, SolveResult] = {}
     prev: frozenset[str] | None = frozenset(problem.checkpoint_tensors)
-    for k in sorted(range(len(budgets_bits)), key=lambda k: -budgets_bits[k]):
+    order = sorted(range(len(budgets_bits)), key=lambda k: -budgets_bits[k])
+    for n_done, k in enumerate(order):
         b = float(budgets_bits[k])
-        if b < fmin - 1e-9:
-            results[k] = _result(model, _INFEASIBLE, b, info)
+        if not within(fmin, b):
+            results[k] = _result(model, None, b, info, opts.mip_gap)
             continue
-        model.set_budget(b)
+        model.set_budget(max(b, fmin))
+        model.highs.setOptionValue("time_limit", deadline.share(len(order) - n_done))  # type: ignore[attr-defined]
         warm = None
-        if prev is not None and _footprint(problem, priority, set(prev)) <= b + 1e-9:
+        if prev is not None and within(_footprint(problem, priority, set(prev)), b):
             warm = model.vector(prev)
         st = solve_model(model.highs, warm)  # type: ignore[arg-type]
-        results[k] = _result(model, st, b, info)
+        results[k] = _result(model, st, b, info, opts.mip_gap)
         if st.has_solution:
             prev = model.decode(st.values)
     return [results[k] for k in range(len(budgets_bits))]
@@ -695,27 +720,26 @@ def checkpoint_front(
 
 def exact_front(
     problem: Problem,
-    *,
+    fixed: Decision | None = None,
     objective: str = "latency",
-    allocation: Sequence[int] | None = None,
-    priority: Sequence[float] | None = None,
-    stacks: Sequence[Sequence[int]] = (),
+    options: SolverOptions | None = None,
+    *,
     max_points: int = 60,
-    time_limit: float = 60.0,
-    mip_gap: float = 1e-6,
 ) -> list[SolveResult]:
     """The whole Pareto front of (peak footprint, objective) by the ε-constraint method.
 
     Starting from the store-all budget, each step solves for the optimal objective under
     the budget and then tightens the budget to just below the peak footprint of the
-    answer, until the budget falls under :func:`min_feasible_budget` (Haimes et al.,
-    1971; Miettinen, *Nonlinear Multiobjective Optimization*, §4.1).  When every solve
-    is optimal the returned points are exactly the non-dominated (footprint, objective)
-    pairs, sorted by decreasing footprint; at most ``max_points`` are computed.
+    answer, until the budget falls under :func:`min_feasible_budget` (Haimes, Lasdon and
+    Wismer, IEEE Trans. SMC 1(3), 1971; Miettinen, *Nonlinear Multiobjective
+    Optimization*, Kluwer 1999, §4.1).  When every solve is optimal the returned points
+    are exactly the non-dominated (footprint, objective) pairs, sorted by decreasing
+    footprint; at most ``max_points`` are computed.  ``fixed`` as for
+    :func:`solve_checkpointing`; ``options.time_limit`` is per solve.
     """
-    model, info = _sweep_model(
-        problem, objective, allocation, priority, stacks, time_limit, mip_gap
-    )
+    opts = options or SolverOptions()
+    alloc, priority, stacks = _fixed_parts(problem, fixed)
+    model, info = _sweep_model(problem, objective, alloc, priority, stacks, opts)
     fmin = float(info["min_feasible_budget_bits"])
     fall = float(info["store_all_footprint_bits"])
     bits = {e.tensor: e.bits for e in problem.edges}
@@ -724,15 +748,15 @@ def exact_front(
     out: list[SolveResult] = []
     budget = fall
     prev: frozenset[str] | None = frozenset(problem.checkpoint_tensors)
-    while budget >= fmin - 1e-9 and len(out) < max_points:
-        model.set_budget(budget)
+    while within(fmin, budget) and len(out) < max_points:
+        model.set_budget(max(budget, fmin))
         warm = None
-        if prev is not None and _footprint(problem, priority, set(prev)) <= budget + 1e-9:
+        if prev is not None and within(_footprint(problem, priority, set(prev)), budget):
             warm = model.vector(prev)
         st = solve_model(model.highs, warm)  # type: ignore[arg-type]
         if not st.has_solution:
             break
-        res = _result(model, st, budget, info)
+        res = _result(model, st, budget, info, opts.mip_gap)
         prev = model.decode(st.values)
         peak = float(res.extra["peak_footprint_bits"])
         if peak > budget + 1e-9:  # within HiGHS' feasibility tolerance only: tighten

@@ -90,16 +90,16 @@ all :math:`2^{|U|}` cut vectors.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from monet_opt.formulations._builder import Affine, MipStatus, ModelBuilder, solve_model
-from monet_opt.formulations.allocation import SolveResult
-from monet_opt.formulations.bounds import lower_bounds
+from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model
+from monet_opt.formulations.options import SolverOptions
+from monet_opt.formulations.result import SolveResult
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.models.ir import TensorRole
 from monet_opt.schedule.evaluator import evaluate, simulate_times
@@ -167,6 +167,7 @@ class FusionModel:
     build_seconds: float
     highs: object
     scale: tuple[float, float]
+    names: tuple[str, ...] = ()
 
     def decode(self, values: np.ndarray) -> tuple[tuple[int, ...], ...]:
         """Stacks (base node indices) of a solution vector: maximal runs of ``u = 1``."""
@@ -554,7 +555,7 @@ def build_fusion_model(
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must be in [0, 1], got {weight}")
     t0 = time.perf_counter()
-    alloc = tuple(allocation) if allocation is not None else problem.default_decision().allocation
+    alloc = tuple(allocation) if allocation is not None else greedy_decision(problem).allocation
     inp = _fusion_inputs(problem, alloc, _tuple(priority), checkpoints)
     n = inp.problem.n_nodes
 
@@ -592,6 +593,7 @@ def build_fusion_model(
         build_seconds=time.perf_counter() - t0,
         highs=h,
         scale=scale,
+        names=tuple(mb.names),
     )
 
 
@@ -640,68 +642,101 @@ def fusion_baselines(
 
 def solve_fusion(
     problem: Problem,
-    *,
-    allocation: Sequence[int] | None = None,
-    priority: Sequence[float] | None = None,
-    checkpoints: frozenset[str] | None = None,
+    fixed: Decision | None = None,
     objective: str = "latency",
+    options: SolverOptions | None = None,
+    warm_start: Decision | None = None,
+    *,
     weight: float = 0.5,
     max_stack: int = 8,
-    time_limit: float = 60.0,
-    mip_gap: float = 1e-6,
-    threads: int | None = None,
-    warm_start: Sequence[Sequence[int]] | None = None,
 ) -> SolveResult:
     """Optimal layer stacks for a fixed allocation, π and checkpoint set.
 
-    ``warm_start`` (stacks in base node indices, e.g. the best GA answer) fixes the
-    fusion binaries of a starting solution that HiGHS completes (``setSolution``).
+    Parameters
+    ----------
+    problem
+        The base problem.
+    fixed
+        ``allocation`` (empty: the greedy allocation), ``priority`` (π) and
+        ``checkpoints`` (``None``: store-all) are fixed; ``stacks`` is ignored.
+    objective
+        ``"latency"`` (makespan, cycles), ``"energy"`` (pJ) or ``"mix"``
+        (``weight·T/T0 + (1-weight)·E/E0`` against layer by layer).
+    options
+        HiGHS options (``time_limit`` for this call).
+    warm_start
+        A decision whose ``stacks`` (e.g. the best GA answer) fix the fusion binaries of
+        a start that HiGHS completes (``setSolution``).
+    weight, max_stack
+        Weight of the ``mix`` objective; most nodes in one stack.
 
-    Returns a :class:`SolveResult` whose decision carries the stacks; ``simulated`` is
-    the evaluator's value of the same objective; ``extra`` holds the stack names and
-    the layer-by-layer reference.
+    Returns
+    -------
+    SolveResult
+        The decision carries the stacks; ``simulated`` is the evaluator's value of the
+        objective; the latency bound also uses the load of the busiest core, which no
+        stacking changes; ``extra`` holds the stack names and overflow count.
     """
-    opts: dict[str, object] = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap)}
-    if threads:
-        opts["threads"] = int(threads)
+    opts = options or SolverOptions()
+    fixed = fixed or Decision(())
+    alloc = fixed.allocation or greedy_decision(problem).allocation
     model = build_fusion_model(
         problem,
-        allocation=allocation,
-        priority=priority,
-        checkpoints=checkpoints,
+        allocation=alloc,
+        priority=fixed.priority,
+        checkpoints=fixed.checkpoints,
         objective=objective,
         weight=weight,
         max_stack=max_stack,
-        options=opts,
+        options=opts.highs(),
     )
-    partial = model.start(warm_start) if warm_start is not None else None
+    partial = model.start(warm_start.stacks) if warm_start is not None else None
     st = solve_model(model.highs, partial=partial)  # type: ignore[arg-type]
     stacks = model.decode(st.values) if st.has_solution else ()
-    dec = Decision(model.allocation, model.priority, stacks, checkpoints)
-    sched = evaluate(problem, dec)
-    sim = _objective_value(objective, model.scale, sched.latency, sched.energy.total)
-    if not st.has_solution:
-        st = MipStatus(st.status, math.inf, st.bound, math.inf, st.seconds, None)
-    return SolveResult(
-        method="milp",
-        objective_name=f"fusion_{objective}",
+    dec = Decision(model.allocation, model.priority, stacks, fixed.checkpoints)
+    extra_bounds = {}
+    if objective == "latency":
+        extra_bounds["core_load"] = _core_load(problem, dec)
+    res = SolveResult.build(
+        problem,
+        formulation="fusion",
+        objective_name=objective,
         decision=dec,
-        schedule=sched,
-        status=st.status,
-        objective=st.objective,
-        bound=st.bound,
-        gap=st.gap,
-        simulated=float(sim),
-        lower_bounds=lower_bounds(problem),
+        simulated_of=lambda s: _objective_value(objective, model.scale, s.latency, s.energy.total),
+        milp_objective=st.objective if st.has_solution else None,
+        milp_bound=st.bound,
+        solver_status=st.status,
+        mip_gap=opts.mip_gap,
+        scope="layer stacks for the fixed allocation, program order π and checkpoints",
         n_vars=model.n_vars,
         n_cons=model.n_cons,
+        n_binaries=model.n_binaries,
         build_seconds=model.build_seconds,
         solve_seconds=st.seconds,
+        extra_bounds=extra_bounds,
+        extra={"tiles": problem.tiles, "max_stack": max_stack},
+    )
+    sched = res.schedule
+    res = replace(
+        res,
         extra={
+            **res.extra,
             "stacks": stack_names(problem, stacks),
-            "n_binaries": model.n_binaries,
             "stack_overflow": int(sched.stats["stack_overflow"]),
-            "tiles": problem.tiles,
-            "max_stack": max_stack,
         },
     )
+    opts.report("fusion MILP", res.simulated, res.bound)
+    return res
+
+
+def _core_load(problem: Problem, dec: Decision) -> float:
+    """Cycles of the busiest core under the decision's allocation and checkpoints (a
+    makespan lower bound no stacking changes: in-order cores run each node whole)."""
+    real = realize(problem, Decision(dec.allocation, dec.priority, (), dec.checkpoints))
+    pb = real.problem
+    ids = {cid: k for k, cid in enumerate(pb.core_ids)}
+    load: dict[int, float] = {}
+    for d, cid in enumerate(real.expand(dec.allocation)):
+        k = ids[int(cid)]
+        load[k] = load.get(k, 0.0) + float(pb.costs.latency[d, k])
+    return max(load.values(), default=0.0)

@@ -13,11 +13,20 @@ runs **block coordinate descent with exact blocks** and reports a valid global b
 3. fusion MILP for that allocation and checkpoint set
    (:mod:`monet_opt.formulations.fusion`, exact makespan or energy);
 4. allocation MILP on the realized problem of the chosen stacks and checkpoints
-   (pipelined edges and recompute copies tied to their originals' cores);
+   (pipelined edges and recompute copies tied to their originals' cores), mapped back
+   with :meth:`~monet_opt.schedule.realize.Realization.invert`;
 
 repeating 2–4 while the simulated objective improves.  Every step is decoded and
-re-simulated; a step is accepted only if the full decision's simulated objective does
-not get worse and its stacks still fit on chip.
+re-simulated; the incumbent is replaced only by a decision whose simulated objective is
+better, whose stacks fit on chip and whose footprint meets the budget, so the answer
+never gets worse with more time.  The first incumbent is the best of the warm start
+(if it meets the budget), the store-all decision of step 1 (if it meets the budget) and
+the same allocation with every activation recomputed (which always meets a feasible
+budget).
+
+Time.  ``options.time_limit`` is the limit of the whole call: each block gets an equal
+share of the time left for the blocks still to come, and the iteration stops on time
+with its incumbent, bound and gap.
 
 Global bound (valid for every allocation, stack set and checkpoint set):
 
@@ -28,8 +37,11 @@ Global bound (valid for every allocation, stack set and checkpoint set):
 * energy: Σ over nodes of the cheapest core's energy plus the energy of that
   unavoidable DRAM traffic.
 
-``mode`` in the result is ``"iterated"``; ``bound`` and ``gap`` refer to the global
-bound, and each block's own MILP gap is in ``parts``.
+The result is a :class:`~monet_opt.formulations.result.SolveResult` with ``method
+"milp-iterated"``; ``status`` is ``optimal`` only when the gap to the global bound is at
+most the requested MIP gap, else ``feasible``.  ``extra`` holds ``mode``,
+``iterations``, ``parts`` (the last exact solve of each block), ``blocks_optimal``,
+``history`` and the fusion ``baselines``.
 """
 
 from __future__ import annotations
@@ -37,11 +49,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from monet_opt.formulations.allocation import SolveResult, solve_allocation
+from monet_opt.formulations.allocation import solve_allocation
 from monet_opt.formulations.bounds import lower_bounds
 from monet_opt.formulations.checkpointing import (
     min_feasible_budget,
@@ -54,78 +65,20 @@ from monet_opt.formulations.fusion import (
     stack_names,
     stacks_from_names,
 )
+from monet_opt.formulations.options import Deadline, SolverOptions
+from monet_opt.formulations.result import SolveResult
 from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.models.ir import TensorRole
-from monet_opt.schedule.evaluator import evaluate
+from monet_opt.schedule.evaluator import evaluate_metrics
 from monet_opt.schedule.problem import Problem
-from monet_opt.schedule.realize import realize, stack_overflow
+from monet_opt.schedule.realize import stack_overflow
 from monet_opt.schedule.types import Decision
+from monet_opt.units import MIB_BITS, within
 
-__all__ = ["JointResult", "solve_joint", "global_bound"]
+__all__ = ["solve_joint", "global_bound", "FUSION_MODES", "CHECKPOINT_MODES"]
 
 FUSION_MODES = ("none", "greedy", "fixed", "optimal")
 CHECKPOINT_MODES = ("store-all", "optimal")
-
-
-@dataclass(frozen=True)
-class JointResult:
-    """Outcome of :func:`solve_joint`.
-
-    ``final`` is the decision with its re-simulated schedule; ``objective`` and
-    ``simulated`` there are the evaluator's value, ``bound``/``gap`` the global bound.
-    ``parts`` holds the last exact solve of each block, ``baselines`` the fusion
-    baselines evaluated with the final allocation and checkpoints.
-    """
-
-    final: SolveResult
-    parts: dict[str, SolveResult]
-    mode: str
-    iterations: int
-    history: list[dict[str, object]]
-    baselines: dict[str, dict[str, object]] = field(default_factory=dict)
-    budget_bits: float | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        f = self.final
-        sch = f.schedule
-        dec = f.decision
-        peak = float(sch.stats.get("peak_footprint_bits", 0.0))
-        out: dict[str, object] = {
-            "mode": self.mode,
-            "iterations": self.iterations,
-            "objective_name": f.objective_name,
-            "status": f.status,
-            "objective": f.objective,
-            "simulated": f.simulated,
-            "bound": f.bound,
-            "gap": f.gap,
-            "stacks": f.extra.get("stacks", []),
-            "checkpoints_kept": sorted(dec.checkpoints) if dec.checkpoints is not None else "all",
-            "checkpoints_recomputed": f.extra.get("recomputed", []),
-            "peak_footprint_bits": peak,
-            "peak_footprint_mib": peak / 8 / 2**20,
-            "budget_bits": self.budget_bits,
-            "budget_mib": None if self.budget_bits is None else self.budget_bits / 8 / 2**20,
-            "within_budget": None if self.budget_bits is None else peak <= self.budget_bits + 1e-6,
-            "recompute_cycles": float(sch.stats.get("recompute_cycles", 0.0)),
-            "latency_cycles": sch.latency,
-            "energy_pj": sch.energy.total,
-            "parts": {k: _part_dict(v) for k, v in self.parts.items()},
-            "baselines": self.baselines,
-            "history": self.history,
-            "min_feasible_budget_bits": f.extra.get("min_feasible_budget_bits"),
-            "store_all_footprint_bits": f.extra.get("store_all_footprint_bits"),
-        }
-        return out
-
-
-def _part_dict(r: SolveResult) -> dict[str, object]:
-    d = r.as_dict()
-    keep = ("kept", "recomputed", "stacks", "peak_footprint_bits", "budget_bits", "n_binaries")
-    for k in keep:
-        if k in r.extra:
-            d[k] = r.extra[k]
-    return d
 
 
 def global_bound(problem: Problem, objective: str) -> float:
@@ -151,190 +104,26 @@ def global_bound(problem: Problem, objective: str) -> float:
     return float(emin + unavoid_r * c.dram_read_pj_per_bit + unavoid_w * c.dram_write_pj_per_bit)
 
 
-def _value(objective: str, sched) -> float:  # noqa: ANN001
-    return sched.latency if objective == "latency" else sched.energy.total
+class _Incumbent:
+    """The best complete decision so far; replaced only by a strictly better one that
+    meets the budget and fits on chip."""
 
+    def __init__(self, problem: Problem, objective: str, budget: float | None) -> None:
+        self.problem, self.objective, self.budget = problem, objective, budget
+        self.decision: Decision | None = None
+        self.value = math.inf
 
-def solve_joint(
-    problem: Problem,
-    *,
-    objective: str = "latency",
-    fusion: str = "none",
-    fixed_stacks: Sequence[Sequence[str]] | None = None,
-    max_stack: int = 8,
-    checkpointing: str = "store-all",
-    budget_bits: float | None = None,
-    time_limit: float = 60.0,
-    mip_gap: float = 1e-4,
-    threads: int | None = None,
-    max_iterations: int = 3,
-) -> JointResult:
-    """Optimize allocation, fusion and checkpointing (module docstring).
-
-    Parameters
-    ----------
-    objective
-        ``"latency"`` (makespan, cycles) or ``"energy"`` (pJ).
-    fusion
-        ``"none"`` (layer by layer), ``"greedy"`` (cut when weights overflow),
-        ``"fixed"`` (``fixed_stacks``, node names) or ``"optimal"`` (fusion MILP).
-    checkpointing
-        ``"store-all"`` or ``"optimal"`` (checkpointing MILP under ``budget_bits``).
-    budget_bits
-        Activation footprint budget in bits (required for optimal checkpointing).
-    time_limit
-        Seconds per MILP solve.
-
-    Raises
-    ------
-    ValueError
-        On unknown modes/objective, a missing budget or stack list, or unknown names.
-    """
-    if objective not in ("latency", "energy"):
-        raise ValueError(f"objective must be 'latency' or 'energy', got {objective!r}")
-    if fusion not in FUSION_MODES:
-        raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}")
-    if checkpointing not in CHECKPOINT_MODES:
-        raise ValueError(f"checkpointing must be one of {CHECKPOINT_MODES}, got {checkpointing!r}")
-    if checkpointing == "optimal" and budget_bits is None:
-        raise ValueError("checkpointing='optimal' needs budget_bits")
-    if fusion == "fixed" and not fixed_stacks:
-        raise ValueError("fusion='fixed' needs fixed_stacks (lists of node names)")
-    fixed_idx = stacks_from_names(problem, fixed_stacks) if fusion == "fixed" else ()
-    kw = {"time_limit": time_limit, "threads": threads}
-    t0 = time.perf_counter()
-    history: list[dict[str, object]] = []
-    parts: dict[str, SolveResult] = {}
-
-    ar = solve_allocation(problem, objective, mip_gap=mip_gap, **kw)
-    parts["allocation"] = ar
-    alloc = ar.decision.allocation
-    history.append(_step("allocation", ar, time.perf_counter() - t0))
-    stacks: tuple[tuple[int, ...], ...] = ()
-    kept: frozenset[str] | None = None
-    # store-all may break the budget: the first complete decision is always accepted
-    best_dec = Decision(alloc)
-    best_val = _value(objective, ar.schedule) if checkpointing == "store-all" else math.inf
-    info = {
-        "min_feasible_budget_bits": min_feasible_budget(problem),
-        "store_all_footprint_bits": store_all_footprint(problem),
-    }
-    iterations = 0
-    for it in range(max_iterations):
-        iterations = it + 1
-        if checkpointing == "optimal":
-            ck = solve_checkpointing(
-                problem,
-                budget_bits=budget_bits,
-                objective=objective,
-                allocation=alloc,
-                stacks=stacks,
-                mip_gap=min(mip_gap, 1e-6),
-                **kw,
-            )
-            parts["checkpointing"] = ck
-            history.append(_step("checkpointing", ck, time.perf_counter() - t0))
-            if ck.status == "infeasible":
-                return _infeasible(problem, ck, parts, history, budget_bits, info, objective)
-            kept = ck.decision.checkpoints
-        if fusion == "optimal":
-            fu = solve_fusion(
-                problem,
-                allocation=alloc,
-                checkpoints=kept,
-                objective=objective,
-                max_stack=max_stack,
-                mip_gap=mip_gap,
-                **kw,
-            )
-            parts["fusion"] = fu
-            history.append(_step("fusion", fu, time.perf_counter() - t0))
-            stacks = fu.decision.stacks
-        elif fusion == "greedy":
-            stacks = greedy_stacks(problem, alloc, max_stack=max_stack)
-        elif fusion == "fixed":
-            stacks = fixed_idx
-        dec = Decision(alloc, None, stacks, kept)
-        val = _value(objective, evaluate(problem, dec))
-        if val <= best_val * (1 + 1e-12):
-            best_dec, best_val = dec, val
-        # re-allocate for the realized stacks and checkpoints
-        real = realize(problem, dec)
-        if real.problem is problem or (not stacks and kept is None):
-            break
-        ar2 = solve_allocation(
-            real.problem,
-            objective,
-            mip_gap=mip_gap,
-            warm_start=Decision(real.expand(alloc)),
-            **kw,
-        )
-        history.append(_step("allocation", ar2, time.perf_counter() - t0))
-        new = list(alloc)
-        for d, o in enumerate(real.origin):
-            if real.recompute_for[d] is None:
-                new[o] = int(ar2.decision.allocation[d])
-        new_alloc = tuple(new)
-        if fusion in ("fixed", "none") or not stack_overflow(problem, stacks, new_alloc):
-            dec2 = Decision(new_alloc, None, stacks, kept)
-            val2 = _value(objective, evaluate(problem, dec2))
-            if val2 < best_val * (1 - 1e-9):
-                parts["allocation"] = ar2
-                best_dec, best_val = dec2, val2
-                if new_alloc == alloc:
-                    break
-                alloc = new_alloc
-                continue
-        break
-    sched = evaluate(problem, best_dec)
-    bound = global_bound(problem, objective)
-    val = _value(objective, sched)
-    status = "feasible"
-    if all(p.status == "optimal" for p in parts.values()):
-        status = "block_optimal"
-    extra = dict(info)
-    extra.update(
-        stacks=stack_names(problem, best_dec.stacks),
-        recomputed=[
-            a
-            for a in problem.checkpoint_tensors
-            if a not in (best_dec.checkpoints or problem.checkpoint_tensors)
-        ],
-        wall_seconds=time.perf_counter() - t0,
-    )
-    final = SolveResult(
-        method="milp-iterated",
-        objective_name=objective,
-        decision=best_dec,
-        schedule=sched,
-        status=status,
-        objective=val,
-        bound=bound,
-        gap=max((val - bound) / val, 0.0) if val > 0 else 0.0,
-        simulated=val,
-        lower_bounds=lower_bounds(problem),
-        n_vars=sum(p.n_vars for p in parts.values()),
-        n_cons=sum(p.n_cons for p in parts.values()),
-        build_seconds=sum(p.build_seconds for p in parts.values()),
-        solve_seconds=sum(p.solve_seconds for p in parts.values()),
-        extra=extra,
-    )
-    baselines = fusion_baselines(
-        problem,
-        best_dec.allocation,
-        checkpoints=best_dec.checkpoints,
-        fixed=fixed_idx if fusion == "fixed" else None,
-        max_stack=max_stack,
-    )
-    if fusion == "optimal":
-        baselines["optimal"] = {
-            "latency": sched.latency,
-            "energy_pj": sched.energy.total,
-            "n_stacks": len(best_dec.stacks),
-            "stacks": stack_names(problem, best_dec.stacks),
-            "stack_overflow": int(sched.stats["stack_overflow"]),
-        }
-    return JointResult(final, parts, "iterated", iterations, history, baselines, budget_bits)
+    def offer(self, dec: Decision, check_fit: bool = True) -> bool:
+        m = evaluate_metrics(self.problem, dec)
+        if self.budget is not None and not within(m.peak_footprint_bits, self.budget):
+            return False
+        if check_fit and m.stack_overflow:
+            return False
+        val = m.value(self.objective)
+        if self.decision is None or val < self.value * (1 - 1e-9):
+            self.decision, self.value = dec, val
+            return True
+        return False
 
 
 def _step(name: str, r: SolveResult, t: float) -> dict[str, object]:
@@ -352,32 +141,255 @@ def _step(name: str, r: SolveResult, t: float) -> dict[str, object]:
     }
 
 
-def _infeasible(
+def solve_joint(
     problem: Problem,
-    ck: SolveResult,
+    fixed: Decision | None = None,
+    objective: str = "latency",
+    options: SolverOptions | None = None,
+    warm_start: Decision | None = None,
+    *,
+    fusion: str = "none",
+    fixed_stacks: Sequence[Sequence[str]] | None = None,
+    max_stack: int = 8,
+    checkpointing: str = "store-all",
+    budget_bits: float | None = None,
+    max_iterations: int = 3,
+) -> SolveResult:
+    """Optimize allocation, fusion and checkpointing (module docstring).
+
+    Parameters
+    ----------
+    problem
+        The base problem.
+    fixed
+        Ignored: the joint solver decides every part of the decision, for the default
+        program order π (kept for the common solve contract).
+    objective
+        ``"latency"`` (makespan, cycles) or ``"energy"`` (pJ).
+    options
+        HiGHS options; ``options.time_limit`` is the limit of the whole call.
+    warm_start
+        A complete decision (e.g. the GA's best): the first incumbent when it meets the
+        budget and its stacks fit on chip.
+    fusion
+        ``"none"`` (layer by layer), ``"greedy"`` (cut when weights overflow),
+        ``"fixed"`` (``fixed_stacks``, node names) or ``"optimal"`` (fusion MILP).
+    checkpointing
+        ``"store-all"`` or ``"optimal"`` (checkpointing MILP under ``budget_bits``).
+    budget_bits
+        Activation footprint budget in bits (required for optimal checkpointing).
+
+    Returns
+    -------
+    SolveResult
+        ``formulation="joint"``; below the minimum feasible budget ``status`` is
+        ``infeasible`` and ``extra["min_feasible_budget_bits"]`` says what is feasible.
+
+    Raises
+    ------
+    ValueError
+        On unknown modes/objective, a missing budget or stack list, or unknown names.
+    """
+    if objective not in ("latency", "energy"):
+        raise ValueError(f"objective must be 'latency' or 'energy', got {objective!r}")
+    if fusion not in FUSION_MODES:
+        raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}")
+    if checkpointing not in CHECKPOINT_MODES:
+        raise ValueError(f"checkpointing must be one of {CHECKPOINT_MODES}, got {checkpointing!r}")
+    if checkpointing == "optimal" and budget_bits is None:
+        raise ValueError("checkpointing='optimal' needs budget_bits")
+    if fusion == "fixed" and not fixed_stacks:
+        raise ValueError("fusion='fixed' needs fixed_stacks (lists of node names)")
+    opts = options or SolverOptions()
+    deadline = Deadline(opts.time_limit)
+    fixed_idx = stacks_from_names(problem, fixed_stacks) if fusion == "fixed" else ()
+    budget = budget_bits if checkpointing == "optimal" else None
+    info = {
+        "min_feasible_budget_bits": min_feasible_budget(problem),
+        "store_all_footprint_bits": store_all_footprint(problem),
+    }
+    t0 = time.perf_counter()
+    blocks_left = 1 + 3 * max_iterations
+    history: list[dict[str, object]] = []
+    parts: dict[str, SolveResult] = {}
+
+    def block_opts() -> SolverOptions:
+        nonlocal blocks_left
+        share = deadline.share(blocks_left)
+        blocks_left = max(blocks_left - 1, 1)
+        return opts.with_time(share)
+
+    if budget is not None and not within(info["min_feasible_budget_bits"], budget):
+        return _infeasible(problem, objective, opts, budget, info)
+    best = _Incumbent(problem, objective, budget)
+    if warm_start is not None:
+        best.offer(warm_start, check_fit=fusion not in ("fixed", "none"))
+    ar = solve_allocation(problem, None, objective, block_opts(), warm_start)
+    parts["allocation"] = ar
+    history.append(_step("allocation", ar, time.perf_counter() - t0))
+    alloc = ar.decision.allocation
+    stacks: tuple[tuple[int, ...], ...] = fixed_idx
+    kept: frozenset[str] | None = None
+    best.offer(Decision(alloc, None, stacks, None), check_fit=False)
+    if budget is not None:  # every activation recomputed: always within the budget
+        best.offer(Decision(alloc, None, stacks, frozenset()), check_fit=False)
+    iterations = 0
+    for it in range(max_iterations):
+        if deadline.expired:
+            break
+        iterations = it + 1
+        if checkpointing == "optimal":
+            ck = solve_checkpointing(
+                problem, Decision(alloc, None, stacks), objective, block_opts(),
+                budget_bits=budget,
+            )  # fmt: skip
+            parts["checkpointing"] = ck
+            history.append(_step("checkpointing", ck, time.perf_counter() - t0))
+            if ck.status == "infeasible":
+                return _infeasible(problem, objective, opts, budget, info)
+            kept = ck.decision.checkpoints
+        if fusion == "optimal":
+            fu = solve_fusion(
+                problem, Decision(alloc, None, (), kept), objective, block_opts(),
+                max_stack=max_stack,
+            )  # fmt: skip
+            parts["fusion"] = fu
+            history.append(_step("fusion", fu, time.perf_counter() - t0))
+            stacks = fu.decision.stacks
+        elif fusion == "greedy":
+            stacks = greedy_stacks(problem, alloc, max_stack=max_stack)
+        dec = Decision(alloc, None, stacks, kept)
+        best.offer(dec, check_fit=fusion != "fixed")
+        if not stacks and kept is None:
+            break
+        if deadline.expired:
+            break
+        ar2 = solve_allocation(problem, Decision((), None, stacks, kept), objective,
+                               block_opts(), dec)  # fmt: skip
+        history.append(_step("allocation", ar2, time.perf_counter() - t0))
+        new_alloc = ar2.decision.allocation
+        fits = fusion in ("fixed", "none") or not stack_overflow(problem, stacks, new_alloc)
+        if fits and best.offer(ar2.decision, check_fit=fusion != "fixed"):
+            parts["allocation"] = ar2
+            if new_alloc == alloc:
+                break
+            alloc = new_alloc
+            continue
+        break
+    assert best.decision is not None
+    return _final(problem, objective, opts, best.decision, parts, history, iterations,
+                  fusion, fixed_idx, max_stack, budget, info, t0)  # fmt: skip
+
+
+def _final(
+    problem: Problem,
+    objective: str,
+    opts: SolverOptions,
+    dec: Decision,
     parts: dict[str, SolveResult],
     history: list[dict[str, object]],
-    budget_bits: float | None,
+    iterations: int,
+    fusion: str,
+    fixed_idx: tuple[tuple[int, ...], ...],
+    max_stack: int,
+    budget: float | None,
     info: dict[str, float],
-    objective: str,
-) -> JointResult:
-    extra = dict(info)
-    extra.update(stacks=[], recomputed=[])
-    final = SolveResult(
-        method="milp-iterated",
-        objective_name=objective,
-        decision=ck.decision,
-        schedule=ck.schedule,
-        status="infeasible",
-        objective=math.inf,
-        bound=math.inf,
-        gap=math.inf,
-        simulated=math.inf,
-        lower_bounds=ck.lower_bounds,
-        n_vars=ck.n_vars,
-        n_cons=ck.n_cons,
-        build_seconds=ck.build_seconds,
-        solve_seconds=ck.solve_seconds,
-        extra=extra,
+    t0: float,
+) -> SolveResult:
+    cands = problem.checkpoint_tensors
+    extra: dict[str, object] = dict(info)
+    extra.update(
+        mode="iterated",
+        iterations=iterations,
+        parts=parts,
+        history=history,
+        blocks_optimal=all(p.status == "optimal" for p in parts.values()),
+        budget_bits=budget,
+        stacks=stack_names(problem, dec.stacks),
+        kept=sorted(dec.checkpoints) if dec.checkpoints is not None else list(cands),
+        recomputed=[a for a in cands if a not in (dec.checkpoints or cands)],
+        wall_seconds=time.perf_counter() - t0,
     )
-    return JointResult(final, parts, "iterated", 1, history, {}, budget_bits)
+    res = SolveResult.build(
+        problem,
+        formulation="joint",
+        objective_name=objective,
+        decision=dec,
+        simulated_of=objective,
+        milp_objective=None,
+        milp_bound=None,
+        solver_status="iterated",
+        mip_gap=opts.mip_gap,
+        scope="core allocation, layer stacks and kept checkpoints for the fixed program order π",
+        n_vars=sum(p.n_vars for p in parts.values()),
+        n_cons=sum(p.n_cons for p in parts.values()),
+        n_binaries=sum(p.n_binaries for p in parts.values()),
+        build_seconds=sum(p.build_seconds for p in parts.values()),
+        solve_seconds=sum(p.solve_seconds for p in parts.values()),
+        extra_bounds={"global": global_bound(problem, objective)},
+        extra=extra,
+        method="milp-iterated",
+    )
+    baselines = fusion_baselines(
+        problem,
+        dec.allocation,
+        checkpoints=dec.checkpoints,
+        fixed=fixed_idx if fusion == "fixed" else None,
+        max_stack=max_stack,
+    )
+    if fusion == "optimal":
+        sch = res.schedule
+        baselines["optimal"] = {
+            "latency": sch.latency,
+            "energy_pj": sch.energy.total,
+            "n_stacks": len(dec.stacks),
+            "stacks": stack_names(problem, dec.stacks),
+            "stack_overflow": int(sch.stats["stack_overflow"]),
+        }
+    return _with_extra(res, baselines=baselines)
+
+
+def _with_extra(res: SolveResult, **more: object) -> SolveResult:
+    from dataclasses import replace
+
+    return replace(res, extra={**res.extra, **more})
+
+
+def _infeasible(
+    problem: Problem,
+    objective: str,
+    opts: SolverOptions,
+    budget: float | None,
+    info: dict[str, float],
+) -> SolveResult:
+    fmin = info["min_feasible_budget_bits"]
+    extra: dict[str, object] = dict(info)
+    extra.update(
+        mode="iterated",
+        iterations=0,
+        parts={},
+        history=[],
+        baselines={},
+        blocks_optimal=True,
+        budget_bits=budget,
+        stacks=[],
+        kept=[],
+        recomputed=list(problem.checkpoint_tensors),
+        message=f"the budget {0.0 if budget is None else budget / MIB_BITS:.6g} MiB is below "
+        f"the minimum feasible activation footprint {fmin / MIB_BITS:.6g} MiB",
+    )
+    return SolveResult.build(
+        problem,
+        formulation="joint",
+        objective_name=objective,
+        decision=Decision(tuple(problem.allowed[i][0] for i in range(problem.n_nodes))),
+        simulated_of=objective,
+        milp_objective=None,
+        milp_bound=None,
+        solver_status="infeasible",
+        mip_gap=opts.mip_gap,
+        scope="core allocation, layer stacks and kept checkpoints for the fixed program order π",
+        infeasible=True,
+        extra=extra,
+        method="milp-iterated",
+    )

@@ -61,12 +61,15 @@ def metric_value(metric: str, schedule: Schedule) -> float:
     )
 
 
-def relative_gap(value: float, bound: float) -> float:
-    """MIP gap ``(value - bound) / |value|``, clipped at 0 (``inf`` when undefined)."""
+def relative_gap(value: float, bound: float, abs_tol: float = 1e-6) -> float:
+    """MIP gap ``(value - bound) / |value|``, clipped at 0; 0 when the two differ by at
+    most ``abs_tol`` (HiGHS' ``mip_abs_gap``), ``inf`` when undefined."""
     if not (math.isfinite(value) and math.isfinite(bound)):
         return math.inf
+    if value - bound <= abs_tol:
+        return 0.0
     if value == 0:
-        return 0.0 if bound <= 0 else math.inf
+        return math.inf
     return max(0.0, (value - bound) / abs(value))
 
 
@@ -195,7 +198,11 @@ class SolveResult:
         """
         sched = schedule if schedule is not None else evaluate(problem, decision)
         lbs = lower_bounds(problem)
-        fn = (lambda s: metric_value(simulated_of, s)) if isinstance(simulated_of, str) else simulated_of
+        fn = (
+            (lambda s: metric_value(simulated_of, s))
+            if isinstance(simulated_of, str)
+            else simulated_of
+        )
         bounds = [b for b in (extra_bounds or {}).values() if b is not None and math.isfinite(b)]
         if milp_bound is not None and math.isfinite(milp_bound):
             bounds.append(float(milp_bound))
@@ -225,7 +232,8 @@ class SolveResult:
         return self.status == "optimal"
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-friendly summary (no schedule)."""
+        """JSON-friendly summary (no schedule; a joint result's ``parts`` and ``history``
+        are left out: :func:`monet_opt.report.result_json.joint_dict` reports them)."""
         return {
             "formulation": self.formulation,
             "method": self.method,
@@ -244,5 +252,5 @@ class SolveResult:
             "build_seconds": self.build_seconds,
             "solve_seconds": self.solve_seconds,
             "allocation": list(self.decision.allocation),
-            **dict(self.extra),
+            **{k: v for k, v in self.extra.items() if k not in ("parts", "history")},
         }

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from deap import tools
 
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.schedule.types import Decision
 
@@ -251,8 +252,9 @@ class AllocationSpace(Space):
         return genome
 
     def seeds(self) -> list[Genome]:
-        """The greedy earliest-finish allocation (:meth:`Problem.default_decision`)."""
-        return [self.encode(self.problem.default_decision())]
+        """The greedy earliest-finish allocation
+        (:func:`monet_opt.heuristics.allocation.greedy_decision`)."""
+        return [self.encode(greedy_decision(self.problem))]
 
 
 def _keys(problem: Problem, priority: Sequence[float] | None) -> list[float]:
@@ -285,7 +287,7 @@ class FusionSpace(Space):
         if self.max_stack < 2:
             raise ValueError(f"max_stack must be >= 2, got {self.max_stack}")
         if not self.allocation:
-            alloc = self.problem.default_decision().allocation
+            alloc = greedy_decision(self.problem).allocation
             object.__setattr__(self, "allocation", tuple(alloc))
         object.__setattr__(self, "name", "fusion")
 
@@ -358,7 +360,7 @@ class CheckpointSpace(Space):
 
     def __post_init__(self) -> None:
         if not self.allocation:
-            alloc = self.problem.default_decision().allocation
+            alloc = greedy_decision(self.problem).allocation
             object.__setattr__(self, "allocation", tuple(alloc))
         object.__setattr__(self, "name", "checkpointing")
 
@@ -402,7 +404,7 @@ class JointSpace(Space):
     @cached_property
     def parts(self) -> tuple[AllocationSpace, FusionSpace | None, CheckpointSpace | None]:
         alloc = AllocationSpace(self.problem, "layer")
-        default = self.problem.default_decision().allocation
+        default = greedy_decision(self.problem).allocation
         fus = FusionSpace(self.problem, default, max_stack=self.max_stack)
         ck = CheckpointSpace(self.problem, default)
         return alloc, (fus if self.fusion else None), (ck if self.checkpointing else None)

@@ -150,8 +150,10 @@ class Core:
         Fixed spatial unrolling per array dimension, e.g.
         ``{"D1": (("K", 32),), "D2": (("C", 32),)}``; ``None`` lets the cost model choose.
     operator_types
-        Op types this core is restricted to (Stream's ``operator_types``), or ``None``
-        (no restriction).
+        Op kinds (``OpKind`` values: ``conv``, ``gemm``, ``elementwise``...) this core is
+        restricted to, or ``None`` (no restriction). The loaders map Stream's ONNX op
+        types to op kinds; :func:`monet_opt.hardware.yaml_io.core_supports` is the
+        capability test (exact: listed kinds only).
     """
 
     id: int

@@ -48,19 +48,17 @@ Allowed ranges (:mod:`monet_opt.hardware.limits`; the same for Stream files). Nu
 must be YAML numbers: ``true``/``false`` and strings such as ``"64"`` or ``yes`` are
 rejected, ints are accepted where a float is expected.
 
-=====================================================  ==================================
-key                                                    allowed
-=====================================================  ==================================
-``size_bits``                                          [1, 2**60] bits
-``read_bw_bits_per_cycle``, ``write_bw_bits_per_cycle``,
-port ``bandwidth_bits_per_cycle`` and ``min_...``      [1e-3, 1e9] bits/cycle
-link ``bandwidth_bits_per_cycle``                      [1e-3, 1e9] bits/cycle or ``.inf``
-``read_pj_per_word``, ``write_pj_per_word``            [0, 1e6] pJ per word
-``array.unit_energy_pj``                               [0, 1e6] pJ per MAC
-link ``energy_pj_per_bit``                             [0, 1e6] pJ/bit
-``array.sizes[i]``, ``dataflow`` unrolling             integers in [0, 2**20] / [1, 2**20]
-core ids (``id``, ``links[].cores``, ...)              integers in [0, 2**31 - 1]
-=====================================================  ==================================
+* ``size_bits``: [1, 2**60] bits;
+* ``read_bw_bits_per_cycle``, ``write_bw_bits_per_cycle``, port
+  ``bandwidth_bits_per_cycle`` and ``min_bandwidth_bits_per_cycle``: [1e-3, 1e9]
+  bits/cycle;
+* link ``bandwidth_bits_per_cycle``: [1e-3, 1e9] bits/cycle or ``.inf``;
+* ``read_pj_per_word``, ``write_pj_per_word``: [0, 1e6] pJ per word;
+* ``array.unit_energy_pj``: [0, 1e6] pJ per MAC;
+* link ``energy_pj_per_bit``: [0, 1e6] pJ/bit;
+* ``array.sizes[i]``: integers in [0, 2**20]; ``dataflow`` unrolling: [1, 2**20];
+* core ids (``id``, ``links[].cores``, ``offchip_core_id``, ``memory_sharing``):
+  integers in [0, 2**31 - 1].
 
 These admit every real chip and every shipped file; they keep the MILP coefficients
 within what the solver's tolerances can hold (see :mod:`monet_opt.hardware.limits`).
@@ -93,8 +91,9 @@ Operator types and op kinds (the one capability rule)
 On top of this, the cost model adds one *preference*
 (:func:`monet_opt.cost.op_cost.can_run`, :func:`monet_opt.cost.op_cost.supported_kinds`):
 an unrestricted core leaves a kind that a specialised core lists to that core. This is
-MONET's mapping (Morlier et al., "MONET: ...", arXiv:2603.15002, 2026, and its Stream
-pull request #92): MAC ops run on the MAC cores, element-wise work (ReLU gradients,
+MONET's mapping (Morlier et al., "MONET: Modeling and Optimization of neural NEtwork
+Training from Edge to Data Centers", arXiv:2603.15002, 2026, and its Stream pull
+request #92): MAC ops run on the MAC cores, element-wise work (ReLU gradients,
 reductions, the loss gradient, every optimizer op) on the SIMD core, pooling on the
 pooling core; see ``docs/hardware_sources.md``. The shipped examples list the kinds of
 their specialised cores explicitly: the SIMD core ``[elementwise, norm, loss,

@@ -22,6 +22,8 @@ import numpy as np
 
 from monet_opt.atomic import write_text_atomic
 from monet_opt.schedule.types import Schedule
+from monet_opt.units import MIB_BITS as _MIB_BITS
+from monet_opt.units import within
 
 __all__ = [
     "RESULT_SCHEMA_VERSION",
@@ -33,12 +35,12 @@ __all__ = [
     "result_dict",
     "write_result",
     "write_json_atomic",
+    "joint_dict",
     "to_jsonable",
 ]
 
 RESULT_SCHEMA_VERSION = 1
 
-_MIB_BITS = 8.0 * 2**20
 
 _PACKAGES = ("monet-opt", "highspy", "numpy", "deap", "onnx", "pydantic", "networkx", "matplotlib")
 
@@ -167,7 +169,7 @@ def structure_decisions(
     recomputed = [] if ck is None else [a for a in cands if a not in ck]
     stats = dict(schedule.stats)
     peak = float(stats.get("peak_footprint_bits", schedule.peak_footprint_bits))
-    within = None if budget_bits is None else bool(peak <= float(budget_bits) * (1 + 1e-9))
+    ok = None if budget_bits is None else within(peak, float(budget_bits))
     return {
         "fusion": {"n_stacks": len(stacks), "stacks": stacks},
         "checkpointing": {
@@ -184,7 +186,7 @@ def structure_decisions(
             "budget_bytes": None if budget_bits is None else float(budget_bits) / 8,
             "budget_mib": None if budget_bits is None else float(budget_bits) / _MIB_BITS,
             "store_all_footprint_bits": store_all_bits,
-            "peak_within_budget": within,
+            "peak_within_budget": ok,
         },
         "schedule": {
             "latency_cycles": float(schedule.latency),
@@ -251,7 +253,7 @@ def result_dict(
     extra
         More top-level keys.
     joint
-        The :class:`~monet_opt.formulations.joint.JointResult` of a fusion /
+        The :func:`~monet_opt.formulations.joint.solve_joint` result of a fusion /
         checkpointing solve (``milp`` is then its ``final``).  Its ``as_dict()`` goes
         under ``decisions_exact``; the fusion / checkpointing decisions of the final
         solution with the footprint vs ``budget_bits`` and its schedule metrics under
@@ -262,7 +264,7 @@ def result_dict(
     """
     results = {"milp": milp, "ga": ga}
     if joint is not None and milp is None:
-        milp = results["milp"] = joint.final
+        milp = results["milp"] = joint
     chosen = ("milp", milp) if joint is not None else best_result(results, objective)
     if chosen is None:
         raise ValueError("result_dict needs at least one of milp= or ga=")
@@ -306,7 +308,7 @@ def result_dict(
         "command": sys.argv,
     }
     if joint is not None:
-        out["decisions_exact"] = joint.as_dict()
+        out["decisions_exact"] = joint_dict(joint)
         out["fusion_checkpointing"] = structure_decisions(
             best.decision,
             best.schedule,
@@ -317,6 +319,49 @@ def result_dict(
     if extra:
         out.update(extra)
     return to_jsonable(out)
+
+
+def joint_dict(res: Any) -> dict[str, Any]:
+    """``decisions_exact`` of ``result.json``: the joint solver's answer, its parts
+    (the last exact solve of each block), history and fusion baselines."""
+    ex = dict(res.extra)
+    sch = res.schedule
+    peak = float(sch.stats.get("peak_footprint_bits", 0.0))
+    budget = ex.get("budget_bits")
+
+    def part(r: Any) -> dict[str, Any]:
+        d = r.as_dict()
+        d.pop("allocation", None)
+        return d
+
+    return {
+        "mode": ex.get("mode"),
+        "iterations": ex.get("iterations"),
+        "objective_name": res.objective_name,
+        "status": res.status,
+        "blocks_optimal": ex.get("blocks_optimal"),
+        "scope": res.scope,
+        "objective": res.objective,
+        "simulated": res.simulated,
+        "bound": res.bound,
+        "gap": res.gap,
+        "stacks": ex.get("stacks", []),
+        "checkpoints_kept": ex.get("kept"),
+        "checkpoints_recomputed": ex.get("recomputed", []),
+        "peak_footprint_bits": peak,
+        "peak_footprint_mib": peak / _MIB_BITS,
+        "budget_bits": budget,
+        "budget_mib": None if budget is None else float(budget) / _MIB_BITS,
+        "within_budget": None if budget is None else within(peak, float(budget)),
+        "recompute_cycles": float(sch.stats.get("recompute_cycles", 0.0)),
+        "latency_cycles": sch.latency,
+        "energy_pj": sch.energy.total,
+        "parts": {k: part(v) for k, v in (ex.get("parts") or {}).items()},
+        "baselines": ex.get("baselines", {}),
+        "history": ex.get("history", []),
+        "min_feasible_budget_bits": ex.get("min_feasible_budget_bits"),
+        "store_all_footprint_bits": ex.get("store_all_footprint_bits"),
+    }
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monet_opt.schedule.types import Schedule
+from monet_opt.units import fmt_bits, fmt_bytes, fmt_cycles, fmt_energy, within
 
 __all__ = [
     "fmt_cycles",
@@ -21,32 +22,9 @@ __all__ = [
     "footprint_line",
     "summary_tables",
     "print_summary",
+    "inputs_tables",
+    "compare_table",
 ]
-
-
-def fmt_cycles(c: float) -> str:
-    """``12,345,678 cc``."""
-    return "—" if c is None or not math.isfinite(c) else f"{c:,.0f} cc"
-
-
-def fmt_energy(pj: float) -> str:
-    """Energy with an SI prefix on pJ (``1.23 µJ``)."""
-    if pj is None or not math.isfinite(pj):
-        return "—"
-    for unit, scale in (("J", 1e12), ("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3)):
-        if abs(pj) >= scale:
-            return f"{pj / scale:,.3f} {unit}"
-    return f"{pj:,.1f} pJ"
-
-
-def fmt_bytes(b: float) -> str:
-    """Bytes with a binary prefix (``1.5 MiB``)."""
-    if b is None or not math.isfinite(b):
-        return "—"
-    for unit, scale in (("GiB", 1024.0**3), ("MiB", 1024.0**2), ("KiB", 1024.0)):
-        if abs(b) >= scale:
-            return f"{b / scale:,.2f} {unit}"
-    return f"{b:,.0f} B"
 
 
 def _fmt_obj(objective: str, v: float | None) -> str:
@@ -192,8 +170,9 @@ def joint_table(joint: Any, objective: str) -> Table:
 
     Cycles are given without unit (the title says so); the checkpointing part's
     latency objective is the recompute cycles, the others' the makespan."""
-    mode = getattr(joint, "mode", "?")
-    its = getattr(joint, "iterations", None)
+    ex = joint.extra
+    mode = ex.get("mode", "?")
+    its = ex.get("iterations")
     its_txt = "" if its is None else f", {its} iteration{'' if its == 1 else 's'}"
     unit = "; cycles" if objective == "latency" else ""
     title = f"Decisions (exact; {mode}{its_txt}{unit})"
@@ -209,8 +188,8 @@ def joint_table(joint: Any, objective: str) -> Table:
         t.add_column(
             col, justify="left" if col in ("decision", "status") else "right", no_wrap=True
         )
-    rows = list((getattr(joint, "parts", None) or {}).items())
-    rows.append(("final", joint.final))
+    rows = list((ex.get("parts") or {}).items())
+    rows.append(("final", joint))
     for name, res in rows:
         kind = _part_fmt(res, objective)
         t.add_row(
@@ -227,7 +206,7 @@ def joint_table(joint: Any, objective: str) -> Table:
 def baselines_table(joint: Any) -> Table | None:
     """The joint solver's fusion baselines (layer by layer, greedy, fixed, optimal)
     evaluated with the final allocation and checkpoints, or ``None``."""
-    base = getattr(joint, "baselines", None) or {}
+    base = joint.extra.get("baselines") or {}
     if not base:
         return None
     t = Table(
@@ -260,7 +239,7 @@ def footprint_line(schedule: Schedule, budget_bits: float | None) -> str:
     txt = f"activation footprint: peak {fmt_bytes(peak / 8)}"
     if budget_bits is None:
         return txt + " (store-all, no budget)"
-    ok = peak <= float(budget_bits) * (1 + 1e-9)
+    ok = within(peak, float(budget_bits))
     rel = "<=" if ok else "[red]>[/]"
     tail = "" if ok else " [red]OVER BUDGET[/]"
     rc = float(schedule.stats.get("recompute_cycles", 0.0))
@@ -289,7 +268,7 @@ def summary_tables(
 ) -> list[Table]:
     """The rich tables of :func:`print_summary`."""
     if joint is not None and milp is None:
-        milp = joint.final
+        milp = joint
     schedules = {k: r.schedule for k, r in (("milp", milp), ("ga", ga)) if r is not None}
     label = "MILP (HiGHS)" if joint is None else "joint MILP (HiGHS)"
     tables = [_metrics_table(schedules), _solver_table(milp, ga, objective, label)]
@@ -328,6 +307,136 @@ def print_summary(
     for t in tables:
         console.print(t)
         if joint is not None and t.title and str(t.title).startswith("Decisions"):
-            console.print(footprint_line(joint.final.schedule, budget_bits))
+            console.print(footprint_line(joint.schedule, budget_bits))
     if out_dir is not None:
         console.print(f"results written to [bold]{out_dir}[/]")
+
+
+# -- validate ---------------------------------------------------------------------------
+def inputs_tables(inputs: Any, budget: Any = None, stacks: Any = None) -> list[Any]:
+    """What ``validate`` prints: the workload per phase, the cores with the op kinds
+    each will run, and the decisions the config asks for (all checked as ``solve``
+    would check them)."""
+    from monet_opt.models import Phase
+
+    graph, acc, problem, cfg = inputs.graph, inputs.accelerator, inputs.problem, inputs.config
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("config", inputs.source)
+    head.add_row(
+        "workload", f"{graph.name}: {len(graph.ops)} ops, optimizer {cfg.workload.optimizer}"
+    )
+    head.add_row("parameters", f"{graph.parameter_count:,}")
+    phases = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("phase", "ops", "MACs", "element ops"):
+        phases.add_column(col, justify="left" if col == "phase" else "right")
+    for ph in Phase:
+        ops = graph.ops_in(ph)
+        macs = sum(o.macs for o in ops if o.is_mac)
+        elem = sum(o.macs for o in ops if not o.is_mac)
+        phases.add_row(ph.value, str(len(ops)), f"{macs:,}", f"{elem:,}")
+    runs = _kinds_run(problem)
+    cores = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("id", "core", "kind", "PEs", "operator_types", "runs here", "memory"):
+        cores.add_column(col, justify="right" if col in ("id", "PEs") else "left")
+    for c in acc.cores:
+        declared = "all" if c.operator_types is None else ", ".join(sorted(c.operator_types))
+        mem = c.memories[-1].size_bits if c.is_offchip and c.memories else c.onchip_bits
+        cores.add_row(
+            str(c.id), c.name, c.kind, f"{c.array.n_pes:,}",
+            "—" if c.is_offchip else declared,
+            "—" if c.is_offchip else (", ".join(sorted(runs.get(c.id, ()))) or "nothing"),
+            fmt_bits(mem) if c.memories else "—",
+        )  # fmt: skip
+    tail = Table.grid(padding=(0, 2))
+    tail.add_column(style="bold")
+    tail.add_column()
+    tail.add_row("links", f"{len(acc.links)}; DRAM bandwidth {acc.dram_bandwidth:g} bit/cycle")
+    tail.add_row(
+        "schedule",
+        f"{problem.n_nodes} nodes, {len(problem.flexible)} with a choice of core; order "
+        f"{cfg.schedule.order}; objective {cfg.objective}",
+    )
+    ck = cfg.checkpointing
+    btxt = ""
+    if budget is not None and budget.bits is not None:
+        btxt = (
+            f" (budget {fmt_bits(budget.bits)}; minimum feasible "
+            f"{fmt_bits(budget.min_feasible_bits)}, store-all {fmt_bits(budget.store_all_bits)})"
+        )
+    stxt = f", {len(stacks)} fixed stacks" if stacks else ""
+    tail.add_row(
+        "decisions",
+        f"fusion {cfg.fusion.mode}{stxt}, checkpointing {ck.mode}{btxt}; "
+        f"{len(problem.checkpoint_tensors)} checkpoint candidates",
+    )
+    return [head, phases, cores, tail]
+
+
+def _kinds_run(problem: Any) -> dict[int, set[str]]:
+    """Core id -> op kinds of the nodes that may run on it (what ``solve`` will do)."""
+    out: dict[int, set[str]] = {}
+    for i, allowed in enumerate(problem.allowed):
+        for cid in allowed:
+            out.setdefault(int(cid), set()).add(str(problem.nodes[i].kind))
+    return out
+
+
+# -- compare ----------------------------------------------------------------------------
+def _short(v: float | None) -> str:
+    """Compact number for the terminal table (``48.76M``)."""
+    if v is None or not math.isfinite(v):
+        return "—"
+    for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.4g}{suffix}"
+    return f"{v:.4g}"
+
+
+def compare_table(result: Any) -> list[Any]:
+    """What ``compare`` prints: one row per space (MILP value, GA median and gaps), the
+    Pareto hypervolume line and the budget note; fits 80 columns."""
+    table = Table(title="exact (MILP) vs GA, same evaluator (median over seeds)")
+    cols = ("space", "MILP", "s", "GA", "gap", "@MILP s", "GA s", "evals")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "space" else "right", no_wrap=True)
+
+    def pct(v: Any) -> str:
+        return "—" if v is None else f"{100 * v:+.2f}%"
+
+    for s in result.spaces:
+        sm = s.summary()
+        table.add_row(
+            s.space.replace("allocation", "alloc").replace("checkpointing", "ckpt"),
+            _short(s.milp_value) + ("*" if s.proven_optimal else ""),
+            f"{s.milp_seconds:.2f}",
+            _short(sm.get("median")),
+            pct(sm.get("gap_to_milp_median")),
+            pct(sm.get("gap_to_milp_at_milp_time_median")),
+            f"{sm['seconds_median']:.1f}",
+            f"{sm['evaluations_median']:.0f}",
+        )
+    lines: list[Any] = [
+        table,
+        "* proven optimal.  gap = (GA - MILP) / MILP; @MILP s = the same at the MILP's "
+        "wall time; bounds, ranges and units in report.md",
+    ]
+    st = result.settings
+    if st.reproducible:
+        lines.append(f"GA budget: {st.evals} evaluations per run (reproducible)")
+    else:
+        lines.append(
+            "GA budget: wall time per run — [yellow]not reproducible[/] (use --budget-evals)"
+        )
+    pa = result.pareto
+    if pa and pa.get("summary"):
+        ps = pa["summary"]
+        lines.append(
+            f"Pareto (checkpointing): exact front {len(pa['exact'])} points in "
+            f"{pa['exact_seconds']:.2f} s; NSGA-II hypervolume ratio median "
+            f"{_short(ps['ratio_median'])} (range {_short(ps['ratio_min'])}–"
+            f"{_short(ps['ratio_max'])}), union of seeds {_short(ps['ratio_union'])}"
+        )
+    lines.append(f"total wall time {result.wall_seconds:.1f} s")
+    return lines

@@ -55,7 +55,6 @@ import numpy as np
 from monet_opt.cost.tables import CostTables, build_cost_tables
 from monet_opt.hardware.model import Accelerator
 from monet_opt.models.ir import Graph, Op, OpKind, Phase, TensorRole
-from monet_opt.schedule.types import Decision
 
 __all__ = ["Problem", "build_problem", "Edge"]
 
@@ -276,12 +275,6 @@ class Problem:
                 keys.append((pos[i], 2, pos[i], i))
         keys.sort()
         return tuple((kind, i) for _, kind, _, i in keys)
-
-    def default_decision(self) -> Decision:
-        """Greedy earliest-finish allocation in program order (HEFT-like)."""
-        from monet_opt.heuristics.allocation import greedy_decision  # noqa: PLC0415
-
-        return greedy_decision(self)
 
 
 def _reach(preds: Sequence[Sequence[int]]) -> np.ndarray:

@@ -6,6 +6,7 @@ import pytest
 
 from monet_opt.formulations.allocation import solve_allocation
 from monet_opt.formulations.bounds import lower_bounds
+from monet_opt.formulations.options import SolverOptions
 from monet_opt.schedule.evaluator import evaluate_fast
 from monet_opt.schedule.problem import build_problem
 from tests.factories import accelerator, random_graph
@@ -22,7 +23,7 @@ def test_latency_milp_equals_brute_force(seed):
     g = random_graph(seed, n_ops=6)
     acc = accelerator(3, seed=seed, hetero=seed % 3 != 0)
     pb = build_problem(g, acc, prefetch_depth=seed % 3, layer_io="onchip" if seed % 4 else "dram")
-    r = solve_allocation(pb, "latency", time_limit=30)
+    r = solve_allocation(pb, None, "latency", SolverOptions(time_limit=30))
     best = brute_force(pb, 0)
     assert r.status == "optimal"
     assert r.objective == pytest.approx(best, rel=1e-6)
@@ -36,7 +37,7 @@ def test_latency_milp_equals_brute_force(seed):
 def test_energy_milp_equals_brute_force(seed):
     g = random_graph(seed, n_ops=6)
     pb = build_problem(g, accelerator(3, seed=seed, hetero=True), layer_io="onchip")
-    r = solve_allocation(pb, "energy", time_limit=30)
+    r = solve_allocation(pb, None, "energy", SolverOptions(time_limit=30))
     assert r.status == "optimal"
     assert r.bound <= r.objective * (1 + 1e-6)
     assert r.simulated == pytest.approx(brute_force(pb, 1), rel=1e-9)
@@ -44,7 +45,7 @@ def test_energy_milp_equals_brute_force(seed):
 
 def test_edp_is_bounded_and_consistent():
     pb = build_problem(random_graph(5, n_ops=6), accelerator(3, seed=5, hetero=True))
-    r = solve_allocation(pb, "edp", time_limit=30, edp_points=4)
+    r = solve_allocation(pb, None, "edp", SolverOptions(time_limit=30), edp_points=4)
     best = min(
         evaluate_fast(pb, a)[0] * evaluate_fast(pb, a)[1] for a in itertools.product(*pb.allowed)
     )
@@ -55,4 +56,4 @@ def test_edp_is_bounded_and_consistent():
 def test_bad_objective():
     pb = build_problem(random_graph(0), accelerator(2))
     with pytest.raises(ValueError, match="objective"):
-        solve_allocation(pb, "throughput")
+        solve_allocation(pb, None, "throughput")

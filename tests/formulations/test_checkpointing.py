@@ -15,6 +15,7 @@ from monet_opt.formulations.checkpointing import (
     store_all_footprint,
 )
 from monet_opt.hardware import load_accelerator
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.models.builder import GraphBuilder
 from monet_opt.models.ir import Phase
 from monet_opt.models.training import derive_training_graph
@@ -83,7 +84,7 @@ def test_instances_cover_layer_io_and_candidate_counts():
 @pytest.mark.parametrize("seed", range(50))
 def test_milp_equals_brute_force(seed):
     p = instance(seed)
-    alloc = p.default_decision().allocation
+    alloc = greedy_decision(p).allocation
     budget = random_budget(p, seed)
     table = brute_force(p, Decision(alloc))
     feasible = [row for row in table if row[0] <= budget]
@@ -91,7 +92,7 @@ def test_milp_equals_brute_force(seed):
     objectives = ("latency", "energy") if seed % 2 == 0 else ("latency",)
     for obj in objectives:
         col = 1 if obj == "latency" else 2
-        r = solve_checkpointing(p, budget_bits=budget, objective=obj, allocation=alloc)
+        r = solve_checkpointing(p, Decision(alloc), obj, budget_bits=budget)
         check_optimal(r, min(row[col] for row in feasible), budget)
         assert set(r.extra["kept"]) | set(r.extra["recomputed"]) == set(p.checkpoint_tensors)
 
@@ -112,9 +113,7 @@ def test_milp_equals_brute_force_with_priority_and_stacks(seed):
     table = brute_force(p, Decision(alloc, prio, stacks))
     feasible = [row for row in table if row[0] <= budget]
     for obj, col in (("latency", 1), ("energy", 2)):
-        r = solve_checkpointing(
-            p, budget_bits=budget, objective=obj, allocation=alloc, priority=prio, stacks=stacks
-        )
+        r = solve_checkpointing(p, Decision(alloc, prio, stacks), obj, budget_bits=budget)
         check_optimal(r, min(row[col] for row in feasible), budget)
         assert r.decision.stacks == stacks
 
@@ -123,9 +122,9 @@ def test_energy_with_stack_spanning_forward_and_backward():
     p, _ = chain_problem(3, dram_bw=64)
     names = p.node_names
     stack = tuple(names.index(n) for n in ("fc1", "fc2", "loss", "loss.grad", "fc2.dX", "fc2.dW"))
-    alloc = p.default_decision().allocation
+    alloc = greedy_decision(p).allocation
     budget = min_feasible_budget(p)  # forces fc1.out (read by fc2.dW inside the stack) out
-    r = solve_checkpointing(p, budget_bits=budget, objective="energy", stacks=(stack,))
+    r = solve_checkpointing(p, Decision((), None, (stack,)), "energy", budget_bits=budget)
     assert "fc1.out" in r.extra["recomputed"]
     feasible = [row for row in brute_force(p, Decision(alloc, None, (stack,))) if row[0] <= budget]
     check_optimal(r, min(row[2] for row in feasible), budget)
@@ -134,7 +133,7 @@ def test_energy_with_stack_spanning_forward_and_backward():
 @pytest.mark.parametrize("seed", [0, 3, 6, 11])
 def test_infeasible_budget_reports_min_budget(seed):
     p = instance(seed)
-    fmin = min(row[0] for row in brute_force(p, p.default_decision()))
+    fmin = min(row[0] for row in brute_force(p, greedy_decision(p)))
     assert min_feasible_budget(p) == pytest.approx(fmin)
     r = solve_checkpointing(p, budget_bits=0.99 * fmin)
     assert r.status == "infeasible"
@@ -216,24 +215,24 @@ def test_revolve_relation_on_homogeneous_chain(layers):
 
 def test_front_is_monotone_and_matches_single_solves():
     p = instance(6)
-    alloc = p.default_decision().allocation
+    alloc = greedy_decision(p).allocation
     lo, hi = min_feasible_budget(p), store_all_footprint(p)
     budgets = [lo + (hi - lo) * k / 5 for k in (3, 0, 5, 1, 4, 2)]  # unsorted on purpose
-    front = checkpoint_front(p, budgets, allocation=alloc)
+    front = checkpoint_front(p, budgets, Decision(alloc))
     assert len(front) == len(budgets)
     for b, r in zip(budgets, front, strict=True):
         assert r.status == "optimal"
         assert r.extra["budget_bits"] == b
         assert r.extra["peak_footprint_bits"] <= b + 1e-6
         assert r.simulated == pytest.approx(r.objective, rel=1e-6, abs=1e-6)
-        single = solve_checkpointing(p, budget_bits=b, allocation=alloc)
+        single = solve_checkpointing(p, Decision(alloc), budget_bits=b)
         assert r.objective == pytest.approx(single.objective, rel=1e-6, abs=1e-6)
     ranked = sorted(zip(budgets, front, strict=True), key=lambda br: br[0])
     for (_, a), (_, b) in itertools.pairwise(ranked):
         assert b.objective <= a.objective + 1e-6
     assert ranked[-1][1].objective == pytest.approx(0.0, abs=1e-6)  # store-all fits
     assert ranked[0][1].objective > 0.0
-    bad = checkpoint_front(p, [0.5 * lo], allocation=alloc)
+    bad = checkpoint_front(p, [0.5 * lo], Decision(alloc))
     assert bad[0].status == "infeasible"
 
 
@@ -246,7 +245,7 @@ def test_model_size_and_errors():
     with pytest.raises(ValueError, match="objective"):
         build_checkpoint_model(p, objective="edp")
     with pytest.raises(ValueError, match="objective"):
-        solve_checkpointing(p, objective="throughput")
+        solve_checkpointing(p, None, "throughput")
 
 
 def test_resnet18_cifar_half_budget():
@@ -256,7 +255,7 @@ def test_resnet18_cifar_half_budget():
     budget = 0.5 * store_all_footprint(p)
     assert min_feasible_budget(p) < budget
     for obj in ("latency", "energy"):
-        r = solve_checkpointing(p, budget_bits=budget, objective=obj)
+        r = solve_checkpointing(p, None, obj, budget_bits=budget)
         assert r.status == "optimal"
         assert r.simulated == pytest.approx(r.objective, rel=1e-6)
         assert r.extra["peak_footprint_bits"] <= budget

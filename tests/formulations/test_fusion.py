@@ -12,6 +12,7 @@ from monet_opt.formulations.fusion import (
     solve_fusion,
     stacks_from_names,
 )
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.models.builder import GraphBuilder
 from monet_opt.models.training import derive_training_graph
@@ -76,13 +77,13 @@ def _brute(problem, alloc, checkpoints, objective, max_stack):  # noqa: ANN001, 
 @pytest.mark.parametrize("objective", ["latency", "energy"])
 def test_fusion_equals_brute_force(seed: int, objective: str) -> None:
     p = _instance(seed)
-    alloc = p.default_decision().allocation
+    alloc = greedy_decision(p).allocation
     rng = random.Random(seed)
     cands = p.checkpoint_tensors
     checkpoints = None
     if seed % 2 and cands:  # drop some activations: recompute copies are inserted
         checkpoints = frozenset(a for a in cands if rng.random() < 0.5)
-    r = solve_fusion(p, allocation=alloc, checkpoints=checkpoints, objective=objective, max_stack=4)
+    r = solve_fusion(p, Decision(alloc, None, (), checkpoints), objective, max_stack=4)
     assert r.status == "optimal"
     best = _brute(p, alloc, checkpoints, objective, 4)
     assert r.objective == pytest.approx(best, rel=1e-6)
@@ -92,10 +93,10 @@ def test_fusion_equals_brute_force(seed: int, objective: str) -> None:
 
 def test_mix_objective_between_extremes() -> None:
     p = _instance(2)
-    alloc = p.default_decision().allocation
-    lat = solve_fusion(p, allocation=alloc, objective="latency")
-    en = solve_fusion(p, allocation=alloc, objective="energy")
-    mix = solve_fusion(p, allocation=alloc, objective="mix", weight=0.5)
+    alloc = greedy_decision(p).allocation
+    lat = solve_fusion(p, Decision(alloc), "latency")
+    en = solve_fusion(p, Decision(alloc), "energy")
+    mix = solve_fusion(p, Decision(alloc), "mix", weight=0.5)
     assert mix.status == "optimal"
     assert mix.simulated == pytest.approx(mix.objective, rel=1e-6)
     assert lat.schedule.latency <= mix.schedule.latency + 1e-6
@@ -104,7 +105,7 @@ def test_mix_objective_between_extremes() -> None:
 
 def test_greedy_and_fixed_baselines() -> None:
     p = _instance(1)
-    alloc = p.default_decision().allocation
+    alloc = greedy_decision(p).allocation
     greedy = greedy_stacks(p, alloc, max_stack=3)
     assert all(2 <= len(s) <= 3 for s in greedy)
     assert not stack_overflow(p, greedy, alloc)
@@ -116,7 +117,7 @@ def test_greedy_and_fixed_baselines() -> None:
     assert base["fixed"]["stacks"] == names
     assert base["layer_by_layer"]["stack_overflow"] == 0 and base["greedy"]["stack_overflow"] == 0
     assert base["fixed"]["stack_overflow"] == len(stack_overflow(p, fixed, alloc))
-    opt = solve_fusion(p, allocation=alloc, max_stack=8)
+    opt = solve_fusion(p, Decision(alloc), max_stack=8)
     assert opt.status == "optimal" and opt.extra["stack_overflow"] == 0
     for name, v in base.items():
         # the optimum is no slower than any baseline that fits on chip; one that does not

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from monet_opt.formulations.allocation import solve_allocation
+from monet_opt.formulations.options import SolverOptions
 from monet_opt.ga import GAResult, decode, encode, run_ga
 from monet_opt.hardware.yaml_io import accelerator_from_dict
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.models import build_model, derive_training_graph
 from monet_opt.schedule.evaluator import evaluate_fast
 from monet_opt.schedule.problem import build_problem
@@ -99,7 +101,7 @@ def test_problem_has_choices(problem):
 
 
 def test_encode_decode_roundtrip(problem):
-    default = problem.default_decision()
+    default = greedy_decision(problem)
     genome = encode(problem, default.allocation)
     assert len(genome) == len(problem.flexible)
     assert decode(problem, genome) == tuple(default.allocation)
@@ -189,7 +191,7 @@ def test_bad_arguments(problem):
 
 @pytest.mark.parametrize("objective", ["latency", "energy"])
 def test_ga_never_beats_proven_optimal_milp(problem, objective):
-    milp = solve_allocation(problem, objective=objective, time_limit=30, mip_gap=1e-6)
+    milp = solve_allocation(problem, None, objective, SolverOptions(time_limit=30, mip_gap=1e-6))
     assert milp.status == "optimal"  # 11 flexible nodes: proven in milliseconds
     assert milp.bound <= milp.simulated * (1 + 1e-6)
     ga = run_ga(problem, objective, population=16, generations=15, seed=0)

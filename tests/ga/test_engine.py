@@ -18,8 +18,10 @@ from monet_opt.formulations.checkpointing import (
     store_all_footprint,
 )
 from monet_opt.formulations.fusion import solve_fusion
+from monet_opt.formulations.options import SolverOptions
 from monet_opt.ga.engine import PRESETS, pareto_front, run_search
 from monet_opt.ga.spaces import AllocationSpace, CheckpointSpace, FusionSpace, JointSpace
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.schedule.evaluator import evaluate, evaluate_metrics
 from monet_opt.schedule.types import Decision
 from tests.ga.test_spaces import problem
@@ -125,7 +127,7 @@ def test_pareto_front_helper():
 def test_ga_never_beats_proven_allocation_optimum(seed):
     p = problem(seed)
     for obj in ("latency", "energy"):
-        milp = solve_allocation(p, obj, mip_gap=1e-9)
+        milp = solve_allocation(p, None, obj, SolverOptions(mip_gap=1e-9))
         assert milp.status == "optimal"
         for style in ("layer", "node"):
             for s in range(2):
@@ -136,8 +138,8 @@ def test_ga_never_beats_proven_allocation_optimum(seed):
 @pytest.mark.parametrize("seed", range(3))
 def test_ga_never_beats_proven_fusion_optimum(seed):
     p = problem(seed, n=2)
-    alloc = p.default_decision().allocation
-    milp = solve_fusion(p, allocation=alloc, max_stack=4, mip_gap=1e-9)
+    alloc = greedy_decision(p).allocation
+    milp = solve_fusion(p, Decision(alloc), "latency", SolverOptions(mip_gap=1e-9), max_stack=4)
     assert milp.status == "optimal"
     for s in range(3):
         r = run_search(FusionSpace(p, alloc, max_stack=4), seed=s, max_evals=150)
@@ -149,7 +151,7 @@ def test_ga_never_beats_proven_checkpoint_optimum(seed):
     p = problem(seed)
     lo, hi = min_feasible_budget(p), store_all_footprint(p)
     budget = lo + 0.4 * (hi - lo)
-    milp = solve_checkpointing(p, budget_bits=budget, mip_gap=1e-9)
+    milp = solve_checkpointing(p, None, "latency", SolverOptions(mip_gap=1e-9), budget_bits=budget)
     assert milp.status == "optimal"
     for s in range(3):
         r = run_search(
@@ -161,8 +163,8 @@ def test_ga_never_beats_proven_checkpoint_optimum(seed):
 @pytest.mark.parametrize("seed", range(4))
 def test_exact_front_equals_brute_force_pareto_set(seed):
     p = problem(seed)
-    alloc = p.default_decision().allocation
-    front = exact_front(p, allocation=alloc)
+    alloc = greedy_decision(p).allocation
+    front = exact_front(p, Decision(alloc))
     assert all(r.status == "optimal" for r in front)
     got = sorted(
         (r.extra["peak_footprint_bits"], round(r.extra["recompute_cycles"], 6)) for r in front

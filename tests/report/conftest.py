@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monet_opt.formulations.checkpointing import solve_checkpointing, store_all_footprint
+from monet_opt.formulations.options import SolverOptions
 from monet_opt.ga import run_ga
 from monet_opt.hardware.yaml_io import accelerator_from_dict
 from monet_opt.models import build_model, derive_training_graph
@@ -33,6 +34,8 @@ def ck_problem():
 def ck_result(ck_problem):
     """A proven-optimal checkpointing solve at 60 % of the store-all footprint."""
     budget = 0.6 * store_all_footprint(ck_problem)
-    res = solve_checkpointing(ck_problem, budget_bits=budget, time_limit=20)
+    res = solve_checkpointing(
+        ck_problem, None, "latency", SolverOptions(time_limit=20), budget_bits=budget
+    )
     assert res.status == "optimal"
     return res, budget

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -52,14 +51,16 @@ def fake_schedule() -> Schedule:
     )
 
 
-def fake_joint(final: Any) -> SimpleNamespace:
+def fake_joint(final: Any) -> Any:
     """A joint-solver result whose only part is ``final`` (a checkpointing result)."""
-    return SimpleNamespace(
-        final=final,
-        parts={"checkpointing": final},
-        mode="iterated",
-        iterations=1,
-        history=[],
-        baselines={},
-        as_dict=lambda: {"mode": "iterated", "final": final.as_dict()},
-    )
+    from dataclasses import replace
+
+    extra = {
+        **final.extra,
+        "mode": "iterated",
+        "iterations": 1,
+        "parts": {"checkpointing": final},
+        "history": [],
+        "baselines": {},
+    }
+    return replace(final, formulation="joint", extra=extra)

@@ -11,6 +11,7 @@ from monet_opt.formulations.checkpointing import (
     min_feasible_budget,
     store_all_footprint,
 )
+from monet_opt.formulations.options import SolverOptions
 from monet_opt.report.pareto import (
     CSV_COLUMNS,
     pareto_rows,
@@ -25,7 +26,7 @@ def test_pareto_report(tmp_path, ck_problem):
     fmin, fall = min_feasible_budget(ck_problem), store_all_footprint(ck_problem)
     budgets = list(np.linspace(fmin, fall, 3))
     fronts = {
-        obj: checkpoint_front(ck_problem, budgets, objective=obj, time_limit=20)
+        obj: checkpoint_front(ck_problem, budgets, None, obj, SolverOptions(time_limit=20))
         for obj in ("latency", "energy")
     }
     rows = pareto_rows(fronts, budgets)

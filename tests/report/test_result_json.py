@@ -11,6 +11,7 @@ import pytest
 
 from monet_opt.formulations.allocation import solve_allocation
 from monet_opt.formulations.checkpointing import store_all_footprint
+from monet_opt.formulations.options import SolverOptions
 from monet_opt.ga import run_ga
 from monet_opt.report import write_result
 from monet_opt.report.result_json import (
@@ -50,7 +51,7 @@ def test_result_json(tmp_path, problem, ga_result):
 
 
 def test_result_json_with_milp(tmp_path, problem, ga_result):
-    milp = solve_allocation(problem, objective="latency", time_limit=20)
+    milp = solve_allocation(problem, None, "latency", SolverOptions(time_limit=20))
     assert milp.status == "optimal"  # 8 flexible nodes: proven in milliseconds
     assert ga_result.best >= milp.simulated * (1 - 1e-9)
     d = strict_load(

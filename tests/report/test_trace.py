@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.models.training import derive_training_graph
 from monet_opt.report.trace import schedule_trace, write_trace
 from monet_opt.schedule.evaluator import evaluate
@@ -114,7 +115,7 @@ def test_trace_of_a_training_step(tmp_path):
 
 def test_without_problem():
     p = problem(seed=1, layer_io="dram")
-    s = evaluate(p, p.default_decision())
+    s = evaluate(p, greedy_decision(p))
     trace = check(s, None)
     procs = set(names(trace["traceEvents"], "process_name").values())
     assert "core 0" in procs

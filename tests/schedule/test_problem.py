@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from monet_opt.hardware.model import Accelerator, Link
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.models.builder import GraphBuilder
 from monet_opt.models.ir import Phase
 from monet_opt.models.training import derive_training_graph
@@ -255,7 +256,7 @@ def test_hard_and_pipe_preds_split_on_pipelined_edges():
 
 def test_fused_stack_edges_are_pipelined():
     p = build_problem(chain(3), accelerator(1), layer_io="dram")
-    derived = realize(p, Decision(p.default_decision().allocation, stacks=((0, 1),))).problem
+    derived = realize(p, Decision(greedy_decision(p).allocation, stacks=((0, 1),))).problem
     fused = [(e.src, e.dst) for e in derived.edges if e.pipelined]
     assert fused == [(0, 1)]
     assert derived.pipe_preds[1] == (0,) and 0 not in derived.hard_preds[1]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from monet_opt.formulations.checkpointing import min_feasible_budget, store_all_footprint
+from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.models.builder import GraphBuilder
 from monet_opt.models.ir import Phase
 from monet_opt.models.training import derive_training_graph
@@ -168,10 +169,10 @@ def test_recompute_sets_follow_dropped_inputs():
     assert recompute_set(p, "fc2.out", {"fc1.out"}) == (fc[2],)
     with pytest.raises(ValueError, match="no producing"):
         recompute_set(p, "x", frozenset())
-    real = realize(p, Decision(p.default_decision().allocation, checkpoints=frozenset()))
+    real = realize(p, Decision(greedy_decision(p).allocation, checkpoints=frozenset()))
     assert len(real.recompute_nodes) == 1 + 2 + 3 + 4
     with pytest.raises(ValueError, match="not checkpoint candidates"):
-        realize(p, Decision(p.default_decision().allocation, checkpoints=frozenset({"x"})))
+        realize(p, Decision(greedy_decision(p).allocation, checkpoints=frozenset({"x"})))
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -229,7 +230,7 @@ def test_validate_stacks_errors_name_the_node():
         validate_stacks(p, [(fc0, fc1), (fc1, fc2)], order)
     with pytest.raises(ValueError, match="node index 99 out of range"):
         validate_stacks(p, [(fc0, 99)], order)
-    alloc = p.default_decision().allocation
+    alloc = greedy_decision(p).allocation
     with pytest.raises(ValueError, match="not consecutive"):
         evaluate(p, Decision(alloc, stacks=((fc0, fc2),)))
     with pytest.raises(ValueError, match="already in stack"):
@@ -247,7 +248,7 @@ def test_validate_stacks_errors_name_the_node():
 )
 def test_trivial_decisions_are_validated(bad):
     p = build_problem(chain(3), accelerator(1), order="layerwise")
-    alloc = p.default_decision().allocation
+    alloc = greedy_decision(p).allocation
     if bad.get("checkpoints") == "all+bogus":
         bad = {"checkpoints": frozenset(p.checkpoint_tensors) | {"bogus"}}
     dec = Decision(alloc, **bad)
@@ -262,7 +263,7 @@ def test_stack_pipelines_across_cores():
         chain(3), accelerator(2, hetero=False, dram_bw=1e12), order="layerwise", tiles=8
     )
     fc0, fc1 = node(p, "fc0"), node(p, "fc1")
-    alloc = list(p.default_decision().allocation)
+    alloc = list(greedy_decision(p).allocation)
     alloc[fc0], alloc[fc1] = p.core_ids[0], p.core_ids[1]
     alloc = tuple(alloc)
     plain = evaluate(p, Decision(alloc))
@@ -292,7 +293,7 @@ def test_stack_with_dram_layer_io_skips_the_round_trip():
     # forward only: the internal tensor is neither written nor read back
     p = build_problem(chain(3, training=False), accelerator(1), layer_io="dram")
     fc0, fc1 = node(p, "fc0"), node(p, "fc1")
-    alloc = p.default_decision().allocation
+    alloc = greedy_decision(p).allocation
     bits = p.graph.tensors["fc0.out"].bits
     real = realize(p, Decision(alloc, stacks=((fc0, fc1),)))
     pd = real.problem
@@ -306,7 +307,7 @@ def test_stack_with_dram_layer_io_skips_the_round_trip():
     # training: a kept activation is spilled (still written), a dropped one is not
     p = build_problem(chain(3), accelerator(1), layer_io="dram", order="layerwise")
     fc0, fc1 = node(p, "fc0"), node(p, "fc1")
-    alloc = p.default_decision().allocation
+    alloc = greedy_decision(p).allocation
     for ck, written in ((None, True), (frozenset(p.checkpoint_tensors) - {"fc0.out"}, False)):
         real = realize(p, Decision(alloc, stacks=((fc0, fc1),), checkpoints=ck))
         pd = real.problem

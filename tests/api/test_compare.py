@@ -11,8 +11,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from monet_opt.api.compare import SPACE_NAMES as SPACES
+from monet_opt.api.compare import CompareSettings, best_at
+from monet_opt.api.compare import compare_problem as compare
+from monet_opt.api.compare import gap_to as relative_gap
 from monet_opt.cli import cli
-from monet_opt.compare import SPACES, CompareSettings, best_at, compare, relative_gap
+from monet_opt.formulations.options import SolverOptions
 from monet_opt.models.training import derive_training_graph
 from monet_opt.schedule.evaluator import evaluate
 from monet_opt.schedule.problem import build_problem
@@ -24,7 +28,9 @@ from tests.factories import random_forward_graph as forward_graph
 def result():
     g = derive_training_graph(forward_graph(3), optimizer="sgd", loss="mse")
     p = build_problem(g, accelerator(n=2, seed=3, hetero=True), layer_io="onchip")
-    st = CompareSettings(seeds=(0, 1, 2), budget_evals=60, time_limit=20, max_stack=4)
+    st = CompareSettings(
+        seeds=(0, 1, 2), budget_evals=60, options=SolverOptions(time_limit=20), max_stack=4
+    )
     return p, compare(p, st)
 
 

@@ -1,0 +1,357 @@
+"""Building a run's inputs from its config, with every check ``solve`` would make.
+
+:func:`load` reads a config (a file, a mapping or a :class:`~monet_opt.config.Config`),
+builds the training graph, reads the accelerator and builds the scheduling problem.
+:func:`footprint_budget` and :func:`fixed_stacks` check the decision settings against
+the problem.  Every failure is an :class:`~monet_opt.errors.InputError` naming the
+file and field at fault (``config.yaml: workload.options: ...``), so ``validate`` finds
+what ``solve`` would reject.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monet_opt.config import Config, config_from_dict, load_config
+from monet_opt.errors import InputError
+from monet_opt.hardware import Accelerator, load_accelerator
+from monet_opt.models import Graph, Precision, build_model, derive_training_graph, load_onnx
+from monet_opt.models.zoo import BUILTIN_MODELS
+from monet_opt.schedule.problem import Problem, build_problem
+from monet_opt.units import MIB_BITS, within
+
+__all__ = [
+    "Inputs",
+    "Budget",
+    "load",
+    "as_config",
+    "build_forward",
+    "build_training_graph",
+    "load_accelerator_for",
+    "build_problem_for",
+    "footprint_budget",
+    "fixed_stacks",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Inputs:
+    """Everything a run needs, built from one config.
+
+    Attributes
+    ----------
+    config
+        The validated run configuration.
+    graph
+        The training graph (forward, loss, backward, optimizer).
+    accelerator
+        The accelerator.
+    problem
+        The scheduling problem (:class:`~monet_opt.schedule.problem.Problem`): nodes,
+        edges, DRAM traffic and cost tables.
+    seconds
+        Wall time of each build step (``build_inputs``, ``build_problem``), seconds.
+    """
+
+    config: Config
+    graph: Graph
+    accelerator: Accelerator
+    problem: Problem
+    seconds: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """The config file (or ``"<config>"`` for a config built in Python)."""
+        return str(self.config.source) if self.config.source is not None else "<config>"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The activation-footprint budget of ``checkpointing.mode: optimal``.
+
+    Attributes
+    ----------
+    bits
+        The budget in bits (``None`` for store-all).
+    store_all_bits
+        Peak activation footprint when every checkpoint candidate is kept, bits.
+    min_feasible_bits
+        The smallest budget any keep set meets (every activation recomputed), bits.
+    """
+
+    bits: float | None
+    store_all_bits: float
+    min_feasible_bits: float
+
+    @property
+    def mib(self) -> float | None:
+        return None if self.bits is None else self.bits / MIB_BITS
+
+
+def as_config(config: str | Path | Mapping[str, Any] | Config) -> Config:
+    """A validated :class:`Config` from a path, a mapping or a config.
+
+    Raises
+    ------
+    InputError
+        As :func:`monet_opt.config.load_config` / :func:`~monet_opt.config.config_from_dict`.
+    """
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, Mapping):
+        return config_from_dict(dict(config))
+    return load_config(config)
+
+
+def _options_error(cfg: Config, allowed: list[str], what: str) -> InputError | None:
+    unknown = sorted(set(cfg.workload.options) - set(allowed))
+    if not unknown:
+        return None
+    return InputError(
+        cfg.source,
+        "workload.options",
+        f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+        f"for {what}; allowed options: {', '.join(allowed) or '(none)'}",
+    )
+
+
+def _first_line(msg: str, path: Path | None = None) -> str:
+    """First line of a wrapped error without a leading ``<path>:`` (the InputError adds
+    the file); further lines are counted."""
+    lines = [ln.strip() for ln in msg.splitlines() if ln.strip()] or ["invalid input"]
+    first = lines[0]
+    if path is not None:
+        for prefix in (str(path), path.name):
+            if first.startswith(prefix + ":"):
+                first = first[len(prefix) + 1 :].lstrip(" :")
+                break
+    if len(lines) > 1:
+        first += f" (and {len(lines) - 1} more)"
+    return first
+
+
+def build_forward(cfg: Config) -> Graph:
+    """The forward graph of the workload (built-in model or ONNX import).
+
+    Raises
+    ------
+    InputError
+        For an unknown model (``workload.model``), an unknown or invalid option
+        (``workload.options``, listing the allowed ones) or an ONNX file that cannot
+        be imported (naming that file).
+    """
+    wl = cfg.workload
+    file = cfg.source
+    if wl.model is not None:
+        if wl.model not in BUILTIN_MODELS:
+            raise InputError(
+                file,
+                "workload.model",
+                f"unknown model {wl.model!r}; allowed values: {', '.join(sorted(BUILTIN_MODELS))}",
+            )
+        try:
+            return build_model(wl.model, **wl.options)
+        except (ValueError, TypeError) as exc:
+            raise InputError(file, "workload.options", _first_line(str(exc))) from None
+    path = cfg.onnx_path
+    assert path is not None
+    allowed = [p for p in inspect.signature(load_onnx).parameters if p != "path"]
+    err = _options_error(cfg, allowed, f"an ONNX model ({path.name})")
+    if err is not None:
+        raise err
+    if not path.is_file():
+        raise InputError(file, "workload.onnx", f"file not found: {path}")
+    try:
+        return load_onnx(path, **wl.options)
+    except TypeError as exc:
+        raise InputError(file, "workload.options", _first_line(str(exc))) from None
+    except (ValueError, OSError) as exc:
+        raise InputError(path, None, _first_line(str(exc), path)) from None
+
+
+def build_training_graph(cfg: Config, forward: Graph | None = None) -> Graph:
+    """The training graph (forward + loss + backward + optimizer) of the workload.
+
+    Raises
+    ------
+    InputError
+        As :func:`build_forward`, or when the training graph cannot be derived.
+    """
+    if forward is None:
+        forward = build_forward(cfg)
+    wl = cfg.workload
+    try:
+        precision = Precision(**wl.precision.model_dump())
+    except (ValueError, TypeError) as exc:
+        raise InputError(cfg.source, "workload.precision", _first_line(str(exc))) from None
+    try:
+        return derive_training_graph(forward, optimizer=wl.optimizer, precision=precision)
+    except (ValueError, TypeError) as exc:
+        raise InputError(cfg.source, "workload", _first_line(str(exc))) from None
+
+
+def load_accelerator_for(cfg: Config) -> Accelerator:
+    """The accelerator named by the config.
+
+    Raises
+    ------
+    InputError
+        If the file is missing (field ``accelerator``) or malformed (the hardware
+        loader's message, which names the file and its field).
+    """
+    path = cfg.accelerator_path
+    if not path.is_file():
+        raise InputError(cfg.source, "accelerator", f"file not found: {path}")
+    try:
+        return load_accelerator(path)
+    except InputError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise InputError(path, None, _first_line(str(exc), path)) from None
+
+
+_SCHEDULE_KEYS = ("prefetch_depth", "layer_io", "tiles", "order")
+
+
+def build_problem_for(cfg: Config, graph: Graph, accelerator: Accelerator) -> Problem:
+    """The scheduling problem of a config (``schedule.*``: prefetch depth, layer I/O,
+    activation folding, program order, tiles).
+
+    Raises
+    ------
+    InputError
+        If the problem cannot be built (e.g. a node no core of the accelerator can
+        run, or no DRAM for the traffic that must leave the chip): field
+        ``accelerator`` unless the message names a ``schedule`` setting.
+    """
+    s = cfg.schedule
+    try:
+        return build_problem(
+            graph,
+            accelerator,
+            prefetch_depth=s.prefetch_depth,
+            layer_io=s.layer_io,
+            fold_activations=s.fold_activations,
+            tiles=s.tiles,
+            order=s.order,
+        )
+    except ValueError as exc:
+        msg = _first_line(str(exc))
+        key = next((k for k in _SCHEDULE_KEYS if k in msg), None)
+        raise InputError(cfg.source, f"schedule.{key}" if key else "accelerator", msg) from None
+
+
+def load(config: str | Path | Mapping[str, Any] | Config) -> Inputs:
+    """Read a config and build the training graph, the accelerator and the problem.
+
+    Parameters
+    ----------
+    config
+        A YAML file, a config mapping (paths relative to the working directory) or a
+        :class:`~monet_opt.config.Config`.
+
+    Returns
+    -------
+    Inputs
+
+    Raises
+    ------
+    InputError
+        Naming the file and field at fault (config, accelerator or ONNX file).
+    """
+    cfg = as_config(config)
+    t0 = time.perf_counter()
+    graph = build_training_graph(cfg)
+    acc = load_accelerator_for(cfg)
+    t1 = time.perf_counter()
+    problem = build_problem_for(cfg, graph, acc)
+    t2 = time.perf_counter()
+    return Inputs(cfg, graph, acc, problem, {"build_inputs": t1 - t0, "build_problem": t2 - t1})
+
+
+def footprint_budget(inputs: Inputs) -> Budget:
+    """The activation-footprint budget of the config, checked against the problem.
+
+    The budget is feasible when it is at least the minimum feasible footprint up to
+    the one relative tolerance :data:`monet_opt.units.REL_TOL` (a ``budget_fraction``
+    equal to the printed minimum fraction is feasible).
+
+    Raises
+    ------
+    InputError
+        Naming ``checkpointing.budget_mib`` / ``budget_fraction`` when the budget is
+        below the minimum feasible footprint, or ``workload`` when no activation is a
+        checkpoint candidate.
+    """
+    from monet_opt.formulations.checkpointing import min_feasible_budget, store_all_footprint
+
+    problem = inputs.problem
+    ck = inputs.config.checkpointing
+    store_all = store_all_footprint(problem)
+    fmin = min_feasible_budget(problem)
+    bits = ck.budget_bits(store_all) if ck.mode == "optimal" else None
+    if bits is None:
+        return Budget(None, store_all, fmin)
+    key = "budget_mib" if ck.budget_mib is not None else "budget_fraction"
+    value = ck.budget_mib if ck.budget_mib is not None else ck.budget_fraction
+    if store_all <= 0:
+        raise InputError(
+            inputs.config.source,
+            f"checkpointing.{key}",
+            "no forward activation is read by the backward: nothing to checkpoint; "
+            "set checkpointing.mode: store-all",
+        )
+    if not within(fmin, bits):
+        raise InputError(
+            inputs.config.source,
+            f"checkpointing.{key}",
+            f"{value:g} gives a budget of {bits / MIB_BITS:.6g} MiB, below the minimum "
+            f"feasible activation footprint {fmin / MIB_BITS:.6g} MiB (store-all "
+            f"{store_all / MIB_BITS:.6g} MiB; smallest budget_fraction "
+            f"{fmin / store_all:.10g})",
+        )
+    return Budget(max(bits, fmin), store_all, fmin)
+
+
+def fixed_stacks(inputs: Inputs) -> list[list[str]] | None:
+    """The ``fusion.stacks`` of ``fusion.mode: fixed``, checked against the node names
+    and the program order (``None`` for other modes).
+
+    Raises
+    ------
+    InputError
+        Naming ``fusion.stacks[k]`` for an unknown node (with close matches) or a stack
+        that is not consecutive in the program order.
+    """
+    cfg = inputs.config
+    if cfg.fusion.mode != "fixed":
+        return None
+    problem = inputs.problem
+    stacks = [list(st) for st in cfg.fusion.stacks or []]
+    index = {name: i for i, name in enumerate(problem.node_names)}
+    for k, st in enumerate(stacks):
+        for name in st:
+            if name not in index:
+                close = difflib.get_close_matches(name, problem.node_names, n=3)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise InputError(
+                    cfg.source,
+                    f"fusion.stacks[{k}]",
+                    f"unknown node {name!r} (node names are those listed in result.json "
+                    f"'decisions'){hint}",
+                )
+    from monet_opt.schedule.realize import validate_stacks
+
+    for k, st in enumerate(stacks):
+        try:
+            validate_stacks(problem, [[index[n] for n in st]], problem.program_order())
+        except ValueError as exc:
+            msg = str(exc).removeprefix("stack 0").lstrip(" :")
+            raise InputError(cfg.source, f"fusion.stacks[{k}]", f"stack {msg}") from None
+    return stacks

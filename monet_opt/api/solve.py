@@ -1,0 +1,292 @@
+"""``solve``: the exact optimum (HiGHS) and/or the GA baseline for one config.
+
+With ``fusion.mode`` other than ``none`` or ``checkpointing.mode: optimal`` the MILP
+decides the core allocation, the layer stacks and the kept activations together
+(:mod:`monet_opt.formulations.joint`); otherwise it decides the core allocation
+(:mod:`monet_opt.formulations.allocation`).  The GA searches the same decisions
+(:mod:`monet_opt.ga`).  The time limit is the limit of the whole run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monet_opt.api.inputs import Budget, Inputs, fixed_stacks, footprint_budget, load
+from monet_opt.config import JOINT_OBJECTIVES, Config
+from monet_opt.errors import InputError
+from monet_opt.formulations.allocation import solve_allocation
+from monet_opt.formulations.joint import solve_joint
+from monet_opt.formulations.options import Deadline, ProgressCallback, SolverOptions
+from monet_opt.formulations.result import SolveResult
+from monet_opt.ga import GAResult, run_ga
+from monet_opt.ga.engine import run_search
+from monet_opt.ga.spaces import JointSpace
+
+__all__ = ["METHODS", "SolveRun", "solve", "check_objective", "solver_options"]
+
+#: ``solve`` methods.
+METHODS = ("milp", "ga", "both")
+
+
+@dataclass(frozen=True, eq=False)
+class SolveRun:
+    """What :func:`solve` found; every answer re-simulated by the evaluator.
+
+    Attributes
+    ----------
+    inputs
+        The run's inputs (config, graph, accelerator, problem).
+    objective
+        ``"latency"`` (cycles), ``"energy"`` (pJ) or ``"edp"`` (pJ·cycles).
+    method
+        ``"milp"``, ``"ga"`` or ``"both"``.
+    milp
+        The exact answer (the joint solver's ``final`` when fusion or checkpointing is
+        decided), or ``None``.
+    ga
+        The GA's best answer, or ``None``.
+    joint
+        The joint solver's result when fusion or checkpointing is decided (the same
+        object as ``milp``; its ``extra`` holds the per-block solves and baselines),
+        or ``None``.
+    budget
+        The activation-footprint budget, or ``None`` when checkpointing is store-all.
+    stacks
+        The fixed stacks (node names) of ``fusion.mode: fixed``, or ``None``.
+    wall_seconds
+        Wall time per step (``build_inputs``, ``build_problem``, ``milp``, ``ga``).
+    overrides
+        Settings that differ from the config (``time_limit``, ``seed``, ``objective``).
+    notes
+        Remarks on what was (not) searched, for the user.
+    """
+
+    inputs: Inputs
+    objective: str
+    method: str
+    milp: SolveResult | None
+    ga: GAResult | None
+    joint: SolveResult | None
+    budget: Budget | None
+    stacks: list[list[str]] | None
+    wall_seconds: Mapping[str, float]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def infeasible(self) -> bool:
+        """True when the exact solver proved that no decision meets the budget."""
+        return self.milp is not None and self.milp.status == "infeasible"
+
+    def best(self) -> tuple[str, Any]:
+        """``(method, result)`` with the best re-simulated objective value (the joint MILP
+        when fusion or checkpointing is decided; ties go to the MILP)."""
+        if self.joint is not None and self.milp is not None and self.ga is None:
+            return "milp", self.milp
+        cands = [(n, r) for n, r in (("milp", self.milp), ("ga", self.ga)) if r is not None]
+        if not cands:
+            raise ValueError("no method ran")
+        feasible = [c for c in cands if getattr(c[1], "status", "") != "infeasible"]
+        return min(feasible or cands, key=lambda c: _value(c[1], self.objective))
+
+
+def _value(res: Any, objective: str) -> float:
+    s = res.schedule
+    if objective == "energy":
+        return float(s.energy.total)
+    if objective == "edp":
+        return float(s.edp)
+    return float(s.latency)
+
+
+def check_objective(cfg: Config, objective: str | None, field_name: str = "--objective") -> str:
+    """The objective of a run: ``objective`` or the config's; fusion and checkpointing
+    support latency and energy only.
+
+    Raises
+    ------
+    InputError
+        Naming ``field_name`` and the allowed values.
+    """
+    obj = objective or cfg.objective
+    if cfg.uses_joint and obj not in JOINT_OBJECTIVES:
+        raise InputError(
+            cfg.source,
+            field_name if objective else "objective",
+            f"{obj!r} is not supported with fusion or checkpointing; allowed values: "
+            f"{', '.join(JOINT_OBJECTIVES)}",
+        )
+    return obj
+
+
+def solver_options(
+    cfg: Config, time_limit: float | None = None, progress: ProgressCallback | None = None
+) -> SolverOptions:
+    """The :class:`SolverOptions` of a config (``solver.*``), with an optional time
+    limit override (seconds for the whole run)."""
+    s = cfg.solver
+    return SolverOptions(
+        time_limit=time_limit if time_limit is not None else s.time_limit_s,
+        mip_gap=s.mip_gap,
+        threads=s.threads,
+        progress=progress,
+    )
+
+
+def solve(
+    config: str | Path | Mapping[str, Any] | Config | Inputs,
+    *,
+    method: str = "milp",
+    objective: str | None = None,
+    time_limit: float | None = None,
+    seed: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> SolveRun:
+    """Optimize one config.
+
+    Parameters
+    ----------
+    config
+        A config file, mapping, :class:`~monet_opt.config.Config` or already built
+        :class:`~monet_opt.api.inputs.Inputs`.
+    method
+        ``"milp"`` (exact, HiGHS), ``"ga"`` (DEAP GA) or ``"both"``.
+    objective
+        Overrides the config's objective.
+    time_limit
+        Seconds for the whole run (default ``solver.time_limit_s``); the GA also stops
+        at ``ga.time_limit_s``.
+    seed
+        GA seed (default ``ga.seed``).
+    progress
+        ``progress(stage, best, bound)`` as the run advances.
+
+    Returns
+    -------
+    SolveRun
+
+    Raises
+    ------
+    InputError
+        On invalid input (naming the file and field), an objective the decisions do not
+        support, or a footprint budget below the minimum feasible one.
+    """
+    if method not in METHODS:
+        raise InputError(None, "--method", f"invalid value {method!r}; allowed: {METHODS}")
+    inputs = config if isinstance(config, Inputs) else load(config)
+    cfg = inputs.config
+    obj = check_objective(cfg, objective)
+    budget = stacks = None
+    if cfg.uses_joint:  # input errors before any solve
+        budget = footprint_budget(inputs) if cfg.checkpointing.mode == "optimal" else None
+        stacks = fixed_stacks(inputs)
+    deadline = Deadline(time_limit if time_limit is not None else cfg.solver.time_limit_s)
+    wall = dict(inputs.seconds)
+    milp = joint = ga = None
+    if method in ("milp", "both"):
+        t0 = time.perf_counter()
+        opts = solver_options(cfg, deadline.remaining(), progress)
+        if cfg.uses_joint:
+            opts.report("joint: allocation, fusion, checkpointing")
+            joint = solve_joint(
+                inputs.problem,
+                None,
+                obj,
+                fusion=cfg.fusion.mode,
+                fixed_stacks=stacks,
+                max_stack=cfg.fusion.max_stack,
+                checkpointing=cfg.checkpointing.mode,
+                budget_bits=None if budget is None else budget.bits,
+                options=opts,
+            )
+            milp = joint
+        else:
+            opts.report("allocation MILP")
+            milp = solve_allocation(inputs.problem, None, obj, opts)
+        opts.report("MILP done", milp.simulated, milp.bound)
+        wall["milp"] = time.perf_counter() - t0
+    notes: list[str] = []
+    if method in ("ga", "both"):
+        ga = _run_ga(inputs, obj, deadline, seed, budget, progress)
+        wall["ga"] = ga.seconds
+        searched = cfg.fusion.mode == "optimal" or cfg.checkpointing.mode == "optimal"
+        if cfg.uses_joint and not searched:
+            notes.append(
+                "the GA optimizes the core allocation only (layer by layer, store-all); it "
+                "searches fusion / checkpointing when their mode is 'optimal'"
+            )
+    return SolveRun(
+        inputs=inputs,
+        objective=obj,
+        method=method,
+        milp=milp,
+        ga=ga,
+        joint=joint,
+        budget=budget,
+        stacks=stacks,
+        wall_seconds=wall,
+        overrides={"time_limit": time_limit, "seed": seed, "objective": objective},
+        notes=tuple(notes),
+    )
+
+
+def _run_ga(
+    inputs: Inputs,
+    objective: str,
+    deadline: Deadline,
+    seed: int | None,
+    budget: Budget | None,
+    progress: ProgressCallback | None,
+) -> GAResult:
+    """The GA of ``solve``: the joint genome when fusion or checkpointing is optimal,
+    else the allocation genome."""
+    cfg = inputs.config
+    g = cfg.ga
+    problem = inputs.problem
+    limits = [t for t in (g.time_limit_s, max(deadline.remaining(), 0.05)) if t is not None]
+
+    def callback(gen: int, evals: int, seconds: float, best: float) -> None:
+        if progress is not None:
+            progress(f"GA generation {gen}/{g.generations} ({evals} evaluations)", best, None)
+
+    fusion = cfg.fusion.mode == "optimal"
+    checkpointing = cfg.checkpointing.mode == "optimal"
+    if fusion or checkpointing:  # layer cores + cut bits + drop bits
+        space = JointSpace(
+            problem, max_stack=cfg.fusion.max_stack, fusion=fusion, checkpointing=checkpointing
+        )
+        r = run_search(
+            space,
+            (objective,),
+            algorithm="ga",
+            population=g.population,
+            generations=g.generations,
+            cx_prob=g.cx_prob,
+            mut_prob=g.mut_prob,
+            crossover=g.crossover,
+            budget_bits=None if budget is None else budget.bits,
+            seed=g.seed if seed is None else seed,
+            processes=g.processes,
+            max_evals=g.max_evals,
+            time_limit=min(limits),
+            callback=callback,
+        )
+        return GAResult.from_search(problem, objective, r)
+    return run_ga(
+        problem,
+        objective,
+        population=g.population,
+        generations=g.generations,
+        cx_prob=g.cx_prob,
+        mut_prob=g.mut_prob,
+        seed=g.seed if seed is None else seed,
+        processes=g.processes,
+        max_evals=g.max_evals,
+        time_limit=min(limits),
+        crossover=g.crossover,
+        callback=callback,
+    )
