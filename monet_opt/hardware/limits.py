@@ -2,28 +2,29 @@
 
 The cost model and the MILPs work in cycles, pJ and bits; a bandwidth of 1e-9 bit/cycle
 or an energy of 1e30 pJ is accepted by a plain "positive number" check but makes the
-MILP coefficients span more orders of magnitude than a solver's tolerances (1e-9
-relative) can hold, so results stop being trustworthy.  Every quantity is therefore
+MILP coefficients span more orders of magnitude than a solver's feasibility tolerances
+(HiGHS's defaults: 1e-7 for LPs, 1e-6 for MIPs) can resolve, so results stop being
+trustworthy.  Every quantity is therefore
 bounded by a physically meaningful range that admits every real chip and every shipped
 example (``examples/hardware``, Stream's hardware files):
 
-=================================  =====================  ============================
-quantity                           range                  largest / smallest seen
-=================================  =====================  ============================
-memory size                        [1, 2**60] bits        1e16 bits (Stream DRAM)
-memory / port bandwidth            [1e-3, 1e9] bits/cycle 4 .. 416,974 (TPU v7 bus)
-link / bus bandwidth               [1e-3, 1e9] or .inf    32 .. .inf (Stream 0.0.8 SIMD)
-memory access energy               [0, 1e6] pJ per word   32,000 pJ per word
-MAC / element-op energy            [0, 1e6] pJ            1.5 pJ (FuseMax-like array)
-link energy                        [0, 1e6] pJ/bit        1 pJ/bit
-Stream ``unit_energy_cost``        [0, 1e6] pJ per cycle  512 pJ per link cycle
-array size per dimension           [0, 2**20] PEs         256
-dataflow unrolling                 [1, 2**20]             256
-ports of one kind (old ZigZag)     [0, 64]                2
-core id                            [0, 2**31 - 1]         40
-=================================  =====================  ============================
+==============================  ======================  ==============================
+quantity                        range                   largest / smallest seen
+==============================  ======================  ==============================
+memory size                     [1, 2**60] bits         1e16 bits (Stream DRAM)
+memory / port bandwidth         [1e-3, 1e9] bits/cycle  4 .. 416,974 (TPU v7 bus)
+link / bus bandwidth            [1e-3, 1e9] or .inf     32 .. .inf (Stream 0.0.8 SIMD)
+memory access energy            [0, 1e6] pJ per word    32,000 pJ per word
+MAC / element-op energy         [0, 1e6] pJ             1.5 pJ (FuseMax-like array)
+link energy                     [0, 1e6] pJ/bit         1 pJ/bit
+Stream ``unit_energy_cost``     [0, 1e6] pJ per cycle   512 pJ per link cycle
+array size per dimension        [0, 2**20] PEs          256
+dataflow unrolling              [1, 2**20]              256
+ports of one kind (old ZigZag)  [0, 64]                 2
+core id                         [0, 2**31 - 1]          40
+==============================  ======================  ==============================
 
-Context for the bounds: 1e9 bits/cycle is 125 TB/s at 1 GHz, above any HBM stack or
+Context for the bounds: 1e9 bits/cycle is 125 PB/s at 1 GHz, above any HBM stack or
 on-die bus (Google's TPU7x "Ironwood" HBM, 7.4 TB/s, is 53,673 bits/cycle at its
 1.1 GHz clock, as Stream's ``tpu_v7_ironwood.yaml`` states); 1e-3 bit/cycle is a
 1 Mbit/s serial line at 1 GHz.  1e6 pJ = 1 µJ per access is over a thousand times a

@@ -55,8 +55,15 @@ Core kinds: the core whose id is ``offchip_core_id`` is ``offchip`` whatever its
 ``type`` (older files type it ``compute``); ``*.memory`` cores and ``compute`` cores
 with 0 PEs become ``memory`` cores (they hold data, run no ops).
 
-Every problem raises :class:`~monet_opt.hardware.yaml_io.HardwareFormatError` naming
-the file, the field and the allowed values.
+Numbers. Every quantity must lie in the range :mod:`monet_opt.hardware.limits` gives
+it (the same as in our schema, e.g. bandwidths in [1e-3, 1e9] bits/cycle, energies in
+[0, 1e6] pJ); a link's ``unit_energy_cost / bandwidth`` must be a link energy in
+[0, 1e6] pJ/bit. Booleans are not numbers. Files are read with
+:func:`monet_opt.safe_yaml.load_yaml` (YAML 1.2 core schema: ``yes``/``no`` stay strings;
+duplicate keys and alias bombs are errors).
+
+Every problem raises :class:`~monet_opt.hardware.yaml_io.HardwareFormatError` (an
+:class:`~monet_opt.errors.InputError`) naming the file, the field and the allowed values.
 """
 
 from __future__ import annotations
