@@ -87,13 +87,14 @@ def check_options(options: Mapping[str, object]) -> None:
 
     Raises
     ------
-    ValueError
-        ``unknown option 'x'; allowed options: batch, precision`` (names sorted).
+    TypeError
+        ``unknown option 'x'; allowed options: batch, precision`` (names sorted), as
+        Python raises for an unexpected keyword argument.
     """
     unknown = sorted(str(k) for k in options if k not in ONNX_OPTIONS)
     if unknown:
         names = ", ".join(repr(k) for k in unknown)
-        raise ValueError(
+        raise TypeError(
             f"unknown option{'s' if len(unknown) > 1 else ''} {names}; "
             f"allowed options: {', '.join(ONNX_OPTIONS)}"
         )
@@ -128,9 +129,10 @@ def load_onnx(
 
     Raises
     ------
+    TypeError
+        On an unknown option (the message lists :data:`ONNX_OPTIONS`).
     ValueError
-        On an unknown option (the message lists :data:`ONNX_OPTIONS`) or an invalid
-        ``batch`` / ``precision``.
+        On an invalid ``batch`` / ``precision``.
     OnnxImportError
         If the file cannot be read, a node type is unsupported (message names the file, op
         type, node name and :data:`SUPPORTED_OPS`) or a shape is unknown/dynamic.
