@@ -1,6 +1,8 @@
 """Benchmark: Stream calibration case, evaluator speed and the exact allocation solve.
 
-Run ``python benchmarks/calibration_and_speed.py``.  Prints three tables:
+Run ``python benchmarks/calibration_and_speed.py [--quick]`` (``--quick``: one
+calibration setting, short speed runs, the two small allocation instances with a 10 s
+limit; well under a minute).  Prints three tables:
 
 1. ResNet-18 224 inference (batch 1, 8-bit) layer by layer on the shipped TPU-like quad
    core, next to Stream 0.0.8's 3,931,020 cycles and 2.316e9 pJ (docs/calibration_stream.md:
@@ -13,6 +15,7 @@ Run ``python benchmarks/calibration_and_speed.py``.  Prints three tables:
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monet_opt.formulations.allocation import solve_allocation
+from monet_opt.formulations.options import SolverOptions
 from monet_opt.hardware import load_accelerator
 from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.models import Precision, build_model, derive_training_graph
@@ -32,18 +36,25 @@ STREAM_CYCLES = 3_931_020
 STREAM_PJ = 2.316e9
 STREAM_DRAM_PJ = 1.845e9
 STREAM_ONCHIP_PJ = 4.667e8
+#: HiGHS settings of every solve here (the allocation MILP's defaults: 60 s, gap 1e-4).
+OPTIONS = SolverOptions(time_limit=60.0, mip_gap=1e-4)
+#: ``--quick``: the same gap, a 10 s limit.
+QUICK_OPTIONS = SolverOptions(time_limit=10.0, mip_gap=1e-4)
 
 
-def calibration(console: Console) -> None:
+def calibration(console: Console, quick: bool = False) -> None:
     g = build_model("resnet18", stem="imagenet", batch=1, precision=8)
     acc = load_accelerator(HW / "tpu_like_quad_core.yaml")
     t = Table(title="ResNet-18 224 inference on the TPU-like quad core vs Stream 0.0.8")
     for col in ("layer_io", "prefetch", "latency cc", "Δ vs Stream", "energy pJ", "Δ vs Stream",
                 "DRAM pJ", "on-chip pJ", "MILP status", "solve s"):  # fmt: skip
         t.add_column(col, justify="right")
-    for layer_io, depth in (("onchip", 1), ("onchip", 2), ("onchip", 4), ("dram", 2)):
+    settings = (("onchip", 2),) if quick else (("onchip", 1), ("onchip", 2), ("onchip", 4),
+                                                ("dram", 2))  # fmt: skip
+    opts = QUICK_OPTIONS if quick else OPTIONS
+    for layer_io, depth in settings:
         pb = build_problem(g, acc, prefetch_depth=depth, layer_io=layer_io)
-        r = solve_allocation(pb, "latency", time_limit=60)
+        r = solve_allocation(pb, None, "latency", opts)
         e = r.schedule.energy
         t.add_row(
             layer_io,
@@ -62,7 +73,7 @@ def calibration(console: Console) -> None:
     console.print(t)
 
 
-def evaluator_speed(console: Console) -> None:
+def evaluator_speed(console: Console, quick: bool = False) -> None:
     g = derive_training_graph(build_model("resnet18-cifar", batch=4), "adamw")
     acc = load_accelerator(HW / "tpu_like_quad_core.yaml")
     pb = build_problem(g, acc)
@@ -73,7 +84,7 @@ def evaluator_speed(console: Console) -> None:
     for name, fn in (("evaluate_fast", lambda: evaluate_fast(pb, dec.allocation)),
                      ("evaluate (full schedule)", lambda: evaluate(pb, dec))):  # fmt: skip
         n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < 2.0:
+        while time.perf_counter() - t0 < (0.5 if quick else 2.0):
             fn()
             n += 1
         t.add_row(name, f"{n / (time.perf_counter() - t0):,.0f}")
@@ -81,7 +92,7 @@ def evaluator_speed(console: Console) -> None:
     console.print(t)
 
 
-def exact_solves(console: Console) -> None:
+def exact_solves(console: Console, quick: bool = False) -> None:
     r18 = ("resnet18-cifar", {"batch": 4}, "adamw", Precision())
     int8_sgd = ("resnet18-cifar", {"batch": 32}, "sgd", Precision(8, 8, 8, 16))
     cases = [
@@ -92,6 +103,9 @@ def exact_solves(console: Console) -> None:
         ("mini-lm b1 adamw / fusemax_like", "mini-lm", {"batch": 1}, "adamw", Precision(),
          "fusemax_like.yaml"),
     ]  # fmt: skip
+    if quick:
+        cases = cases[:2]
+    solver = QUICK_OPTIONS if quick else OPTIONS
     t = Table(title="Allocation MILP (latency), decoded and re-simulated")
     for col in ("instance", "nodes", "vars", "cons", "build s", "solve s", "status",
                 "objective cc", "simulated cc", "bound cc", "gap", "greedy cc"):  # fmt: skip
@@ -103,7 +117,7 @@ def exact_solves(console: Console) -> None:
         t0 = time.perf_counter()
         depth = 4 if "prefetch 4" in label else 2
         pb = build_problem(g, load_accelerator(HW / hw), prefetch_depth=depth)
-        r = solve_allocation(pb, "latency", time_limit=60)
+        r = solve_allocation(pb, None, "latency", solver)
         greedy = evaluate_fast(pb, greedy_decision(pb).allocation)[0]
         t.add_row(label, str(pb.n_nodes), str(r.n_vars), str(r.n_cons),
                   f"{time.perf_counter() - t0 - r.solve_seconds:.2f}", f"{r.solve_seconds:.2f}",
@@ -113,10 +127,13 @@ def exact_solves(console: Console) -> None:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="reduced run (under a minute)")
+    args = ap.parse_args()
     console = Console(width=220)
-    calibration(console)
-    evaluator_speed(console)
-    exact_solves(console)
+    calibration(console, args.quick)
+    evaluator_speed(console, args.quick)
+    exact_solves(console, args.quick)
 
 
 if __name__ == "__main__":

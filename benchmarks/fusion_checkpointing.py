@@ -1,6 +1,9 @@
 """Benchmark: exact layer fusion, activation checkpointing, joint mode and Pareto fronts.
 
-Run ``python benchmarks/fusion_checkpointing.py [--quick]``.  Prints:
+Run ``python benchmarks/fusion_checkpointing.py [--quick]``.  ``--quick`` runs a reduced
+version (under a minute): one budget and objective per checkpointing row, the two-layer
+mini-LM instead of GPT-2 small, fusion on ``layer_io="dram"`` only, no joint mode, a
+6-point front with a small time limit, the two smallest Checkmate instances.  Prints:
 
 1. The main table (issue 3): instance, decision, variables, constraints, build s,
    solve s, status, gap, MILP objective and simulated value, for
@@ -38,14 +41,26 @@ from monet_opt.formulations.checkpointing import (
 )
 from monet_opt.formulations.fusion import fusion_baselines, solve_fusion, stacks_from_names
 from monet_opt.formulations.joint import solve_joint
+from monet_opt.formulations.options import SolverOptions
 from monet_opt.hardware import load_accelerator
 from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.models import build_model, derive_training_graph
 from monet_opt.models.zoo import gpt2_preset
 from monet_opt.schedule.problem import build_problem
+from monet_opt.schedule.types import Decision
 
 ROOT = Path(__file__).resolve().parents[1]
 HW = ROOT / "examples" / "hardware"
+#: HiGHS settings, as before the common solve contract: the allocation MILP's defaults
+#: (60 s, gap 1e-4), exact checkpointing at gap 1e-6, 60 s per call.
+ALLOC = SolverOptions(time_limit=60.0, mip_gap=1e-4)
+CKPT = SolverOptions(time_limit=60.0, mip_gap=1e-6)
+FUSION = SolverOptions(time_limit=60.0, mip_gap=1e-4)
+#: The joint mode's limit is now that of the whole call: 60 s for each of its at most
+#: 1 + 3 x 3 MILP blocks (it had 60 s per block).
+JOINT = SolverOptions(time_limit=600.0, mip_gap=1e-4)
+#: ``--quick``: small limits.
+QUICK = SolverOptions(time_limit=10.0, mip_gap=1e-4)
 COLS = ("instance", "decision", "vars", "cons", "build s", "solve s", "status", "gap",
         "MILP objective", "simulated")  # fmt: skip
 
@@ -64,53 +79,63 @@ def resnet_problem(layer_io: str = "onchip"):  # noqa: ANN201
     return build_problem(g, acc, order="layerwise", layer_io=layer_io)
 
 
+def _allocation(p, quick: bool = False) -> tuple[int, ...]:  # noqa: ANN001
+    """The latency-optimal allocation of the layer-by-layer, store-all problem."""
+    return solve_allocation(p, None, "latency", QUICK if quick else ALLOC).decision.allocation
+
+
 def main_table(console: Console, quick: bool) -> None:
     t = Table(title="Exact fusion / checkpointing / joint solves")
     for c in COLS:
         t.add_column(c, justify="right" if c not in ("instance", "decision", "status") else "left")
     p = resnet_problem()
-    alloc = solve_allocation(p, "latency").decision.allocation
+    alloc = _allocation(p, quick)
     fall = store_all_footprint(p)
-    for frac in (0.75, 0.5):
-        for obj in ("latency", "energy"):
+    ckpt = CKPT.with_time(10.0) if quick else CKPT
+    for frac in (0.5,) if quick else (0.75, 0.5):
+        for obj in ("latency",) if quick else ("latency", "energy"):
             w = time.perf_counter()
-            r = solve_checkpointing(p, budget_bits=frac * fall, objective=obj, allocation=alloc)
+            r = solve_checkpointing(p, Decision(alloc), obj, ckpt, budget_bits=frac * fall)
             _row(
                 t,
                 "resnet18-cifar b4 AdamW",
                 f"ckpt {obj} @{frac:.0%} ({time.perf_counter() - w:.1f} s)",
                 r,
             )
-    g = derive_training_graph(gpt2_preset("gpt2-small"))
+    preset, label = ("mini-lm-2l", "mini-lm-2l") if quick else ("gpt2-small", "gpt2-small seq1024")
+    g = derive_training_graph(gpt2_preset(preset))
     pg = build_problem(g, load_accelerator(HW / "fusemax_like.yaml"), order="layerwise")
     fmin, fall_g = min_feasible_budget(pg), store_all_footprint(pg)
-    for frac in (0.5, 0.25, 0.0):
+    gpt_opts = SolverOptions(time_limit=10.0 if quick else 60.0, mip_gap=0.01)
+    for frac in (0.25,) if quick else (0.5, 0.25, 0.0):
         b = fmin + frac * (fall_g - fmin)
         w = time.perf_counter()
-        r = solve_checkpointing(pg, budget_bits=b, objective="latency", mip_gap=0.01, time_limit=60)
-        _row(t, f"gpt2-small seq1024 ({pg.n_nodes} nodes)",
+        r = solve_checkpointing(pg, None, "latency", gpt_opts, budget_bits=b)
+        _row(t, f"{label} ({pg.n_nodes} nodes)",
              f"ckpt latency @{b / fall_g:.0%} ({time.perf_counter() - w:.1f} s)", r)  # fmt: skip
-    for lio in ("dram", "onchip"):
+    for lio in ("dram",) if quick else ("dram", "onchip"):
         pf = resnet_problem(lio)
-        af = solve_allocation(pf, "latency").decision.allocation
-        for obj in ("latency", "energy"):
+        af = _allocation(pf, quick)
+        for obj in ("latency",) if quick else ("latency", "energy"):
             w = time.perf_counter()
-            r = solve_fusion(pf, allocation=af, objective=obj, time_limit=60, mip_gap=1e-4)
+            r = solve_fusion(pf, Decision(af), obj, QUICK if quick else FUSION)
             _row(t, f"resnet18-cifar layer_io={lio}",
                  f"fusion {obj} ({time.perf_counter() - w:.1f} s)", r)  # fmt: skip
     if not quick:
         w = time.perf_counter()
-        j = solve_joint(p, fusion="optimal", checkpointing="optimal", budget_bits=0.5 * fall)
-        _row(t, "resnet18-cifar edge", f"joint {j.mode} ({time.perf_counter() - w:.1f} s)", j.final)
+        j = solve_joint(p, None, "latency", JOINT, None, fusion="optimal",
+                        checkpointing="optimal", budget_bits=0.5 * fall)  # fmt: skip
+        _row(t, "resnet18-cifar edge",
+             f"joint {j.extra['mode']} ({time.perf_counter() - w:.1f} s)", j)  # fmt: skip
     console.print(t)
 
 
-def fusion_table(console: Console) -> None:
+def fusion_table(console: Console, quick: bool) -> None:
     t = Table(title="Fusion vs baselines (ResNet-18 CIFAR b4, layer_io=dram, same allocation)")
     for c in ("strategy", "stacks", "latency cc", "energy pJ", "over capacity"):
         t.add_column(c)
     p = resnet_problem("dram")
-    alloc = solve_allocation(p, "latency").decision.allocation
+    alloc = _allocation(p, quick)
     blocks = []
     for layer in (1, 2, 3, 4):
         for b in (0, 1):
@@ -119,7 +144,7 @@ def fusion_table(console: Console) -> None:
     pos = {p.nodes[i].name: k for k, i in enumerate(order)}
     fixed = [s for s in blocks if abs(pos[s[0]] - pos[s[1]]) == 1]
     base = fusion_baselines(p, alloc, fixed=stacks_from_names(p, fixed))
-    opt = solve_fusion(p, allocation=alloc, objective="latency", mip_gap=1e-4)
+    opt = solve_fusion(p, Decision(alloc), "latency", QUICK if quick else FUSION)
     base["optimal (MILP)"] = {
         "latency": opt.schedule.latency, "energy_pj": opt.schedule.energy.total,
         "n_stacks": len(opt.decision.stacks), "stack_overflow": opt.extra["stack_overflow"],
@@ -164,7 +189,7 @@ def checkmate_table(console: Console, quick: bool) -> None:
         for frac in (1.0, 0.75, 0.5):
             b = max(fmin, frac * fall)
             w = time.perf_counter()
-            r = solve_checkpointing(p, budget_bits=b, allocation=alloc)
+            r = solve_checkpointing(p, Decision(alloc), "latency", CKPT, budget_bits=b)
             ours = time.perf_counter() - w
             w = time.perf_counter()
             # same activation saving for both: Checkmate's budget is its own store-all
@@ -174,23 +199,25 @@ def checkmate_table(console: Console, quick: bool) -> None:
             ratios.append(cms / max(ours, 1e-9))
             t.add_row(
                 f"mlp chain L={L}", str(p.n_nodes), f"{frac:.0%}",
-                f"{r.n_vars}/{r.extra['n_binaries']}", f"{ours:.3f}", r.status,
+                f"{r.n_vars}/{r.n_binaries}", f"{ours:.3f}", r.status,
                 f"{cm.n_vars}/{cm.n_binaries}", f"{cms:.3f}", cm.status, f"{cms / ours:.0f}×",
             )  # fmt: skip
     console.print(t)
     console.print(f"median speed ratio (Checkmate / ours, wall): {np.median(ratios):.0f}×")
 
 
-def pareto_table(console: Console) -> None:
+def pareto_table(console: Console, quick: bool) -> None:
     t = Table(title="Exact Pareto fronts, ResNet-18 CIFAR b4 AdamW (one HiGHS model per front)")
     for c in ("objective", "points", "optimal", "wall s", "budget MiB range", "objective range"):
         t.add_column(c)
     p = resnet_problem()
-    alloc = solve_allocation(p, "latency").decision.allocation
-    budgets = np.linspace(min_feasible_budget(p), store_all_footprint(p), 12)
+    alloc = _allocation(p, quick)
+    budgets = np.linspace(min_feasible_budget(p), store_all_footprint(p), 6 if quick else 12)
+    # the front's time limit is shared by its points: 60 s per point as before (2 s quick)
+    opts = CKPT.with_time((2.0 if quick else 60.0) * len(budgets))
     for obj in ("latency", "energy"):
         w = time.perf_counter()
-        res = checkpoint_front(p, budgets, objective=obj, allocation=alloc)
+        res = checkpoint_front(p, budgets, Decision(alloc), obj, opts)
         wall = time.perf_counter() - w
         vals = [r.objective for r in res if r.status == "optimal"]
         t.add_row(
@@ -203,12 +230,12 @@ def pareto_table(console: Console) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smaller Checkmate instances, no joint")
+    ap.add_argument("--quick", action="store_true", help="reduced run (under a minute), no joint")
     args = ap.parse_args()
     console = Console(width=200)
     main_table(console, args.quick)
-    fusion_table(console)
-    pareto_table(console)
+    fusion_table(console, args.quick)
+    pareto_table(console, args.quick)
     checkmate_table(console, args.quick)
 
 

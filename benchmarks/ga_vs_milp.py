@@ -1,9 +1,9 @@
 """Benchmark: the GA's gap to the exact optimum at equal wall time (issue 4).
 
 Run ``python benchmarks/ga_vs_milp.py [--config examples/resnet18_cifar_edge.yaml]
-[--seconds 10] [--seeds 5]``.  On ResNet-18 CIFAR training (the edge example: AdamW,
-batch 4, TPU-like quad core) it prints, for every decision space of
-:mod:`monet_opt.compare`:
+[--seconds 10] [--seeds 5] [--quick]``.  On ResNet-18 CIFAR training (the edge example:
+AdamW, batch 4, TPU-like quad core) it prints, for every decision space of
+:mod:`monet_opt.api.compare`:
 
 1. the MILP: value, status, bound and wall time (build + solve), and the same MILP
    warm-started from the best GA answer;
@@ -14,7 +14,12 @@ batch 4, TPU-like quad core) it prints, for every decision space of
    MONET's preset (20 × 6) and with 20 × 50 generations, as hypervolume ratios.
 
 Every number is re-simulated by the same evaluator.  Nothing here is tuned: the GA
-presets are those of :data:`monet_opt.ga.engine.PRESETS`.
+presets are those of :data:`monet_opt.ga.engine.PRESETS`.  The HiGHS settings are the
+config's ``solver`` section; the time limit applies to each exact solve (for the joint
+space: to the whole iterated solve).
+
+``--quick`` runs a reduced version (under a minute): 2 seeds, 2 s GA runs, 10 s per
+exact solve, 20 x 10 generations instead of 20 x 50 for the long NSGA-II runs.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from monet_opt.compare import CompareSettings, best_at, compare, relative_gap
-from monet_opt.config import build_inputs, build_problem_for, load_config
+from monet_opt.api import footprint_budget, load
+from monet_opt.api.compare import CompareSettings, best_at, compare_problem, gap_to
+from monet_opt.formulations.options import SolverOptions
 from monet_opt.ga.engine import run_search
 from monet_opt.ga.spaces import CheckpointSpace
-from monet_opt.report.compare import pareto_summary
+from monet_opt.indicators import pareto_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,32 +52,35 @@ def _stat(values: list[float], ref: float) -> str:
     med = statistics.median(vals)
     lo, hi = min(vals), max(vals)
     tail = "" if len(vals) == len(values) else f", {len(vals)}/{len(values)} runs"
-    return f"{_pct(relative_gap(med, ref))} [{_pct(relative_gap(lo, ref))}, {_pct(relative_gap(hi, ref))}]{tail}"  # noqa: E501
+    return f"{_pct(gap_to(med, ref))} [{_pct(gap_to(lo, ref))}, {_pct(gap_to(hi, ref))}]{tail}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(ROOT / "examples" / "resnet18_cifar_edge.yaml"))
-    ap.add_argument("--seconds", type=float, default=10.0, help="GA budget per run")
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=None, help="GA budget per run (10; quick 2)")
+    ap.add_argument("--seeds", type=int, default=None, help="GA seeds (5; quick 2)")
     ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="reduced run (under a minute)")
     args = ap.parse_args()
+    if args.seconds is None:
+        args.seconds = 2.0 if args.quick else 10.0
+    if args.seeds is None:
+        args.seeds = 2 if args.quick else 5
+    long_generations = 10 if args.quick else 50
 
-    cfg = load_config(args.config)
-    graph, acc = build_inputs(cfg)
-    problem = build_problem_for(cfg, graph, acc)
-    budget = None
-    if cfg.checkpointing.mode == "optimal":
-        from monet_opt.formulations.checkpointing import store_all_footprint
-
-        budget = cfg.checkpointing.budget_bits(store_all_footprint(problem))
+    inputs = load(args.config)
+    cfg, graph, acc, problem = inputs.config, inputs.graph, inputs.accelerator, inputs.problem
+    budget = footprint_budget(inputs).bits  # None unless checkpointing.mode is optimal
     st = CompareSettings(
         objective="latency",
         seeds=tuple(range(args.seeds)),
         budget_seconds=args.seconds,
         processes=args.processes,
-        time_limit=cfg.solver.time_limit_s,
-        mip_gap=cfg.solver.mip_gap,
+        options=SolverOptions(
+            time_limit=10.0 if args.quick else cfg.solver.time_limit_s,
+            mip_gap=cfg.solver.mip_gap,
+        ),
         budget_bits=budget,
         max_stack=cfg.fusion.max_stack,
     )
@@ -81,7 +90,7 @@ def main() -> None:
         f"{len(problem.flexible)} flexible, {len(problem.checkpoint_tensors)} checkpoint "
         f"candidates; GA {args.seconds:g} s per run x {args.seeds} seeds"
     )
-    res = compare(problem, st, progress=lambda m: con.log(m))
+    res = compare_problem(problem, st, progress=lambda stage, best, bound: con.log(stage))
 
     t = Table(title="GA gap to the MILP value: median \\[min, max] over seeds")
     for col in (
@@ -130,7 +139,7 @@ def main() -> None:
             space,
             ("memory", "recompute"),
             preset="monet",
-            generations=50,
+            generations=long_generations,
             seed=seed,
             processes=args.processes,
         )
@@ -144,7 +153,7 @@ def main() -> None:
         p.add_column(col, justify="right")
     for label, sm, fronts in (
         ("MONET preset 20 x 6", short, pa.get("ga_fronts", [])),
-        ("20 x 50", long, long_fronts),
+        (f"20 x {long_generations}", long, long_fronts),
     ):
         if not sm:
             continue

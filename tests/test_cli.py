@@ -321,3 +321,174 @@ def test_solve_fixed_fusion_energy(runner, tmp_path):
     assert fc["footprint"]["budget_bits"] is None
     assert d["decisions_exact"]["objective_name"] == "energy"
     assert "Fusion baselines" in r.stdout
+
+
+# -- issue 9 §6: every accepted input runs safely --------------------------------------------
+def test_resource_bounds_are_validated(runner, tmp_path):
+    """``ga.processes: 1000000`` forked until the machine's load reached 92."""
+    for section, key, value in (
+        ("ga", "processes", 1_000_000),
+        ("ga", "population", 10**7),
+        ("solver", "threads", 100_000),
+        ("pareto", "points", 10**6),
+    ):
+        data = {**CONFIG, section: {**CONFIG.get(section, {}), key: value}}
+        p = _write(tmp_path, data)
+        _assert_input_error(runner.invoke(cli, ["validate", str(p)]), f"{section}.{key}", "<=")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["solve", "--time-limit"],
+        ["pareto", "--time-limit"],
+        ["compare", "--budget-seconds"],
+        ["compare", "--min-seconds"],
+        ["compare", "--time-limit"],
+    ],
+)
+def test_non_finite_options_are_rejected(runner, cfg_path, argv, value):
+    """``compare --budget-seconds nan`` never stopped."""
+    r = runner.invoke(cli, [argv[0], str(cfg_path), argv[1], value])
+    assert r.exit_code == 2, r.output
+    assert argv[1] in r.stderr and "finite" in r.stderr
+
+
+def test_bad_out_fails_before_any_work(runner, cfg_path, tmp_path, monkeypatch):
+    """A read-only folder, a path under a file or an uncreatable path: exit 2 at once."""
+    from monet_opt import api
+
+    def boom(*a, **k):  # the inputs must not even be built
+        raise AssertionError("work started before the output folder was checked")
+
+    monkeypatch.setattr(api, "load", boom)
+    monkeypatch.setattr(api, "compare", boom)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    bad = [a_file, a_file / "sub", Path("/proc/monet-opt-cannot-create/out")]
+    import os
+
+    if os.geteuid() != 0:  # root ignores permissions
+        bad.append(ro / "out")
+    for out in bad:
+        for cmd in ("solve", "pareto", "compare"):
+            line = _assert_input_error(
+                runner.invoke(cli, [cmd, str(cfg_path), "--out", str(out)]), "--out"
+            )
+            assert str(out) in line
+    ro.chmod(0o700)
+
+
+def test_rerun_keeps_previous_set_and_no_staging_left(runner, cfg_path, tmp_path):
+    out = tmp_path / "res"
+    args = ["solve", str(cfg_path), "--method", "ga", "--no-plots", "--out", str(out)]
+    assert runner.invoke(cli, [*args, "--seed", "1"]).exit_code == 0
+    first = json.loads((out / "result.json").read_text())
+    assert runner.invoke(cli, [*args, "--seed", "2"]).exit_code == 0
+    prev = json.loads((tmp_path / "res.previous" / "result.json").read_text())
+    assert prev["methods"]["ga"]["seed"] == first["methods"]["ga"]["seed"] == 1
+    assert json.loads((out / "result.json").read_text())["methods"]["ga"]["seed"] == 2
+    assert sorted(q.name for q in tmp_path.iterdir() if q.name.startswith(".staging")) == []
+    assert not [q for q in out.rglob("*") if q.name.startswith(".")]
+
+
+def test_failed_run_leaves_old_set(runner, tmp_path):
+    p = _write(tmp_path, CONFIG, "ok.yaml")
+    out = tmp_path / "res"
+    assert runner.invoke(cli, ["solve", str(p), "--method", "ga", "--out", str(out)]).exit_code == 0
+    before = sorted(q.name for q in out.iterdir())
+    bad = _write(tmp_path, {**CONFIG, "checkpointing": {"mode": "optimal", "budget_mib": 1e-9}})
+    r = runner.invoke(cli, ["solve", str(bad), "--out", str(out)])
+    assert r.exit_code == 2
+    assert sorted(q.name for q in out.iterdir()) == before
+
+
+def test_two_runs_into_one_folder_do_not_interleave(runner, cfg_path, tmp_path):
+    from monet_opt.atomic import OutputFolder
+
+    out = tmp_path / "res"
+    with OutputFolder(out):  # another run holds the folder
+        line = _assert_input_error(
+            runner.invoke(cli, ["solve", str(cfg_path), "--method", "ga", "--out", str(out)]),
+            "--out",
+            "another monet-opt run",
+        )
+    assert str(out) in line
+    r = runner.invoke(cli, ["solve", str(cfg_path), "--method", "ga", "--out", str(out)])
+    assert r.exit_code == 0, r.output + r.stderr
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n"
+                for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+            )
+            + "workload: {model: mlp}\naccelerator: acc.yaml\n",
+            "alias",
+        ),
+        ("x: " + "[" * 1000 + "]" * 1000 + "\n", "deep"),
+        ("workload: {model: mlp}\nworkload: {model: mlp}\naccelerator: acc.yaml\n", "duplicate"),
+    ],
+    ids=["alias-bomb", "deep-nesting", "duplicate-key"],
+)
+def test_hostile_yaml_gives_a_short_error(runner, tmp_path, text, needle):
+    p = _write(tmp_path, text)
+    line = _assert_input_error(runner.invoke(cli, ["validate", str(p)]), "bad.yaml")
+    assert needle in line.lower() and len(line) < 1000
+
+
+def test_yaml11_booleans_are_not_numbers(runner, tmp_path):
+    p = _write(tmp_path, {**CONFIG, "ga": {"processes": "yes"}})
+    p.write_text(p.read_text().replace("'yes'", "yes"))
+    _assert_input_error(runner.invoke(cli, ["validate", str(p)]), "ga.processes", "integer")
+    p = _write(tmp_path, {**CONFIG, "ga": {"processes": True}})
+    _assert_input_error(runner.invoke(cli, ["validate", str(p)]), "ga.processes", "boolean")
+
+
+def test_validate_finds_what_solve_would_reject(runner, tmp_path):
+    fixed = {**DEEP, "fusion": {"mode": "fixed", "stacks": [["fc0", "fcX"]]}}
+    p = _write(tmp_path, fixed, "fx.yaml")
+    _assert_input_error(
+        runner.invoke(cli, ["validate", str(p)]), "fusion.stacks[0]", "unknown node 'fcX'"
+    )
+    apart = {**DEEP, "fusion": {"mode": "fixed", "stacks": [["fc0", "fc2"]]}}
+    p = _write(tmp_path, apart, "apart.yaml")
+    _assert_input_error(
+        runner.invoke(cli, ["validate", str(p)]), "fusion.stacks[0]", "not consecutive"
+    )
+    tiny = {**DEEP, "checkpointing": {"mode": "optimal", "budget_mib": 1e-6}}
+    p = _write(tmp_path, tiny, "ck_tiny.yaml")
+    _assert_input_error(
+        runner.invoke(cli, ["validate", str(p)]), "checkpointing.budget_mib", "minimum feasible"
+    )
+
+
+def test_onnx_option_errors_blame_workload_options(runner, tmp_path):
+    (tmp_path / "net.onnx").write_bytes(b"not read: the option is checked first")
+    p = _write(tmp_path, {**CONFIG, "workload": {"onnx": "net.onnx", "options": {"bach": 1}}})
+    _assert_input_error(
+        runner.invoke(cli, ["validate", str(p)]),
+        "bad.yaml",
+        "workload.options",
+        "'bach'",
+        "allowed options: batch",
+    )
+
+
+def test_infeasible_budget_exits_2_and_is_not_reported_as_store_all(tmp_path):
+    from monet_opt import api
+    from monet_opt.formulations.joint import solve_joint
+
+    p = _write(tmp_path, {**DEEP, "checkpointing": {"mode": "optimal", "budget_mib": 1.0}})
+    inputs = api.load(p)
+    r = solve_joint(inputs.problem, checkpointing="optimal", budget_bits=1.0)
+    assert r.status == "infeasible" and r.simulated == float("inf")
+    assert "below the minimum feasible" in r.extra["message"]

@@ -217,6 +217,7 @@ def _report(title: str, problems: list[str]) -> str:
 
 # -- the package -----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def imports() -> list[Import]:
     return collect_imports(SRC, PACKAGE)

@@ -26,12 +26,14 @@ from monet_opt.api.export import ExportedModel, decode_solution, export, read_so
 from monet_opt.api.inputs import Budget, Inputs, fixed_stacks, footprint_budget, load
 from monet_opt.api.pareto import ParetoRun, pareto
 from monet_opt.api.solve import SolveRun, solve
+from monet_opt.errors import InputError
 
 __all__ = [
     "Budget",
     "Comparison",
     "CompareSettings",
     "Inputs",
+    "InputError",
     "ParetoRun",
     "SolveRun",
     "compare",

@@ -341,8 +341,8 @@ def read_solution(source: str | Path | Mapping[str, float]) -> dict[str, float]:
     source
         A mapping ``name -> value``, or a text file whose lines hold a column name
         followed by its value (``name value`` or ``name = value``: the solution files
-        of HiGHS, CBC, GLPK, SCIP and Gurobi all have such lines; header and other
-        lines are skipped).
+        of HiGHS, CBC, GLPK, SCIP and Gurobi all have such lines; comment lines
+        starting with ``#``, ``*`` or ``%`` and lines without a number are skipped).
 
     Raises
     ------
@@ -358,6 +358,8 @@ def read_solution(source: str | Path | Mapping[str, float]) -> dict[str, float]:
         raise InputError(path, None, f"cannot read the solution ({exc.strerror})") from None
     values: dict[str, float] = {}
     for line in text.splitlines():
+        if line.lstrip().startswith(("#", "*", "%")):  # comment lines
+            continue
         tok = line.replace("=", " ").split()
         for k in range(len(tok) - 1):  # "name value" anywhere on the line
             if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", tok[k]):

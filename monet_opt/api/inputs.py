@@ -11,7 +11,6 @@ what ``solve`` would reject.
 from __future__ import annotations
 
 import difflib
-import inspect
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from monet_opt.config import Config, config_from_dict, load_config
 from monet_opt.errors import InputError
 from monet_opt.hardware import Accelerator, load_accelerator
 from monet_opt.models import Graph, Precision, build_model, derive_training_graph, load_onnx
+from monet_opt.models.onnx_import import ONNX_OPTIONS, OnnxImportError
 from monet_opt.models.zoo import BUILTIN_MODELS
 from monet_opt.schedule.problem import Problem, build_problem
 from monet_opt.units import MIB_BITS, within
@@ -161,18 +161,17 @@ def build_forward(cfg: Config) -> Graph:
             raise InputError(file, "workload.options", _first_line(str(exc))) from None
     path = cfg.onnx_path
     assert path is not None
-    allowed = [p for p in inspect.signature(load_onnx).parameters if p != "path"]
-    err = _options_error(cfg, allowed, f"an ONNX model ({path.name})")
+    err = _options_error(cfg, list(ONNX_OPTIONS), f"an ONNX model ({path.name})")
     if err is not None:
         raise err
     if not path.is_file():
         raise InputError(file, "workload.onnx", f"file not found: {path}")
     try:
         return load_onnx(path, **wl.options)
-    except TypeError as exc:
-        raise InputError(file, "workload.options", _first_line(str(exc))) from None
-    except (ValueError, OSError) as exc:
+    except (OnnxImportError, OSError) as exc:
         raise InputError(path, None, _first_line(str(exc), path)) from None
+    except (TypeError, ValueError) as exc:  # a bad option value
+        raise InputError(file, "workload.options", _first_line(str(exc))) from None
 
 
 def build_training_graph(cfg: Config, forward: Graph | None = None) -> Graph:

@@ -50,6 +50,7 @@ from __future__ import annotations
 import copy
 import math
 import multiprocessing
+import os
 import random
 import time
 import warnings
@@ -154,7 +155,15 @@ def _worker_eval(genome: list[float]) -> tuple[tuple[float, ...], float]:
     return _WORKER(genome)
 
 
+def worker_count(processes: int) -> int:
+    """Fitness workers actually started: ``processes`` capped at the machine's CPU count
+    (more workers than CPUs only add fork and memory cost; results do not depend on
+    the count)."""
+    return max(1, min(int(processes), os.cpu_count() or 1))
+
+
 def _make_pool(fitness: _Fitness, processes: int) -> ProcessPoolExecutor | None:
+    processes = worker_count(processes)
     if processes <= 1:
         return None
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -298,7 +307,8 @@ def run_search(
     seed
         Seeds ``random`` and ``numpy`` (restored on return).
     processes
-        Fitness worker processes (1: serial).
+        Fitness worker processes (1: serial); at most the machine's CPU count are
+        started (:func:`worker_count`).
     max_evals, time_limit
         Budgets in distinct evaluations and wall-clock seconds.
     initial

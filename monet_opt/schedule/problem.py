@@ -52,9 +52,10 @@ from functools import cached_property
 
 import numpy as np
 
-from monet_opt.cost.tables import CostTables, build_cost_tables
+from monet_opt.cost.tables import CostTables, build_cost_tables, has_dram
 from monet_opt.hardware.model import Accelerator
 from monet_opt.models.ir import Graph, Op, OpKind, Phase, TensorRole
+from monet_opt.units import fmt_bits
 
 __all__ = ["Problem", "build_problem", "Edge"]
 
@@ -450,9 +451,6 @@ def build_problem(
             if stored:
                 wbits[i] += tensor.bits
                 wt[i].append(t)
-    from monet_opt.cost.tables import has_dram
-    from monet_opt.units import fmt_bits
-
     if not has_dram(accelerator) and rbits.sum() + wbits.sum() > 0:
         by_role = {
             TensorRole.WEIGHT: "weights",

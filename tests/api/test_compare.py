@@ -146,3 +146,61 @@ def test_cli_compare_rejects_unknown_space(tmp_path):
     r = CliRunner().invoke(cli, ["compare", str(path), "--spaces", "allocation,foo"])
     assert r.exit_code == 2
     assert "foo" in r.output + r.stderr
+
+
+def _mlp_config(tmp_path, **extra):
+    (tmp_path / "acc.yaml").write_text(yaml.safe_dump(accelerator_dict("cmp")))
+    cfg = {
+        "workload": {"model": "mlp", "options": {"batch": 2, "sizes": [32, 64, 64, 10]}},
+        "accelerator": "acc.yaml",
+        "schedule": {"order": "heft"},
+        "solver": {"time_limit_s": 20},
+        **extra,
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_default_budget_without_checkpointing_section_is_raised_to_the_minimum(tmp_path):
+    """Issue 9 §6: ``compare`` on a config without a ``checkpointing`` section exited 2
+    when half the store-all footprint was below the minimum feasible one."""
+    from monet_opt import api
+
+    path = _mlp_config(tmp_path)
+    inputs = api.load(path)
+    b = api.footprint_budget(inputs)
+    assert b.bits is None and 0.5 * b.store_all_bits < b.min_feasible_bits  # the case
+    c = api.compare(inputs, seeds=1, budget_evals=20, spaces=["checkpointing"], pareto=False)
+    assert c.budget_bits == pytest.approx(b.min_feasible_bits)
+    assert c.space("checkpointing").milp.status == "optimal"
+
+
+def test_allocation_space_never_checks_a_checkpoint_budget(tmp_path):
+    from monet_opt import api
+
+    path = _mlp_config(tmp_path, checkpointing={"mode": "optimal", "budget_mib": 1e-9})
+    with pytest.raises(api.InputError, match="budget_mib"):
+        api.compare(path, seeds=1, budget_evals=20, spaces=["checkpointing"], pareto=False)
+    c = api.compare(path, seeds=1, budget_evals=20, spaces=["allocation"], pareto=False)
+    assert c.budget_bits is None and [s.space for s in c.spaces] == ["allocation"]
+
+
+def test_default_ga_budget_is_reproducible(tmp_path):
+    """Issue 9 §7: the default GA budget is in evaluations, so a seed gives one answer."""
+    from monet_opt import api
+    from monet_opt.api.compare import DEFAULT_EVALS
+
+    path = _mlp_config(tmp_path)
+    kw = {"seeds": 2, "spaces": ["allocation_magma", "fusion"], "pareto": False}
+    a = api.compare(path, **kw)
+    b = api.compare(path, **kw)
+    assert a.settings.reproducible and a.settings.evals == DEFAULT_EVALS
+    for sa, sb in zip(a.spaces, b.spaces, strict=True):
+        assert [r.best for r in sa.runs] == [r.best for r in sb.runs]
+        assert [r.evaluations for r in sa.runs] == [r.evaluations for r in sb.runs]
+    d = a.as_dict()["budget"]
+    assert d["reproducible"] is True and d["note"] is None
+    timed = api.compare(path, seeds=1, budget_seconds=0.2, spaces=["fusion"], pareto=False)
+    assert timed.as_dict()["budget"]["reproducible"] is False
+    assert "not reproducible" in timed.as_dict()["budget"]["note"]
