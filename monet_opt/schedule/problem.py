@@ -83,10 +83,50 @@ class Edge:
 class Problem:
     """Inputs of every optimizer: nodes, edges, DRAM traffic, costs, default order.
 
-    Build with :func:`build_problem`.  Core *indices* ``c`` index ``core_ids`` and the
-    columns of ``costs``; decisions hold core *ids*.  ``ties[i]`` (derived problems
-    only, else empty) is the node whose core node ``i`` must share (``-1``: none):
-    recompute copies run on the core of their original.
+    Build with :func:`build_problem` (a base problem: layer by layer, store-all) or
+    :func:`monet_opt.schedule.realize.realize` (a derived problem of a decision's stacks
+    and checkpoints).  ``n`` is the number of computation nodes; core *indices* ``c``
+    index :attr:`core_ids` and the columns of ``costs``, while decisions hold core *ids*.
+    Nodes are in a topological order.  Units: cycles, pJ, bits.
+
+    Attributes
+    ----------
+    graph
+        The training graph the nodes come from (tensors by name, roles, sizes).
+    accelerator
+        The accelerator.
+    nodes
+        ``n`` computation nodes (:class:`~monet_opt.models.ir.Op`): shape-only ops are
+        contracted and (optionally) activation functions folded into their producer.
+    edges
+        Data edges between nodes (:class:`Edge`): ``bits`` per tensor, ``via_dram`` when
+        the consumer reads it from DRAM, ``pipelined`` inside a fused stack.
+    costs
+        :class:`~monet_opt.cost.tables.CostTables`: ``latency``/``energy`` of shape
+        ``(n, n_cores)`` (cycles / pJ, ``inf`` where a core may not run a node), transfer
+        cycles and pJ per bit between cores, DRAM port figures.
+    dram_read_bits, dram_write_bits
+        ``(n,)`` bits each node's DMA read task brings in before it / write task takes
+        out after it.
+    dram_read_tensors, dram_write_tensors
+        ``n`` tuples of tensor names making up those tasks.
+    dram_deps
+        ``n`` tuples: nodes whose DRAM write a node's read must follow in the queue.
+    prefetch_depth
+        How many program-order positions a DRAM read may run ahead of its node (≥ 0).
+    layer_io
+        ``"onchip"`` (tensors passed between nodes move core to core) or ``"dram"``
+        (every one makes a DRAM round trip).
+    default_priority
+        ``(n,)`` priorities of the default program order π (higher runs first among
+        ready nodes): HEFT upward rank or the layer-wise order.
+    tiles
+        Tiles a fused stack is processed in (≥ 1).
+    tile_tensors
+        Tensors that move tile by tile (inside a fused stack; derived problems only).
+    ties
+        ``(n,)`` derived problems only, else empty: the node whose core node ``i`` must
+        share (``-1``: none); recompute copies run on the core of their original.
     """
 
     graph: Graph
