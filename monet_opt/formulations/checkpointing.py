@@ -102,6 +102,7 @@ from monet_opt.formulations._builder import Affine, MipStatus, ModelBuilder, sol
 from monet_opt.formulations.options import Deadline, SolverOptions
 from monet_opt.formulations.result import SolveResult
 from monet_opt.heuristics.allocation import greedy_decision
+from monet_opt.heuristics.checkpoints import greedy_keep_set
 from monet_opt.models.ir import Phase
 from monet_opt.schedule.evaluator import evaluate
 from monet_opt.schedule.problem import Problem
@@ -619,7 +620,9 @@ def solve_checkpointing(
         HiGHS options (``time_limit`` for this call).
     warm_start
         A decision whose keep set (e.g. the best GA answer) starts HiGHS when it fits
-        the budget; else the store-all start is tried.
+        the budget; else store-all when it fits, else the greedy keep set of
+        :func:`monet_opt.heuristics.checkpoints.greedy_keep_set` (so HiGHS always has an
+        incumbent, also at a short time limit).
     budget_bits
         Footprint budget in bits (``None``: no limit).  Below
         :func:`min_feasible_budget` (with the relative tolerance
@@ -642,10 +645,14 @@ def solve_checkpointing(
     if not within(fmin, budget):
         return _result(model, None, budget, info, opts.mip_gap)
     model.set_budget(max(budget, fmin))
-    warm = model.vector(frozenset(problem.checkpoint_tensors)) if within(fall, budget) else None
+    if within(fall, budget):
+        start = frozenset(problem.checkpoint_tensors)
+    else:  # a keep set within the budget always exists: the greedy one
+        start = greedy_keep_set(problem, budget, priority)
     if warm_start is not None and warm_start.checkpoints is not None:
         if within(_footprint(problem, priority, set(warm_start.checkpoints)), budget):
-            warm = model.vector(frozenset(warm_start.checkpoints))
+            start = frozenset(warm_start.checkpoints)
+    warm = model.vector(start)
     st = solve_model(model.highs, warm)  # type: ignore[arg-type]
     res = _result(model, st, budget, info, opts.mip_gap)
     opts.report("checkpointing MILP", res.simulated, res.bound)

@@ -11,7 +11,8 @@ runs **block coordinate descent with exact blocks** and reports a valid global b
 2. checkpointing MILP for that allocation and the current stacks
    (:mod:`monet_opt.formulations.checkpointing`, exact for its objective and budget);
 3. fusion MILP for that allocation and checkpoint set
-   (:mod:`monet_opt.formulations.fusion`, exact makespan or energy);
+   (:mod:`monet_opt.formulations.fusion`, exact makespan or energy), started from the
+   greedy DeFiNES/Stream stacks, which are also offered as an incumbent;
 4. allocation MILP on the realized problem of the chosen stacks and checkpoints
    (pipelined edges and recompute copies tied to their originals' cores), mapped back
    with :meth:`~monet_opt.schedule.realize.Realization.invert`;
@@ -24,9 +25,9 @@ never gets worse with more time.  The first incumbent is the best of the warm st
 the same allocation with every activation recomputed (which always meets a feasible
 budget).
 
-Time.  ``options.time_limit`` is the limit of the whole call: each block gets an equal
-share of the time left for the blocks still to come, and the iteration stops on time
-with its incumbent, bound and gap.
+Time.  ``options.time_limit`` is the limit of the whole call: the blocks of a pass share
+the time left equally, keeping one share for the passes after it, and the iteration
+stops on time with its incumbent, bound and gap.
 
 Global bound (valid for every allocation, stack set and checkpoint set):
 
@@ -209,14 +210,17 @@ def solve_joint(
         "store_all_footprint_bits": store_all_footprint(problem),
     }
     t0 = time.perf_counter()
-    blocks_left = 1 + 3 * max_iterations
     history: list[dict[str, object]] = []
     parts: dict[str, SolveResult] = {}
+    in_pass = 4  # blocks left in the current pass (first: allocation + the three below)
 
     def block_opts() -> SolverOptions:
-        nonlocal blocks_left
-        share = deadline.share(blocks_left)
-        blocks_left = max(blocks_left - 1, 1)
+        """The next block's share of the time left: the blocks of the current pass
+        share it, with one share kept for the passes after it (a block that proves
+        its optimum early leaves its time to the next)."""
+        nonlocal in_pass
+        share = deadline.share(in_pass + 1)
+        in_pass = in_pass - 1 if in_pass > 1 else 3
         return opts.with_time(share)
 
     if budget is not None and not within(info["min_feasible_budget_bits"], budget):
@@ -249,8 +253,10 @@ def solve_joint(
                 return _infeasible(problem, objective, opts, budget, info)
             kept = ck.decision.checkpoints
         if fusion == "optimal":
+            greedy = Decision(alloc, None, greedy_stacks(problem, alloc, max_stack=max_stack), kept)
+            best.offer(greedy)  # the DeFiNES/Stream baseline: also the MILP's start
             fu = solve_fusion(
-                problem, Decision(alloc, None, (), kept), objective, block_opts(),
+                problem, Decision(alloc, None, (), kept), objective, block_opts(), greedy,
                 max_stack=max_stack,
             )  # fmt: skip
             parts["fusion"] = fu
