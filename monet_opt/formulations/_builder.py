@@ -303,6 +303,18 @@ class MipStatus:
         return self.values is not None
 
 
+def _consistent(h: highspy.Highs) -> bool:
+    """Whether the solution vector attains the objective value HiGHS reports."""
+    info = h.getInfo()
+    if info.primal_solution_status != 2:
+        return True
+    lp = h.getLp()
+    x = np.asarray(h.getSolution().col_value)
+    val = float(np.dot(np.asarray(lp.col_cost_), x)) + float(lp.offset_)
+    obj = float(info.objective_function_value)
+    return abs(val - obj) <= 1e-6 * max(1.0, abs(obj))
+
+
 def solve_model(
     h: highspy.Highs,
     warm_start: np.ndarray | None = None,
@@ -325,6 +337,11 @@ def solve_model(
         h.setSolution(len(partial), idx, val)
     t0 = time.perf_counter()
     h.run()
+    if (warm_start is not None or partial) and not _consistent(h):
+        # HiGHS 1.16 can report the objective of the incumbent it found while its
+        # solution vector is still the start we gave: solve again without the start.
+        h.clearSolver()
+        h.run()
     secs = time.perf_counter() - t0
     ms = h.getModelStatus()
     info = h.getInfo()
