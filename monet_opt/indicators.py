@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "finite_or_none",
     "nondominated_indices",
     "pareto_filter",
     "hypervolume",
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 
-def _num(v: Any) -> float | None:
+def finite_or_none(v: Any) -> float | None:
     """``v`` as a finite float, else ``None`` (``None``, NaN, inf, non-numbers, bools)."""
     if v is None or isinstance(v, bool):
         return None
@@ -59,7 +60,7 @@ def _as_points(points: Any, dim: int | None = None) -> np.ndarray:
     for p in [] if points is None else points:
         if p is None:
             continue
-        row = [_num(v) for v in p]
+        row = [finite_or_none(v) for v in p]
         if row and all(v is not None for v in row):
             rows.append(row)  # type: ignore[arg-type]
     if not rows:
@@ -256,7 +257,7 @@ def pareto_summary(pareto: Mapping[str, Any]) -> dict[str, Any]:
     nonempty = [p for p in seed_pts if len(p)]
     union = _nondominated(np.vstack(nonempty)) if nonempty else np.zeros((0, 0))
     given = pareto.get("reference")
-    if given is not None and all(_num(v) is not None for v in given):
+    if given is not None and all(finite_or_none(v) is not None for v in given):
         ref = [float(v) for v in given]
     else:
         ref = _default_reference(exact, union)
@@ -275,7 +276,7 @@ def pareto_summary(pareto: Mapping[str, Any]) -> dict[str, Any]:
                 "ratio": ratio(hv),
                 "n_points": len(pts),
                 "evaluations": f.get("evaluations"),
-                "seconds": _num(f.get("seconds")),
+                "seconds": finite_or_none(f.get("seconds")),
             }
         )
     ratios = [s["ratio"] for s in per_seed if s["ratio"] is not None]

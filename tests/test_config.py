@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from monet_opt.config import ConfigError, config_from_dict, load_config
 
@@ -58,19 +57,6 @@ def _base(acc: str = "hw/acc.yaml") -> dict:
         "workload": {"model": "mlp", "options": {"batch": 2, "sizes": [16, 8, 4]}},
         "accelerator": acc,
     }
-
-
-@pytest.fixture()
-def write(tmp_path):
-    (tmp_path / "hw").mkdir()
-    (tmp_path / "hw" / "acc.yaml").write_text(yaml.safe_dump(MINI_ACC))
-
-    def _write(data, name="run.yaml"):
-        p = tmp_path / name
-        p.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
-        return p
-
-    return _write
 
 
 def _err(path) -> ConfigError:

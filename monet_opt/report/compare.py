@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import functools
 import html
-import math
 import os
 import re
 import statistics
@@ -42,7 +41,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import EngFormatter, Formatter, FuncFormatter  # noqa: E402
 
 from monet_opt.atomic import write_text_atomic  # noqa: E402
-from monet_opt.indicators import (  # noqa: E402
+from monet_opt.indicators import (
     _as_points,
     _nondominated,
     hypervolume,
@@ -50,9 +49,13 @@ from monet_opt.indicators import (  # noqa: E402
     pareto_filter,
     pareto_summary,
 )
-from monet_opt.report.pareto import MIB_BITS, write_pareto_csv  # noqa: E402
+from monet_opt.indicators import (  # noqa: E402
+    finite_or_none as _num,
+)
+from monet_opt.report.pareto import write_pareto_csv  # noqa: E402
 from monet_opt.report.plots import save_figure_atomic  # noqa: E402
 from monet_opt.report.summary import fmt_bytes, fmt_cycles, fmt_energy  # noqa: E402
+from monet_opt.units import MIB_BITS  # noqa: E402
 
 __all__ = [
     "CSV_COLUMNS",
@@ -97,17 +100,6 @@ _GREY = "#555555"
 
 
 # -- small helpers ----------------------------------------------------------------------
-
-
-def _num(v: Any) -> float | None:
-    """``v`` as a finite float, else ``None`` (``None``, NaN, inf, non-numbers, bools)."""
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _rel_gap(value: float | None, ref: float | None) -> float | None:
@@ -225,7 +217,7 @@ def _axis_units(unit: str | None) -> tuple[float, Formatter, str]:
     if unit == "bits":
         return 1.0 / MIB_BITS, FuncFormatter(lambda v, _: f"{v:,.4g}"), "MiB"
     if unit == "bytes":
-        return 1.0 / 2**20, FuncFormatter(lambda v, _: f"{v:,.4g}"), "MiB"
+        return 8.0 / MIB_BITS, FuncFormatter(lambda v, _: f"{v:,.4g}"), "MiB"
     if unit == "pJ":
         return 1e-12, EngFormatter(unit="J", places=None), "J"
     if unit == "cycles":

@@ -29,6 +29,7 @@ from rich.table import Table  # noqa: E402
 from monet_opt.atomic import write_text_atomic  # noqa: E402
 from monet_opt.report.plots import save_figure_atomic  # noqa: E402
 from monet_opt.report.summary import fmt_energy  # noqa: E402
+from monet_opt.units import MIB_BITS  # noqa: E402
 
 __all__ = [
     "CSV_COLUMNS",
@@ -40,8 +41,6 @@ __all__ = [
     "pareto_tables",
 ]
 
-#: Bits per MiB.
-MIB_BITS = 8 * 2**20
 
 #: Columns of ``pareto.csv``, in order.
 CSV_COLUMNS = (

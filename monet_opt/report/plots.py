@@ -20,6 +20,7 @@ from matplotlib.ticker import EngFormatter  # noqa: E402
 from monet_opt.atomic import atomic_path  # noqa: E402
 from monet_opt.report.summary import fmt_energy  # noqa: E402
 from monet_opt.schedule.types import Schedule  # noqa: E402
+from monet_opt.units import MIB_BITS  # noqa: E402
 
 __all__ = [
     "PHASE_COLORS",
@@ -317,9 +318,6 @@ def plot_memory(
     return save_figure_atomic(fig, path)
 
 
-_MIB_BITS = 8.0 * 2**20
-
-
 def plot_footprint(
     schedule: Schedule,
     path: str | Path,
@@ -340,7 +338,7 @@ def plot_footprint(
         ax.text(0.5, 0.5, "no activation footprint recorded", ha="center", va="center")
         ax.set_axis_off()
     else:
-        y = np.asarray(fp, dtype=float) / _MIB_BITS
+        y = np.asarray(fp, dtype=float) / MIB_BITS
         x = np.arange(len(y) + 1)
         yy = np.append(y, y[-1])
         ax.fill_between(x, yy, step="post", alpha=0.25, color="#4C72B0", lw=0)
@@ -349,11 +347,11 @@ def plot_footprint(
         ax.axhline(peak, color="#4C72B0", lw=0.6, ls=":", label=f"peak {peak:.3f} MiB")
         top = peak
         if store_all_bits is not None and math.isfinite(store_all_bits):
-            sa = store_all_bits / _MIB_BITS
+            sa = store_all_bits / MIB_BITS
             ax.axhline(sa, color="#777777", lw=0.9, ls=":", label=f"store-all peak {sa:.3f} MiB")
             top = max(top, sa)
         if budget_bits is not None and math.isfinite(budget_bits):
-            b = budget_bits / _MIB_BITS
+            b = budget_bits / MIB_BITS
             ax.axhline(b, color="#C44E52", lw=1.2, ls="--", label=f"budget {b:.3f} MiB")
             top = max(top, b)
             if peak > b * (1 + 1e-9):

@@ -24,6 +24,7 @@ from monet_opt.atomic import write_text_atomic
 from monet_opt.report.plots import _core_label, node_phases
 from monet_opt.report.result_json import to_jsonable
 from monet_opt.schedule.types import Schedule
+from monet_opt.units import KIB_BITS
 
 __all__ = ["schedule_trace", "write_trace"]
 
@@ -181,7 +182,7 @@ def schedule_trace(
             continue
         for t, b in zip(mem.times.tolist(), mem.bits.tolist(), strict=False):
             ev = {"name": label, "ph": "C", "ts": float(t) * tr.scale, "pid": pid, "tid": pid}
-            tr.events.append({**ev, "args": {"KiB": float(b) / 8192}})
+            tr.events.append({**ev, "args": {"KiB": float(b) / KIB_BITS}})
 
     tr.events.sort(key=lambda ev: ev["ts"])
     unit = "cycles (1 cycle = 1 us of trace time)" if clock_hz is None else "us"

@@ -91,6 +91,7 @@ from monet_opt.cost.tables import CostTables
 from monet_opt.models.ir import Graph, Op, Phase, TensorRole
 from monet_opt.schedule.problem import Edge, Problem
 from monet_opt.schedule.types import Decision
+from monet_opt.units import fmt_bits
 
 __all__ = [
     "Realization",
@@ -642,6 +643,6 @@ def stack_overflow(
             if bits > cap + 1e-6:
                 out.append(
                     f"stack {k} ({problem.nodes[st[0]].name}..{problem.nodes[st[-1]].name}) "
-                    f"needs {bits / 8192:.1f} KiB on core {core}, capacity {cap / 8192:.1f} KiB"
+                    f"needs {fmt_bits(bits)} on core {core}, capacity {fmt_bits(cap)}"
                 )
     return out

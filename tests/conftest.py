@@ -1,16 +1,17 @@
-"""Fixtures of the API tests: a tiny config and accelerator written to a temp folder."""
+"""Fixtures shared by the config and API tests."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from tests.test_config import MINI_ACC
-
 
 @pytest.fixture()
 def write(tmp_path):
-    """``write(data, name)``: a config file next to ``hw/acc.yaml`` (the mini chip)."""
+    """``write(data, name="run.yaml")``: a config file (a mapping or YAML text) in a temp
+    folder whose ``hw/acc.yaml`` is the mini accelerator of ``tests/test_config.py``."""
+    from tests.test_config import MINI_ACC
+
     (tmp_path / "hw").mkdir()
     (tmp_path / "hw" / "acc.yaml").write_text(yaml.safe_dump(MINI_ACC))
 
