@@ -25,7 +25,7 @@ from types import MappingProxyType
 import highspy
 import numpy as np
 
-__all__ = ["Affine", "ModelBuilder", "MipStatus", "solve_model"]
+__all__ = ["Affine", "ModelBuilder", "MipStatus", "new_highs", "solve_model"]
 
 _INF = highspy.kHighsInf
 # highspy: changing `threads` after the first solve of a process makes later solves fail
@@ -139,6 +139,34 @@ class Affine:
         return f"Affine({body or '0'} + {self.const:g})"
 
 
+def new_highs() -> highspy.Highs:
+    """A silent :class:`highspy.Highs`.
+
+    HiGHS prints its version banner to the process's standard output the first time a
+    ``Highs`` object is made, before any option can silence it; that would mix into the
+    command line's tables and into JSON a user pipes.  The banner is kept off file
+    descriptor 1 while the object is built.
+    """
+    import os
+    import sys
+
+    try:
+        sys.stdout.flush()
+        fd = os.dup(1)
+    except (OSError, ValueError):  # no usable stdout: nothing to protect
+        h = highspy.Highs()
+    else:
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(fd, 1)
+            os.close(fd)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 @dataclass
 class ModelBuilder:
     """Accumulates a MILP: columns with bounds/costs/integrality, rows as triplets."""
@@ -240,7 +268,7 @@ class ModelBuilder:
 
     def to_highs(self, options: Mapping[str, object] | None = None) -> highspy.Highs:
         """A configured :class:`highspy.Highs` holding the model (minimization)."""
-        h = highspy.Highs()
+        h = new_highs()
         h.setOptionValue("output_flag", False)
         for k, v in (options or {}).items():
             if k == "threads":
