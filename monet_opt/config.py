@@ -143,13 +143,20 @@ class WorkloadConfig(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    """Evaluator settings."""
+    """Evaluator settings.
+
+    ``memory``: ``capacity`` gives every memory its capacity (placement, spills,
+    in-node streaming: :mod:`monet_opt.schedule.memory`); ``unbounded`` is the model
+    without capacities, the default while the exact formulations are being extended to
+    capacities (their answers are exact for ``unbounded``).
+    """
 
     prefetch_depth: PrefetchDepth = 2
     layer_io: Literal["onchip", "dram"] = "onchip"
     fold_activations: bool = True
     order: Literal["heft", "layerwise"] = "heft"
     tiles: Tiles = 8
+    memory: Literal["capacity", "unbounded"] = "unbounded"
 
 
 class SolverConfig(_Strict):

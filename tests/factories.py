@@ -29,16 +29,25 @@ def compute_core(
     sram_bw: float = 256,
     dataflow: dict | None = None,
     operator_types: frozenset[str] | None = None,
+    sram_bits: float = 256 * 1024 * 8,
+    split: bool = False,
 ) -> Core:
+    """A compute core with a register and one SRAM (``split``: separate activation and
+    weight SRAMs of ``sram_bits`` each, as a TPU-like core)."""
+    srams = (
+        (
+            memory("sram_a", sram_bits, sram_bw, 10.0 * sram_bw / 64, "I1,O"),
+            memory("sram_w", sram_bits, sram_bw, 10.0 * sram_bw / 64, "I2"),
+        )
+        if split
+        else (memory("sram", sram_bits, sram_bw, 10.0 * sram_bw / 64, "I1,I2,O"),)
+    )
     return Core(
         id=cid,
         name=f"core{cid}",
         kind="compute",
         array=OperationalArray(pj_mac, ("D1", "D2"), (d1, d2)),
-        memories=(
-            memory("reg", 64 * 8, 16, 0.05, "I2"),
-            memory("sram", 256 * 1024 * 8, sram_bw, 10.0 * sram_bw / 64, "I1,I2,O"),
-        ),
+        memories=(memory("reg", 64 * 8, 16, 0.05, "I2"), *srams),
         dataflows=dataflow,
         operator_types=operator_types,
     )
@@ -54,9 +63,16 @@ def dram_core(cid: int, bw: float = 64) -> Core:
     )
 
 
-def accelerator(n: int = 3, seed: int = 0, hetero: bool = True, dram_bw: float = 64) -> Accelerator:
+def accelerator(
+    n: int = 3,
+    seed: int = 0,
+    hetero: bool = True,
+    dram_bw: float = 64,
+    sram_bits: float = 256 * 1024 * 8,
+    split: bool = False,
+) -> Accelerator:
     """``n`` compute cores (heterogeneous arrays when ``hetero``), a ring of links,
-    a DRAM core on a bus."""
+    a DRAM core on a bus; ``sram_bits`` / ``split`` size the cores' SRAMs."""
     rng = random.Random(seed)
     cores = []
     for c in range(n):
@@ -64,9 +80,8 @@ def accelerator(n: int = 3, seed: int = 0, hetero: bool = True, dram_bw: float =
             d1, d2 = rng.choice([(8, 8), (16, 4), (4, 16), (16, 16)])
         else:
             d1, d2 = 8, 8
-        cores.append(
-            compute_core(c, d1, d2, pj_mac=rng.choice([0.05, 0.1, 0.2]) if hetero else 0.1)
-        )
+        pj = rng.choice([0.05, 0.1, 0.2]) if hetero else 0.1
+        cores.append(compute_core(c, d1, d2, pj_mac=pj, sram_bits=sram_bits, split=split))
     cores.append(dram_core(n, dram_bw))
     links = [
         Link((c, (c + 1) % n), "link", float(rng.choice([16, 32, 64]) if hetero else 32), 0.01)

@@ -215,7 +215,7 @@ def load_accelerator_for(cfg: Config) -> Accelerator:
         raise InputError(path, None, _first_line(str(exc), path)) from None
 
 
-_SCHEDULE_KEYS = ("prefetch_depth", "layer_io", "tiles", "order")
+_SCHEDULE_KEYS = ("prefetch_depth", "layer_io", "tiles", "order", "memory")
 
 
 def build_problem_for(cfg: Config, graph: Graph, accelerator: Accelerator) -> Problem:
@@ -239,6 +239,7 @@ def build_problem_for(cfg: Config, graph: Graph, accelerator: Accelerator) -> Pr
             fold_activations=s.fold_activations,
             tiles=s.tiles,
             order=s.order,
+            memory=s.memory,
         )
     except ValueError as exc:
         msg = _first_line(str(exc))

@@ -1,9 +1,20 @@
 """The evaluator: the one source of truth that turns a decision into a schedule.
 
-It implements the semantics documented in :mod:`monet_opt.schedule.problem` as a
-single pass over the merged event sequence (DRAM reads, nodes, DRAM writes), so one
-evaluation is O(nodes + edges).  The MILPs re-simulate their answers with
-:func:`evaluate`; the GA uses :func:`evaluate_fast` as its fitness.
+It implements the semantics of :mod:`monet_opt.schedule.problem` (cores, program order,
+input fetch, the DRAM port), :mod:`monet_opt.schedule.realize` (fused stacks,
+recomputed activations) and :mod:`monet_opt.schedule.memory` (capacities, placement,
+spills, in-node streaming; timing in :mod:`monet_opt.schedule.timing`) as a single pass
+over the merged event sequence, so one evaluation is O(nodes + edges) plus the
+placement policy.  The MILPs re-simulate their answers with :func:`evaluate`; the GA
+uses :func:`evaluate_metrics` as its fitness.
+
+Placement.  Under the capacity semantics every evaluation needs a placement (spilled
+tensors, prefetch and write-back windows).  A decision may give one
+(:attr:`Decision.placement`); otherwise — and for the spills it leaves open —
+:func:`monet_opt.schedule.memory.default_placement` (Stream's policy) chooses it.  The
+placement used is reported in the schedule's ``stats``; the demand at every position
+stays within every memory's capacity, and so does the occupancy at every moment (the
+theorem of :mod:`monet_opt.schedule.memory`).
 """
 
 from __future__ import annotations
@@ -14,13 +25,16 @@ from functools import lru_cache
 
 import numpy as np
 
+from monet_opt.schedule.memory import Demand, Placement, default_placement, demand, memory_model
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import (
+    Realization,
     footprint_profile,
     realize,
     stack_overflow,
     validate_stacks,
 )
+from monet_opt.schedule.timing import Times, simulate
 from monet_opt.schedule.types import Decision, EnergyBreakdown, MemoryTrace, Schedule, Transfer
 
 __all__ = [
@@ -29,6 +43,7 @@ __all__ = [
     "evaluate_fast",
     "evaluate_metrics",
     "simulate_times",
+    "placement_for",
 ]
 
 
@@ -49,8 +64,28 @@ def _core_indices(problem: Problem, allocation: Sequence[int]) -> list[int]:
     return out
 
 
+def placement_for(
+    problem: Problem,
+    cidx: Sequence[int],
+    order: Sequence[int] | None = None,
+    given: Placement | None = None,
+) -> Demand | None:
+    """The placement of an allocation and its demand (``None`` for the unbounded
+    semantics): ``given`` when it is complete (spills and windows), else the default
+    policy, keeping the spills ``given`` names."""
+    if problem.memory != "capacity":
+        return None
+    if given is not None and given.spills is not None and given.read_window:
+        return demand(problem, cidx, given, order)
+    spills = None if given is None else given.spills
+    return default_placement(problem, cidx, order, spills)
+
+
 def simulate_times(
-    problem: Problem, cidx: Sequence[int], order: Sequence[int] | None = None
+    problem: Problem,
+    cidx: Sequence[int],
+    order: Sequence[int] | None = None,
+    placement: Placement | None = None,
 ) -> tuple[
     np.ndarray,
     np.ndarray,
@@ -66,85 +101,85 @@ def simulate_times(
         Core *index* per node.
     order
         Program order π (default: the problem's default order).
+    placement
+        Under the capacity semantics: the placement (default: the policy's).
 
     Returns
     -------
     start, fetch_end, end, reads, writes
         Arrays in cycles; ``reads[i]``/``writes[i]`` = (start, end) of node i's DMA tasks.
     """
-    if order is None:
-        order = problem.program_order()
-    n = problem.n_nodes
-    lat = problem.costs.latency
-    xc = problem.costs.xfer_cycles
-    edges = problem.edges
-    in_edges = problem.in_edges
-    preds = problem.hard_preds
-    pipe = problem.pipe_preds
-    tiles = problem.tiles
-    rcyc = problem.dram_read_cycles
-    wcyc = problem.dram_write_cycles
-    start = np.zeros(n)
-    fend = np.zeros(n)
-    end = np.zeros(n)
-    core_free = [0.0] * lat.shape[1]
-    read_end = [0.0] * n
-    port = 0.0
-    reads: dict[int, tuple[float, float]] = {}
-    writes: dict[int, tuple[float, float]] = {}
-    gate = problem.read_gate(order)
-    for kind, i in problem.event_sequence(order):
-        if kind == 0:
-            g = gate[i]
-            s = port if g < 0 or end[g] < port else end[g]
-            port = s + rcyc[i]
-            read_end[i] = port
-            reads[i] = (s, port)
-        elif kind == 1:
-            c = cidx[i]
-            s = max(core_free[c], read_end[i])
-            for p in preds[i]:
-                if end[p] > s:
-                    s = end[p]
-            for p in pipe[i]:  # fused: wait for the producer's first tile only
-                first = fend[p] + lat[p, cidx[p]] / tiles
-                if first > s:
-                    s = first
-            f = 0.0
-            for k in in_edges[i]:
-                e = edges[k]
-                f += e.bits * xc[cidx[e.src], c]
-            start[i] = s
-            fend[i] = s + f
-            e_i = s + f + lat[i, c]
-            for p in pipe[i]:  # ... and its last tile follows the producer's last tile
-                last = end[p] + lat[i, c] / tiles
-                if last > e_i:
-                    e_i = last
-            end[i] = e_i
-            core_free[c] = e_i
-        else:
-            s = max(port, end[i])
-            port = s + wcyc[i]
-            writes[i] = (s, port)
-    return start, fend, end, reads, writes
+    dem = placement_for(problem, cidx, order, placement)
+    t = simulate(problem, cidx, order, None if dem is None else dem.placement)
+    return t.start, t.fetch_end, t.end, t.reads, t.writes
 
 
-def _energy(problem: Problem, cidx: Sequence[int]) -> EnergyBreakdown:
+def _energy(
+    problem: Problem, cidx: Sequence[int], times: Times, spilled: frozenset[str]
+) -> EnergyBreakdown:
     comp = 0.0
     mem = 0.0
+    stream_pj = 0.0
     det = problem.costs.details
     for i, c in enumerate(cidx):
         oc = det[i][c]
         assert oc is not None
         comp += oc.compute_energy
         mem += oc.memory_energy
+        stream_pj += float(getattr(oc, "dram_energy", 0.0) or 0.0)
     xe = problem.costs.xfer_energy
     links = 0.0
     for e in problem.edges:
-        if not e.via_dram:
+        if not e.via_dram and e.tensor not in spilled:
             links += e.bits * xe[cidx[e.src], cidx[e.dst]]
-    return EnergyBreakdown(compute=comp, onchip_memory=mem, dram=problem.dram_energy, links=links)
+    c = problem.costs
+    if problem.memory == "capacity":
+        sr, sw = times.stream_read_bits, times.stream_write_bits
+        if not stream_pj:
+            stream_pj = float(
+                sr.sum() * c.dram_read_pj_per_bit + sw.sum() * c.dram_write_pj_per_bit
+            )
+        dram = float(
+            times.read_bits.sum() * c.dram_read_pj_per_bit
+            + times.write_bits.sum() * c.dram_write_pj_per_bit
+            + stream_pj
+        )
+    else:
+        dram = problem.dram_energy
+    return EnergyBreakdown(compute=comp, onchip_memory=mem, dram=dram, links=links)
+
+
+@dataclass(frozen=True, eq=False)
+class _Run:
+    """One evaluation: the problem simulated, its allocation, placement and times."""
+
+    problem: Problem
+    cidx: list[int]
+    order: tuple[int, ...] | None
+    real: Realization | None
+    demand: Demand | None
+    times: Times
+
+    @property
+    def spilled(self) -> frozenset[str]:
+        if self.demand is None:
+            return frozenset()
+        return frozenset(self.demand.placement.spills or ())
+
+
+def _run(problem: Problem, decision: Decision) -> _Run:
+    cidx = _core_indices(problem, decision.allocation)
+    if _is_trivial(problem, decision):
+        order = None if decision.priority is None else problem.program_order(decision.priority)
+        pb, real = problem, None
+    else:
+        real = realize(problem, decision)
+        pb = real.problem
+        cidx = _core_indices(pb, real.expand(decision.allocation))
+        order = None
+    dem = placement_for(pb, cidx, order, decision.placement)
+    times = simulate(pb, cidx, order, None if dem is None else dem.placement)
+    return _Run(pb, cidx, None if order is None else tuple(order), real, dem, times)
 
 
 def evaluate_fast(
@@ -156,23 +191,16 @@ def evaluate_fast(
 ) -> tuple[float, float]:
     """Latency (cycles) and energy (pJ) of an allocation, without building a Schedule.
 
-    Same semantics and numbers as :func:`evaluate`; used as the GA fitness.
+    Same semantics and numbers as :func:`evaluate` (the default placement).
     """
-    cidx = _core_indices(problem, allocation)
-    if stacks or checkpoints is not None:
-        dec = Decision(
-            tuple(allocation),
-            None if priority is None else tuple(priority),
-            tuple(tuple(s) for s in stacks),
-            checkpoints,
-        )
-        if not _is_trivial(problem, dec):
-            real = realize(problem, dec)
-            problem = real.problem
-            cidx = _core_indices(problem, real.expand(allocation))
-            priority = None
-    order = None if priority is None else problem.program_order(priority)
-    return _fast(problem, cidx, order)
+    dec = Decision(
+        tuple(allocation),
+        None if priority is None else tuple(priority),
+        tuple(tuple(s) for s in stacks),
+        checkpoints,
+    )
+    r = _run(problem, dec)
+    return r.times.makespan, _energy(r.problem, r.cidx, r.times, r.spilled).total
 
 
 @dataclass(frozen=True)
@@ -192,6 +220,9 @@ class Metrics:
         objective, :meth:`Realization.recompute_cost`).
     stack_overflow
         Number of fused stacks whose weights and tile buffers exceed on-chip capacity.
+    memory_overflow
+        Number of (memory, position) pairs over capacity (0 for every placement the
+        default policy finds; a given placement may overflow).
     """
 
     latency: float
@@ -200,6 +231,7 @@ class Metrics:
     recompute_cycles: float = 0.0
     recompute_energy_pj: float = 0.0
     stack_overflow: int = 0
+    memory_overflow: int = 0
 
     def value(self, name: str) -> float:
         """``latency``, ``energy``, ``edp``, ``memory`` (peak footprint) or ``recompute``."""
@@ -229,20 +261,22 @@ def evaluate_metrics(problem: Problem, decision: Decision) -> Metrics:
     ValueError
         As :func:`evaluate`.
     """
-    cidx = _core_indices(problem, decision.allocation)
-    if _is_trivial(problem, decision):
+    r = _run(problem, decision)
+    lat = r.times.makespan
+    en = _energy(r.problem, r.cidx, r.times, r.spilled).total
+    over = len(r.demand.overflow()) if r.demand is not None else 0
+    if r.real is None:
         if decision.priority is None:
-            return Metrics(*_fast(problem, cidx, None), _store_all_peak(problem))
-        order = problem.program_order(decision.priority)
-        fp, _ = footprint_profile(problem, order, problem.checkpoint_tensors)
-        lat, en = _fast(problem, cidx, order)
-        return Metrics(lat, en, float(fp.max()) if len(fp) else 0.0)
-    real = realize(problem, decision)
-    alloc = real.expand(decision.allocation)
-    lat, en = _fast(real.problem, _core_indices(real.problem, alloc), None)
+            peak = _store_all_peak(problem)
+        else:
+            order = problem.program_order(decision.priority)
+            fp, _ = footprint_profile(problem, order, problem.checkpoint_tensors)
+            peak = float(fp.max()) if len(fp) else 0.0
+        return Metrics(lat, en, peak, memory_overflow=over)
+    real = r.real
     cyc, pj = real.recompute_cost(decision.allocation)
-    over = len(stack_overflow(problem, real.stacks, decision.allocation))
-    return Metrics(lat, en, real.peak_footprint_bits, cyc, pj, over)
+    stk = len(stack_overflow(problem, real.stacks, decision.allocation))
+    return Metrics(lat, en, real.peak_footprint_bits, cyc, pj, stk, over)
 
 
 @lru_cache(maxsize=16)
@@ -250,100 +284,6 @@ def _store_all_peak(problem: Problem) -> float:
     """Peak store-all footprint in the default program order (bits)."""
     fp, _ = footprint_profile(problem, problem.program_order(), problem.checkpoint_tensors)
     return float(fp.max()) if len(fp) else 0.0
-
-
-def _fast(
-    problem: Problem, cidx: Sequence[int], order: Sequence[int] | None
-) -> tuple[float, float]:
-    _, _, end, _, writes = simulate_times(problem, cidx, order)
-    lat = float(end.max()) if len(end) else 0.0
-    if writes:
-        lat = max(lat, max(float(w[1]) for w in writes.values()))
-    return lat, float(_energy(problem, cidx).total)
-
-
-def _memory_traces(
-    problem: Problem,
-    cidx: Sequence[int],
-    start: np.ndarray,
-    end: np.ndarray,
-    reads: dict[int, tuple[float, float]],
-    writes: dict[int, tuple[float, float]],
-    makespan: float,
-) -> dict[str, MemoryTrace]:
-    """Occupancy over time of each core's on-chip memory and of DRAM.
-
-    On-chip: a node's DRAM-read operands occupy its core from the read start to the node
-    end; its outputs occupy its core from its start until its last on-chip consumer has
-    ended and its DRAM write (if any) is done.  DRAM: weights and optimizer state all
-    step long, plus stored activations from their write to their last read.
-    """
-    g = problem.graph
-    acc = problem.accelerator
-    events: dict[int, list[tuple[float, float]]] = {c: [] for c in range(len(problem.core_ids))}
-    last_use: dict[int, float] = {}
-    for e in problem.edges:
-        if not e.via_dram:
-            last_use[e.src] = max(last_use.get(e.src, 0.0), float(end[e.dst]))
-    for i, op in enumerate(problem.nodes):
-        c = cidx[i]
-        rb = problem.dram_read_bits[i]
-        if rb > 0:
-            t0 = reads[i][0]
-            events[c] += [(t0, rb), (float(end[i]), -rb)]
-        out_bits = sum(
-            g.tensors[t].bits / (problem.tiles if t in problem.tile_tensors else 1)
-            for t in op.outputs
-        )
-        if out_bits:
-            t1 = max(float(end[i]), last_use.get(i, 0.0), writes.get(i, (0.0, 0.0))[1])
-            events[c] += [(float(start[i]), out_bits), (t1, -out_bits)]
-    traces: dict[str, MemoryTrace] = {}
-    for c, evs in events.items():
-        core = acc.core(problem.core_ids[c])
-        cap = core.onchip_bits
-        label = f"core {core.id} ({core.name})"
-        traces[label] = _trace(label, core.id, cap, evs, makespan)
-    # DRAM
-    const = sum(t.bits for t in g.tensors.values() if t.is_constant and t.name not in g.producer)
-    dram_ev: list[tuple[float, float]] = [(0.0, float(const))]
-    for i in writes:
-        ws, we = writes[i]
-        for t in problem.dram_write_tensors[i]:
-            tensor = g.tensors[t]
-            if tensor.is_constant:
-                continue  # updated in place of the old copy
-            readers = [
-                reads[j][1]
-                for j in range(problem.n_nodes)
-                if t in problem.dram_read_tensors[j] and j in reads
-            ]
-            t_end = max(readers) if readers else makespan
-            dram_ev += [(ws, float(tensor.bits)), (t_end, -float(tensor.bits))]
-    dram = acc.dram
-    if dram is not None and acc.offchip_core_id is not None:
-        traces["DRAM"] = _trace("DRAM", acc.offchip_core_id, dram.size_bits, dram_ev, makespan)
-    return traces
-
-
-def _trace(
-    label: str, core: int, cap: float, evs: list[tuple[float, float]], makespan: float
-) -> MemoryTrace:
-    if not evs:
-        return MemoryTrace(label, core, cap, np.array([0.0, makespan]), np.array([0.0, 0.0]))
-    evs = sorted(evs, key=lambda e: (e[0], e[1]))
-    times = [0.0]
-    vals = [0.0]
-    cur = 0.0
-    for t, d in evs:
-        cur += d
-        if t == times[-1]:
-            vals[-1] = cur
-        else:
-            times.append(t)
-            vals.append(cur)
-    vals = [max(v, 0.0) if abs(v) < 1e-6 else v for v in vals]
-    return MemoryTrace(label, core, cap, np.array(times), np.array(vals))
 
 
 def _is_trivial(problem: Problem, decision: Decision) -> bool:
@@ -368,23 +308,21 @@ def evaluate(problem: Problem, decision: Decision) -> Schedule:
     problem
         From :func:`monet_opt.schedule.problem.build_problem`.
     decision
-        Allocation (core ids, one per node), optional priority, fused stacks and kept
-        checkpoints.  Stacks and dropped checkpoints are realized as a derived problem
-        (:func:`monet_opt.schedule.realize.realize`); the schedule's nodes are then the
-        derived nodes in program order, recompute copies included.
+        Allocation (core ids, one per node), optional priority, fused stacks, kept
+        checkpoints and placement.  Stacks and dropped checkpoints are realized as a
+        derived problem (:func:`monet_opt.schedule.realize.realize`); the schedule's nodes
+        are then the derived nodes in program order, recompute copies included.
 
     Raises
     ------
     ValueError
         On a wrong-length allocation, a disallowed core, or invalid stacks/checkpoints.
     """
-    cidx = _core_indices(problem, decision.allocation)
-    if _is_trivial(problem, decision):
-        order = None if decision.priority is None else problem.program_order(decision.priority)
-        sched = _simulate(problem, cidx, order)
-        fp, _ = footprint_profile(
-            problem, order or problem.program_order(), problem.checkpoint_tensors
-        )
+    r = _run(problem, decision)
+    sched = _schedule(r)
+    if r.real is None:
+        order = r.order or problem.program_order()
+        fp, _ = footprint_profile(problem, order, problem.checkpoint_tensors)
         stats = {
             "recompute_cycles": 0.0,
             "recompute_energy_pj": 0.0,
@@ -392,77 +330,268 @@ def evaluate(problem: Problem, decision: Decision) -> Schedule:
             "peak_footprint_bits": float(fp.max()) if len(fp) else 0.0,
             "stack_overflow": 0,
         }
-        return replace(sched, footprint=fp, stats=stats)
-    real = realize(problem, decision)
-    alloc = real.expand(decision.allocation)
-    sched = _simulate(real.problem, _core_indices(real.problem, alloc), None)
-    cyc, pj = real.recompute_cost(decision.allocation)
-    stats = {
-        "recompute_cycles": cyc,
-        "recompute_energy_pj": pj,
-        "recompute_nodes": len(real.recompute_nodes),
-        "peak_footprint_bits": real.peak_footprint_bits,
-        "stack_overflow": len(stack_overflow(problem, real.stacks, decision.allocation)),
+    else:
+        real = r.real
+        cyc, pj = real.recompute_cost(decision.allocation)
+        fp = real.footprint
+        stats = {
+            "recompute_cycles": cyc,
+            "recompute_energy_pj": pj,
+            "recompute_nodes": len(real.recompute_nodes),
+            "peak_footprint_bits": real.peak_footprint_bits,
+            "stack_overflow": len(stack_overflow(problem, real.stacks, decision.allocation)),
+        }
+    stats.update(_memory_stats(r))
+    return replace(sched, footprint=fp, stats=stats)
+
+
+def _memory_stats(r: _Run) -> dict[str, object]:
+    """Placement, overflow and the DRAM traffic split of a run."""
+    t = r.times
+    pb = r.problem
+    c = pb.costs
+    out: dict[str, object] = {"memory_model": pb.memory}
+    dem = r.demand
+    out["memory_overflow"] = 0 if dem is None else len(dem.overflow())
+    out["spilled"] = tuple(sorted(r.spilled))
+    g = pb.graph
+    comp_r = comp_w = spill_r = spill_w = 0.0
+    spilled = r.spilled
+    mm = memory_model(pb) if pb.memory == "capacity" else None
+    for i in range(pb.n_nodes):
+        comp_r += sum(float(g.tensors[t].bits) for t in pb.dram_read_tensors[i])
+        comp_w += sum(float(g.tensors[t].bits) for t in pb.dram_write_tensors[i])
+    if mm is not None and spilled:
+        sp = np.asarray([n in spilled for n in mm.tensors], dtype=bool)
+        if sp.any():
+            spill_w = float(mm.t_bits[sp].sum())
+            spill_r = float(mm.e_bits[sp[mm.e_tensor]].sum()) if len(mm.e_tensor) else 0.0
+    stream = float(t.stream_read_bits.sum() + t.stream_write_bits.sum())
+    dma = float(t.read_bits.sum() + t.write_bits.sum())
+    # in-node streams carry operands that were compulsory DMA otherwise, plus re-fetch
+    refetch = max(stream + dma - (comp_r + comp_w + spill_r + spill_w), 0.0)
+    split = {
+        "compulsory": comp_r + comp_w,
+        "spill": spill_r + spill_w,
+        "refetch": refetch,
     }
-    return replace(sched, footprint=real.footprint, stats=stats)
+    out["dram_traffic_bits"] = split
+    out["dram_traffic_cycles"] = {k: v * c.dram_cycles_per_bit for k, v in split.items()}
+    out["dram_traffic_pj"] = {
+        "compulsory": comp_r * c.dram_read_pj_per_bit + comp_w * c.dram_write_pj_per_bit,
+        "spill": spill_r * c.dram_read_pj_per_bit + spill_w * c.dram_write_pj_per_bit,
+        "refetch": refetch * c.dram_read_pj_per_bit,
+    }
+    return out
 
 
-def _simulate(problem: Problem, cidx: Sequence[int], order: Sequence[int] | None) -> Schedule:
-    start, fend, end, reads, writes = simulate_times(problem, cidx, order)
-    makespan = float(end.max()) if len(end) else 0.0
-    if writes:
-        makespan = max(makespan, max(w[1] for w in writes.values()))
-    off = problem.accelerator.offchip_core_id
+def _memory_traces(r: _Run, makespan: float) -> dict[str, MemoryTrace]:
+    """Occupancy over time of every on-chip memory and of DRAM (real time).
+
+    Capacity semantics: each memory of each core, from the demand items (working sets
+    while a node runs, live tensors from production to the last fetch, prefetch buffers
+    from the read start to the node end, write-back buffers until written).  Unbounded
+    semantics: one trace per core (all its memories together), as before issue 10.
+    """
+    pb = r.problem
+    t = r.times
+    if pb.memory != "capacity":
+        return _traces_unbounded(pb, r.cidx, t, makespan)
+    mm = memory_model(pb)
+    n = pb.n_nodes
+    c = np.asarray(r.cidx, dtype=int)
+    rows = mm.slot_row[c]
+    events: list[list[tuple[float, float]]] = [[] for _ in mm.keys]
+    spilled = np.asarray([nm in r.spilled for nm in mm.tensors], dtype=bool)
+    strm = mm.streamed[np.arange(n), c]
+    work = mm.work[np.arange(n), c]
+    in_place: dict[tuple[int, int], float] = {}
+    last_free: dict[int, float] = {}
+    if len(mm.e_tensor):
+        for k in range(len(mm.e_tensor)):
+            ti = int(mm.e_tensor[k])
+            if spilled[ti]:
+                continue
+            j = int(mm.e_dst[k])
+            a = int(mm.t_src[ti])
+            free = t.end[j] if c[j] == c[a] else t.fetch_end[j]
+            last_free[ti] = max(last_free.get(ti, 0.0), float(free))
+            same_mem = rows[j, mm.e_operand[k]] == rows[a, 2]
+            if c[j] == c[a] and same_mem and not strm[j, mm.e_operand[k]]:
+                key = (j, int(mm.e_operand[k]))
+                in_place[key] = in_place.get(key, 0.0) + float(mm.e_bits[k])
+    for ti, free in last_free.items():
+        a = int(mm.t_src[ti])
+        row = rows[a, 2]
+        if row >= 0:
+            b = float(mm.t_tile_bits[ti])
+            events[row] += [(float(t.start[a]), b), (free, -b)]
+    for i in range(n):
+        for k in range(3):
+            row = rows[i, k]
+            b = float(work[i, k])
+            if k == 2:
+                b -= sum(float(mm.t_tile_bits[ti]) for ti in last_free if mm.t_src[ti] == i)
+            b -= in_place.get((i, k), 0.0)
+            if row >= 0 and b > 0:
+                events[row] += [(float(t.start[i]), b), (float(t.end[i]), -b)]
+        if i in t.reads and t.read_bits[i] > 0:
+            s0 = t.reads[i][0]
+            for k in range(3):
+                row = rows[i, k]
+                b = float(mm.reads[i, k]) * (not strm[i, k])
+                if row >= 0 and b > 0:
+                    events[row] += [(s0, b), (float(t.start[i]), -b)]
+        if i in t.writes and t.write_bits[i] > 0 and rows[i, 2] >= 0:
+            b = float(t.write_bits[i])
+            events[rows[i, 2]] += [(float(t.end[i]), b), (t.writes[i][1], -b)]
+    traces: dict[str, MemoryTrace] = {}
+    for row, key in enumerate(mm.keys):
+        cid = pb.core_ids[key[0]]
+        traces[mm.labels[row]] = _trace(
+            mm.labels[row], cid, float(mm.capacity[row]), events[row], makespan
+        )
+    dram = _dram_trace(pb, t, makespan)
+    if dram is not None:
+        traces["DRAM"] = dram
+    return traces
+
+
+def _dram_trace(pb: Problem, t: Times, makespan: float) -> MemoryTrace | None:
+    g = pb.graph
+    acc = pb.accelerator
+    dram = acc.dram
+    if dram is None or acc.offchip_core_id is None:
+        return None
+    const = sum(
+        tt.bits for tt in g.tensors.values() if tt.is_constant and tt.name not in g.producer
+    )
+    ev: list[tuple[float, float]] = [(0.0, float(const))]
+    for i, (ws, _we) in t.writes.items():
+        for name in pb.dram_write_tensors[i]:
+            tensor = g.tensors[name]
+            if tensor.is_constant:
+                continue  # updated in place of the old copy
+            readers = [
+                t.reads[j][1]
+                for j in range(pb.n_nodes)
+                if name in pb.dram_read_tensors[j] and j in t.reads
+            ]
+            t_end = max(readers) if readers else makespan
+            ev += [(ws, float(tensor.bits)), (t_end, -float(tensor.bits))]
+    return _trace("DRAM", acc.offchip_core_id, dram.size_bits, ev, makespan)
+
+
+def _traces_unbounded(
+    problem: Problem, cidx: Sequence[int], t: Times, makespan: float
+) -> dict[str, MemoryTrace]:
+    g = problem.graph
+    acc = problem.accelerator
+    start, end, reads, writes = t.start, t.end, t.reads, t.writes
+    events: dict[int, list[tuple[float, float]]] = {c: [] for c in range(len(problem.core_ids))}
+    last_use: dict[int, float] = {}
+    for e in problem.edges:
+        if not e.via_dram:
+            last_use[e.src] = max(last_use.get(e.src, 0.0), float(end[e.dst]))
+    for i, op in enumerate(problem.nodes):
+        c = cidx[i]
+        rb = problem.dram_read_bits[i]
+        if rb > 0:
+            events[c] += [(reads[i][0], rb), (float(end[i]), -rb)]
+        out_bits = sum(
+            g.tensors[name].bits / (problem.tiles if name in problem.tile_tensors else 1)
+            for name in op.outputs
+        )
+        if out_bits:
+            t1 = max(float(end[i]), last_use.get(i, 0.0), writes.get(i, (0.0, 0.0))[1])
+            events[c] += [(float(start[i]), out_bits), (t1, -out_bits)]
+    traces: dict[str, MemoryTrace] = {}
+    for c, evs in events.items():
+        core = acc.core(problem.core_ids[c])
+        label = f"core {core.id} ({core.name})"
+        traces[label] = _trace(label, core.id, core.onchip_bits, evs, makespan)
+    dram = _dram_trace(problem, t, makespan)
+    if dram is not None:
+        traces["DRAM"] = dram
+    return traces
+
+
+def _trace(
+    label: str, core: int, cap: float, evs: list[tuple[float, float]], makespan: float
+) -> MemoryTrace:
+    if not evs:
+        return MemoryTrace(label, core, cap, np.array([0.0, makespan]), np.array([0.0, 0.0]))
+    evs = sorted(evs, key=lambda e: (e[0], e[1]))
+    times = [0.0]
+    vals = [0.0]
+    cur = 0.0
+    for tt, d in evs:
+        cur += d
+        if tt == times[-1]:
+            vals[-1] = cur
+        else:
+            times.append(tt)
+            vals.append(cur)
+    vals = [max(v, 0.0) if abs(v) < 1e-6 else v for v in vals]
+    return MemoryTrace(label, core, cap, np.array(times), np.array(vals))
+
+
+def _schedule(r: _Run) -> Schedule:
+    pb = r.problem
+    cidx = r.cidx
+    t = r.times
+    makespan = t.makespan
+    off = pb.accelerator.offchip_core_id
     off = -1 if off is None else off
-    ids = problem.core_ids
+    ids = pb.core_ids
     transfers: list[Transfer] = []
-    for i, (s, e) in reads.items():
+    for i, (s, e) in t.reads.items():
         transfers.append(
             Transfer(
-                "+".join(problem.dram_read_tensors[i]),
-                off,
-                ids[cidx[i]],
-                "dram",
-                s,
-                e,
-                float(problem.dram_read_bits[i]),
+                "+".join(pb.dram_read_tensors[i]) or "spilled inputs",
+                off, ids[cidx[i]], "dram", s, e, float(t.read_bits[i]),
             )
-        )
-    for i, (s, e) in writes.items():
+        )  # fmt: skip
+    for i, (s, e) in t.writes.items():
         transfers.append(
             Transfer(
-                "+".join(problem.dram_write_tensors[i]),
-                ids[cidx[i]],
-                off,
-                "dram",
-                s,
-                e,
-                float(problem.dram_write_bits[i]),
+                "+".join(pb.dram_write_tensors[i]) or "spilled outputs",
+                ids[cidx[i]], off, "dram", s, e, float(t.write_bits[i]),
             )
-        )
-    xc = problem.costs.xfer_cycles
-    for j in range(problem.n_nodes):
-        t = float(start[j])
-        for k in problem.in_edges[j]:
-            ed = problem.edges[k]
+        )  # fmt: skip
+    for i, (s, e) in t.streams.items():
+        transfers.append(
+            Transfer(
+                f"{pb.nodes[i].name} (streamed)", off, ids[cidx[i]], "dram", s, e,
+                float(t.stream_read_bits[i] + t.stream_write_bits[i]),
+            )
+        )  # fmt: skip
+    xc = pb.costs.xfer_cycles
+    spilled = r.spilled
+    for j in range(pb.n_nodes):
+        tt = float(t.start[j])
+        for k in pb.in_edges[j]:
+            ed = pb.edges[k]
+            if ed.tensor in spilled:
+                continue
             a, b = cidx[ed.src], cidx[j]
             dur = ed.bits * xc[a, b]
             if a != b and dur > 0:
                 transfers.append(
                     Transfer(
-                        ed.tensor, ids[a], ids[b], problem.costs.routes[a][b], t, t + dur, ed.bits
+                        ed.tensor, ids[a], ids[b], pb.costs.routes[a][b], tt, tt + dur, ed.bits
                     )
                 )
-                t += dur
+                tt += dur
     transfers.sort(key=lambda tr: (tr.start, tr.channel))
     return Schedule(
-        node_names=problem.node_names,
+        node_names=pb.node_names,
         core=np.array([ids[c] for c in cidx]),
-        start=start,
-        end=end,
-        fetch_end=fend,
+        start=t.start,
+        end=t.end,
+        fetch_end=t.fetch_end,
         transfers=tuple(transfers),
         latency=makespan,
-        energy=_energy(problem, cidx),
-        memory=_memory_traces(problem, cidx, start, end, reads, writes, makespan),
+        energy=_energy(pb, cidx, t, spilled),
+        memory=_memory_traces(r, makespan),
     )

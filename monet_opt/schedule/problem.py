@@ -46,9 +46,10 @@ consumer's port serializes its own fetches); the DRAM port is the shared resourc
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 
 import numpy as np
 
@@ -127,6 +128,13 @@ class Problem:
     ties
         ``(n,)`` derived problems only, else empty: the node whose core node ``i`` must
         share (``-1``: none); recompute copies run on the core of their original.
+    memory
+        ``"capacity"`` (memories have their capacity, :mod:`monet_opt.schedule.memory`)
+        or ``"unbounded"`` (no capacity; checkpointed activations are stored in DRAM).
+    input_operands
+        ``n`` mappings: input tensor -> ZigZag operand it feeds (``"I1"`` for the first
+        input of the op, ``"I2"`` for the others), which decides the memory it occupies
+        (:mod:`monet_opt.schedule.memory`).
     """
 
     graph: Graph
@@ -145,6 +153,8 @@ class Problem:
     tiles: int = 8
     tile_tensors: frozenset[str] = frozenset()
     ties: tuple[int, ...] = ()
+    memory: str = "unbounded"
+    input_operands: tuple[Mapping[str, str], ...] = ()
 
     # -- basic views ---------------------------------------------------------------
     @property
@@ -366,6 +376,10 @@ def _contracted_ops(graph: Graph, fold_activations: bool) -> tuple[set[str], dic
 
 
 LAYER_IO = ("dram", "onchip")
+#: Memory models: ``capacity`` (every memory has its capacity; placement, spills and the
+#: gates of :mod:`monet_opt.schedule.memory`) or ``unbounded`` (no capacity: the model of
+#: monet-opt before issue 10, kept to measure what capacity changes).
+MEMORY_MODELS = ("capacity", "unbounded")
 ORDERS = ("heft", "layerwise")
 
 
@@ -394,6 +408,7 @@ def build_problem(
     fold_activations: bool = True,
     tiles: int = 8,
     order: str = "heft",
+    memory: str = "unbounded",
 ) -> Problem:
     """Build the scheduling :class:`Problem` of a (training) graph on an accelerator.
 
@@ -422,6 +437,10 @@ def build_problem(
         for makespan) or ``"layerwise"`` (the backward pass layer by layer, deepest first,
         each layer's dX, dW and optimizer update together, as frameworks execute it;
         keeps activation lifetimes short, which checkpointing needs).
+    memory
+        ``"capacity"`` (every memory has its capacity, see
+        :mod:`monet_opt.schedule.memory`) or ``"unbounded"`` (see :data:`MEMORY_MODELS`;
+        the default until the formulations model capacities exactly).
 
     Raises
     ------
@@ -433,6 +452,8 @@ def build_problem(
     """
     if layer_io not in LAYER_IO:
         raise ValueError(f"layer_io must be one of {LAYER_IO}, got {layer_io!r}")
+    if memory not in MEMORY_MODELS:
+        raise ValueError(f"memory must be one of {MEMORY_MODELS}, got {memory!r}")
     if prefetch_depth < 0:
         raise ValueError(f"prefetch_depth must be >= 0, got {prefetch_depth}")
     if tiles < 1:
@@ -448,7 +469,12 @@ def build_problem(
         for t in op.outputs:
             producer[t] = i
     consumers: dict[str, list[int]] = {}
+    operands: list[dict[str, str]] = []
     for j, op in enumerate(nodes):
+        ops: dict[str, str] = {}
+        for k, t in enumerate(op.inputs):
+            ops.setdefault(alias.get(t, t), "I1" if k == 0 else "I2")
+        operands.append(ops)
         for t in dict.fromkeys(op.inputs):
             consumers.setdefault(alias.get(t, t), []).append(j)
 
@@ -469,8 +495,13 @@ def build_problem(
                 rbits[j] += tensor.bits
                 rt[j].append(root)
                 continue
+            # without capacities a kept activation is stored in DRAM (MONET's store-all);
+            # with them it is an on-chip tensor that the placement keeps or spills
             via_dram = layer_io == "dram" or (
-                root in ckpt and op.phase != Phase.FORWARD and nodes[p].phase == Phase.FORWARD
+                memory == "unbounded"
+                and root in ckpt
+                and op.phase != Phase.FORWARD
+                and nodes[p].phase == Phase.FORWARD
             )
             if via_dram:
                 rbits[j] += tensor.bits
@@ -483,7 +514,7 @@ def build_problem(
             tensor = graph.tensors[t]
             cons = consumers.get(t, [])
             stored = (
-                t in ckpt
+                (t in ckpt and memory == "unbounded")
                 or tensor.role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE)
                 or not cons
                 or layer_io == "dram"
@@ -547,8 +578,10 @@ def build_problem(
         dram_deps=tuple(tuple(sorted(v)) for v in deps),
         prefetch_depth=prefetch_depth,
         layer_io=layer_io,
+        memory=memory,
         default_priority=(
             tuple(float(r) for r in rank) if order == "heft" else _layerwise_priority(nodes)
         ),
         tiles=tiles,
+        input_operands=tuple(MappingProxyType(o) for o in operands),
     )

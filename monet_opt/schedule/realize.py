@@ -588,6 +588,7 @@ def realize(problem: Problem, decision: Decision) -> Realization:
         dram_deps=dram.deps,
         prefetch_depth=problem.prefetch_depth,
         layer_io=problem.layer_io,
+        memory=problem.memory,
         default_priority=tuple(float(n - k) for k in range(n)),
         tiles=problem.tiles,
         tile_tensors=_tile_tensors(edges),
@@ -595,6 +596,9 @@ def realize(problem: Problem, decision: Decision) -> Realization:
             -1 if a is None else layout.dmap[o]
             for o, a in zip(layout.origin, layout.rfor, strict=True)
         ),
+        input_operands=tuple(problem.input_operands[o] for o in layout.origin)
+        if problem.input_operands
+        else (),
     )
     return Realization(
         base=problem,

@@ -8,8 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monet_opt.schedule.memory import Placement
 
 __all__ = [
     "Decision",
@@ -38,12 +42,17 @@ class Decision:
     checkpoints
         Forward activation tensors kept in memory for the backward pass; ``None``
         means store-all.
+    placement
+        Where tensors live under the capacity semantics
+        (:class:`monet_opt.schedule.memory.Placement`: spilled tensors, prefetch and
+        write-back windows); ``None`` lets the default policy choose.
     """
 
     allocation: tuple[int, ...]
     priority: tuple[float, ...] | None = None
     stacks: tuple[tuple[int, ...], ...] = ()
     checkpoints: frozenset[str] | None = None
+    placement: Placement | None = None
 
 
 @dataclass(frozen=True)
