@@ -127,11 +127,16 @@ class PrecisionConfig(_Strict):
 
 
 class WorkloadConfig(_Strict):
-    """The network to train: a built-in model or an ONNX file, plus the optimizer."""
+    """The network: a built-in model or an ONNX file, plus the optimizer.
+
+    ``mode: training`` (default) derives one training step (forward, loss, backward,
+    optimizer); ``mode: inference`` schedules the forward pass alone (Stream's cases).
+    """
 
     model: str | None = None
     onnx: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    mode: Literal["training", "inference"] = "training"
     optimizer: Literal["adamw", "sgd"] = "adamw"
     precision: PrecisionConfig = Field(default_factory=PrecisionConfig)
 

@@ -175,7 +175,8 @@ def build_forward(cfg: Config) -> Graph:
 
 
 def build_training_graph(cfg: Config, forward: Graph | None = None) -> Graph:
-    """The training graph (forward + loss + backward + optimizer) of the workload.
+    """The graph to schedule: the training step (forward + loss + backward + optimizer)
+    of the workload, or its forward pass alone with ``workload.mode: inference``.
 
     Raises
     ------
@@ -185,6 +186,8 @@ def build_training_graph(cfg: Config, forward: Graph | None = None) -> Graph:
     if forward is None:
         forward = build_forward(cfg)
     wl = cfg.workload
+    if wl.mode == "inference":
+        return forward
     try:
         precision = Precision(**wl.precision.model_dump())
     except (ValueError, TypeError) as exc:

@@ -681,7 +681,7 @@ def _solve_edp(
         sum(o.solve_seconds for o in total),
         {"edp_sweep_statuses": statuses, "edp_points": len(cands)},
     )
-    return out, {}
+    return out, {"global": lat_lb * e_lb}
 
 
 def _scope(fixed: Decision | None) -> str:
@@ -752,7 +752,10 @@ def solve_allocation(
         cand = real.expand(warm_start.allocation) if real is not None else warm_start.allocation
         if _better(target, cand, greedy, objective, priority):
             warm = tuple(int(a) for a in cand)
-    out, extra_bounds = _solve_on(target, priority, objective, opts, warm, edp_points)
+    out, extra_bounds = _solve_on(target.unbounded, priority, objective, opts, warm, edp_points)
+    if target.memory == "capacity":  # bounds of the capacity semantics, not the model's
+        lat_lb, e_lb = lower_bounds(target)["max"], energy_lower_bound(target)
+        extra_bounds = {"global": {"latency": lat_lb, "energy": e_lb}.get(objective, lat_lb * e_lb)}
     derived = Decision(out.allocation, priority)
     decision = real.invert(derived) if real is not None else derived
     res = SolveResult.build(
@@ -776,6 +779,7 @@ def solve_allocation(
     )
     if (
         objective == "latency"
+        and target.memory != "capacity"
         and out.objective is not None
         and res.simulated > out.objective * (1 + 1e-6) + 1e-6
     ):

@@ -475,6 +475,7 @@ def build_checkpoint_model(
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     t0 = time.perf_counter()
     alloc = tuple(allocation) if allocation is not None else greedy_decision(problem).allocation
+    real, problem = problem, problem.unbounded  # the model has no memory capacities
     d = _data(problem, alloc, problem.program_order(priority), stacks, objective)
     mb = ModelBuilder()
     keep = {a: mb.binary(f"k[{a}]") for a in d.cands}
@@ -492,7 +493,7 @@ def build_checkpoint_model(
     _objective(mb, d, keep, y, w, const)
     h = mb.to_highs(options)
     return CheckpointModel(
-        problem=problem,
+        problem=real,
         allocation=alloc,
         priority=_tuple(priority),
         stacks=tuple(tuple(s) for s in stacks),

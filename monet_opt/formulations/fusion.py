@@ -556,7 +556,8 @@ def build_fusion_model(
         raise ValueError(f"weight must be in [0, 1], got {weight}")
     t0 = time.perf_counter()
     alloc = tuple(allocation) if allocation is not None else greedy_decision(problem).allocation
-    inp = _fusion_inputs(problem, alloc, _tuple(priority), checkpoints)
+    # the model is built without memory capacities (SolveResult says so under them)
+    inp = _fusion_inputs(problem.unbounded, alloc, _tuple(priority), checkpoints)
     n = inp.problem.n_nodes
 
     mb = ModelBuilder()

@@ -163,6 +163,7 @@ class SolveResult:
         schedule: Schedule | None = None,
         extra: Mapping[str, Any] | None = None,
         method: str = "milp",
+        models_capacity: bool = False,
     ) -> SolveResult:
         """The one constructor: re-simulate, combine bounds, compute gap and status.
 
@@ -191,6 +192,11 @@ class SolveResult:
             reference the caller reports, ``simulated`` is ``inf``).
         schedule
             The evaluator's schedule of ``decision`` if the caller has it already.
+        models_capacity
+            The MILP models the capacity semantics of :mod:`monet_opt.schedule.memory`.
+            When the problem uses them and the MILP does not, its answer is only a
+            candidate: its dual bound is dropped (it bounds another model), the bound
+            is the valid global bounds alone and the scope says so.
 
         Returns
         -------
@@ -198,6 +204,12 @@ class SolveResult:
         """
         sched = schedule if schedule is not None else evaluate(problem, decision)
         lbs = lower_bounds(problem)
+        if problem.memory == "capacity" and not models_capacity:
+            milp_bound = None
+            scope += (
+                " (the MILP does not model memory capacities yet: its answer is a candidate "
+                "re-simulated with them, bounded by the global bounds only)"
+            )
         fn = (
             (lambda s: metric_value(simulated_of, s))
             if isinstance(simulated_of, str)

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from types import MappingProxyType
 
@@ -275,6 +275,14 @@ class Problem:
         """Like :attr:`reachability`, through edges that order end before start only
         (not the pipelined edges inside fused stacks)."""
         return _reach(self.hard_preds)
+
+    @cached_property
+    def unbounded(self) -> Problem:
+        """This problem without memory capacities (itself when it has none): the model
+        the MILPs build on until they model capacities."""
+        if self.memory == "unbounded":
+            return self
+        return replace(self, memory="unbounded")
 
     # -- program order ---------------------------------------------------------------
     def program_order(self, priority: Sequence[float] | None = None) -> tuple[int, ...]:
