@@ -1,6 +1,8 @@
-"""Cost model: latency (cycles) and energy (pJ) of every node on every core, transfers."""
+"""Cost model: latency (cycles) and energy (pJ) of every node on every core, under the
+capacity of the cores' memories (in-node DRAM streaming), and core-to-core transfers."""
 
 from monet_opt.cost.op_cost import (
+    INFEASIBLE,
     OpCost,
     can_run,
     kind_runs_on,
@@ -11,6 +13,7 @@ from monet_opt.cost.op_cost import (
 from monet_opt.cost.tables import CostTables, build_cost_tables, route
 
 __all__ = [
+    "INFEASIBLE",
     "OpCost",
     "CostTables",
     "build_cost_tables",

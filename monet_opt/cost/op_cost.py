@@ -1,8 +1,10 @@
 r"""Latency (cycles) and energy (pJ) of one computation node on one core.
 
-This is an analytical, ZigZag-flavoured model: a fixed (or best) spatial unrolling
-and a weight-stationary temporal schedule, evaluated in closed form so that the
-cost table of a whole training graph costs milliseconds.
+An analytical, ZigZag-flavoured model: a spatial unrolling, a weight-stationary temporal
+schedule below the top memories and a blocking at the DRAM / top-memory boundary chosen
+under the capacity of the core's memories, all evaluated in closed form so that the cost
+table of a whole training graph costs well under a second.  The mapping space and why its
+search is exact are in :mod:`monet_opt.cost.mapping`; the per-mapping equations are here.
 
 Equations
 ---------
@@ -12,8 +14,10 @@ or B, D, C, K for GEMMs) and the core an array of :math:`P = \prod_a S_a` PEs.
 **Spatial unrolling.**  Each array dimension :math:`a` of size :math:`S_a` unrolls one
 loop dimension :math:`d(a)` by :math:`u_a = \min(S_a, L_{d(a)})`.  A fixed ``dataflow``
 (Stream's ``dataflows``, e.g. D1 = K 32, D2 = C 32) is used when the core gives one;
-otherwise the assignment of loop dimensions to array dimensions with the fewest cycles
-is chosen (exhaustively; at most a few hundred candidates).
+otherwise every assignment of loop dimensions to array dimensions is a candidate and the
+one with the lowest node latency (roofline below, memory-bound cycles and DRAM included),
+then energy, is chosen.  :func:`spatial_unrolling` alone returns the candidate with the
+fewest compute cycles.
 
 **Compute cycles** (MAC ops)
 
@@ -27,22 +31,36 @@ optimizer) run one element operation per PE per cycle:
 :math:`T_{comp} = \lceil \mathrm{ops} / P \rceil`.
 
 **On-chip memory traffic** per operand X with precision :math:`p_X` bits, for the
-memory levels :math:`m` that hold X (lowest level first):
+memory levels that hold X (lowest level first):
 
-* the lowest level is accessed once per MAC (or element op): reads of I1 / I2
-  :math:`= \mathrm{MACs}\,p_X`; for O a read and a write per MAC (accumulation);
-* every higher level moves the *tile traffic* :math:`V_X`:
-  :math:`V_{I2} = |I2|` (weights are loaded once: weight-stationary),
-  :math:`V_{I1} = |I1| \cdot \lceil L_K / u_K \rceil \cdot r_{win}` (inputs are
-  re-streamed for every output-channel tile and every filter tap, where
-  :math:`r_{win} = L_{FY} L_{FX} L_{OY} L_{OX} / (L_{IY} L_{IX})` clipped to ≥ 1 is the
-  sliding-window re-read factor), :math:`V_{O} = |O|` (outputs written once, partial
-  sums stay in the output registers).  :math:`|T|` is the tensor size in bits.
+* the lowest level serves the array: reads of I1 / I2
+  :math:`= \mathrm{MACs}\,p_X / \prod_{d\ \mathrm{irrelevant\ to}\ X} u_d`; for O a write
+  per accumulation and a read per accumulation after the first;
+* each higher level supplies the one below it.  Single-pass *tile traffic*:
+  :math:`V_{I2} = |I2|` (the weights of a K tile stay in the array while the pixels
+  stream: loaded once), :math:`V_{O} = |O|` (partial sums stay in the output
+  registers), and for I1 a re-read multiplier :math:`m` per level:
+  :math:`V_{I1} = |I1| \cdot m` with :math:`m = \lceil L_K/u_K\rceil \cdot r_{win}` (inputs
+  re-streamed for every output-channel tile and every filter tap;
+  :math:`r_{win} = L_{FY} L_{FX} L_{OY} L_{OX} / (L_{IY} L_{IX})` clipped to >= 1 is the
+  sliding-window re-read factor), **unless the level below keeps the re-read data**: a
+  buffer that serves the whole array and holds all of I1 draws it once
+  (:math:`m = 1`); one that holds the *window* (the input rows of one output row, all
+  input channels) draws it once per K tile (:math:`m = \lceil L_K/u_K\rceil`), provided
+  the PE weight registers hold a K tile's weights for every input-channel tile and tap
+  (that row-by-row order would otherwise re-read the weights per row); the re-reads are
+  then served by that lower level.  No level moves more than the level
+  below it consumes.  :math:`|T|` is the tensor size in bits.
+* the outer nest multiplies these by the number of times the inner schedule runs over an
+  operand (:mod:`monet_opt.cost.mapping`); the top memory is filled with :math:`|X|` for a
+  held input (the schedule's prefetch) or with the in-node DRAM traffic for a streamed
+  one, and drains :math:`|O|`.
 
-For ops with no array reuse (non-MAC ops) every level moves the operand once.
+For ops with no array reuse (non-MAC ops) every level moves each operand once per pass.
 
-**Memory-bandwidth-bound cycles** of a level :math:`m` with read/write bandwidth
-:math:`BW^r_m, BW^w_m` (bits/cycle; the lowest level is excluded, it is sized per PE):
+**Memory-bandwidth-bound cycles** of a memory :math:`m` with read/write bandwidth
+:math:`BW^r_m, BW^w_m` (bits/cycle; PE registers, i.e. memories that are the lowest of
+several levels for every operand they hold, are excluded):
 
 .. math::  T_m = \max\bigl(R_m / BW^r_m,\; W_m / BW^w_m\bigr)
 
@@ -53,9 +71,20 @@ insightful visual performance model for multicore architectures", CACM 52(4), 20
 **Energy.**  :math:`E = \mathrm{MACs}\cdot e_{MAC} + \sum_m (R_m\,c^r_m/BW^r_m +
 W_m\,c^w_m/BW^w_m)` where :math:`c^r_m, c^w_m` are pJ per port-wide word.
 
-DRAM traffic is *not* part of this node cost: it is a separate DMA task on the DRAM
-port, scheduled by :mod:`monet_opt.schedule` (size = tensor bits, time = bits /
-DRAM bandwidth, energy = bits × DRAM pJ/bit).
+**Capacity and DRAM.**  Operands that fit their top memories together are *resident*: no
+in-node DRAM traffic; the schedule moves them (a DMA task on the DRAM port, size = tensor
+bits, time = bits / DRAM bandwidth).  Otherwise some operands stream from / to DRAM
+during the node (:class:`OpCost` ``dram_read_bits``, ``dram_write_bits``, ``streamed``):
+the node lasts :math:`\max(T, (\text{read} + \text{write bits}) \cdot c_{DRAM})` on the
+shared DRAM port, and costs ``dram_energy`` pJ on top of ``energy`` (on-chip only).  This
+is what ZigZag does when it adds DRAM as a top memory level for operands that do not fit
+(Mei et al., "ZigZag", IEEE Trans. Computers 70(8), 2021; used per computation node by
+Stream, Symons et al., IEEE Trans. Computers, 2025).
+
+Not modelled: the capacity of the PE registers beyond the window check above (the
+schedule below the top assumes they keep the weights in use and the running partial
+sums), partial-sum precision above the registers, and the time to fill and drain the
+pipeline (ZigZag's on- and off-loading cycles).
 """
 
 from __future__ import annotations
@@ -66,6 +95,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from monet_opt.cost.mapping import (
+    OPERAND_NAMES,
+    CoreSpec,
+    DramSpec,
+    MappingResult,
+    NodeSpec,
+    OperandSpec,
+    best_mapping,
+    core_spec,
+)
 from monet_opt.hardware.model import Core
 from monet_opt.hardware.yaml_io import core_supports
 from monet_opt.models.ir import Graph, Op, OpKind
@@ -73,6 +112,8 @@ from monet_opt.models.ir import Graph, Op, OpKind
 __all__ = [
     "OpCost",
     "op_cost",
+    "cost_of_spec",
+    "node_spec",
     "spatial_unrolling",
     "can_run",
     "kind_runs_on",
@@ -90,17 +131,34 @@ class OpCost:
     Attributes
     ----------
     cycles
-        On-chip latency :math:`\\max(T_{comp}, T_m)` in cycles.
+        On-chip latency :math:`\\max(T_{comp}, T_m)` in cycles (:data:`INFEASIBLE` when no
+        mapping fits the core).  The node lasts
+        ``max(cycles, (dram_read_bits + dram_write_bits) * dram_cycles_per_bit)``
+        (:meth:`latency`).
     compute_cycles
         :math:`T_{comp}`.
     utilization
         Spatial utilization in [0, 1].
     compute_energy, memory_energy
-        pJ.
+        pJ (on chip).
     unrolling
         Chosen spatial unrolling ``((array dim, loop dim, unroll), ...)``.
     memory_cycles
         Bandwidth-bound cycles per memory name.
+    dram_read_bits, dram_write_bits
+        In-node DRAM traffic in bits, re-fetches included (0 when resident).
+    streamed
+        Operands (``"I1"``, ``"I2"``, ``"O"``) streamed from / to DRAM during the node.
+    held
+        ``((operand, bits), ...)``: bits each operand holds in its top on-chip memory while
+        the node runs (the whole tensor when held, two tiles when streamed).  Operands
+        sharing a memory sum to at most its capacity.
+    mapping
+        Short description of the chosen tiling (``"resident"``, or the outer loops as
+        ``dim count x tile``, the streamed operands with their DRAM traffic / size and the
+        held ones).
+    dram_energy
+        pJ of the in-node DRAM traffic (not in :attr:`energy`).
     """
 
     cycles: float
@@ -110,10 +168,32 @@ class OpCost:
     memory_energy: float
     unrolling: tuple[tuple[str, str, int], ...] = ()
     memory_cycles: tuple[tuple[str, float], ...] = ()
+    dram_read_bits: float = 0.0
+    dram_write_bits: float = 0.0
+    streamed: tuple[str, ...] = ()
+    held: tuple[tuple[str, float], ...] = ()
+    mapping: str = ""
+    dram_energy: float = 0.0
 
     @property
     def energy(self) -> float:
+        """On-chip pJ: compute + on-chip memories (in-node DRAM pJ excluded)."""
         return self.compute_energy + self.memory_energy
+
+    @property
+    def dram_bits(self) -> float:
+        """In-node DRAM bits, read + written."""
+        return self.dram_read_bits + self.dram_write_bits
+
+    def latency(self, dram_cycles_per_bit: float) -> float:
+        """Node latency in cycles: the on-chip latency or the in-node DRAM time if longer.
+
+        Parameters
+        ----------
+        dram_cycles_per_bit
+            Cycles per bit on the DRAM port.
+        """
+        return max(self.cycles, self.dram_bits * dram_cycles_per_bit)
 
 
 def _is_specialised(core: Core) -> bool:
@@ -264,20 +344,30 @@ def spatial_unrolling(op: Op, core: Core) -> tuple[float, tuple[tuple[str, str, 
     return _best_unrolling(loops, core.array.dimensions, core.array.sizes, fixed)
 
 
+#: Dimensions the outer (DRAM / top-memory) nest may tile, per op family.
+_TILE_MAC: tuple[str, ...] = ("B", "G", "K", "C", "D", "OY")
+_TILE_POOL: tuple[str, ...] = ("B", "K", "OY")
+_TILE_VECTOR: tuple[str, ...] = ("B", "E")
+
+
+def _groups(op: Op) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Tensor names of operands I1, I2, O (I2 = every input after the first)."""
+    return op.inputs[:1], op.inputs[1:], op.outputs
+
+
 def _operand_bits(op: Op, graph: Graph) -> dict[str, float]:
     """Bits of operands I1, I2, O (I2 = 0 when the op has one input)."""
-    ins = [graph.tensors[t].bits for t in op.inputs]
-    out = sum(graph.tensors[t].bits for t in op.outputs)
-    i1 = ins[0] if ins else 0.0
-    i2 = sum(ins[1:]) if len(ins) > 1 else 0.0
-    return {"I1": float(i1), "I2": float(i2), "O": float(out)}
+    return {
+        x: float(sum(graph.tensors[t].bits for t in names))
+        for x, names in zip(OPERAND_NAMES, _groups(op), strict=True)
+    }
 
 
 def _operand_precision(op: Op, graph: Graph) -> dict[str, int]:
-    def prec(names: tuple[str, ...]) -> int:
-        return max((graph.tensors[t].precision for t in names), default=0)
-
-    return {"I1": prec(op.inputs[:1]), "I2": prec(op.inputs[1:]), "O": prec(op.outputs)}
+    return {
+        x: max((graph.tensors[t].precision for t in names), default=0)
+        for x, names in zip(OPERAND_NAMES, _groups(op), strict=True)
+    }
 
 
 def _irrelevant_dims(op: Op) -> dict[str, tuple[str, ...]]:
@@ -297,8 +387,146 @@ def _irrelevant_dims(op: Op) -> dict[str, tuple[str, ...]]:
     return {"I1": ("K",), "I2": i2, "O": red}
 
 
-def op_cost(op: Op, core: Core, graph: Graph) -> OpCost:
-    """Latency and energy of ``op`` on ``core`` (module docstring equations).
+def _input_side(op: Op) -> str:
+    """The operand indexed by input-image rows: O for a transposed conv (dX) or a pooling
+    gradient, I1 otherwise."""
+    if op.attrs.get("transposed") or (op.kind == OpKind.POOL and op.op_type.endswith("Grad")):
+        return "O"
+    return "I1"
+
+
+def _halo(
+    op: Op, graph: Graph, x: str, names: tuple[str, ...]
+) -> tuple[str, float, float, float] | None:
+    """``("OY", sigma, h, H)`` of an operand whose rows are input-image rows (see
+    :class:`monet_opt.cost.mapping.OperandSpec`), ``None`` otherwise."""
+    oy = int(op.loop_dims.get("OY", 1))
+    if oy <= 1 or not names or op.kind not in (OpKind.CONV, OpKind.POOL):
+        return None
+    shape = graph.tensors[names[0]].shape
+    if len(shape) != 4:
+        return None
+    height = float(shape[2])
+    if x != _input_side(op) and height <= oy:
+        return None
+    sigma = height / oy
+    fy = float(op.loop_dims.get("FY", 1))
+    return ("OY", sigma, max(fy - sigma, 0.0), height)
+
+
+def _vector_rel(
+    op: Op, graph: Graph, names: tuple[str, ...], dims: tuple[str, ...]
+) -> frozenset[str]:
+    """Dims a vector op's operand depends on: ``B`` and ``E`` for a full-size operand,
+    ``E`` for one broadcast over the batch, ``B`` for one value (or row) per batch element,
+    none for anything smaller (held or streamed whole)."""
+    if not names:
+        return frozenset()
+    b = int(op.loop_dims.get("B", 1))
+    e = int(op.loop_dims.get("E", 1))
+    numel = min(graph.tensors[t].numel for t in names)
+    if numel >= b * e:
+        keep: tuple[str, ...] = ("B", "E")
+    elif e > 1 and numel >= e and numel % e == 0:
+        keep = ("E",)
+    elif b > 1 and numel >= b and numel % b == 0:
+        keep = ("B",)
+    else:
+        keep = ()
+    return frozenset(d for d in dims if d in keep)
+
+
+def node_spec(op: Op, graph: Graph) -> NodeSpec:
+    """The :class:`monet_opt.cost.mapping.NodeSpec` of ``op``: its loop sizes, operand
+    sizes and precisions, which tileable dims each operand depends on, and its I1 re-read
+    figures (module docstring).
+
+    Parameters
+    ----------
+    op
+        The computation node.
+    graph
+        The graph holding its tensors.
+
+    Returns
+    -------
+    NodeSpec
+        Hashable; equal for ops that cost the same on every core.
+    """
+    loops = tuple(sorted(_loop_items(op).items()))
+    L = dict(loops)
+    bits = _operand_bits(op, graph)
+    prec = _operand_precision(op, graph)
+    groups = dict(zip(OPERAND_NAMES, _groups(op), strict=True))
+    r_win = 1.0
+    window = math.inf
+    if op.is_mac:
+        irr = _irrelevant_dims(op)
+        tileable = tuple(d for d in _TILE_MAC if d in L)
+        rel = {x: frozenset(d for d in tileable if d not in irr[x]) for x in OPERAND_NAMES}
+        out_px = L.get("OY", 1) * L.get("OX", 1)
+        taps = L.get("FY", 1) * L.get("FX", 1)
+        in_px = bits["I1"] / max(prec["I1"], 1) / max(L.get("B", 1) * L.get("C", 1), 1)
+        r_win = max(1.0, taps * out_px / in_px) if in_px > 0 else 1.0
+    elif op.kind == OpKind.POOL:
+        irr = {x: () for x in OPERAND_NAMES}
+        tileable = tuple(d for d in _TILE_POOL if d in L)
+        rel = {x: frozenset(tileable) for x in OPERAND_NAMES}
+    else:
+        irr = {x: () for x in OPERAND_NAMES}
+        tileable = tuple(d for d in _TILE_VECTOR if d in L)
+        rel = {x: _vector_rel(op, graph, groups[x], tileable) for x in OPERAND_NAMES}
+    operands = []
+    for x in OPERAND_NAMES:
+        halo = _halo(op, graph, x, groups[x]) if "OY" in rel[x] else None
+        operands.append(OperandSpec(bits[x], prec[x], rel[x], halo))
+    if op.is_mac and r_win > 1.0 and groups["I1"]:
+        shape = graph.tensors[groups["I1"][0]].shape
+        if len(shape) == 4:
+            h1 = operands[0].halo
+            rows = min(shape[2], math.ceil(h1[1]) + h1[2]) if h1 else L.get("FY", 1)
+            window = float(shape[1] * rows * shape[3] * prec["I1"])
+    return NodeSpec(
+        mac=op.is_mac,
+        loops=loops,
+        work=int(op.macs),
+        operands=tuple(operands),  # type: ignore[arg-type]
+        irrelevant=tuple(tuple(irr[x]) for x in OPERAND_NAMES),  # type: ignore[arg-type]
+        tileable=tileable,
+        r_win=float(r_win),
+        window_bits=window,
+    )
+
+
+def _mapping_label(res: MappingResult) -> str:
+    """Short description of a chosen mapping, e.g. ``"resident"`` or
+    ``"K 6x96 | stream I2 x1 | hold I1, O"``."""
+    names = {x for x, _ in res.footprint}
+    if set(res.held) == names:
+        return "resident"
+    loops = " > ".join(f"{d} {n}x{t}" for (d, n), t in zip(res.nest, res.tiles, strict=True))
+    stream = ", ".join(f"{x} x{f:.3g}" for x, f in res.refetch)
+    text = f"{loops} | stream {stream}"
+    if res.held:
+        text += " | hold " + ", ".join(res.held)
+    return text
+
+
+def op_cost(
+    op: Op,
+    core: Core,
+    graph: Graph,
+    *,
+    dram_cycles_per_bit: float = 0.0,
+    dram_read_pj_per_bit: float = 0.0,
+    dram_write_pj_per_bit: float = 0.0,
+    has_dram: bool | None = None,
+) -> OpCost:
+    """Latency and energy of ``op`` on ``core`` under the core's memory capacities.
+
+    The best mapping (spatial unrolling, held / streamed operands, outer tiling) is found
+    exactly over the space of :mod:`monet_opt.cost.mapping`; the equations are in this
+    module's docstring.
 
     Parameters
     ----------
@@ -307,85 +535,68 @@ def op_cost(op: Op, core: Core, graph: Graph) -> OpCost:
     core
         A compute core (``can_run`` is not checked here).
     graph
-        The graph holding ``op``'s tensors (for operand sizes and precisions).
+        The graph holding ``op``'s tensors (for operand sizes, shapes and precisions).
+    dram_cycles_per_bit
+        Cycles per bit on the DRAM port (1 / bandwidth in bits/cycle).
+    dram_read_pj_per_bit, dram_write_pj_per_bit
+        pJ per bit read from / written to DRAM.
+    has_dram
+        Whether operands may stream from DRAM; default: when any DRAM figure is > 0.
+        Without DRAM a node whose operands do not fit the core's top memories is
+        infeasible there.
 
     Returns
     -------
     OpCost
-        ``cycles`` is 0 for zero-work (shape) ops.
+        ``cycles`` is 0 for zero-work (shape) ops and :data:`INFEASIBLE` when no mapping
+        fits.
     """
     if op.kind == OpKind.SHAPE or op.macs == 0:
-        return OpCost(0.0, 0.0, 1.0, 0.0, 0.0)
-    n_pes = core.array.n_pes
-    bits = _operand_bits(op, graph)
-    prec = _operand_precision(op, graph)
-    if op.is_mac:
-        t_comp, unroll = spatial_unrolling(op, core)
-        u = {d: f for _, d, f in unroll}
-        L = op.loop_dims
-        k_tiles = math.ceil(L.get("K", 1) / max(u.get("K", 1), 1))
-        out_px = L.get("OY", 1) * L.get("OX", 1)
-        taps = L.get("FY", 1) * L.get("FX", 1)
-        in_px = bits["I1"] / max(prec["I1"], 1) / max(L.get("B", 1) * L.get("C", 1), 1)
-        r_win = max(1.0, taps * out_px / in_px) if in_px > 0 else 1.0
-        tile = {"I1": bits["I1"] * k_tiles * r_win, "I2": bits["I2"], "O": bits["O"]}
-        irrelevant = _irrelevant_dims(op)
-        lowest = {
-            x: op.macs * prec[x] / math.prod(u.get(d, 1) for d in irrelevant[x])
-            for x in ("I1", "I2", "O")
-        }
-    else:
-        t_comp = float(math.ceil(op.macs / max(n_pes, 1)))
-        unroll = ()
-        tile = dict(bits)
-        lowest = dict(bits)
-    t_comp = max(t_comp, 1.0)
-    util = min(1.0, op.macs / (n_pes * t_comp))
+        return OpCost(0.0, 0.0, 1.0, 0.0, 0.0, mapping="no work")
+    if has_dram is None:
+        has_dram = dram_cycles_per_bit > 0 or dram_read_pj_per_bit > 0 or dram_write_pj_per_bit > 0
+    dram = DramSpec(
+        float(dram_cycles_per_bit),
+        float(dram_read_pj_per_bit),
+        float(dram_write_pj_per_bit),
+        bool(has_dram),
+    )
+    return cost_of_spec(node_spec(op, graph), core_spec(core), dram)
 
-    # Traffic per memory level (bits): level k feeds level k-1; see module docstring.
-    reads: dict[int, float] = {}
-    writes: dict[int, float] = {}
-    for operand in ("I1", "I2", "O"):
-        if bits[operand] == 0:
-            continue
-        levels = core.memories_for(operand)
-        vols = [lowest[operand]] + [tile[operand]] * (len(levels) - 1)
-        for k, mem in enumerate(levels):
-            key = id(mem)
-            above = vols[k + 1] if k + 1 < len(levels) else bits[operand]
-            if operand == "O":
-                writes[key] = writes.get(key, 0.0) + vols[k]
-                reads[key] = reads.get(key, 0.0) + above
-                if k == 0 and op.is_mac:
-                    # read-modify-write of partial sums (the first write needs no read)
-                    reads[key] += max(vols[k] - bits[operand], 0.0)
-            else:
-                reads[key] = reads.get(key, 0.0) + vols[k]
-                writes[key] = writes.get(key, 0.0) + above
-    mem_energy = 0.0
-    mem_cycles: list[tuple[str, float]] = []
-    t_mem = 0.0
-    seen: set[int] = set()
-    for operand in ("I1", "I2", "O"):
-        levels = core.memories_for(operand)
-        for rank, mem in enumerate(levels):
-            key = id(mem)
-            if key in seen:
-                continue
-            seen.add(key)
-            r, w = reads.get(key, 0.0), writes.get(key, 0.0)
-            mem_energy += r * mem.r_cost_per_bit + w * mem.w_cost_per_bit
-            if rank > 0 or len(levels) == 1:
-                cyc = max(r / mem.r_bw if mem.r_bw else 0.0, w / mem.w_bw if mem.w_bw else 0.0)
-                mem_cycles.append((mem.name, cyc))
-                t_mem = max(t_mem, cyc)
-    cycles = max(t_comp, t_mem)
+
+def cost_of_spec(spec: NodeSpec, cs: CoreSpec, dram: DramSpec) -> OpCost:
+    """:class:`OpCost` of a node spec on a core spec (see :func:`op_cost`)."""
+    res = best_mapping(spec, cs, dram)
+    n_pes = cs.n_pes
+    if not res.feasible:
+        t_comp = 0.0
+        return OpCost(
+            cycles=INFEASIBLE,
+            compute_cycles=t_comp,
+            utilization=0.0,
+            compute_energy=INFEASIBLE,
+            memory_energy=INFEASIBLE,
+            mapping="infeasible: the operands do not fit the core's memories"
+            + ("" if dram.present else " and there is no DRAM to stream from"),
+        )
+    inner = res.inner
+    assert inner is not None
+    util = min(1.0, spec.work / (n_pes * inner.t_comp)) if n_pes else 0.0
+    streamed = tuple(x for x, _ in res.refetch)
     return OpCost(
-        cycles=float(math.ceil(cycles)),
-        compute_cycles=float(t_comp),
+        cycles=float(res.cycles),
+        compute_cycles=float(inner.t_comp),
         utilization=float(util),
-        compute_energy=float(op.macs * core.array.unit_energy),
-        memory_energy=float(mem_energy),
-        unrolling=tuple(unroll),
-        memory_cycles=tuple(mem_cycles),
+        compute_energy=float(spec.work * cs.unit_energy),
+        memory_energy=float(res.memory_energy),
+        unrolling=inner.unroll,
+        memory_cycles=res.memory_cycles,
+        dram_read_bits=float(res.dram_read_bits),
+        dram_write_bits=float(res.dram_write_bits),
+        streamed=streamed,
+        held=res.footprint,
+        mapping=_mapping_label(res),
+        dram_energy=float(
+            res.dram_read_bits * dram.read_pj_per_bit + res.dram_write_bits * dram.write_pj_per_bit
+        ),
     )

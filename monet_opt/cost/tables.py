@@ -3,9 +3,17 @@
 Everything downstream (evaluator, MILPs, GA) reads these numpy arrays, never the
 cost model directly.
 
-* ``latency[i, c]`` (cycles) and ``energy[i, c]`` (pJ) of node ``i`` on core index
-  ``c`` from :func:`monet_opt.cost.op_cost.op_cost`; ``inf`` where the core cannot run
-  the node (:func:`monet_opt.cost.op_cost.can_run`).
+* ``latency[i, c]`` (on-chip cycles) and ``energy[i, c]`` (on-chip pJ) of node ``i`` on
+  core index ``c`` from :func:`monet_opt.cost.op_cost.op_cost`, costed under the capacity
+  of the core's memories with the accelerator's DRAM figures; ``inf`` where the core cannot
+  run the node (:func:`monet_opt.cost.op_cost.can_run`) or no mapping of it fits the
+  core's memories.
+* ``stream_read_bits[i, c]``, ``stream_write_bits[i, c]`` (bits): the node's in-node DRAM
+  traffic on that core (operands too large for the core's top memories, streamed during
+  the node with their re-fetches; 0 when it is resident and where not allowed).  The
+  node then lasts ``max(latency, (read + write) * dram_cycles_per_bit)`` and occupies the
+  DRAM port meanwhile; its DRAM energy is ``read * dram_read_pj_per_bit + write *
+  dram_write_pj_per_bit`` (``details[i][c].dram_energy``), not part of ``energy``.
 * ``xfer_cycles[p, q]`` (cycles per bit) and ``xfer_energy[p, q]`` (pJ per bit) between
   core indices: 0 on the same core or between cores that share memory; otherwise over
   the route of point-to-point links with the fewest hops (widest bottleneck among
@@ -30,7 +38,8 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from monet_opt.cost.op_cost import OpCost, can_run, op_cost, supported_kinds
+from monet_opt.cost.mapping import DramSpec, core_spec
+from monet_opt.cost.op_cost import OpCost, can_run, cost_of_spec, node_spec, supported_kinds
 from monet_opt.hardware.model import Accelerator, Core
 from monet_opt.models.ir import Graph, Op
 
@@ -48,7 +57,7 @@ class CostTables:
     core_ids
         Core ids (columns): the accelerator's compute cores.
     latency, energy
-        ``(n_nodes, n_cores)`` cycles / pJ, ``inf`` where not allowed.
+        ``(n_nodes, n_cores)`` on-chip cycles / on-chip pJ, ``inf`` where not allowed.
     details
         ``details[i][c]`` the :class:`OpCost` (``None`` where not allowed).
     xfer_cycles, xfer_energy
@@ -60,6 +69,10 @@ class CostTables:
     has_dram
         Whether the accelerator has DRAM (an off-chip core, :func:`has_dram`); without it
         the DRAM figures are 0 and DRAM traffic must be 0.
+    stream_read_bits, stream_write_bits
+        ``(n_nodes, n_cores)`` in-node DRAM bits read / written by the node on that core
+        (:attr:`OpCost.dram_read_bits`, :attr:`OpCost.dram_write_bits`): 0 when the node is
+        resident and where not allowed.
     """
 
     node_names: tuple[str, ...]
@@ -74,6 +87,14 @@ class CostTables:
     dram_read_pj_per_bit: float
     dram_write_pj_per_bit: float
     has_dram: bool = True
+    stream_read_bits: np.ndarray | None = None
+    stream_write_bits: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        shape = self.latency.shape
+        for name in ("stream_read_bits", "stream_write_bits"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(shape))
 
     @property
     def allowed(self) -> np.ndarray:
@@ -140,40 +161,58 @@ def build_cost_tables(
 ) -> CostTables:
     """Cost tables of ``nodes`` (default: all ops of ``graph``) on ``acc``'s compute cores.
 
+    Each node is costed by :func:`monet_opt.cost.op_cost.op_cost` with the accelerator's
+    DRAM figures, so an operand too large for a core's memories streams from DRAM there.
+
     Raises
     ------
     ValueError
-        If some node can run on no core (names the node, its kind and the cores).
+        If some node can run on no core (names the node, its kind and the cores, or the
+        capacity that rules each capable core out).
     """
     ops = tuple(graph.ops if nodes is None else nodes)
     cores: tuple[Core, ...] = acc.compute_cores
     n, m = len(ops), len(cores)
     lat = np.full((n, m), np.inf)
     en = np.full((n, m), np.inf)
+    s_read = np.zeros((n, m))
+    s_write = np.zeros((n, m))
     details: list[list[OpCost | None]] = []
-    cache: dict[tuple, OpCost] = {}
+    r_pj, w_pj = acc.dram_energy_per_bit
+    bw = acc.dram_bandwidth
+    cpb = (1.0 / bw) if bw > 0 and not math.isinf(bw) else 0.0
+    dram = DramSpec(cpb, r_pj, w_pj, has_dram(acc))
+    specs = [core_spec(c) for c in cores]
     for i, op in enumerate(ops):
         row: list[OpCost | None] = []
+        spec = None
+        blocked: list[str] = []
         for c, core in enumerate(cores):
             if not can_run(op, core, cores):
                 row.append(None)
                 continue
-            key = (
-                op.kind,
-                op.macs,
-                tuple(sorted(op.loop_dims.items())),
-                tuple(graph.tensors[t].bits for t in op.inputs + op.outputs),
-                tuple(graph.tensors[t].precision for t in op.inputs + op.outputs),
-                tuple(op.attrs.get("reduction", ())),  # type: ignore[arg-type]
-                id(core),
-            )
-            oc = cache.get(key)
-            if oc is None:
-                oc = cache[key] = op_cost(op, core, graph)
+            if op.macs == 0 or op.kind.value == "shape":
+                oc = OpCost(0.0, 0.0, 1.0, 0.0, 0.0, mapping="no work")
+            else:
+                spec = spec or node_spec(op, graph)
+                oc = cost_of_spec(spec, specs[c], dram)
+            if math.isinf(oc.cycles):
+                blocked.append(f"{core.id}:{core.name}")
+                row.append(None)
+                continue
             lat[i, c] = oc.cycles
             en[i, c] = oc.energy
+            s_read[i, c] = oc.dram_read_bits
+            s_write[i, c] = oc.dram_write_bits
             row.append(oc)
         if not any(r is not None for r in row):
+            if blocked:
+                raise ValueError(
+                    f"node {op.name!r} (kind {op.kind.value}, type {op.op_type}) fits no core "
+                    f"of {acc.name!r}: its operands exceed the memories of "
+                    f"{', '.join(blocked)}"
+                    + ("" if has_dram(acc) else " and there is no DRAM to stream them from")
+                )
             runs = "; ".join(
                 f"{c.id}:{c.name} runs {', '.join(sorted(supported_kinds(c, cores))) or 'nothing'}"
                 for c in cores
@@ -185,8 +224,6 @@ def build_cost_tables(
             )
         details.append(row)
     xc, xe, labels = _core_table(acc)
-    r_pj, w_pj = acc.dram_energy_per_bit
-    bw = acc.dram_bandwidth
     return CostTables(
         node_names=tuple(op.name for op in ops),
         core_ids=tuple(c.id for c in cores),
@@ -200,4 +237,6 @@ def build_cost_tables(
         dram_read_pj_per_bit=r_pj,
         dram_write_pj_per_bit=w_pj,
         has_dram=has_dram(acc),
+        stream_read_bits=s_read,
+        stream_write_bits=s_write,
     )
