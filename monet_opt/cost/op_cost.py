@@ -330,7 +330,11 @@ def _best_unrolling(
 
 
 def spatial_unrolling(op: Op, core: Core) -> tuple[float, tuple[tuple[str, str, int], ...]]:
-    """Temporal compute cycles and spatial unrolling of a MAC op on a core.
+    """Temporal compute cycles and the spatial unrolling with the fewest of them.
+
+    The core's fixed dataflow when it has one.  :func:`op_cost` chooses among all
+    unrollings by the full node cost instead (memory-bound cycles and DRAM included), which
+    breaks the ties this function leaves to enumeration order.
 
     Returns
     -------

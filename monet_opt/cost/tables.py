@@ -72,7 +72,8 @@ class CostTables:
     stream_read_bits, stream_write_bits
         ``(n_nodes, n_cores)`` in-node DRAM bits read / written by the node on that core
         (:attr:`OpCost.dram_read_bits`, :attr:`OpCost.dram_write_bits`): 0 when the node is
-        resident and where not allowed.
+        resident and where not allowed.  Derived from ``details`` when not given (or given
+        with another shape than ``latency``, as after ``dataclasses.replace`` of the rows).
     """
 
     node_names: tuple[str, ...]
@@ -91,10 +92,19 @@ class CostTables:
     stream_write_bits: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        # Derived from ``details`` when not given, or given with other rows than ``latency``
+        # (e.g. ``dataclasses.replace`` of the rows without them).
         shape = self.latency.shape
-        for name in ("stream_read_bits", "stream_write_bits"):
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, np.zeros(shape))
+        for name, attr in (("stream_read_bits", "dram_read_bits"),
+                           ("stream_write_bits", "dram_write_bits")):  # fmt: skip
+            given = getattr(self, name)
+            if given is None or np.shape(given) != shape:
+                arr = np.array(
+                    [[getattr(oc, attr) if oc is not None else 0.0 for oc in row]
+                     for row in self.details],
+                    dtype=float,
+                ).reshape(shape)  # fmt: skip
+                object.__setattr__(self, name, arr)
 
     @property
     def allowed(self) -> np.ndarray:

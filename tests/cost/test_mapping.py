@@ -243,6 +243,14 @@ def test_cost_tables_carry_the_stream_arrays():
             if oc is not None:
                 assert tab.latency[i, c] == oc.cycles and tab.energy[i, c] == oc.energy
     assert tab.stream_read_bits.sum() > 0 and tab.stream_write_bits.sum() > 0
+    # Rows picked with dataclasses.replace (as for derived nodes) keep the arrays in step.
+    from dataclasses import replace
+
+    idx = np.array([5, 120, 120, 130])
+    sub = replace(tab, latency=tab.latency[idx], energy=tab.energy[idx],
+                  details=tuple(tab.details[i] for i in idx))  # fmt: skip
+    assert np.array_equal(sub.stream_read_bits, tab.stream_read_bits[idx])
+    assert np.array_equal(sub.stream_write_bits, tab.stream_write_bits[idx])
 
 
 def test_tables_without_dram_reject_a_node_that_fits_no_core():
