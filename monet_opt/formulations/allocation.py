@@ -26,22 +26,22 @@ durations; :math:`e_{ic}` node energy, :math:`\epsilon_{ab}` link pJ/bit;
 
 Variables
 ---------
-:math:`x_{ic} \in \{0,1\}` (node :math:`i` on core :math:`c`, ``_assignment_columns``;
+:math:`x_{ic} \in \{0,1\}` (node :math:`i` on core :math:`c`, ``assignment_columns``;
 a constant when :math:`|A_i| = 1`, fixed by its bounds for the symmetry-broken node,
-``_fixed_cores``), start :math:`S_i \ge 0`, end :math:`E_i`, fetch time
+``fixed_cores``), start :math:`S_i \ge 0`, end :math:`E_i`, fetch time
 :math:`\tau_{pj} \ge 0` and link energy :math:`\eta_{pj} \ge 0` per core-to-core edge
-(``_link_columns``), DMA start :math:`s_k \ge 0` per DMA task, makespan :math:`T`.
+(``link_columns``), DMA start :math:`s_k \ge 0` per DMA task, makespan :math:`T`.
 
 Constraints
 -----------
 Each family is added by the private function named on its left.
 
-``_assignment_rows``
+``assignment_rows``
     :math:`\sum_{c \in A_i} x_{ic} = 1 \quad \forall i \in F`.
-``_tie_rows``
+``tie_rows``
     :math:`x_{ic} = x_{oc}` for a recompute copy :math:`i` of node :math:`o` (realized
     problems: a copy runs on its original's core).
-``_fetch_time_rows``
+``fetch_time_rows``
     .. math::
 
        \tau_{pj} \ge b_{pj} \sum_{b} \theta_{ab} x_{jb}
@@ -49,11 +49,11 @@ Each family is added by the private function named on its left.
 
     (exact when :math:`p` or :math:`j` is fixed); the link energy :math:`\eta_{pj}` is
     linearized alike with :math:`\epsilon_{ab}`.
-``_end_time_row``
+``end_time_row``
     :math:`E_j = S_j + \sum_{(p,j)} \tau_{pj} + \sum_c d_{jc} x_{jc}`.
-``_precedence_rows``
+``precedence_rows``
     :math:`S_j \ge E_p \quad \forall (p, j) \in P` not pipelined.
-``_pipelined_rows``
+``pipelined_rows``
     :math:`S_j \ge S_p + \sum_{(q,p)} \tau_{qp} + \sum_c d_{pc} x_{pc} / \text{tiles}` and
     :math:`E_j \ge E_p + \sum_c d_{jc} x_{jc} / \text{tiles}` for an edge inside a fused
     stack (first and last tile, :mod:`monet_opt.schedule.realize`).
@@ -64,11 +64,11 @@ Each family is added by the private function named on its left.
 ``_makespan_rows``
     :math:`T \ge E_i` for every sink, :math:`T \ge s_{\text{last}} + \mathrm{dur}_{\text{last}}`;
     with the column bound :math:`T \le \bar T` (latency objective).
-``_in_order_core_rows``
+``in_order_core_rows``
     :math:`S_j \ge E_i - M (2 - x_{ic} - x_{jc})` for every core :math:`c` and
     :math:`i \prec_\pi j` not connected by a path and not separated by a node fixed on
     :math:`c`.
-``_core_load_cut``
+``core_load_cut``
     :math:`T \ge \sum_{i} d_{ic} x_{ic}\ \forall c` (core load, a valid cut).
 energy cap (ε constraint)
     ``_energy_terms`` :math:`\le` the cap, when one is given.
@@ -103,15 +103,30 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import networkx as nx
 import numpy as np
 
 from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model
+from monet_opt.formulations.allocation_rows import (
+    Cols,
+    assignment_columns,
+    assignment_rows,
+    core_load_cut,
+    decode_allocation,
+    end_time_row,
+    fetch_time_rows,
+    fixed_cores,
+    in_order_core_rows,
+    link_columns,
+    pipelined_rows,
+    precedence_rows,
+    tie_rows,
+)
 from monet_opt.formulations.bounds import lower_bounds
 from monet_opt.formulations.options import Deadline, SolverOptions
 from monet_opt.formulations.result import SolveResult
 from monet_opt.heuristics.allocation import greedy_allocation
-from monet_opt.schedule.evaluator import evaluate_fast, simulate_times
+from monet_opt.schedule.evaluator import evaluate_fast, placement_for, simulate_times
+from monet_opt.schedule.memory import Placement
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import realize
 from monet_opt.schedule.types import Decision
@@ -145,182 +160,8 @@ class AllocationModel:
     order: tuple[int, ...]
 
 
-def _core_orbits(problem: Problem) -> list[set[int]]:
-    """Orbits of compute-core indices under accelerator automorphisms."""
-    acc = problem.accelerator
-    ids = problem.core_ids
-    g = nx.Graph()
-    lat = problem.costs.latency
-    for k in range(len(ids)):
-        col = lat[:, k]
-        g.add_node(k, sig=tuple(np.where(np.isfinite(col), col, -1.0).round(6)))
-    xc = problem.costs.xfer_cycles
-    for a in range(len(ids)):
-        for b in range(a + 1, len(ids)):
-            g.add_edge(a, b, w=(round(float(xc[a, b]), 12), round(float(xc[b, a]), 12)))
-    del acc
-    gm = nx.algorithms.isomorphism.GraphMatcher(
-        g, g, node_match=lambda u, v: u["sig"] == v["sig"], edge_match=lambda u, v: u["w"] == v["w"]
-    )
-    parent = list(range(len(ids)))
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for count, mapping in enumerate(gm.isomorphisms_iter()):
-        for a, b in mapping.items():
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[ra] = rb
-        if count > 2000:
-            break
-    groups: dict[int, set[int]] = {}
-    for k in range(len(ids)):
-        groups.setdefault(find(k), set()).add(k)
-    return list(groups.values())
-
-
-@dataclass(frozen=True)
-class _Cols:
-    """Columns of the allocation MILP that the constraint families share."""
-
-    problem: Problem
-    x: dict[tuple[int, int], int]
-    S: list[int]
-    E: list[int]
-    T: int
-    tau: dict[int, int]
-    eta: dict[int, int]
-
-    def xv(self, i: int, c: int) -> Affine:
-        """:math:`x_{ic}`: its column, or the constant 1/0 of a node with one allowed core."""
-        if (i, c) in self.x:
-            return Affine.of(self.x[i, c])
-        return Affine(const=1.0 if self.problem.allowed_idx[i] == (c,) else 0.0)
-
-    def work(self, i: int, tiles: float = 1.0) -> Affine:
-        """:math:`\\sum_c d_{ic} x_{ic} / \\text{tiles}`: latency of node ``i`` on its core."""
-        lat = self.problem.costs.latency
-        return Affine.total(lat[i, c] / tiles * self.xv(i, c) for c in self.problem.allowed_idx[i])
-
-    def fetch(self, j: int) -> Affine:
-        """:math:`\\sum_{(p,j)} \\tau_{pj}`: input-fetch time of node ``j``."""
-        return Affine.total(
-            Affine.of(self.tau[k]) for k in self.problem.in_edges[j] if k in self.tau
-        )
-
-
-def _fixed_cores(problem: Problem, pi: Sequence[int], symmetry_breaking: bool) -> dict[int, int]:
-    """Nodes with one allowed core, plus the symmetry fix of the first flexible node in π
-    when its allowed cores lie in one orbit of the accelerator's automorphisms."""
-    allowed = problem.allowed_idx
-    fixed = {i: a[0] for i, a in enumerate(allowed) if len(a) == 1}
-    if symmetry_breaking:
-        flex_in_order = [i for i in pi if i not in fixed]
-        if flex_in_order:
-            first = flex_in_order[0]
-            for orb in _core_orbits(problem):
-                if set(allowed[first]) <= orb:
-                    fixed[first] = min(allowed[first])
-                    break
-    return fixed
-
-
-def _assignment_columns(
-    mb: ModelBuilder, problem: Problem, fixed: dict[int, int]
-) -> dict[tuple[int, int], int]:
-    """Binaries :math:`x_{ic}` of flexible nodes (the symmetry-fixed node's are fixed by
-    their bounds); nodes with one allowed core get no column."""
-    x: dict[tuple[int, int], int] = {}
-    for i, cores in enumerate(problem.allowed_idx):
-        if len(cores) == 1:
-            continue
-        for c in cores:
-            if i in fixed:
-                one = 1.0 if c == fixed[i] else 0.0
-                x[i, c] = mb.var(f"x[{i},{c}]", one, one, integer=True)
-            else:
-                x[i, c] = mb.binary(f"x[{i},{c}]")
-    return x
-
-
-def _link_columns(mb: ModelBuilder, problem: Problem) -> tuple[dict[int, int], dict[int, int]]:
-    """Fetch time :math:`\\tau_{pj}` and link energy :math:`\\eta_{pj}` per core-to-core
-    edge, where some pair of allowed cores has a non-zero transfer cost."""
-    allowed = problem.allowed_idx
-    tau: dict[int, int] = {}
-    eta: dict[int, int] = {}
-    for k, e in enumerate(problem.edges):
-        if e.via_dram:
-            continue
-        for table, store, label in (
-            (problem.costs.xfer_cycles, tau, "tau"),
-            (problem.costs.xfer_energy, eta, "eta"),
-        ):
-            if np.any(table[np.ix_(allowed[e.src], allowed[e.dst])] != 0):
-                store[k] = mb.var(f"{label}[{k}]", 0.0, math.inf)
-    return tau, eta
-
-
-def _assignment_rows(mb: ModelBuilder, v: _Cols) -> None:
-    """:math:`\\sum_{c \\in A_i} x_{ic} = 1` for every flexible node."""
-    for i, cores in enumerate(v.problem.allowed_idx):
-        if len(cores) > 1:
-            mb.eq(Affine.total(v.xv(i, c) for c in cores), 1.0)
-
-
-def _tie_rows(mb: ModelBuilder, v: _Cols) -> None:
-    """:math:`x_{ic} = x_{oc}`: a recompute copy :math:`i` runs on its original's core."""
-    for i, o in enumerate(v.problem.ties):
-        if o >= 0:
-            for c in v.problem.allowed_idx[i]:
-                if (i, c) in v.x or (o, c) in v.x:
-                    mb.eq(v.xv(i, c), v.xv(o, c))
-
-
-def _fetch_time_rows(mb: ModelBuilder, v: _Cols) -> None:
-    """:math:`\\tau_{pj} \\ge b_{pj} \\sum_b \\theta_{ab} x_{jb} - b_{pj} \\max_b
-    \\theta_{ab} (1 - x_{pa})` for every :math:`a \\in A_p`, and :math:`\\eta_{pj}` alike
-    with the link energy :math:`\\epsilon_{ab}`."""
-    pb = v.problem
-    allowed = pb.allowed_idx
-    for k, e in enumerate(pb.edges):
-        for table, cols in ((pb.costs.xfer_cycles, v.tau), (pb.costs.xfer_energy, v.eta)):
-            if k not in cols:
-                continue
-            p, j = e.src, e.dst
-            for a in allowed[p]:
-                big = e.bits * max(table[a, b] for b in allowed[j])
-                moved = Affine.total(e.bits * table[a, b] * v.xv(j, b) for b in allowed[j])
-                mb.ge(Affine.of(cols[k]) - moved - big * v.xv(p, a), -big)
-
-
-def _end_time_row(mb: ModelBuilder, v: _Cols, j: int) -> None:
-    """:math:`E_j = S_j + \\sum_{(p,j)} \\tau_{pj} + \\sum_c d_{jc} x_{jc}`."""
-    mb.eq(Affine.of(v.E[j]), Affine.of(v.S[j]) + v.fetch(j) + v.work(j))
-
-
-def _precedence_rows(mb: ModelBuilder, v: _Cols, j: int) -> None:
-    """:math:`S_j \\ge E_p` for every data predecessor :math:`p` not pipelined with ``j``."""
-    for p in v.problem.hard_preds[j]:
-        mb.ge(Affine.of(v.S[j]), Affine.of(v.E[p]))
-
-
-def _pipelined_rows(mb: ModelBuilder, v: _Cols, j: int) -> None:
-    """Fused producer :math:`p` (first / last tile, :mod:`monet_opt.schedule.realize`):
-    :math:`S_j \\ge S_p + \\sum \\tau_{\\cdot p} + d_p(x)/\\text{tiles}` and
-    :math:`E_j \\ge E_p + d_j(x)/\\text{tiles}`."""
-    tiles = float(v.problem.tiles)
-    for p in v.problem.pipe_preds[j]:
-        mb.ge(Affine.of(v.S[j]) - Affine.of(v.S[p]) - v.fetch(p) - v.work(p, tiles), 0.0)
-        mb.ge(Affine.of(v.E[j]) - Affine.of(v.E[p]) - v.work(j, tiles), 0.0)
-
-
 def _dma_queue_rows(
-    mb: ModelBuilder, v: _Cols, pi: Sequence[int], upper: float
+    mb: ModelBuilder, v: Cols, pi: Sequence[int], upper: float
 ) -> tuple[dict[tuple[int, int], int], tuple[int, float] | None]:
     """DMA starts :math:`s_k` in queue order: :math:`s_{k+1} \\ge s_k + \\mathrm{dur}_k`,
     :math:`S_j \\ge s_{R_j} + \\rho_j`, :math:`s_{R_j} \\ge E_{\\text{gate}(j)}`,
@@ -349,7 +190,7 @@ def _dma_queue_rows(
     return dma, prev
 
 
-def _makespan_rows(mb: ModelBuilder, v: _Cols, last: tuple[int, float] | None) -> None:
+def _makespan_rows(mb: ModelBuilder, v: Cols, last: tuple[int, float] | None) -> None:
     """:math:`T \\ge s_{\\text{last}} + \\mathrm{dur}_{\\text{last}}` and :math:`T \\ge E_i`
     for every sink (the other ends precede a sink's)."""
     if last is not None:
@@ -359,29 +200,7 @@ def _makespan_rows(mb: ModelBuilder, v: _Cols, last: tuple[int, float] | None) -
             mb.ge(Affine.of(v.T), Affine.of(v.E[i]))
 
 
-def _in_order_core_rows(
-    mb: ModelBuilder, v: _Cols, on_c: Sequence[int], c: int, fixed: dict[int, int], big_m: float
-) -> None:
-    """:math:`S_j \\ge E_i - M (2 - x_{ic} - x_{jc})` for :math:`i \\prec_\\pi j` on core
-    ``c``, unless a path orders them or a node fixed on ``c`` separates them."""
-    reach = v.problem.hard_reachability  # pipelined paths do not order end → start
-    m_x = {i: big_m * v.xv(i, c) for i in on_c}
-    for a_pos, i in enumerate(on_c):
-        ends_i = -(Affine.of(v.E[i]) + m_x[i])  # hoisted: -E_i - M x_ic
-        for j in on_c[a_pos + 1 :]:
-            if not reach[i, j]:  # S_j - E_i - M x_ic - M x_jc >= -2M
-                mb.ge(Affine.of(v.S[j]) + ends_i - m_x[j], -2 * big_m)
-            if fixed.get(j) == c:
-                break  # later nodes on c are ordered after i through j
-
-
-def _core_load_cut(mb: ModelBuilder, v: _Cols, on_c: Sequence[int], c: int) -> None:
-    """:math:`T \\ge \\sum_i d_{ic} x_{ic}`: the work on core ``c`` (a valid cut)."""
-    lat = v.problem.costs.latency
-    mb.ge(Affine.of(v.T), Affine.total(lat[i, c] * v.xv(i, c) for i in on_c))
-
-
-def _energy_terms(v: _Cols) -> Affine:
+def _energy_terms(v: Cols) -> Affine:
     """Step energy :math:`\\sum_{(p,j)} \\eta_{pj} + \\sum e_{ic} x_{ic}` + DRAM energy."""
     pb = v.problem
     en = pb.costs.energy
@@ -422,27 +241,27 @@ def build_allocation_model(
     n = problem.n_nodes
     M = float(upper_bound)
     mb = ModelBuilder()
-    fixed = _fixed_cores(problem, pi, symmetry_breaking)
-    x = _assignment_columns(mb, problem, fixed)
+    fixed = fixed_cores(problem, pi, symmetry_breaking)
+    x = assignment_columns(mb, problem, fixed)
     T = mb.var("T", 0.0, M if objective == "latency" else math.inf)
     S = [mb.var(f"S[{i}]", 0.0, M) for i in range(n)]
     E = [mb.var(f"E[{i}]", 0.0, M) for i in range(n)]
-    tau, eta = _link_columns(mb, problem)
-    v = _Cols(problem, x, S, E, T, tau, eta)
+    tau, eta = link_columns(mb, problem)
+    v = Cols(problem, x, S, E, T, tau, eta)
 
-    _assignment_rows(mb, v)
-    _tie_rows(mb, v)
-    _fetch_time_rows(mb, v)
+    assignment_rows(mb, v)
+    tie_rows(mb, v)
+    fetch_time_rows(mb, v)
     for j in range(n):
-        _end_time_row(mb, v, j)
-        _precedence_rows(mb, v, j)
-        _pipelined_rows(mb, v, j)
+        end_time_row(mb, v, j)
+        precedence_rows(mb, v, j)
+        pipelined_rows(mb, v, j)
     dma, last = _dma_queue_rows(mb, v, pi, M)
     _makespan_rows(mb, v, last)
     for c in range(problem.costs.latency.shape[1]):
         on_c = [i for i in pi if c in problem.allowed_idx[i]]
-        _in_order_core_rows(mb, v, on_c, c, fixed, M)
-        _core_load_cut(mb, v, on_c, c)
+        in_order_core_rows(mb, v, on_c, c, fixed, M)
+        core_load_cut(mb, v, on_c, c)
     energy = _energy_terms(v)
     if energy_cap is not None:
         mb.le(energy, energy_cap)
@@ -490,19 +309,6 @@ def _warm_vector(problem: Problem, model: AllocationModel, allocation: Sequence[
         mk = max(mk, max(w[1] for w in writes.values()))
     v[model.T] = mk
     return v
-
-
-def _decode(problem: Problem, model: AllocationModel, values: np.ndarray) -> tuple[int, ...]:
-    ids = problem.core_ids
-    alloc = []
-    for i in range(problem.n_nodes):
-        opts = problem.allowed_idx[i]
-        if len(opts) == 1:
-            alloc.append(ids[opts[0]])
-            continue
-        best = max(opts, key=lambda c: values[model.x[i, c]])
-        alloc.append(ids[best])
-    return tuple(alloc)
 
 
 def _remap_symmetric(
@@ -570,7 +376,7 @@ def _solve_single(
     if warm_ok and (energy_cap is None or e_warm <= energy_cap + 1e-6):
         wv = _warm_vector(problem, model, warm_ok)
     st = solve_model(h, wv)
-    alloc = _decode(problem, model, st.values) if st.values is not None else warm
+    alloc = decode_allocation(problem, model, st.values) if st.values is not None else warm
     return _Outcome(
         alloc,
         st.objective if st.has_solution else None,
@@ -752,11 +558,17 @@ def solve_allocation(
         cand = real.expand(warm_start.allocation) if real is not None else warm_start.allocation
         if _better(target, cand, greedy, objective, priority):
             warm = tuple(int(a) for a in cand)
-    out, extra_bounds = _solve_on(target.unbounded, priority, objective, opts, warm, edp_points)
-    if target.memory == "capacity":  # bounds of the capacity semantics, not the model's
-        lat_lb, e_lb = lower_bounds(target)["max"], energy_lower_bound(target)
-        extra_bounds = {"global": {"latency": lat_lb, "energy": e_lb}.get(objective, lat_lb * e_lb)}
-    derived = Decision(out.allocation, priority)
+    placement = _capacity_placement(target, fixed, priority, objective, warm)
+    scope = _scope(fixed)
+    if placement is not None:  # exact under the capacity semantics, for this placement
+        out = _solve_capacity(target, priority, objective, opts, warm, placement)
+        extra_bounds = {"global": _global_bound(target, objective)}
+        scope += " and the placement (spilled tensors, DMA windows) of the starting allocation"
+    else:
+        out, extra_bounds = _solve_on(target.unbounded, priority, objective, opts, warm, edp_points)
+        if target.memory == "capacity":  # bounds of the capacity semantics, not the model's
+            extra_bounds = {"global": _global_bound(target, objective)}
+    derived = Decision(out.allocation, priority, placement=placement)
     decision = real.invert(derived) if real is not None else derived
     res = SolveResult.build(
         problem,
@@ -768,7 +580,7 @@ def solve_allocation(
         milp_bound=out.bound,
         solver_status=out.solver_status,
         mip_gap=opts.mip_gap,
-        scope=_scope(fixed),
+        scope=scope,
         n_vars=out.n_vars,
         n_cons=out.n_cons,
         n_binaries=out.n_binaries,
@@ -776,10 +588,11 @@ def solve_allocation(
         solve_seconds=out.solve_seconds,
         extra_bounds=extra_bounds,
         extra=out.extra,
+        models_capacity=placement is not None,
     )
     if (
         objective == "latency"
-        and target.memory != "capacity"
+        and (target.memory != "capacity" or placement is not None)
         and out.objective is not None
         and res.simulated > out.objective * (1 + 1e-6) + 1e-6
     ):
@@ -789,6 +602,71 @@ def solve_allocation(
         )
     opts.report("allocation MILP", res.simulated, res.bound)
     return res
+
+
+def _global_bound(problem: Problem, objective: str) -> float:
+    """The valid global bound of an objective (critical path / DRAM port / work for the
+    makespan, the cheapest-core energy for energy, their product for EDP)."""
+    lat_lb, e_lb = lower_bounds(problem)["max"], energy_lower_bound(problem)
+    return {"latency": lat_lb, "energy": e_lb}.get(objective, lat_lb * e_lb)
+
+
+def _capacity_placement(
+    problem: Problem,
+    fixed: Decision | None,
+    priority: Sequence[float] | None,
+    objective: str,
+    warm: Sequence[int],
+) -> Placement | None:
+    """The placement the capacity MILP is exact for (``None``: no capacity MILP applies:
+    unbounded semantics, fused stacks, or the EDP objective)."""
+    if problem.memory != "capacity" or objective == "edp":
+        return None
+    if any(e.pipelined for e in problem.edges):
+        return None
+    given = None if fixed is None else fixed.placement
+    if given is not None and given.spills is not None and given.read_window:
+        return given
+    ids = problem.core_ids
+    order = problem.program_order(priority)
+    dem = placement_for(problem, [ids.index(int(a)) for a in warm], order, given)
+    return None if dem is None else dem.placement
+
+
+def _solve_capacity(
+    problem: Problem,
+    priority: Sequence[float] | None,
+    objective: str,
+    opts: SolverOptions,
+    warm: tuple[int, ...],
+    placement: Placement,
+) -> _Outcome:
+    from monet_opt.formulations.allocation_memory import (
+        capacity_upper_bound,
+        solve_capacity_allocation,
+    )
+
+    ub = capacity_upper_bound(problem, placement)
+    st, model, alloc, build = solve_capacity_allocation(
+        problem,
+        placement,
+        objective,
+        opts.highs(),
+        warm,
+        ub,
+        order=problem.program_order(priority),
+    )
+    return _Outcome(
+        alloc,
+        st.objective if st.has_solution else None,
+        st.bound,
+        st.status,
+        model.builder.n_vars,
+        model.builder.n_cons,
+        sum(model.builder.integer),
+        build,
+        st.seconds,
+    )
 
 
 def _better(
