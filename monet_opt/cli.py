@@ -194,6 +194,7 @@ def solve(
         out_dir=folder.dest,
         joint=run.joint,
         budget_bits=None if run.budget is None else run.budget.bits,
+        baseline=run.baseline,
     )
 
 

@@ -25,8 +25,11 @@ from monet_opt.formulations.result import SolveResult
 from monet_opt.ga import GAResult, run_ga
 from monet_opt.ga.engine import run_search
 from monet_opt.ga.spaces import JointSpace
+from monet_opt.heuristics.allocation import greedy_decision
+from monet_opt.schedule.evaluator import evaluate
+from monet_opt.schedule.types import Decision
 
-__all__ = ["METHODS", "SolveRun", "solve", "check_objective", "solver_options"]
+__all__ = ["METHODS", "SolveRun", "solve", "baseline", "check_objective", "solver_options"]
 
 #: ``solve`` methods.
 METHODS = ("milp", "ga", "both")
@@ -63,6 +66,9 @@ class SolveRun:
         Settings that differ from the config (``time_limit``, ``seed``, ``objective``).
     notes
         Remarks on what was (not) searched, for the user.
+    baseline
+        The baseline decision's metrics (:func:`baseline`): latency (cycles), energy
+        (pJ), EDP, and the best answer's improvement over it in % per metric.
     """
 
     inputs: Inputs
@@ -76,6 +82,7 @@ class SolveRun:
     wall_seconds: Mapping[str, float]
     overrides: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    baseline: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def infeasible(self) -> bool:
@@ -231,7 +238,40 @@ def solve(
         wall_seconds=wall,
         overrides={"time_limit": time_limit, "seed": seed, "objective": objective},
         notes=tuple(notes),
+        baseline=_compare_baseline(inputs, milp, ga, obj),
     )
+
+
+def baseline(inputs: Inputs) -> Decision:
+    """The baseline decision a run is compared with: layer by layer, the greedy
+    earliest-finish allocation, every activation kept (store-all), default placement
+    (spill what does not fit)."""
+    return greedy_decision(inputs.problem)
+
+
+def _compare_baseline(
+    inputs: Inputs, milp: SolveResult | None, ga: GAResult | None, objective: str
+) -> dict[str, Any]:
+    """Baseline metrics and the improvement of the best answer over them (%)."""
+    sched = evaluate(inputs.problem, baseline(inputs))
+    base = {"latency": float(sched.latency), "energy": float(sched.energy.total)}
+    base["edp"] = base["latency"] * base["energy"]
+    answers = [r for r in (milp, ga) if r is not None and getattr(r, "status", "") != "infeasible"]
+    if not answers:
+        return {"decision": "layer by layer, greedy allocation, store-all", **base}
+    best = min(answers, key=lambda r: _value(r, objective))
+    got = {
+        "latency": float(best.schedule.latency),
+        "energy": float(best.schedule.energy.total),
+    }
+    got["edp"] = got["latency"] * got["energy"]
+    return {
+        "decision": "layer by layer, greedy allocation, store-all, default placement",
+        **base,
+        "improvement_pct": {
+            k: (100.0 * (base[k] - got[k]) / base[k] if base[k] else 0.0) for k in base
+        },
+    }
 
 
 def _run_ga(

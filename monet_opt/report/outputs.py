@@ -50,7 +50,12 @@ def write_solve(folder: str | Path, run: SolveRun, *, plots: bool = True) -> lis
             ga=run.ga,
             config=inputs.config,
             wall_times=run.wall_seconds,
-            extra={"method": run.method, "overrides": dict(run.overrides)},
+            extra={
+                "method": run.method,
+                "overrides": dict(run.overrides),
+                "baseline": dict(run.baseline),
+                "notes": list(run.notes),
+            },
             joint=run.joint,
             budget_bits=None if budget is None else budget.bits,
             store_all_bits=None if budget is None else budget.store_all_bits,

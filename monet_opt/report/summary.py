@@ -295,11 +295,12 @@ def print_summary(
     out_dir: Any = None,
     joint: Any = None,
     budget_bits: float | None = None,
+    baseline: Mapping[str, Any] | None = None,
 ) -> None:
     """Print latency, energy by component, EDP, peak memories, MILP status / objective /
     simulated / bound / gap, GA best and wall times; with ``joint`` (a fusion /
     checkpointing solve) also the per-decision table and the peak activation footprint
-    against ``budget_bits``."""
+    against ``budget_bits``; with ``baseline`` the improvement over it."""
     console = console or Console()
     tables = summary_tables(
         objective=objective, milp=milp, ga=ga, wall_times=wall_times, joint=joint
@@ -308,6 +309,14 @@ def print_summary(
         console.print(t)
         if joint is not None and t.title and str(t.title).startswith("Decisions"):
             console.print(footprint_line(joint.schedule, budget_bits))
+    if baseline and baseline.get("improvement_pct"):
+        imp = baseline["improvement_pct"]
+        console.print(
+            f"against the baseline ({baseline['decision']}): latency "
+            f"{fmt_cycles(baseline['latency'])} -> {imp['latency']:+.2f} %, energy "
+            f"{fmt_energy(baseline['energy'])} -> {imp['energy']:+.2f} %, EDP {imp['edp']:+.2f} % "
+            "(positive: better)"
+        )
     if out_dir is not None:
         console.print(f"results written to [bold]{out_dir}[/]")
 
