@@ -336,6 +336,31 @@ class Problem:
         return tuple((kind, i) for _, kind, _, i in keys)
 
 
+def _check_dram_capacity(graph: Graph, accelerator: Accelerator) -> None:
+    """The DRAM must hold at least what lives there all step: weights, optimizer state,
+    network inputs and labels (spilled activations only add to it).
+
+    Raises
+    ------
+    ValueError
+        Stating the minimum DRAM the step needs.
+    """
+    dram = accelerator.dram
+    if dram is None:
+        return
+    need = sum(
+        float(t.bits)
+        for t in graph.tensors.values()
+        if t.is_constant and t.name not in graph.producer
+    )
+    if need > dram.size_bits:
+        raise ValueError(
+            f"accelerator {accelerator.name!r}: the DRAM ({fmt_bits(dram.size_bits)}) cannot "
+            f"hold the step: weights, optimizer state, inputs and labels alone need "
+            f"{fmt_bits(need)}; the step needs at least {fmt_bits(need)} of DRAM"
+        )
+
+
 def _reach(preds: Sequence[Sequence[int]]) -> np.ndarray:
     n = len(preds)
     reach = np.zeros((n, n), dtype=bool)
@@ -530,6 +555,8 @@ def build_problem(
             if stored:
                 wbits[i] += tensor.bits
                 wt[i].append(t)
+    if memory == "capacity":
+        _check_dram_capacity(graph, accelerator)
     if not has_dram(accelerator) and rbits.sum() + wbits.sum() > 0:
         by_role = {
             TensorRole.WEIGHT: "weights",

@@ -55,3 +55,21 @@ def test_build_problem_without_dram_accepts_an_on_chip_workload() -> None:
     pb = build_problem(Graph("on_chip", ops, t), _without_dram(accelerator(2, hetero=False)))
     assert float(np.sum(pb.dram_read_bits) + np.sum(pb.dram_write_bits)) == 0.0
     assert not pb.costs.has_dram
+
+
+def test_dram_too_small_for_the_step_states_the_minimum() -> None:
+    """Issue 10: a DRAM capacity the step cannot fit in is an error that states the
+    minimum DRAM the step needs (capacity semantics)."""
+    import dataclasses
+
+    from monet_opt.models import build_model, derive_training_graph
+    from tests.factories import accelerator
+
+    acc = accelerator(2)
+    dc = acc.core(acc.offchip_core_id)
+    small = dataclasses.replace(dc, memories=(dataclasses.replace(dc.memories[0], size_bits=8e3),))
+    acc2 = dataclasses.replace(acc, cores=tuple(small if c.id == dc.id else c for c in acc.cores))
+    g = derive_training_graph(build_model("mlp", batch=2, sizes=[64, 64, 10]))
+    with pytest.raises(ValueError, match="needs at least 64.75 KiB of DRAM"):
+        build_problem(g, acc2, memory="capacity")
+    build_problem(g, acc2, memory="unbounded")  # no capacities: accepted
