@@ -60,3 +60,22 @@ def test_joint_time_limit_is_monotone() -> None:
     assert long.simulated <= short.simulated * (1 + 1e-9)
     assert short.status in ("optimal", "feasible") and short.gap >= long.gap - 1e-12
     assert Decision(short.decision.allocation) is not None
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_joint_is_never_worse_than_its_baselines(seed) -> None:
+    """Issue 10: the joint mode starts from the best baseline and accepts a block's answer
+    only when the re-simulated objective improves, so ``fusion: optimal`` never ends
+    worse than ``fusion: greedy`` nor than layer by layer with the greedy allocation."""
+    from monet_opt.heuristics.allocation import greedy_decision
+    from monet_opt.schedule.evaluator import evaluate
+
+    p = _instance(seed)
+    opt = solve_joint(p, fusion="optimal")
+    greedy = solve_joint(p, fusion="greedy")
+    none = solve_joint(p, fusion="none")
+    base = evaluate(p, greedy_decision(p)).latency
+    assert opt.simulated <= greedy.simulated * (1 + 1e-9)
+    assert opt.simulated <= none.simulated * (1 + 1e-9)
+    assert opt.simulated <= base * (1 + 1e-9)
+    assert opt.simulated == pytest.approx(evaluate(p, opt.decision).latency)
