@@ -25,7 +25,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from monet_opt.schedule.memory import Demand, Placement, default_placement, demand, memory_model
+from monet_opt.schedule.memory import (
+    Demand,
+    Placement,
+    _Resolved,
+    memory_model,
+    place,
+    resolve,
+)
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import (
     Realization,
@@ -34,7 +41,7 @@ from monet_opt.schedule.realize import (
     stack_overflow,
     validate_stacks,
 )
-from monet_opt.schedule.timing import Times, simulate
+from monet_opt.schedule.timing import Times, simulate, simulate_placed
 from monet_opt.schedule.types import Decision, EnergyBreakdown, MemoryTrace, Schedule, Transfer
 
 __all__ = [
@@ -73,12 +80,23 @@ def placement_for(
     """The placement of an allocation and its demand (``None`` for the unbounded
     semantics): ``given`` when it is complete (spills and windows), else the default
     policy, keeping the spills ``given`` names."""
+    placed = _placed(problem, cidx, order, given)
+    return None if placed is None else placed.demand
+
+
+def _placed(
+    problem: Problem,
+    cidx: Sequence[int],
+    order: Sequence[int] | None = None,
+    given: Placement | None = None,
+) -> _Resolved | None:
+    """:func:`placement_for`, resolved to the arrays the timing needs."""
     if problem.memory != "capacity":
         return None
     if given is not None and given.spills is not None and given.read_window:
-        return demand(problem, cidx, given, order)
+        return resolve(problem, cidx, given, order)
     spills = None if given is None else given.spills
-    return default_placement(problem, cidx, order, spills)
+    return place(problem, cidx, order, spills)
 
 
 def simulate_times(
@@ -109,44 +127,109 @@ def simulate_times(
     start, fetch_end, end, reads, writes
         Arrays in cycles; ``reads[i]``/``writes[i]`` = (start, end) of node i's DMA tasks.
     """
-    dem = placement_for(problem, cidx, order, placement)
-    t = simulate(problem, cidx, order, None if dem is None else dem.placement)
+    t = _simulate(problem, cidx, order, _placed(problem, cidx, order, placement))
     return t.start, t.fetch_end, t.end, t.reads, t.writes
 
 
+def _simulate(
+    problem: Problem, cidx: Sequence[int], order: Sequence[int] | None, placed: _Resolved | None
+) -> Times:
+    if placed is None:
+        return simulate(problem, cidx, order)
+    return simulate_placed(problem, cidx, order, placed.spilled, placed.rw, placed.ww)
+
+
 def _energy(
-    problem: Problem, cidx: Sequence[int], times: Times, spilled: frozenset[str]
+    problem: Problem, cidx: Sequence[int], times: Times, spilled: np.ndarray | None = None
 ) -> EnergyBreakdown:
-    comp = 0.0
-    mem = 0.0
-    stream_pj = 0.0
-    det = problem.costs.details
-    for i, c in enumerate(cidx):
-        oc = det[i][c]
-        assert oc is not None
-        comp += oc.compute_energy
-        mem += oc.memory_energy
-        stream_pj += float(getattr(oc, "dram_energy", 0.0) or 0.0)
-    xe = problem.costs.xfer_energy
-    links = 0.0
-    for e in problem.edges:
-        if not e.via_dram and e.tensor not in spilled:
-            links += e.bits * xe[cidx[e.src], cidx[e.dst]]
-    c = problem.costs
+    """Step energy; ``spilled``: bool over :attr:`MemoryModel.tensors` (capacity
+    semantics; spilled tensors move through DRAM, not over the links)."""
+    tab = _energy_tables(problem)
+    c = np.asarray(cidx, dtype=int)
+    nodes = np.arange(problem.n_nodes)
+    comp = _serial_sum(tab.compute[nodes, c])
+    mem = _serial_sum(tab.memory[nodes, c])
+    stream_pj = _serial_sum(tab.dram[nodes, c])
+    on = tab.onchip
+    if spilled is not None and spilled.any():
+        on = on.copy()
+        on[tab.onchip_idx] = ~spilled[tab.onchip_tensor]
+    links = _serial_sum(tab.bits[on] * problem.costs.xfer_energy[c[tab.src[on]], c[tab.dst[on]]])
+    costs = problem.costs
     if problem.memory == "capacity":
         sr, sw = times.stream_read_bits, times.stream_write_bits
         if not stream_pj:
             stream_pj = float(
-                sr.sum() * c.dram_read_pj_per_bit + sw.sum() * c.dram_write_pj_per_bit
+                sr.sum() * costs.dram_read_pj_per_bit + sw.sum() * costs.dram_write_pj_per_bit
             )
         dram = float(
-            times.read_bits.sum() * c.dram_read_pj_per_bit
-            + times.write_bits.sum() * c.dram_write_pj_per_bit
+            times.read_bits.sum() * costs.dram_read_pj_per_bit
+            + times.write_bits.sum() * costs.dram_write_pj_per_bit
             + stream_pj
         )
     else:
         dram = problem.dram_energy
     return EnergyBreakdown(compute=comp, onchip_memory=mem, dram=dram, links=links)
+
+
+def _serial_sum(x: np.ndarray) -> float:
+    """``x[0] + x[1] + ...`` in order (as a Python loop sums; ``np.sum`` pairs them)."""
+    return float(np.cumsum(x)[-1]) if len(x) else 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class _EnergyTables:
+    """Per problem: energies per (node, core) and the edges (for the link energy).
+
+    Attributes
+    ----------
+    compute, memory, dram
+        ``(n, n_cores)`` compute, on-chip memory and in-node DRAM energy, pJ.
+    src, dst, bits, onchip
+        Per edge of the problem: endpoints, bits, not via DRAM.
+    onchip_idx, onchip_tensor
+        Indices of the on-chip edges and their tensor (capacity semantics:
+        :attr:`MemoryModel.tensors`; empty otherwise).
+    """
+
+    compute: np.ndarray
+    memory: np.ndarray
+    dram: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    bits: np.ndarray
+    onchip: np.ndarray
+    onchip_idx: np.ndarray
+    onchip_tensor: np.ndarray
+
+
+@lru_cache(maxsize=32)
+def _energy_tables(problem: Problem) -> _EnergyTables:
+    n = problem.n_nodes
+    nc = len(problem.core_ids)
+    tabs = np.zeros((3, n, nc))
+    det = problem.costs.details
+    for i in range(n):
+        for c in range(nc):
+            oc = det[i][c]
+            if oc is not None:
+                tabs[0, i, c] = oc.compute_energy
+                tabs[1, i, c] = oc.memory_energy
+                tabs[2, i, c] = float(getattr(oc, "dram_energy", 0.0) or 0.0)
+    edges = problem.edges
+    onchip = np.asarray([not e.via_dram for e in edges], dtype=bool)
+    idx = np.flatnonzero(onchip)
+    if problem.memory == "capacity":
+        tensor = memory_model(problem).edge_tensor[idx]
+    else:
+        idx = tensor = np.zeros(0, dtype=int)
+    return _EnergyTables(
+        tabs[0], tabs[1], tabs[2],
+        np.asarray([e.src for e in edges], dtype=int),
+        np.asarray([e.dst for e in edges], dtype=int),
+        np.asarray([e.bits for e in edges], dtype=float),
+        onchip, idx, tensor,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,14 +240,29 @@ class _Run:
     cidx: list[int]
     order: tuple[int, ...] | None
     real: Realization | None
-    demand: Demand | None
+    placed: _Resolved | None
     times: Times
 
     @property
+    def demand(self) -> Demand | None:
+        return None if self.placed is None else self.placed.demand
+
+    @property
     def spilled(self) -> frozenset[str]:
-        if self.demand is None:
+        if self.placed is None:
             return frozenset()
-        return frozenset(self.demand.placement.spills or ())
+        return memory_model(self.problem).names(self.placed.spilled)
+
+    @property
+    def spilled_mask(self) -> np.ndarray | None:
+        return None if self.placed is None else self.placed.spilled
+
+    @property
+    def n_overflow(self) -> int:
+        return 0 if self.placed is None else self.placed.n_overflow
+
+    def energy(self) -> EnergyBreakdown:
+        return _energy(self.problem, self.cidx, self.times, self.spilled_mask)
 
 
 def _run(problem: Problem, decision: Decision) -> _Run:
@@ -177,9 +275,9 @@ def _run(problem: Problem, decision: Decision) -> _Run:
         pb = real.problem
         cidx = _core_indices(pb, real.expand(decision.allocation))
         order = None
-    dem = placement_for(pb, cidx, order, decision.placement)
-    times = simulate(pb, cidx, order, None if dem is None else dem.placement)
-    return _Run(pb, cidx, None if order is None else tuple(order), real, dem, times)
+    placed = _placed(pb, cidx, order, decision.placement)
+    times = _simulate(pb, cidx, order, placed)
+    return _Run(pb, cidx, None if order is None else tuple(order), real, placed, times)
 
 
 def evaluate_fast(
@@ -200,7 +298,7 @@ def evaluate_fast(
         checkpoints,
     )
     r = _run(problem, dec)
-    return r.times.makespan, _energy(r.problem, r.cidx, r.times, r.spilled).total
+    return r.times.makespan, r.energy().total
 
 
 @dataclass(frozen=True)
@@ -263,8 +361,8 @@ def evaluate_metrics(problem: Problem, decision: Decision) -> Metrics:
     """
     r = _run(problem, decision)
     lat = r.times.makespan
-    en = _energy(r.problem, r.cidx, r.times, r.spilled).total
-    over = len(r.demand.overflow()) if r.demand is not None else 0
+    en = r.energy().total
+    over = r.n_overflow
     if r.real is None:
         if decision.priority is None:
             peak = _store_all_peak(problem)
@@ -351,21 +449,18 @@ def _memory_stats(r: _Run) -> dict[str, object]:
     pb = r.problem
     c = pb.costs
     out: dict[str, object] = {"memory_model": pb.memory}
-    dem = r.demand
-    out["memory_overflow"] = 0 if dem is None else len(dem.overflow())
+    out["memory_overflow"] = r.n_overflow
     out["spilled"] = tuple(sorted(r.spilled))
     g = pb.graph
     comp_r = comp_w = spill_r = spill_w = 0.0
-    spilled = r.spilled
     mm = memory_model(pb) if pb.memory == "capacity" else None
     for i in range(pb.n_nodes):
         comp_r += sum(float(g.tensors[t].bits) for t in pb.dram_read_tensors[i])
         comp_w += sum(float(g.tensors[t].bits) for t in pb.dram_write_tensors[i])
-    if mm is not None and spilled:
-        sp = np.asarray([n in spilled for n in mm.tensors], dtype=bool)
-        if sp.any():
-            spill_w = float(mm.t_bits[sp].sum())
-            spill_r = float(mm.e_bits[sp[mm.e_tensor]].sum()) if len(mm.e_tensor) else 0.0
+    sp = r.spilled_mask
+    if mm is not None and sp is not None and sp.any():
+        spill_w = float(mm.t_bits[sp].sum())
+        spill_r = float(mm.e_bits[sp[mm.e_tensor]].sum()) if len(mm.e_tensor) else 0.0
     stream = float(t.stream_read_bits.sum() + t.stream_write_bits.sum())
     dma = float(t.read_bits.sum() + t.write_bits.sum())
     # in-node streams carry operands that were compulsory DMA otherwise, plus re-fetch
@@ -402,7 +497,8 @@ def _memory_traces(r: _Run, makespan: float) -> dict[str, MemoryTrace]:
     c = np.asarray(r.cidx, dtype=int)
     rows = mm.slot_row[c]
     events: list[list[tuple[float, float]]] = [[] for _ in mm.keys]
-    spilled = np.asarray([nm in r.spilled for nm in mm.tensors], dtype=bool)
+    spilled = r.spilled_mask
+    assert spilled is not None
     strm = mm.streamed[np.arange(n), c]
     work = mm.work[np.arange(n), c]
     in_place: dict[tuple[int, int], float] = {}
@@ -592,6 +688,6 @@ def _schedule(r: _Run) -> Schedule:
         fetch_end=t.fetch_end,
         transfers=tuple(transfers),
         latency=makespan,
-        energy=_energy(pb, cidx, t, spilled),
+        energy=r.energy(),
         memory=_memory_traces(r, makespan),
     )

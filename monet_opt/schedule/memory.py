@@ -66,24 +66,36 @@ Placement and its default policy
 A :class:`Placement` lists the **spilled** tensors (written to DRAM by their producer and
 read back by their consumers over the DRAM port) and the read / write windows.  Tensors
 an operand's mapping streams (an output too large for its memory, an input a consumer
-streams) live in DRAM whatever the placement (*forced* spills).  :func:`default_placement`
-is Stream's rule, made deterministic: sweep the positions; where a memory would overflow,
-first spill the live tensors whose next use is furthest (Belady, "A study of replacement
-algorithms for a virtual-storage computer", IBM Syst. J. 5(2), 1966; Stream's
-``scheduler_candidate_selection="memory"`` evicts to DRAM), then shorten the prefetch and
-write-back windows that cover the position.  A spill adds a prefetch buffer before each
-consumer (on the consumer's core) and a write-back buffer after the producer; the
-consumers' windows are shortened so that these buffers never reach a position already
-made to fit, so one sweep over the positions suffices.  The node's own working set
-always fits (the cost model tiles it), so the policy always finds a placement within
-capacity.
+streams) live in DRAM whatever the placement (*forced* spills).  Spills are named: a
+name spills every on-chip tensor of that name (a recompute copy's output shares the name
+of the activation it recomputes).  :func:`default_placement` is Stream's rule, made
+deterministic: sweep the positions; where a memory would overflow, first spill the live
+tensors whose last use is furthest (as few as the excess needs; Belady's rule, "A study
+of replacement algorithms for a virtual-storage computer", IBM Syst. J. 5(2), 1966, with
+the last use for the next; Stream's ``scheduler_candidate_selection="memory"`` evicts to
+DRAM), then shorten the prefetch windows that cover the position, then the write-back
+windows.  A spill adds a prefetch buffer before each consumer (on the consumer's core)
+and a write-back buffer after the producer; the consumers' windows are shortened so
+that their buffers never reach a position already made to fit.  The producer's
+write-back buffer and the input its same-core consumers no longer read in place can
+still raise the demand at positions the sweep has passed: those positions are swept
+again (a further pass, from the earliest one) until no overflow is left that a spill or
+a window could remove.  Where every node's working set fits (the cost model tiles it),
+the placement is within capacity.
+
+The sweep is incremental: the demand is updated by the exact change of each spill or
+window (the live interval of the tensor, the in-place reads of its consumers, their
+prefetch buffers and the producer's write-back buffer), and the returned demand is
+recomputed from scratch (:meth:`MemoryModel.bits`).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from itertools import compress
 
 import numpy as np
 
@@ -104,6 +116,8 @@ __all__ = [
 #: ``(core index, memory name)`` of an on-chip memory.
 MemoryKey = tuple[int, str]
 _OPERANDS = ("I1", "I2", "O")
+#: Bit counts that are multiples of ``1 / _GRAIN`` add up exactly in floating point.
+_GRAIN = 1024.0
 
 
 @dataclass(frozen=True)
@@ -202,18 +216,44 @@ class MemoryModel:
         producer and bits (whole / per tile inside a fused stack).
     e_tensor, e_dst, e_operand, e_bits
         On-chip edges: tensor index, consumer, consumer operand slot, bits moved.
+    edge_tensor
+        ``(len(problem.edges),)`` tensor index of every edge of the problem (-1: an edge
+        via DRAM).
+    t_edges
+        Per tensor: its on-chip edges (indices into ``e_*``).
+    t_twins
+        Per tensor: the other tensors of the same name (a :class:`Placement` spills by
+        name), or ``None`` when every name is unique.
     spillable
         ``(n_tensors,)`` bool: the tensor may be spilled (activations, gradients).
+    dep_dst, dep_src
+        A node's DRAM read follows the DRAM write of another (``problem.dram_deps``).
+    exact
+        Every bit count is a multiple of 1/1024 and their total is below 2**40: sums of
+        them are exact in any order (the policy's running demand is then the demand).
     """
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
-        n = problem.n_nodes
-        nc = len(problem.core_ids)
+        self._last_view: _OrderView | None = None
+        self._init_memories(problem)
+        self._init_nodes(problem)
+        self._init_tensors(problem)
+        parts = (self.work, self.reads, self.writes, self.t_bits, self.t_tile_bits, self.e_bits)
+        scaled = [x * _GRAIN for x in parts]
+        self.exact = all(bool(np.all(s == np.round(s))) for s in scaled) and (
+            sum(float(np.abs(s).sum()) for s in scaled) < 2.0**50
+        )
+        pairs = [(i, w) for i in range(problem.n_nodes) for w in problem.dram_deps[i]]
+        self.dep_dst = np.asarray([a for a, _ in pairs], dtype=int)
+        self.dep_src = np.asarray([b for _, b in pairs], dtype=int)
+
+    def _init_memories(self, problem: Problem) -> None:
+        """Memory rows: ``keys``, ``labels``, ``capacity``, ``slot_row``."""
         keys: list[MemoryKey] = []
         caps: list[float] = []
         labels: list[str] = []
-        slot_row = np.full((nc, 3), -1, dtype=int)
+        slot_row = np.full((len(problem.core_ids), 3), -1, dtype=int)
         for c, cid in enumerate(problem.core_ids):
             core = problem.accelerator.core(cid)
             for k, x in enumerate(_OPERANDS):
@@ -229,6 +269,11 @@ class MemoryModel:
         self.keys, self.labels = tuple(keys), tuple(labels)
         self.capacity = np.asarray(caps, dtype=float)
         self.slot_row = slot_row
+
+    def _init_nodes(self, problem: Problem) -> None:
+        """Per node (and core): ``work``, ``streamed``, ``reads``, ``writes``."""
+        n = problem.n_nodes
+        nc = len(problem.core_ids)
         work = np.zeros((n, nc, 3))
         streamed = np.zeros((n, nc, 3), dtype=bool)
         allowed = problem.costs.allowed
@@ -254,6 +299,10 @@ class MemoryModel:
         self.writes = np.asarray(
             [sum(float(g.tensors[t].bits) for t in problem.dram_write_tensors[i]) for i in range(n)]
         )
+
+    def _init_tensors(self, problem: Problem) -> None:
+        """On-chip tensors and edges (``tensors``, ``t_*``, ``e_*``, ``edge_tensor``)."""
+        operands = problem.input_operands
         tensors: list[str] = []
         t_index: dict[tuple[int, str], int] = {}
         t_src: list[int] = []
@@ -263,8 +312,10 @@ class MemoryModel:
         e_dst: list[int] = []
         e_op: list[int] = []
         e_bits: list[float] = []
+        edge_tensor: list[int] = []
         for e in problem.edges:
             if e.via_dram:
+                edge_tensor.append(-1)
                 continue
             key2 = (e.src, e.tensor)
             if key2 not in t_index:
@@ -277,6 +328,7 @@ class MemoryModel:
             b = e.bits / problem.tiles if e.pipelined else e.bits
             t_tile[t] = min(t_tile[t], b) if e.pipelined else t_tile[t]
             x = operands[e.dst].get(e.tensor, "I2") if operands else "I1"
+            edge_tensor.append(t)
             e_t.append(t)
             e_dst.append(e.dst)
             e_op.append(_OPERANDS.index(x))
@@ -289,13 +341,57 @@ class MemoryModel:
         self.e_dst = np.asarray(e_dst, dtype=int)
         self.e_operand = np.asarray(e_op, dtype=int)
         self.e_bits = np.asarray(e_bits)
+        self.edge_tensor = np.asarray(edge_tensor, dtype=int)
+        g = problem.graph
         role = [g.tensors[t].role for t in tensors]
         self.spillable = np.asarray(
             [r not in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE) for r in role], dtype=bool
         )
-        pairs = [(i, w) for i in range(n) for w in problem.dram_deps[i]]
-        self.dep_dst = np.asarray([a for a, _ in pairs], dtype=int)
-        self.dep_src = np.asarray([b for _, b in pairs], dtype=int)
+        t_edges: list[list[int]] = [[] for _ in tensors]
+        for k, t in enumerate(e_t):
+            t_edges[t].append(k)
+        self.t_edges = tuple(tuple(v) for v in t_edges)
+        by_name: dict[str, list[int]] = {}
+        for t, name in enumerate(tensors):
+            by_name.setdefault(name, []).append(t)
+        self._by_name = {k: np.asarray(v, dtype=int) for k, v in by_name.items()}
+        twins = any(len(v) > 1 for v in by_name.values())
+        self.t_twins = (
+            tuple(tuple(u for u in by_name[name] if u != t) for t, name in enumerate(tensors))
+            if twins
+            else None
+        )
+
+    @cached_property
+    def lists(self) -> _Lists:
+        """Per-tensor and per-edge arrays as lists (for the policy's sweep)."""
+        return _Lists(
+            self.t_src.tolist(), self.t_bits.tolist(), self.t_tile_bits.tolist(),
+            self.e_dst.tolist(), self.e_operand.tolist(), self.e_bits.tolist(),
+        )  # fmt: skip
+
+    # -- program order ---------------------------------------------------------------
+    @cached_property
+    def default_order(self) -> tuple[int, ...]:
+        """The problem's default program order π."""
+        return self.problem.program_order()
+
+    @cached_property
+    def _default_view(self) -> _OrderView:
+        return _OrderView.build(self, self.default_order)
+
+    def view(self, order: Sequence[int] | None = None) -> _OrderView:
+        """Order-dependent indices (:class:`_OrderView`); cached for the default order
+        and the last other order."""
+        if order is None:
+            return self._default_view
+        key = tuple(order)
+        if key == self.default_order:
+            return self._default_view
+        last = self._last_view
+        if last is None or last.order != key:
+            last = self._last_view = _OrderView.build(self, key)
+        return last
 
     # -- placement -------------------------------------------------------------------
     def forced(self, cidx: np.ndarray) -> np.ndarray:
@@ -307,8 +403,24 @@ class MemoryModel:
         return out
 
     def spill_mask(self, names: Iterable[str]) -> np.ndarray:
-        names = set(names)
-        return np.asarray([t in names for t in self.tensors], dtype=bool)
+        """``(n_tensors,)`` bool: the tensors of the given names."""
+        out = np.zeros(len(self.tensors), dtype=bool)
+        for name in names:
+            idx = self._by_name.get(name)
+            if idx is not None:
+                out[idx] = True
+        return out
+
+    def close(self, spilled: np.ndarray) -> np.ndarray:
+        """``spilled`` with every tensor that shares a spilled tensor's name (in place)."""
+        if self.t_twins is not None:
+            for t in np.flatnonzero(spilled):
+                spilled[list(self.t_twins[t])] = True
+        return spilled
+
+    def names(self, spilled: np.ndarray | Sequence[bool]) -> frozenset[str]:
+        """Names of the spilled tensors."""
+        return frozenset(compress(self.tensors, spilled))
 
     def windows(
         self, pos: np.ndarray, spilled: np.ndarray, rw: np.ndarray, ww: np.ndarray
@@ -321,12 +433,16 @@ class MemoryModel:
         if len(self.dep_dst):
             gap = np.maximum(pos[self.dep_dst] - pos[self.dep_src] - 1, 0)
             np.minimum.at(lim, self.dep_dst, gap)
+        return self._clip_spilled(pos, spilled, lim), ww
+
+    def _clip_spilled(self, pos: np.ndarray, spilled: np.ndarray, rw: np.ndarray) -> np.ndarray:
+        """A consumer reads a spilled input after its producer has run (in place)."""
         if spilled.any():
             sp = spilled[self.e_tensor]
             src = self.t_src[self.e_tensor[sp]]
             dst = self.e_dst[sp]
-            np.minimum.at(lim, dst, np.maximum(pos[dst] - pos[src] - 1, 0))
-        return lim, ww
+            np.minimum.at(rw, dst, np.maximum(pos[dst] - pos[src] - 1, 0))
+        return rw
 
     def bits(
         self,
@@ -336,69 +452,250 @@ class MemoryModel:
         rw: np.ndarray,
         ww: np.ndarray,
     ) -> np.ndarray:
-        """``(n_memories, n)`` demand of a placement (module docstring, points 1–4)."""
-        n = len(pos)
-        n_mem = len(self.keys)
-        diff = np.zeros((n_mem, n + 1))
+        """``(n_memories, n)`` demand of a placement (module docstring, points 1–4).
+
+        The terms are summed in a fixed order (live tensors, in-place reads, working
+        sets, prefetch buffers, write-back buffers), so equal placements give equal bits.
+        """
+        last = np.full(len(self.tensors), -1)
+        if len(self.e_tensor):
+            np.maximum.at(last, self.e_tensor, pos[self.e_dst])
+        return self._bits(self.alloc(np.asarray(cidx, dtype=int)), pos, last, spilled, rw, ww)
+
+    def alloc(self, cidx: np.ndarray) -> _Alloc:
+        """What the demand needs of an allocation (core index per node)."""
+        n = len(cidx)
         nodes = np.arange(n)
         rows = self.slot_row[cidx]  # (n, 3)
-        work = self.work[nodes, cidx]  # (n, 3)
         strm = self.streamed[nodes, cidx]  # (n, 3)
-        # live tensors: (pos(src), last consumer] on the producer's O memory
-        kept = ~spilled
+        work = self.work[nodes, cidx]  # (n, 3)
+        orow = rows[self.t_src, 2]
         if len(self.e_tensor):
-            e_keep = kept[self.e_tensor]
-            et = self.e_tensor[e_keep]
-            ed = self.e_dst[e_keep]
-            last = np.full(len(self.tensors), -1)
-            np.maximum.at(last, et, pos[ed])
-            tt = np.flatnonzero(kept & (last >= 0))
-            src = self.t_src[tt]
-            orow = rows[src, 2]
-            ok = orow >= 0
-            b = self.t_tile_bits[tt][ok]
-            np.add.at(diff, (orow[ok], pos[src][ok] + 1), b)
-            np.add.at(diff, (orow[ok], last[tt][ok] + 1), -b)
             # a same-core consumer whose operand shares the producer's memory reads the
             # live tensor in place: its working set holds no copy of it
-            same = cidx[self.t_src[et]] == cidx[ed]
-            eo = self.e_operand[e_keep][same]
-            dd = ed[same]
-            eb = self.e_bits[e_keep][same]
-            rc = rows[dd, eo]
-            ro = rows[self.t_src[et][same], 2]
-            ok3 = (rc >= 0) & (rc == ro) & ~strm[dd, eo]
-            np.add.at(diff, (rc[ok3], pos[dd][ok3]), -eb[ok3])
-            np.add.at(diff, (rc[ok3], pos[dd][ok3] + 1), eb[ok3])
+            src = self.t_src[self.e_tensor]
+            rc = rows[self.e_dst, self.e_operand]
+            inplace = (
+                (cidx[src] == cidx[self.e_dst])
+                & (rc >= 0)
+                & (rc == rows[src, 2])
+                & ~strm[self.e_dst, self.e_operand]
+            )
+        else:
+            rc = np.zeros(0, dtype=int)
+            inplace = np.zeros(0, dtype=bool)
+        return _Alloc(cidx, rows, strm, work, orow, rc, inplace, rows.T, rows.T >= 0, work.T)
+
+    def _bits(
+        self,
+        al: _Alloc,
+        pos: np.ndarray,
+        last: np.ndarray,
+        spilled: np.ndarray,
+        rw: np.ndarray,
+        ww: np.ndarray,
+        reads: np.ndarray | None = None,
+        wb: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`bits` for an allocation context and the tensors' last-use positions
+        (``reads``, ``wb``: :meth:`prefetch_bits` and :meth:`writeback_bits`, if known)."""
+        n = len(pos)
+        w = n + 1
+        idx: list[np.ndarray] = []
+        val: list[np.ndarray] = []
+        kept = ~spilled
+        # live tensors: (pos(src), last consumer] on the producer's O memory
+        tt = np.flatnonzero(kept & (al.orow >= 0))
+        base = al.orow[tt] * w
+        b = self.t_tile_bits[tt]
+        idx += [base + pos[self.t_src[tt]] + 1, base + last[tt] + 1]
+        val += [b, -b]
+        # in-place reads of same-core consumers
+        if len(self.e_tensor):
+            ok = al.inplace & kept[self.e_tensor]
+            at = al.e_row[ok] * w + pos[self.e_dst[ok]]
+            eb = self.e_bits[ok]
+            idx += [at, at + 1]
+            val += [-eb, eb]
         # working sets at their own position
-        for k in range(3):
-            r = rows[:, k]
-            ok = (r >= 0) & (work[:, k] > 0)
-            np.add.at(diff, (r[ok], pos[ok]), work[ok, k])
-            np.add.at(diff, (r[ok], pos[ok] + 1), -work[ok, k])
+        at = al.rows_t * w + pos  # (3, n)
+        _interleave(idx, val, al.has_row & (al.work_t > 0), at, at + 1, al.work_t)
         # prefetch buffers: DRAM reads (and spilled inputs) of resident operands
-        reads = self.reads * ~strm
-        if spilled.any() and len(self.e_tensor):
-            sp = spilled[self.e_tensor]
-            extra = np.zeros((n, 3))
-            np.add.at(extra, (self.e_dst[sp], self.e_operand[sp]), self.e_bits[sp])
-            reads = reads + extra * ~strm
-        for k in range(3):
-            r = rows[:, k]
-            ok = (r >= 0) & (reads[:, k] > 0) & (rw > 0)
-            np.add.at(diff, (r[ok], (pos - rw)[ok]), reads[ok, k])
-            np.add.at(diff, (r[ok], pos[ok]), -reads[ok, k])
+        if reads is None:
+            reads = self.prefetch_bits(spilled, al.strm)
+        reads_t = reads.T
+        ok = al.has_row & (reads_t > 0) & (rw > 0)
+        _interleave(idx, val, ok, at - rw, at, reads_t)
         # write-back buffers on the O memory
-        wb = self.writes.copy()
-        if spilled.any():
-            np.add.at(wb, self.t_src[spilled], self.t_bits[spilled])
-        r = rows[:, 2]
-        ok = (r >= 0) & (wb > 0) & (ww > 0) & ~strm[:, 2]
-        np.add.at(diff, (r[ok], pos[ok] + 1), wb[ok])
-        np.add.at(diff, (r[ok], (pos + ww)[ok] + 1), -wb[ok])
+        if wb is None:
+            wb = self.writeback_bits(spilled)
+        r = al.rows[:, 2]
+        ok = (r >= 0) & (wb > 0) & (ww > 0) & ~al.strm[:, 2]
+        base = r[ok] * w
+        idx += [base + pos[ok] + 1, base + (pos + ww)[ok] + 1]
+        val += [wb[ok], -wb[ok]]
+        n_mem = len(self.keys)
+        diff = np.bincount(
+            np.concatenate(idx), weights=np.concatenate(val), minlength=n_mem * w
+        ).reshape(n_mem, w)
         out = np.cumsum(diff, axis=1)[:, :n]
         out[np.abs(out) < 1e-6] = 0.0
         return out
+
+    def prefetch_bits(self, spilled: np.ndarray, strm: np.ndarray) -> np.ndarray:
+        """``(n, 3)`` bits of each node's prefetch buffers per operand: its DRAM reads
+        and spilled inputs, without the streamed operands (``strm``, ``(n, 3)``)."""
+        reads = self.reads * ~strm
+        if spilled.any() and len(self.e_tensor):
+            sp = spilled[self.e_tensor]
+            extra = np.zeros_like(reads)
+            np.add.at(extra, (self.e_dst[sp], self.e_operand[sp]), self.e_bits[sp])
+            reads = reads + extra * ~strm
+        return reads
+
+    def writeback_bits(self, spilled: np.ndarray) -> np.ndarray:
+        """``(n,)`` bits each node writes back to DRAM (outputs and spilled tensors)."""
+        wb = self.writes.copy()
+        if spilled.any():
+            np.add.at(wb, self.t_src[spilled], self.t_bits[spilled])
+        return wb
+
+
+def _interleave(
+    idx: list[np.ndarray],
+    val: list[np.ndarray],
+    ok: np.ndarray,
+    start: np.ndarray,
+    stop: np.ndarray,
+    bits_t: np.ndarray,
+) -> None:
+    """Append, operand by operand, ``+bits`` at ``start`` and ``-bits`` at ``stop`` of
+    every node where ``ok`` (arrays ``(3, n)``; the order ``np.add.at`` was called in)."""
+    three, n = ok.shape
+    mask = np.empty((three, 2, n), dtype=bool)
+    mask[:, 0] = ok
+    mask[:, 1] = ok
+    at = np.empty((three, 2, n), dtype=start.dtype)
+    at[:, 0] = start
+    at[:, 1] = stop
+    v = np.empty((three, 2, n))
+    v[:, 0] = bits_t
+    np.negative(bits_t, out=v[:, 1])
+    idx.append(at[mask])
+    val.append(v[mask])
+
+
+@dataclass(frozen=True, eq=False)
+class _Lists:
+    """:class:`MemoryModel` arrays as lists (``tile``: ``t_tile_bits``, ``e_op``:
+    ``e_operand``)."""
+
+    t_src: list[int]
+    t_bits: list[float]
+    tile: list[float]
+    e_dst: list[int]
+    e_op: list[int]
+    e_bits: list[float]
+
+
+@dataclass(frozen=True, eq=False)
+class _Alloc:
+    """What the demand needs of an allocation (:meth:`MemoryModel.alloc`).
+
+    Attributes
+    ----------
+    c
+        ``(n,)`` core index per node.
+    rows, strm, work
+        ``(n, 3)`` memory row, streamed flag and held bits of each node's operands.
+    orow
+        ``(n_tensors,)`` memory row of each tensor's producer output (-1: none).
+    e_row, inplace
+        ``(n_edges,)`` memory row of each on-chip edge's consumer operand, and whether
+        the consumer reads the tensor in place (same core, same memory, not streamed).
+    rows_t, has_row, work_t
+        ``(3, n)``: ``rows``, ``rows >= 0`` and ``work`` by operand.
+    """
+
+    c: np.ndarray
+    rows: np.ndarray
+    strm: np.ndarray
+    work: np.ndarray
+    orow: np.ndarray
+    e_row: np.ndarray
+    inplace: np.ndarray
+    rows_t: np.ndarray
+    has_row: np.ndarray
+    work_t: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _OrderView:
+    """What depends on the program order only (cached for the default order).
+
+    Attributes
+    ----------
+    order, pos
+        Program order and ``(n,)`` position of each node.
+    pos_l, node_at
+        The positions as a list, and the node at each position.
+    last, last_node, last_l
+        ``(n_tensors,)`` position of each tensor's last consumer (also as a list), and
+        that consumer.
+    src_pos_l
+        Position of each tensor's producer.
+    freed_by
+        Per node: the tensors it is the last consumer of.
+    ranked
+        Spillable tensors, furthest last use first (then larger first, then by index).
+    rw0, ww0
+        Windows of an empty placement: ``prefetch_depth`` clipped to the program and
+        after the DRAM writes a read needs.
+    """
+
+    order: tuple[int, ...]
+    pos: np.ndarray
+    pos_l: list[int]
+    node_at: list[int]
+    last: np.ndarray
+    last_node: np.ndarray
+    ranked: list[int]
+    rw0: np.ndarray
+    ww0: np.ndarray
+    last_l: list[int]
+    src_pos_l: list[int]
+    freed_by: tuple[tuple[int, ...], ...]
+
+    @staticmethod
+    def build(mm: MemoryModel, order: Sequence[int]) -> _OrderView:
+        n = mm.problem.n_nodes
+        pos = np.empty(n, dtype=int)
+        pos[np.asarray(order, dtype=int)] = np.arange(n)
+        n_t = len(mm.tensors)
+        last = np.full(n_t, -1)
+        last_node = np.full(n_t, -1)
+        if n_t:
+            np.maximum.at(last, mm.e_tensor, pos[mm.e_dst])
+            hit = pos[mm.e_dst] == last[mm.e_tensor]
+            last_node[mm.e_tensor[hit]] = mm.e_dst[hit]
+        sp = np.flatnonzero(mm.spillable)
+        ranked = sp[np.lexsort((-mm.t_bits[sp], -last[sp]))].tolist()
+        d = np.full(n, mm.problem.prefetch_depth)
+        empty = np.zeros(n_t, dtype=bool)
+        rw0, ww0 = mm.windows(pos, empty, d, d)
+        return _OrderView(
+            tuple(int(i) for i in order), pos, pos.tolist(), [int(i) for i in order],
+            last, last_node, ranked, rw0, ww0, last.tolist(), pos[mm.t_src].tolist(),
+            _freed_by(last_node, n),
+        )  # fmt: skip
+
+
+def _freed_by(last_node: np.ndarray, n: int) -> tuple[tuple[int, ...], ...]:
+    out: list[list[int]] = [[] for _ in range(n)]
+    for t, j in enumerate(last_node.tolist()):
+        if j >= 0:
+            out[j].append(t)
+    return tuple(tuple(v) for v in out)
 
 
 @lru_cache(maxsize=32)
@@ -407,11 +704,64 @@ def memory_model(problem: Problem) -> MemoryModel:
     return MemoryModel(problem)
 
 
+class _Resolved:
+    """A placement resolved to what the timing needs, with its demand (built on first
+    use: the GA's fitness needs the overflow count only).
+
+    Attributes
+    ----------
+    pos
+        ``(n,)`` position of each node.
+    spilled
+        ``(n_tensors,)`` bool, forced spills and same-name tensors included.
+    rw, ww
+        Clipped read / write windows per node (arrays or lists).
+    """
+
+    def __init__(
+        self,
+        mm: MemoryModel,
+        view: _OrderView,
+        spilled: np.ndarray,
+        windows: tuple[np.ndarray | list[int], np.ndarray | list[int]],
+        bits: np.ndarray | None = None,
+        sweep: _Sweep | None = None,
+    ) -> None:
+        """``bits``: the demand, or ``None`` when an exact ``sweep`` holds it."""
+        self.mm, self.view, self.pos = mm, view, view.pos
+        self.spilled = spilled
+        self.rw, self.ww = windows
+        self._bits, self._sweep = bits, sweep
+
+    @cached_property
+    def bits(self) -> np.ndarray:
+        """``(n_memories, n)`` demand."""
+        if self._bits is not None:
+            return self._bits
+        assert self._sweep is not None
+        out = np.asarray(self._sweep.bits)
+        out[np.abs(out) < 1e-6] = 0.0
+        return out
+
+    @cached_property
+    def demand(self) -> Demand:
+        mm = self.mm
+        rw, ww = (x.tolist() if isinstance(x, np.ndarray) else x for x in (self.rw, self.ww))
+        pl = Placement(mm.names(self.spilled), tuple(rw), tuple(ww))
+        return Demand(mm.keys, mm.labels, mm.capacity, self.bits, pl)
+
+    @cached_property
+    def n_overflow(self) -> int:
+        """Number of (memory, position) cells over capacity (``len(demand.overflow())``)."""
+        if self._bits is None:
+            assert self._sweep is not None
+            return self._sweep.n_overflow()
+        limit = self.mm.capacity * (1 + REL_TOL) + 1e-6
+        return int(np.count_nonzero(self._bits > limit[:, None]))
+
+
 def _positions(problem: Problem, order: Sequence[int] | None) -> np.ndarray:
-    order = problem.program_order() if order is None else order
-    pos = np.empty(problem.n_nodes, dtype=int)
-    pos[np.asarray(order, dtype=int)] = np.arange(problem.n_nodes)
-    return pos
+    return memory_model(problem).view(order).pos
 
 
 def demand(
@@ -422,20 +772,29 @@ def demand(
 ) -> Demand:
     """Demand of every on-chip memory at every position for a placement (its spills and
     windows, plus the forced spills)."""
+    return resolve(problem, cidx, placement, order).demand
+
+
+def resolve(
+    problem: Problem,
+    cidx: Sequence[int],
+    placement: Placement | None = None,
+    order: Sequence[int] | None = None,
+) -> _Resolved:
+    """:func:`demand`, with the placement's arrays (spill mask, clipped windows)."""
     mm = memory_model(problem)
     c = np.asarray(cidx, dtype=int)
-    pos = _positions(problem, order)
+    view = mm.view(order)
+    pos = view.pos
     placement = placement or Placement(frozenset())
-    spilled = mm.spill_mask(placement.spills or ()) | mm.forced(c)
+    spilled = mm.close(mm.spill_mask(placement.spills or ()) | mm.forced(c))
     n = problem.n_nodes
     d = problem.prefetch_depth
     rw = np.asarray(placement.read_window or [d] * n, dtype=int)
     ww = np.asarray(placement.write_window or [d] * n, dtype=int)
     rw, ww = mm.windows(pos, spilled, rw, ww)
-    bits = mm.bits(c, pos, spilled, rw, ww)
-    names = frozenset(t for t, s in zip(mm.tensors, spilled, strict=True) if s)
-    pl = Placement(names, tuple(int(v) for v in rw), tuple(int(v) for v in ww))
-    return Demand(mm.keys, mm.labels, mm.capacity, bits, pl)
+    bits = mm._bits(mm.alloc(c), pos, view.last, spilled, rw, ww)
+    return _Resolved(mm, view, spilled, (rw, ww), bits)
 
 
 def default_placement(
@@ -465,85 +824,266 @@ def default_placement(
         The placement found and its demand (within capacity wherever the cost model's
         working sets fit, which it guarantees).
     """
+    return place(problem, cidx, order, spills).demand
+
+
+def place(
+    problem: Problem,
+    cidx: Sequence[int],
+    order: Sequence[int] | None = None,
+    spills: Iterable[str] | None = None,
+) -> _Resolved:
+    """:func:`default_placement`, with the placement's arrays."""
     mm = memory_model(problem)
     c = np.asarray(cidx, dtype=int)
-    pos = _positions(problem, order)
-    n = problem.n_nodes
-    spilled = mm.spill_mask(spills or ()) | mm.forced(c)
-    d = problem.prefetch_depth
-    rw, ww = mm.windows(pos, spilled, np.full(n, d), np.full(n, d))
-    bits = mm.bits(c, pos, spilled, rw, ww)
+    view = mm.view(order)
+    spilled = mm.close(mm.spill_mask(spills or ()) | mm.forced(c))
+    rw = mm._clip_spilled(view.pos, spilled, view.rw0.copy())
+    ww = view.ww0.copy()
+    al = mm.alloc(c)
+    reads = mm.prefetch_bits(spilled, al.strm)
+    wb = mm.writeback_bits(spilled)
+    bits = mm._bits(al, view.pos, view.last, spilled, rw, ww, reads, wb)
     limit = mm.capacity * (1 + REL_TOL) + 1e-6
-    node_at = np.empty(n, dtype=int)
-    node_at[pos] = np.arange(n)
-    stuck = np.zeros_like(bits, dtype=bool)  # overflow of a working set alone
-    p = 0
-    guard = 0
-    while guard < 4 * (len(mm.tensors) + 2 * n):
-        guard += 1
-        over = (bits > limit[:, None]) & ~stuck
-        over[:, :p] = False
-        cols = np.flatnonzero(over.any(axis=0))
-        if not len(cols):
-            break
-        p = int(cols[0])
-        m = int(np.flatnonzero(over[:, p])[0])
-        if _relieve(mm, c, pos, m, p, spilled, rw, ww, float(bits[m, p] - limit[m])):
-            rw, ww = mm.windows(pos, spilled, rw, ww)
-            bits = mm.bits(c, pos, spilled, rw, ww)
-        else:
-            stuck[m, p] = True
-    bits = mm.bits(c, pos, spilled, rw, ww)
-    names = frozenset(t for t, s in zip(mm.tensors, spilled, strict=True) if s)
-    pl = Placement(names, tuple(int(v) for v in rw), tuple(int(v) for v in ww))
-    return Demand(mm.keys, mm.labels, mm.capacity, bits, pl)
+    over = bits > limit[:, None]
+    if over.any():
+        sweep = _Sweep(mm, al, view, (spilled, rw, ww, reads, wb), bits, limit)
+        if sweep.run(over):
+            spilled = np.asarray(sweep.spilled, dtype=bool)
+            if mm.exact:  # the sweep's sums are exact: they are the demand
+                return _Resolved(mm, view, spilled, (sweep.rw, sweep.ww), None, sweep)
+            rw = np.asarray(sweep.rw, dtype=int)
+            ww = np.asarray(sweep.ww, dtype=int)
+            bits = mm._bits(al, view.pos, view.last, spilled, rw, ww)
+    return _Resolved(mm, view, spilled, (rw, ww), bits)
 
 
-def _relieve(
-    mm: MemoryModel,
-    cidx: np.ndarray,
-    pos: np.ndarray,
-    m: int,
-    p: int,
-    spilled: np.ndarray,
-    rw: np.ndarray,
-    ww: np.ndarray,
-    excess: float = 0.0,
-) -> bool:
-    """Remove demand of memory row ``m`` at position ``p``: spill the live tensors used
-    furthest in the future (as many as the ``excess`` bits need), else shorten a
-    prefetch window, else a write window."""
-    rows = mm.slot_row[cidx]
-    # live tensors of memory m covering p
-    if len(mm.e_tensor):
-        kept = ~spilled
-        e_keep = kept[mm.e_tensor]
-        last = np.full(len(mm.tensors), -1)
-        np.maximum.at(last, mm.e_tensor[e_keep], pos[mm.e_dst[e_keep]])
-        src = mm.t_src
-        cand = kept & mm.spillable & (rows[src, 2] == m) & (pos[src] < p) & (last >= p)
-        idx = np.flatnonzero(cand)
-        if len(idx):
-            ranked = idx[np.lexsort((-mm.t_bits[idx], -last[idx]))]
-            freed = np.cumsum(mm.t_tile_bits[ranked])
-            k = int(np.searchsorted(freed, excess)) + 1
-            spilled[ranked[:k]] = True
-            # the consumers now read them from DRAM: their prefetch buffers must not
-            # reach back to positions already made to fit
-            cons = mm.e_dst[np.isin(mm.e_tensor, ranked[:k])]
-            rw[cons] = np.minimum(rw[cons], np.maximum(pos[cons] - p - 1, 0))
+class _Sweep:
+    """The default policy's sweep over the positions, with the demand kept up to date
+    by the exact change of every spill and window (module docstring).
+
+    Overflowing cells ``(position, memory row)`` are relieved in position order, then
+    row order; a change that raises the demand at a position already passed queues
+    that cell for a further pass.
+    """
+
+    def __init__(
+        self,
+        mm: MemoryModel,
+        al: _Alloc,
+        view: _OrderView,
+        state: tuple[np.ndarray, ...],
+        bits: np.ndarray,
+        limit: np.ndarray,
+    ) -> None:
+        """``state``: spill mask, read and write windows, prefetch and write-back bits
+        (:meth:`MemoryModel.prefetch_bits`, :meth:`MemoryModel.writeback_bits`)."""
+        spilled, rw, ww, reads, wb = state
+        self.mm, self.view, self.n = mm, view, len(view.pos_l)
+        self.c = al.c.tolist()
+        self.pos = view.pos_l
+        self.rows = al.rows.tolist()
+        self.strm = al.strm.tolist()
+        self.spilled = spilled.tolist()
+        self.rw, self.ww = rw.tolist(), ww.tolist()
+        self.reads = reads.tolist()
+        self.wb = wb.tolist()
+        self.lim = limit.tolist()
+        self.bits = bits.tolist()
+        self.orow = al.orow.tolist()
+        self.lists = mm.lists
+        self.depth = max(max(self.rw, default=0), max(self.ww, default=0))
+        self.ranked: dict[int, list[int]] = {}
+        self.heap: list[tuple[int, int]] = []
+        self.behind: list[tuple[int, int]] = []
+        self.stuck: set[tuple[int, int]] = set()
+        self.p = 0
+
+    # -- the sweep ---------------------------------------------------------------------
+    def run(self, over: np.ndarray) -> bool:
+        """Sweep until no overflow is left that a change could remove (``over``: the
+        cells over capacity at the start); ``True`` if the placement changed."""
+        q, m = np.nonzero(over.T)
+        cells = list(zip(q.tolist(), m.tolist(), strict=True))  # by position, then row
+        changed = False
+        while cells:
+            changed |= self._pass(cells)
+            cells = sorted({(q, m) for q, m in self.behind if self._over(m, q)})
+            self.behind = []
+        return changed
+
+    def _pass(self, cells: list[tuple[int, int]]) -> bool:
+        """Relieve ``cells`` (sorted) and the cells that changes push over capacity at or
+        after the current position, in order."""
+        heap = self.heap = []
+        bits, lim, stuck = self.bits, self.lim, self.stuck
+        changed = False
+        i, n_cells = 0, len(cells)
+        while True:
+            if heap and (i == n_cells or heap[0] < cells[i]):
+                q, m = heapq.heappop(heap)
+            elif i < n_cells:
+                q, m = cells[i]
+                i += 1
+            else:
+                return changed
+            if bits[m][q] > lim[m] and not (stuck and (m, q) in stuck):
+                self.p = q
+                changed |= self._resolve(m, q)
+
+    def _over(self, m: int, q: int) -> bool:
+        return self.bits[m][q] > self.lim[m] and (m, q) not in self.stuck
+
+    def n_overflow(self) -> int:
+        """Cells over capacity after :meth:`run` (each of them is stuck)."""
+        return sum(1 for m, q in self.stuck if self.bits[m][q] > self.lim[m])
+
+    def _resolve(self, m: int, p: int) -> bool:
+        """Relieve memory row ``m`` at position ``p`` until it fits or nothing helps."""
+        row, lim = self.bits[m], self.lim[m]
+        changed = False
+        while row[p] > lim:
+            if not self._relieve(m, p, row[p] - lim):
+                self.stuck.add((m, p))
+                break
+            changed = True
+        return changed
+
+    def _relieve(self, m: int, p: int, excess: float) -> bool:
+        """Spill the live tensors of row ``m`` used furthest in the future (as many as
+        ``excess`` bits need), else shorten the prefetch windows covering ``p``, else
+        the write windows."""
+        victims = self._victims(m, p, excess)
+        if victims:
+            for t in victims:
+                self._spill(t, p)
             return True
-    # every prefetch window covering p into m, then every write window
-    shrunk = False
-    for k in range(3):
-        cover = np.flatnonzero((rows[:, k] == m) & (rw > 0) & (pos - rw <= p) & (pos > p))
-        if len(cover):
-            rw[cover] = np.maximum(pos[cover] - p - 1, 0)
-            shrunk = True
-    if shrunk:
-        return True
-    cover = np.flatnonzero((rows[:, 2] == m) & (ww > 0) & (pos < p) & (pos + ww >= p))
-    if len(cover):
-        ww[cover] = np.maximum(p - pos[cover] - 1, 0)
-        return True
-    return False
+        return self._shorten_reads(m, p) or self._shorten_writes(m, p)
+
+    def _victims(self, m: int, p: int, excess: float) -> list[int]:
+        ranked = self.ranked.get(m)
+        if ranked is None:
+            orow = self.orow
+            ranked = self.ranked[m] = [t for t in self.view.ranked if orow[t] == m]
+        out: list[int] = []
+        freed = 0.0
+        sp, tile = self.spilled, self.lists.tile
+        last, src_pos = self.view.last_l, self.view.src_pos_l
+        for t in ranked:
+            if last[t] < p:
+                break
+            if sp[t] or src_pos[t] >= p:
+                continue
+            out.append(t)
+            freed += tile[t]
+            if freed >= excess:
+                break
+        return out
+
+    # -- changes -----------------------------------------------------------------------
+    def _spill(self, t: int, p: int) -> None:
+        self._spill_one(t, p)
+        twins = self.mm.t_twins
+        if twins is not None:
+            for u in twins[t]:
+                if not self.spilled[u]:
+                    self._spill_one(u, p)
+
+    def _spill_one(self, t: int, p: int) -> None:
+        """Spill tensor ``t`` at position ``p``: its live interval and in-place reads
+        go, its consumers read it from DRAM (windows starting after ``p``) and its
+        producer writes it back."""
+        self.spilled[t] = True
+        ls = self.lists
+        a = ls.t_src[t]
+        row = self.orow[t]
+        pa = self.pos[a]
+        if row >= 0:
+            self._lower(row, pa + 1, self.view.last_l[t] + 1, ls.tile[t])
+        ca = self.c[a]
+        pos, rows, strm, cores, rw = self.pos, self.rows, self.strm, self.c, self.rw
+        e_dst, e_op, e_bits = ls.e_dst, ls.e_op, ls.e_bits
+        for e in self.mm.t_edges[t]:  # the consumers read it from DRAM
+            j, k, b = e_dst[e], e_op[e], e_bits[e]
+            pj = pos[j]
+            rj = rows[j][k]
+            streamed = strm[j][k]
+            if cores[j] == ca and rj >= 0 and rj == row and not streamed:
+                self._raise(rj, pj, pj + 1, b)  # no longer read in place
+            new = min(pj - p - 1, pj - pa - 1)
+            if new < rw[j]:
+                self._shorten_read(j, max(new, 0))
+            if not streamed:
+                self.reads[j][k] += b
+                w = rw[j]
+                if rj >= 0 and w > 0:
+                    self._raise(rj, pj - w, pj, b)
+        self.wb[a] += ls.t_bits[t]
+        w = self.ww[a]
+        if row >= 0 and w > 0 and not strm[a][2]:
+            self._raise(row, pa + 1, pa + w + 1, ls.t_bits[t])
+
+    def _shorten_reads(self, m: int, p: int) -> bool:
+        """Shorten every prefetch window into row ``m`` covering ``p`` to start after it."""
+        found = False
+        rw, rows, node_at = self.rw, self.rows, self.view.node_at
+        for q in range(p + 1, min(p + self.depth, self.n - 1) + 1):
+            j = node_at[q]
+            w = rw[j]
+            if w > 0 and q - w <= p and m in rows[j]:
+                self._shorten_read(j, q - p - 1)
+                found = True
+        return found
+
+    def _shorten_writes(self, m: int, p: int) -> bool:
+        """Shorten every write window of row ``m`` covering ``p`` to end before it."""
+        found = False
+        ww, rows, node_at = self.ww, self.rows, self.view.node_at
+        for q in range(max(p - self.depth, 0), p):
+            j = node_at[q]
+            w = ww[j]
+            if w > 0 and q + w >= p and rows[j][2] == m:
+                self._shorten_write(j, p - q - 1)
+                found = True
+        return found
+
+    def _shorten_read(self, j: int, new: int) -> None:
+        old = self.rw[j]
+        self.rw[j] = new
+        pj = self.pos[j]
+        for r, b in zip(self.rows[j], self.reads[j], strict=True):
+            if r >= 0 and b > 0:
+                self._lower(r, pj - old, pj - new, b)
+
+    def _shorten_write(self, j: int, new: int) -> None:
+        old = self.ww[j]
+        self.ww[j] = new
+        r = self.rows[j][2]
+        b = self.wb[j]
+        if r >= 0 and b > 0 and not self.strm[j][2]:
+            pj = self.pos[j]
+            self._lower(r, pj + new + 1, pj + old + 1, b)
+
+    def _lower(self, r: int, a: int, b: int, v: float) -> None:
+        """Remove ``v`` bits from row ``r`` at positions ``[a, b)``."""
+        row = self.bits[r]
+        if b - a == 1:
+            row[a] -= v
+        elif b > a:
+            row[a:b] = [x - v for x in row[a:b]]
+
+    def _raise(self, r: int, a: int, b: int, v: float) -> None:
+        """Add ``v`` bits to row ``r`` at positions ``[a, b)``; queue the cells that
+        overflow (a cell already passed waits for the next pass)."""
+        row = self.bits[r]
+        lim = self.lim[r]
+        stuck = self.stuck
+        for q in range(a, b):
+            row[q] += v
+            if stuck:
+                stuck.discard((r, q))
+            if row[q] > lim:
+                if q >= self.p:
+                    heapq.heappush(self.heap, (q, r))
+                else:
+                    self.behind.append((q, r))

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from monet_opt.schedule.memory import Placement, memory_model
+from monet_opt.schedule.memory import Placement, _OrderView, memory_model
 from monet_opt.schedule.problem import Problem
 
-__all__ = ["Times", "simulate", "dma_bits"]
+__all__ = ["Times", "simulate", "simulate_placed", "dma_bits"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +48,10 @@ class Times:
         Node -> (start, end) of its in-node DRAM stream (port held).
     read_bits, write_bits, stream_read_bits, stream_write_bits
         ``(n,)`` bits of each node's DMA read, DMA write and in-node streams.
+    port_end
+        When the DRAM port finished its last task, if the simulation knows it (the
+        port serves its tasks in order, so it is the latest end of ``reads``,
+        ``writes`` and ``streams``); ``None``: computed from them.
     """
 
     start: np.ndarray
@@ -59,10 +64,13 @@ class Times:
     write_bits: np.ndarray
     stream_read_bits: np.ndarray
     stream_write_bits: np.ndarray
+    port_end: float | None = None
 
     @property
     def makespan(self) -> float:
         mk = float(self.end.max()) if len(self.end) else 0.0
+        if self.port_end is not None:
+            return max(mk, self.port_end)
         for d in (self.writes, self.reads, self.streams):
             if d:
                 mk = max(mk, max(v[1] for v in d.values()))
@@ -70,15 +78,10 @@ class Times:
 
 
 def _stream_bits(problem: Problem, cidx: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    n = problem.n_nodes
-    r = np.zeros(n)
-    w = np.zeros(n)
-    det = problem.costs.details
-    for i in range(n):
-        oc = det[i][cidx[i]]
-        r[i] = float(getattr(oc, "dram_read_bits", 0.0) or 0.0)
-        w[i] = float(getattr(oc, "dram_write_bits", 0.0) or 0.0)
-    return r, w
+    st = _static(problem)
+    c = np.asarray(cidx, dtype=int)
+    nodes = np.arange(problem.n_nodes)
+    return st.stream_read[nodes, c], st.stream_write[nodes, c]
 
 
 def dma_bits(
@@ -187,126 +190,239 @@ def _simulate_capacity(
     problem: Problem, cidx: Sequence[int], order: Sequence[int], placement: Placement
 ) -> Times:
     mm = memory_model(problem)
-    n = problem.n_nodes
-    c_arr = np.asarray(cidx, dtype=int)
-    spilled = mm.spill_mask(placement.spills or ()) | mm.forced(c_arr)
+    c = np.asarray(cidx, dtype=int)
+    spilled = mm.close(mm.spill_mask(placement.spills or ()) | mm.forced(c))
     d = problem.prefetch_depth
-    pos = np.empty(n, dtype=int)
-    pos[np.asarray(order, dtype=int)] = np.arange(n)
+    n = problem.n_nodes
+    view = mm.view(order)
     rw = np.asarray(placement.read_window or [d] * n, dtype=int)
     ww = np.asarray(placement.write_window or [d] * n, dtype=int)
-    rw, ww = mm.windows(pos, spilled, rw, ww)
-    rbits, wbits = dma_bits(problem, cidx, spilled)
-    sr, sw = _stream_bits(problem, cidx)
-    dcyc = problem.costs.dram_cycles_per_bit
-    lat = problem.costs.latency
-    xc = problem.costs.xfer_cycles
-    tiles = problem.tiles
-    spilled_names = {t for t, s in zip(mm.tensors, spilled, strict=True) if s}
-    # on-chip inputs fetched over the interconnect, hard and pipelined predecessors
-    fetch_edges: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-    hard: list[set[int]] = [set() for _ in range(n)]
-    pipe: list[set[int]] = [set() for _ in range(n)]
-    dram_pred: list[set[int]] = [set() for _ in range(n)]
-    last_of: dict[tuple[int, str], int] = {}
-    for e in problem.edges:
-        spill = e.tensor in spilled_names and not e.via_dram
-        if e.via_dram or spill:
-            hard[e.dst].add(e.src)
-            dram_pred[e.dst].add(e.src)
+    rw, ww = mm.windows(view.pos, spilled, rw, ww)
+    return simulate_placed(problem, c, order, spilled, rw, ww)
+
+
+def simulate_placed(
+    problem: Problem,
+    cidx: np.ndarray,
+    order: Sequence[int] | None,
+    spilled: np.ndarray,
+    rw: np.ndarray | Sequence[int],
+    ww: np.ndarray | Sequence[int],
+) -> Times:
+    """:func:`simulate` under the capacity semantics for a placement given as arrays:
+    ``spilled`` (``(n_tensors,)`` bool over :attr:`MemoryModel.tensors`, forced spills
+    and same-name tensors included) and clipped windows ``rw``, ``ww`` (as
+    :meth:`MemoryModel.windows` returns them)."""
+    view = memory_model(problem).view(order)
+    c = np.asarray(cidx, dtype=int)
+    rbits, wbits = dma_bits(problem, c, spilled)
+    sr, sw = _stream_bits(problem, c)
+    start, fend, end, reads, writes, streams, port = _events(
+        problem, view, c.tolist(), _as_list(spilled), (_as_list(rw), _as_list(ww)),
+        (rbits.tolist(), wbits.tolist(), sr.tolist(), sw.tolist()),
+    )  # fmt: skip
+    return Times(
+        np.asarray(start), np.asarray(fend), np.asarray(end), reads, writes, streams,
+        rbits, wbits, sr, sw, port,
+    )  # fmt: skip
+
+
+def _as_list(x: np.ndarray | Sequence) -> list:
+    return x.tolist() if isinstance(x, np.ndarray) else list(x)
+
+
+@dataclass(frozen=True, eq=False)
+class _Static:
+    """What the capacity timing needs of a problem, independent of the decision.
+
+    Attributes
+    ----------
+    lat, xc
+        ``costs.latency`` and ``costs.xfer_cycles`` as lists.
+    fetch
+        Per node: ``(producer, bits, tensor index)`` of its on-chip input edges, in edge
+        order (fetched over the interconnect unless the tensor is spilled).
+    hard
+        Per node: producers it waits for completely whatever the placement (edges via
+        DRAM and on-chip edges that are not pipelined).
+    pipe
+        Per node: ``(producer, tensor index)`` of its pipelined edges (waited for
+        completely when the tensor is spilled).
+    stream_read, stream_write
+        ``(n, n_cores)`` bits each node streams from / to DRAM in-node on each core.
+    """
+
+    lat: list[list[float]]
+    xc: list[list[float]]
+    fetch: tuple[tuple[tuple[int, float, int], ...], ...]
+    hard: tuple[tuple[int, ...], ...]
+    pipe: tuple[tuple[tuple[int, int], ...], ...]
+    stream_read: np.ndarray
+    stream_write: np.ndarray
+
+
+@lru_cache(maxsize=32)
+def _static(problem: Problem) -> _Static:
+    mm = memory_model(problem)
+    n = problem.n_nodes
+    fetch: list[list[tuple[int, float, int]]] = [[] for _ in range(n)]
+    hard: list[dict[int, None]] = [{} for _ in range(n)]
+    pipe: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for e, t in zip(problem.edges, mm.edge_tensor.tolist(), strict=True):
+        if e.via_dram:
+            hard[e.dst][e.src] = None
             continue
-        fetch_edges[e.dst].append((e.src, e.bits))
+        fetch[e.dst].append((e.src, e.bits, t))
         if e.pipelined:
-            pipe[e.dst].add(e.src)
+            pipe[e.dst].append((e.src, t))
         else:
-            hard[e.dst].add(e.src)
-        key = (e.src, e.tensor)
-        j = last_of.get(key)
-        if j is None or pos[e.dst] > pos[j]:
-            last_of[key] = e.dst
-    for j in range(n):
-        pipe[j] -= hard[j]
-    frees: list[list[int]] = [[] for _ in range(n)]  # consumer -> producers it frees
-    for (a, _t), j in last_of.items():
-        frees[j].append(a)
-    # event keys: (position, kind): reads at pos - window, node, write
-    keys: list[tuple[int, int, int]] = []
+            hard[e.dst][e.src] = None
+    nc = len(problem.core_ids)
+    sr = np.zeros((n, nc))
+    sw = np.zeros((n, nc))
+    det = problem.costs.details
     for i in range(n):
-        p = int(pos[i])
-        if rbits[i] > 0:
-            keys.append((p - int(rw[i]), 0, i))
-        keys.append((p, 1, i))
-        if wbits[i] > 0:
-            keys.append((p, 2, i))
-    keys.sort()
-    start = np.zeros(n)
-    fend = np.zeros(n)
-    end = np.zeros(n)
-    core_free = [0.0] * lat.shape[1]
-    last_on = [-1] * lat.shape[1]
-    freed = [0.0] * lat.shape[1]  # G1: per core, latest free of a tensor already consumed
-    read_end = np.zeros(n)
+        for c in range(nc):
+            oc = det[i][c]
+            if oc is not None:
+                sr[i, c] = float(getattr(oc, "dram_read_bits", 0.0) or 0.0)
+                sw[i, c] = float(getattr(oc, "dram_write_bits", 0.0) or 0.0)
+    return _Static(
+        problem.costs.latency.tolist(), problem.costs.xfer_cycles.tolist(),
+        tuple(tuple(v) for v in fetch), tuple(tuple(v) for v in hard),
+        tuple(tuple(v) for v in pipe), sr, sw,
+    )  # fmt: skip
+
+
+def _preds(
+    st: _Static, spilled: list[bool]
+) -> tuple[Sequence[Sequence[int]], Sequence[Sequence[int]]]:
+    """Per node: producers waited for completely, and fused producers (pipelined edges
+    of tensors kept on chip) waited for tile by tile."""
+    if not any(st.pipe):
+        return st.hard, st.pipe
+    hard: list[Sequence[int]] = list(st.hard)
+    pipe: list[Sequence[int]] = [()] * len(st.hard)
+    for j, edges in enumerate(st.pipe):
+        if not edges:
+            continue
+        h = dict.fromkeys(st.hard[j])
+        h.update((a, None) for a, t in edges if spilled[t])
+        hard[j] = tuple(h)
+        pipe[j] = tuple(dict.fromkeys(a for a, t in edges if not spilled[t] and a not in h))
+    return hard, pipe
+
+
+def _read_slots(view: _OrderView, rbits: list[float], rw: list[int]) -> list[list[int]]:
+    """Per position: the nodes whose DMA read is queued there (by node index)."""
+    slots: list[list[int]] = [[] for _ in rbits]
+    pos = view.pos_l
+    for i, b in enumerate(rbits):
+        if b > 0:
+            slots[pos[i] - rw[i]].append(i)
+    return slots
+
+
+def _events(
+    problem: Problem,
+    view: _OrderView,
+    cidx: list[int],
+    spilled: list[bool],
+    windows: tuple[list[int], list[int]],
+    bits: tuple[list[float], list[float], list[float], list[float]],
+) -> tuple[list[float], list[float], list[float], dict[int, tuple[float, float]], ...]:
+    """The merged event sequence: at each position, the DMA reads queued there, the
+    node, then its DMA write (module docstring).  ``bits``: DMA read / write and stream
+    read / write bits per node.  Returns start, fetch end, end, reads, writes, streams
+    and when the DRAM port is free at the end."""
+    st = _static(problem)
+    rw, ww = windows
+    rbits, wbits, sr, sw = bits
+    n = len(cidx)
+    nc = len(st.xc)
+    dcyc = problem.costs.dram_cycles_per_bit
+    tiles = problem.tiles
+    lat, xc, fetch = st.lat, st.xc, st.fetch
+    hard, pipe = _preds(st, spilled)
+    freed_by = view.freed_by
+    t_src = memory_model(problem).lists.t_src
+    start = [0.0] * n
+    fend = [0.0] * n
+    end = [0.0] * n
+    read_end = [0.0] * n
+    core_free = [0.0] * nc
+    last_on = [-1] * nc
+    freed = [0.0] * nc  # G1: per core, latest free of a tensor already consumed
     port = 0.0
     ended_max = 0.0  # G2: latest end of the nodes processed so far
-    drain = np.zeros(n + 1)  # G3: write end by deadline position
+    drain = [0.0] * (n + 1)  # G3: write end by deadline position
     drain_max = 0.0
-    drained_upto = 0
     reads: dict[int, tuple[float, float]] = {}
     writes: dict[int, tuple[float, float]] = {}
     streams: dict[int, tuple[float, float]] = {}
-    for _p, kind, i in keys:
-        if kind == 0:
-            s = max(port, ended_max)
-            port = s + rbits[i] * dcyc
-            read_end[i] = port
-            reads[i] = (s, port)
-        elif kind == 1:
-            c = int(cidx[i])
-            p = int(pos[i])
-            while drained_upto < p:
-                drain_max = max(drain_max, drain[drained_upto])
-                drained_upto += 1
-            prev = last_on[c]
-            # a fused producer on the same core interleaves with it tile by tile
-            busy = core_free[c] if prev < 0 or prev not in pipe[i] else 0.0
-            s = max(busy, read_end[i], freed[c], drain_max)
-            for q in hard[i]:
-                if end[q] > s:
-                    s = end[q]
-            for q in pipe[i]:
-                first = fend[q] + lat[q, cidx[q]] / tiles
-                if first > s:
-                    s = first
-            stream = (sr[i] + sw[i]) * dcyc
-            if stream > 0:
-                s = max(s, port)
-                port = s + stream
-                streams[i] = (s, port)
-            f = 0.0
-            for q, b in fetch_edges[i]:
-                f += b * xc[cidx[q], c]
-            start[i] = s
-            fend[i] = s + f
-            e_i = s + max(f + lat[i, c], stream)
-            for q in pipe[i]:
-                last = end[q] + lat[i, c] / tiles
-                if last > e_i:
-                    e_i = last
-                if cidx[q] == c:  # same core: the two interleave tile by tile
-                    e_i = max(e_i, fend[q] + lat[q, c] + lat[i, c])
-            end[i] = e_i
-            core_free[c] = e_i
-            last_on[c] = i
-            ended_max = max(ended_max, e_i)
-            for a in frees[i]:
-                ca = int(cidx[a])
+    for p, (slot, i) in enumerate(zip(_read_slots(view, rbits, rw), view.node_at, strict=True)):
+        for j in slot:  # DMA reads queued at p (G2: after every node before p)
+            s = port if port > ended_max else ended_max
+            port = s + rbits[j] * dcyc
+            read_end[j] = port
+            reads[j] = (s, port)
+        c = cidx[i]
+        if p and drain[p - 1] > drain_max:  # G3: the writes due before p
+            drain_max = drain[p - 1]
+        prev = last_on[c]
+        pipe_i = pipe[i]
+        # a fused producer on the same core interleaves with it tile by tile
+        s = core_free[c] if prev < 0 or prev not in pipe_i else 0.0
+        for x in (read_end[i], freed[c], drain_max):
+            if x > s:
+                s = x
+        for q in hard[i]:
+            if end[q] > s:
+                s = end[q]
+        for q in pipe_i:
+            first = fend[q] + lat[q][cidx[q]] / tiles
+            if first > s:
+                s = first
+        stream = (sr[i] + sw[i]) * dcyc
+        if stream > 0:
+            if port > s:
+                s = port
+            port = s + stream
+            streams[i] = (s, port)
+        f = 0.0
+        for q, b, t in fetch[i]:
+            if not spilled[t]:
+                f += b * xc[cidx[q]][c]
+        start[i] = s
+        fend[i] = s + f
+        run = f + lat[i][c]
+        e_i = s + (run if run > stream else stream)
+        for q in pipe_i:
+            last = end[q] + lat[i][c] / tiles
+            if last > e_i:
+                e_i = last
+            if cidx[q] == c:  # same core: the two interleave tile by tile
+                both = fend[q] + lat[q][c] + lat[i][c]
+                if both > e_i:
+                    e_i = both
+        end[i] = e_i
+        core_free[c] = e_i
+        last_on[c] = i
+        if e_i > ended_max:
+            ended_max = e_i
+        for t in freed_by[i]:  # G1: the tensors i was the last consumer of
+            if not spilled[t]:
+                ca = cidx[t_src[t]]
                 t_free = e_i if ca == c else fend[i]
                 if t_free > freed[ca]:
                     freed[ca] = t_free
-        else:
-            s = max(port, end[i])
+        if wbits[i] > 0:  # its DMA write
+            s = port if port > e_i else e_i
             port = s + wbits[i] * dcyc
             writes[i] = (s, port)
-            dl = min(int(pos[i] + ww[i]), n)
-            drain[dl] = max(drain[dl], port)
-    return Times(start, fend, end, reads, writes, streams, rbits, wbits, sr, sw)
+            dl = p + ww[i]
+            if dl > n:
+                dl = n
+            if port > drain[dl]:
+                drain[dl] = port
+    return start, fend, end, reads, writes, streams, port

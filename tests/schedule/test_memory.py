@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
+from monet_opt.api.inputs import load
+from monet_opt.config import config_from_dict
+from monet_opt.heuristics import greedy_decision
 from monet_opt.models.training import derive_training_graph
 from monet_opt.schedule.evaluator import evaluate, evaluate_metrics
 from monet_opt.schedule.memory import (
@@ -16,7 +21,9 @@ from monet_opt.schedule.memory import (
     memory_model,
 )
 from monet_opt.schedule.problem import build_problem
+from monet_opt.schedule.realize import realize
 from monet_opt.schedule.types import Decision
+from monet_opt.units import REL_TOL
 from tests.factories import accelerator
 from tests.factories import random_forward_graph as forward_graph
 
@@ -112,3 +119,208 @@ def test_spilling_moves_traffic_to_dram():
     s1 = evaluate(p, Decision(alloc, placement=Placement(frozenset(spillable[:1]))))
     assert s1.stats["dram_traffic_bits"]["spill"] > 0 == s0.stats["dram_traffic_bits"]["spill"]
     assert s1.energy.dram > s0.energy.dram
+
+
+# -- the default policy: incremental sweep, straightforward definition, completeness ----
+
+
+def _derived(p, alloc, rng):
+    """A derived problem of ``alloc`` with about half the checkpoints dropped (recompute
+    copies: tensors of the same name on two producers), and its core indices."""
+    ck = frozenset(a for a in p.checkpoint_tensors if rng.random() < 0.5)
+    real = realize(p, Decision(alloc, None, (), ck))
+    pb = real.problem
+    return pb, [pb.core_ids.index(a) for a in real.expand(alloc)]
+
+
+def _cases(seeds, kib=None):
+    """(problem, core indices): base problems of random instances and derived ones."""
+    for seed in seeds:
+        sram = rng_kib(seed) if kib is None else kib
+        p, alloc, rng = _instance(seed, sram_kib=sram, split=seed % 2 == 0)
+        yield p, [p.core_ids.index(a) for a in alloc]
+        other = tuple(rng.choice(a) for a in p.allowed)
+        yield p, [p.core_ids.index(a) for a in other]
+        if p.checkpoint_tensors:
+            yield _derived(p, other, rng)
+
+
+def _straightforward(p, cidx):
+    """The policy by its definition, without incremental bookkeeping: recompute the
+    demand after every change; one sweep over the positions (a change that raises the
+    demand at a position already passed is not revisited)."""
+    mm = memory_model(p)
+    c = np.asarray(cidx)
+    n = p.n_nodes
+    d = p.prefetch_depth
+    pos = np.empty(n, dtype=int)
+    pos[list(p.program_order())] = np.arange(n)
+    spilled = mm.close(mm.forced(c))
+    rw, ww = mm.windows(pos, spilled, np.full(n, d), np.full(n, d))
+    limit = mm.capacity * (1 + REL_TOL) + 1e-6
+    last = np.full(len(mm.tensors), -1)
+    np.maximum.at(last, mm.e_tensor, pos[mm.e_dst])
+    rows = mm.slot_row[c]
+    stuck: set[tuple[int, int]] = set()
+    start = 0
+    while True:
+        bits = mm.bits(c, pos, spilled, rw, ww)
+        over = [
+            (int(q), int(m))
+            for m, q in zip(*np.nonzero(bits > limit[:, None]), strict=True)
+            if q >= start and (m, q) not in stuck
+        ]
+        if not over:
+            return spilled, rw, ww, bits
+        q, m = min(over)
+        start = q
+        src = mm.t_src
+        cand = np.flatnonzero(
+            ~spilled & mm.spillable & (rows[src, 2] == m) & (pos[src] < q) & (last >= q)
+        )
+        if len(cand):  # furthest last use first, as many as the excess needs
+            ranked = cand[np.lexsort((-mm.t_bits[cand], -last[cand]))]
+            k = int(np.searchsorted(np.cumsum(mm.t_tile_bits[ranked]), bits[m, q] - limit[m]))
+            new = np.zeros_like(spilled)
+            new[ranked[: k + 1]] = True
+            new = mm.close(new) & ~spilled
+            on = new[mm.e_tensor]
+            dst, a = mm.e_dst[on], src[mm.e_tensor[on]]
+            gap = np.maximum(np.minimum(pos[dst] - q - 1, pos[dst] - pos[a] - 1), 0)
+            np.minimum.at(rw, dst, gap)
+            spilled |= new
+            continue
+        cover = (rw > 0) & (pos - rw <= q) & (pos > q) & (rows == m).any(axis=1)
+        if cover.any():
+            rw[cover] = pos[cover] - q - 1
+            continue
+        cover = (ww > 0) & (pos < q) & (pos + ww >= q) & (rows[:, 2] == m)
+        if cover.any():
+            ww[cover] = q - pos[cover] - 1
+            continue
+        stuck.add((m, q))
+
+
+def _single_changes(p, cidx, placement):
+    """Demand after each single change of a placement: one more tensor spilled (with
+    its namesakes), or one read / write window shortened to nothing."""
+    mm = memory_model(p)
+    c = np.asarray(cidx)
+    pos = np.empty(p.n_nodes, dtype=int)
+    pos[list(p.program_order())] = np.arange(p.n_nodes)
+    spilled = mm.spill_mask(placement.spills)
+    rw = np.asarray(placement.read_window)
+    ww = np.asarray(placement.write_window)
+    for t in np.flatnonzero(~spilled & mm.spillable):
+        sp = spilled.copy()
+        sp[t] = True
+        sp = mm.close(sp)
+        yield mm.bits(c, pos, sp, *mm.windows(pos, sp, rw, ww))
+    for j in range(p.n_nodes):
+        for r, w in ((rw, ww), (ww, rw)):
+            if r[j] > 0:
+                r2 = r.copy()
+                r2[j] = 0
+                yield mm.bits(c, pos, spilled, *((r2, w) if r is rw else (w, r2)))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_policy_demand_is_the_demand_of_its_placement(seed):
+    """The incremental sweep returns the demand a from-scratch computation gives for the
+    placement it returns (twins by name included), and that placement is complete."""
+    for p, cidx in _cases([seed]):
+        dem = default_placement(p, cidx)
+        again = demand(p, cidx, dem.placement)
+        if memory_model(p).exact:
+            np.testing.assert_array_equal(again.bits, dem.bits)
+        else:
+            np.testing.assert_allclose(again.bits, dem.bits, rtol=1e-12, atol=1e-6)
+        assert again.placement == dem.placement
+
+
+def test_sweep_keeps_its_running_demand_exact(monkeypatch):
+    """After every change, the sweep's running demand is the demand of its state."""
+    from monet_opt.schedule import memory as mem
+
+    relieve = mem._Sweep._relieve
+    checked = []
+
+    def checking(self, m, p, excess):
+        done = relieve(self, m, p, excess)
+        c = np.asarray(self.c)
+        sp = np.asarray(self.spilled)
+        ref = self.mm.bits(c, self.view.pos, sp, np.asarray(self.rw), np.asarray(self.ww))
+        np.testing.assert_allclose(np.asarray(self.bits), ref, rtol=1e-12, atol=1e-6)
+        checked.append(done)
+        return done
+
+    monkeypatch.setattr(mem._Sweep, "_relieve", checking)
+    for p, cidx in _cases(range(24)):
+        default_placement(p, cidx)
+    assert any(checked)  # spills and shortened windows were checked
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_policy_is_the_straightforward_sweep(seed):
+    """Where one straightforward sweep (recomputing the demand after every change) leaves
+    no overflow, the incremental policy finds exactly its placement and demand."""
+    for p, cidx in _cases([seed]):
+        spilled, rw, ww, bits = _straightforward(p, cidx)
+        if (bits > memory_model(p).capacity[:, None] * (1 + REL_TOL) + 1e-6).any():
+            continue  # the policy sweeps the passed positions again (next test)
+        dem = default_placement(p, cidx)
+        assert dem.placement.spills == memory_model(p).names(spilled)
+        assert dem.placement.read_window == tuple(rw.tolist())
+        assert dem.placement.write_window == tuple(ww.tolist())
+        np.testing.assert_allclose(dem.bits, bits, rtol=1e-12, atol=1e-6)
+
+
+def test_a_spill_that_raises_a_passed_position_is_swept_again():
+    """A spill's write-back buffer raises the demand at a position the sweep has passed
+    (here core 1 at position 1): one straightforward sweep leaves that overflow, the
+    policy sweeps the position again and fits."""
+    p, _, rng = _instance(92, sram_kib=2.0, split=False)
+    cidx = [p.core_ids.index(rng.choice(a)) for a in p.allowed]
+    assert _working_sets_fit(p, cidx)
+    assert default_placement(p, cidx).overflow() == []
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_policy_leaves_no_overflow_a_change_could_remove(seed):
+    """At every (memory, position) over capacity after the policy, no single further
+    change (a spill, a window shortened) lowers the demand."""
+    for kib in (2.0, rng_kib(seed)):
+        for p, cidx in _cases([seed], kib=kib):
+            dem = default_placement(p, cidx)
+            over = dem.bits > dem.capacity[:, None] * (1 + REL_TOL) + 1e-6
+            cells = list(zip(*np.nonzero(over), strict=True))
+            if not cells:
+                continue
+            for bits in _single_changes(p, cidx, dem.placement):
+                for m, q in cells:
+                    assert bits[m, q] >= dem.bits[m, q] - 1e-6
+
+
+@pytest.fixture(scope="module")
+def resnet_edge():
+    """The edge example (ResNet-18 CIFAR training, TPU-like quad core) under capacity."""
+    root = Path(__file__).resolve().parents[2] / "examples"
+    data = yaml.safe_load((root / "resnet18_cifar_edge.yaml").read_text())
+    data["schedule"]["memory"] = "capacity"
+    return load(config_from_dict(data, base_dir=root)).problem
+
+
+def test_policy_fits_the_resnet_edge_example(resnet_edge, monkeypatch):
+    """ResNet-18 on the quad core: every working set fits, so every placement does
+    (random allocations revisit passed positions), and the running demand stays exact."""
+    p = resnet_edge
+    rng = random.Random(1)
+    allocs = [greedy_decision(p).allocation]
+    allocs += [tuple(rng.choice(a) for a in p.allowed) for _ in range(12)]
+    for alloc in allocs:
+        cidx = [p.core_ids.index(a) for a in alloc]
+        assert _working_sets_fit(p, cidx)
+        dem = default_placement(p, cidx)
+        assert dem.overflow() == []
+        np.testing.assert_array_equal(demand(p, cidx, dem.placement).bits, dem.bits)
+        assert evaluate_metrics(p, Decision(alloc)).memory_overflow == 0
