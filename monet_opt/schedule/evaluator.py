@@ -19,6 +19,7 @@ theorem of :mod:`monet_opt.schedule.memory`).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -57,6 +58,25 @@ __all__ = [
 def _core_indices(problem: Problem, allocation: Sequence[int]) -> list[int]:
     if len(allocation) != problem.n_nodes:
         raise ValueError(f"allocation has {len(allocation)} entries, expected {problem.n_nodes}")
+    table = _core_table(problem.core_ids)
+    a = np.asarray(allocation)
+    if a.dtype.kind in "iu" and (not len(a) or (a.min() >= 0 and a.max() < len(table))):
+        k = table[a]
+        if (k >= 0).all() and problem.costs.allowed[np.arange(len(a)), k].all():
+            return k.tolist()
+    return _core_indices_checked(problem, allocation)
+
+
+@lru_cache(maxsize=32)
+def _core_table(ids: tuple[int, ...]) -> np.ndarray:
+    """Core index by core id (-1: no such core)."""
+    table = np.full(max(ids, default=-1) + 1, -1, dtype=int)
+    table[list(ids)] = np.arange(len(ids))
+    return table
+
+
+def _core_indices_checked(problem: Problem, allocation: Sequence[int]) -> list[int]:
+    """:func:`_core_indices` node by node, raising on the first node at fault."""
     ids = problem.core_ids
     lookup = {cid: k for k, cid in enumerate(ids)}
     out = []
@@ -144,17 +164,7 @@ def _energy(
 ) -> EnergyBreakdown:
     """Step energy; ``spilled``: bool over :attr:`MemoryModel.tensors` (capacity
     semantics; spilled tensors move through DRAM, not over the links)."""
-    tab = _energy_tables(problem)
-    c = np.asarray(cidx, dtype=int)
-    nodes = np.arange(problem.n_nodes)
-    comp = _serial_sum(tab.compute[nodes, c])
-    mem = _serial_sum(tab.memory[nodes, c])
-    stream_pj = _serial_sum(tab.dram[nodes, c])
-    on = tab.onchip
-    if spilled is not None and spilled.any():
-        on = on.copy()
-        on[tab.onchip_idx] = ~spilled[tab.onchip_tensor]
-    links = _serial_sum(tab.bits[on] * problem.costs.xfer_energy[c[tab.src[on]], c[tab.dst[on]]])
+    comp, mem, stream_pj, links = _node_and_link_energy(problem, cidx, spilled)
     costs = problem.costs
     if problem.memory == "capacity":
         sr, sw = times.stream_read_bits, times.stream_write_bits
@@ -170,6 +180,72 @@ def _energy(
     else:
         dram = problem.dram_energy
     return EnergyBreakdown(compute=comp, onchip_memory=mem, dram=dram, links=links)
+
+
+def _node_and_link_energy(
+    problem: Problem, cidx: Sequence[int], spilled: np.ndarray | None
+) -> tuple[float, float, float, float]:
+    """Compute, on-chip memory and in-node DRAM energy of the nodes, and link energy,
+    each summed in node / edge order.  The tables are built from a problem's second
+    evaluation on (a derived problem is often evaluated once)."""
+    slot = _energy_slot(problem)
+    slot.calls += 1
+    if slot.tables is None and slot.calls < 2:
+        return _energy_loop(problem, cidx, spilled)
+    if slot.tables is None:
+        slot.tables = _energy_tables(problem)
+    tab = slot.tables
+    c = np.asarray(cidx, dtype=int)
+    nodes = np.arange(problem.n_nodes)
+    per_node = [_serial_sum(x[nodes, c]) for x in (tab.compute, tab.memory, tab.dram)]
+    on = tab.onchip
+    if spilled is not None and spilled.any():
+        on = on.copy()
+        on[tab.onchip_idx] = ~spilled[tab.onchip_tensor]
+    links = _serial_sum(tab.bits[on] * problem.costs.xfer_energy[c[tab.src[on]], c[tab.dst[on]]])
+    return per_node[0], per_node[1], per_node[2], links
+
+
+def _energy_loop(
+    problem: Problem, cidx: Sequence[int], spilled: np.ndarray | None
+) -> tuple[float, float, float, float]:
+    """:func:`_node_and_link_energy` without tables."""
+    comp = mem = stream_pj = 0.0
+    det = problem.costs.details
+    for i, c in enumerate(cidx):
+        oc = det[i][c]
+        assert oc is not None
+        comp += oc.compute_energy
+        mem += oc.memory_energy
+        stream_pj += float(getattr(oc, "dram_energy", 0.0) or 0.0)
+    out = frozenset()
+    if spilled is not None and spilled.any():
+        out = memory_model(problem).names(spilled)
+    xe = problem.costs.xfer_energy
+    links = 0.0
+    for e in problem.edges:
+        if not e.via_dram and e.tensor not in out:
+            links += e.bits * xe[cidx[e.src], cidx[e.dst]]
+    return float(comp), float(mem), stream_pj, float(links)
+
+
+@dataclass(eq=False)
+class _EnergySlot:
+    """How often a problem's energy was computed, and its tables once built."""
+
+    calls: int = 0
+    tables: _EnergyTables | None = None
+
+
+#: Per live problem (a derived problem is dropped with it).
+_ENERGY_SLOTS: weakref.WeakKeyDictionary[Problem, _EnergySlot] = weakref.WeakKeyDictionary()
+
+
+def _energy_slot(problem: Problem) -> _EnergySlot:
+    slot = _ENERGY_SLOTS.get(problem)
+    if slot is None:
+        slot = _ENERGY_SLOTS[problem] = _EnergySlot()
+    return slot
 
 
 def _serial_sum(x: np.ndarray) -> float:
@@ -203,7 +279,6 @@ class _EnergyTables:
     onchip_tensor: np.ndarray
 
 
-@lru_cache(maxsize=32)
 def _energy_tables(problem: Problem) -> _EnergyTables:
     n = problem.n_nodes
     nc = len(problem.core_ids)

@@ -969,15 +969,19 @@ class _Sweep:
         freed = 0.0
         sp, tile = self.spilled, self.lists.tile
         last, src_pos = self.view.last_l, self.view.src_pos_l
+        pruned = False
         for t in ranked:
             if last[t] < p:
                 break
-            if sp[t] or src_pos[t] >= p:
-                continue
-            out.append(t)
-            freed += tile[t]
-            if freed >= excess:
-                break
+            if sp[t]:
+                pruned = True
+            elif src_pos[t] < p:
+                out.append(t)
+                freed += tile[t]
+                if freed >= excess:
+                    break
+        if pruned:  # spilled tensors never come back
+            self.ranked[m] = [t for t in ranked if not sp[t]]
         return out
 
     # -- changes -----------------------------------------------------------------------
