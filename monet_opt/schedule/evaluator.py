@@ -29,10 +29,10 @@ import numpy as np
 from monet_opt.schedule.memory import (
     Demand,
     Placement,
+    _place,
+    _resolve,
     _Resolved,
     memory_model,
-    place,
-    resolve,
 )
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import (
@@ -42,7 +42,7 @@ from monet_opt.schedule.realize import (
     stack_overflow,
     validate_stacks,
 )
-from monet_opt.schedule.timing import Times, simulate, simulate_placed
+from monet_opt.schedule.timing import Times, _simulate_placed, simulate
 from monet_opt.schedule.types import Decision, EnergyBreakdown, MemoryTrace, Schedule, Transfer
 
 __all__ = [
@@ -114,9 +114,9 @@ def _placed(
     if problem.memory != "capacity":
         return None
     if given is not None and given.spills is not None and given.read_window:
-        return resolve(problem, cidx, given, order)
+        return _resolve(problem, cidx, given, order)
     spills = None if given is None else given.spills
-    return place(problem, cidx, order, spills)
+    return _place(problem, cidx, order, spills)
 
 
 def simulate_times(
@@ -156,7 +156,7 @@ def _simulate(
 ) -> Times:
     if placed is None:
         return simulate(problem, cidx, order)
-    return simulate_placed(problem, cidx, order, placed.spilled, placed.rw, placed.ww)
+    return _simulate_placed(problem, cidx, order, placed.spilled, placed.rw, placed.ww)
 
 
 def _energy(

@@ -745,6 +745,7 @@ class _Resolved:
 
     @cached_property
     def demand(self) -> Demand:
+        """The placement (names, window tuples) and its demand."""
         mm = self.mm
         rw, ww = (x.tolist() if isinstance(x, np.ndarray) else x for x in (self.rw, self.ww))
         pl = Placement(mm.names(self.spilled), tuple(rw), tuple(ww))
@@ -760,10 +761,6 @@ class _Resolved:
         return int(np.count_nonzero(self._bits > limit[:, None]))
 
 
-def _positions(problem: Problem, order: Sequence[int] | None) -> np.ndarray:
-    return memory_model(problem).view(order).pos
-
-
 def demand(
     problem: Problem,
     cidx: Sequence[int],
@@ -772,10 +769,10 @@ def demand(
 ) -> Demand:
     """Demand of every on-chip memory at every position for a placement (its spills and
     windows, plus the forced spills)."""
-    return resolve(problem, cidx, placement, order).demand
+    return _resolve(problem, cidx, placement, order).demand
 
 
-def resolve(
+def _resolve(
     problem: Problem,
     cidx: Sequence[int],
     placement: Placement | None = None,
@@ -824,10 +821,10 @@ def default_placement(
         The placement found and its demand (within capacity wherever the cost model's
         working sets fit, which it guarantees).
     """
-    return place(problem, cidx, order, spills).demand
+    return _place(problem, cidx, order, spills).demand
 
 
-def place(
+def _place(
     problem: Problem,
     cidx: Sequence[int],
     order: Sequence[int] | None = None,

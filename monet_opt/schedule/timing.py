@@ -31,7 +31,7 @@ import numpy as np
 from monet_opt.schedule.memory import Placement, _OrderView, memory_model
 from monet_opt.schedule.problem import Problem
 
-__all__ = ["Times", "simulate", "simulate_placed", "dma_bits"]
+__all__ = ["Times", "simulate", "dma_bits"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,10 +198,10 @@ def _simulate_capacity(
     rw = np.asarray(placement.read_window or [d] * n, dtype=int)
     ww = np.asarray(placement.write_window or [d] * n, dtype=int)
     rw, ww = mm.windows(view.pos, spilled, rw, ww)
-    return simulate_placed(problem, c, order, spilled, rw, ww)
+    return _simulate_placed(problem, c, order, spilled, rw, ww)
 
 
-def simulate_placed(
+def _simulate_placed(
     problem: Problem,
     cidx: np.ndarray,
     order: Sequence[int] | None,
