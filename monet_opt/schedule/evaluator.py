@@ -172,6 +172,9 @@ def _energy(
             stream_pj = float(
                 sr.sum() * costs.dram_read_pj_per_bit + sw.sum() * costs.dram_write_pj_per_bit
             )
+        elif times.restream_bits is not None and times.restream_bits.any():
+            # weights fused members re-stream per tile (not in the nodes' costs)
+            stream_pj += float(times.restream_bits.sum()) * costs.dram_read_pj_per_bit
         dram = float(
             times.read_bits.sum() * costs.dram_read_pj_per_bit
             + times.write_bits.sum() * costs.dram_write_pj_per_bit
@@ -570,39 +573,40 @@ def _memory_traces(r: _Run, makespan: float) -> dict[str, MemoryTrace]:
     mm = memory_model(pb)
     n = pb.n_nodes
     c = np.asarray(r.cidx, dtype=int)
-    rows = mm.slot_row[c]
+    al = mm.alloc(c)
+    rows = al.rows
     events: list[list[tuple[float, float]]] = [[] for _ in mm.keys]
     spilled = r.spilled_mask
     assert spilled is not None
-    strm = mm.streamed[np.arange(n), c]
-    work = mm.work[np.arange(n), c]
+    strm, work = al.strm, al.work
     in_place: dict[tuple[int, int], float] = {}
     last_free: dict[int, float] = {}
-    if len(mm.e_tensor):
-        for k in range(len(mm.e_tensor)):
-            ti = int(mm.e_tensor[k])
-            if spilled[ti]:
-                continue
-            j = int(mm.e_dst[k])
-            a = int(mm.t_src[ti])
-            free = t.end[j] if c[j] == c[a] else t.fetch_end[j]
-            last_free[ti] = max(last_free.get(ti, 0.0), float(free))
-            same_mem = rows[j, mm.e_operand[k]] == rows[a, 2]
-            if c[j] == c[a] and same_mem and not strm[j, mm.e_operand[k]]:
-                key = (j, int(mm.e_operand[k]))
-                in_place[key] = in_place.get(key, 0.0) + float(mm.e_bits[k])
+    for k in range(len(mm.e_tensor)):
+        ti = int(mm.e_tensor[k])
+        if spilled[ti]:
+            continue
+        j = int(mm.e_dst[k])
+        a = int(mm.t_src[ti])
+        free = t.end[j] if c[j] == c[a] else t.fetch_end[j]
+        last_free[ti] = max(last_free.get(ti, 0.0), float(free))
+        if al.inplace[k]:
+            key = (j, int(mm.e_operand[k]))
+            in_place[key] = in_place.get(key, 0.0) + float(mm.e_bits[k])
+    produced: dict[int, float] = {}  # bits of a node's output counted as a live tensor
     for ti, free in last_free.items():
         a = int(mm.t_src[ti])
         row = rows[a, 2]
         if row >= 0:
             b = float(mm.t_tile_bits[ti])
             events[row] += [(float(t.start[a]), b), (free, -b)]
+            if not mm.t_pipe[ti]:  # a tile already left the producer's working set
+                produced[a] = produced.get(a, 0.0) + b
     for i in range(n):
         for k in range(3):
             row = rows[i, k]
             b = float(work[i, k])
             if k == 2:
-                b -= sum(float(mm.t_tile_bits[ti]) for ti in last_free if mm.t_src[ti] == i)
+                b -= produced.get(i, 0.0)
             b -= in_place.get((i, k), 0.0)
             if row >= 0 and b > 0:
                 events[row] += [(float(t.start[i]), b), (float(t.end[i]), -b)]

@@ -236,6 +236,7 @@ class MemoryModel:
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         self._last_view: _OrderView | None = None
+        self._last_alloc: tuple[bytes, _Alloc] | None = None
         self._init_memories(problem)
         self._init_nodes(problem)
         self._init_tensors(problem)
@@ -336,7 +337,13 @@ class MemoryModel:
         self.tensors = tuple(tensors)
         self.t_src = np.asarray(t_src, dtype=int)
         self.t_bits = np.asarray(t_bits)
-        self.t_tile_bits = np.asarray(t_tile)
+        piped = np.ones(len(tensors), dtype=bool)
+        for t, e in zip(edge_tensor, problem.edges, strict=True):
+            if t >= 0 and not e.pipelined:
+                piped[t] = False
+        self.t_pipe = piped
+        # a tensor also read outside its stack is assembled whole
+        self.t_tile_bits = np.where(piped, np.asarray(t_tile), self.t_bits)
         self.e_tensor = np.asarray(e_t, dtype=int)
         self.e_dst = np.asarray(e_dst, dtype=int)
         self.e_operand = np.asarray(e_op, dtype=int)
@@ -344,23 +351,62 @@ class MemoryModel:
         self.edge_tensor = np.asarray(edge_tensor, dtype=int)
         g = problem.graph
         role = [g.tensors[t].role for t in tensors]
-        self.spillable = np.asarray(
-            [r not in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE) for r in role], dtype=bool
+        self.spillable = (
+            np.asarray(
+                [r not in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE) for r in role],
+                dtype=bool,
+            )
+            & ~self.t_pipe
         )
+        self.e_pipe = self.t_pipe[self.e_tensor] if len(e_t) else np.zeros(0, dtype=bool)
         t_edges: list[list[int]] = [[] for _ in tensors]
         for k, t in enumerate(e_t):
             t_edges[t].append(k)
         self.t_edges = tuple(tuple(v) for v in t_edges)
         by_name: dict[str, list[int]] = {}
         for t, name in enumerate(tensors):
-            by_name.setdefault(name, []).append(t)
+            if not piped[t]:  # a tile tensor stays on chip whatever its name
+                by_name.setdefault(name, []).append(t)
         self._by_name = {k: np.asarray(v, dtype=int) for k, v in by_name.items()}
         twins = any(len(v) > 1 for v in by_name.values())
         self.t_twins = (
-            tuple(tuple(u for u in by_name[name] if u != t) for t, name in enumerate(tensors))
+            tuple(
+                tuple(u for u in by_name.get(name, ()) if u != t) for t, name in enumerate(tensors)
+            )
             if twins
             else None
         )
+        self._init_groups(problem)
+
+    def _init_groups(self, problem: Problem) -> None:
+        """Fused groups (``groups``, ``group_of``) and what weight re-streaming needs."""
+        n = problem.n_nodes
+        parent = list(range(n))
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for e in problem.edges:
+            if e.pipelined and not e.via_dram:
+                a, b = find(e.src), find(e.dst)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+        members: dict[int, list[int]] = {}
+        for i in range(n):
+            members.setdefault(find(i), []).append(i)
+        self.groups = tuple(tuple(v) for v in members.values() if len(v) > 1)
+        group_of = np.full(n, -1, dtype=int)
+        for k, g in enumerate(self.groups):
+            group_of[list(g)] = k
+        self.group_of = group_of
+        i2_edge = np.zeros(n, dtype=bool)
+        if len(self.e_dst):
+            i2_edge[self.e_dst[self.e_operand == 1]] = True
+        #: weights a fused member may re-stream per tile (DRAM-read I2, no on-chip I2 input)
+        self.restreamable = (self.reads[:, 1] > 0) & ~i2_edge
 
     @cached_property
     def lists(self) -> _Lists:
@@ -400,6 +446,7 @@ class MemoryModel:
         if len(self.e_tensor):
             by_edge = self.streamed[self.e_dst, cidx[self.e_dst], self.e_operand]
             np.logical_or.at(out, self.e_tensor, by_edge)
+        out &= ~self.t_pipe  # a tile of a fused stack stays on chip
         return out
 
     def spill_mask(self, names: Iterable[str]) -> np.ndarray:
@@ -409,7 +456,7 @@ class MemoryModel:
             idx = self._by_name.get(name)
             if idx is not None:
                 out[idx] = True
-        return out
+        return out  # tile tensors are not in ``_by_name``: they stay on chip
 
     def close(self, spilled: np.ndarray) -> np.ndarray:
         """``spilled`` with every tensor that shares a spilled tensor's name (in place)."""
@@ -425,8 +472,9 @@ class MemoryModel:
     def windows(
         self, pos: np.ndarray, spilled: np.ndarray, rw: np.ndarray, ww: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Windows clipped to the program (and a read after the writes it needs)."""
-        n = len(pos)
+        """Windows clipped to the program (and a read after the writes it needs; a read
+        after a write of its own position is queued at the node)."""
+        n = int(pos.max()) + 1 if len(pos) else 0
         rw = np.minimum(np.maximum(rw, 0), pos)
         ww = np.minimum(np.maximum(ww, 0), n - 1 - pos)
         lim = rw.copy()
@@ -463,7 +511,17 @@ class MemoryModel:
         return self._bits(self.alloc(np.asarray(cidx, dtype=int)), pos, last, spilled, rw, ww)
 
     def alloc(self, cidx: np.ndarray) -> _Alloc:
-        """What the demand needs of an allocation (core index per node)."""
+        """What the demand needs of an allocation (core index per node); the last one
+        is cached (placement and timing of one evaluation share it)."""
+        key = np.asarray(cidx, dtype=int).tobytes()
+        last = self._last_alloc
+        if last is not None and last[0] == key:
+            return last[1]
+        al = self._alloc(np.asarray(cidx, dtype=int))
+        self._last_alloc = (key, al)
+        return al
+
+    def _alloc(self, cidx: np.ndarray) -> _Alloc:
         n = len(cidx)
         nodes = np.arange(n)
         rows = self.slot_row[cidx]  # (n, 3)
@@ -484,7 +542,67 @@ class MemoryModel:
         else:
             rc = np.zeros(0, dtype=int)
             inplace = np.zeros(0, dtype=bool)
-        return _Alloc(cidx, rows, strm, work, orow, rc, inplace, rows.T, rows.T >= 0, work.T)
+        restream = np.zeros(n)
+        if self.groups:
+            work, strm, restream = self._fused(cidx, rows, work, strm, inplace)
+            inplace = inplace & ~self.e_pipe
+        return _Alloc(
+            cidx, rows, strm, work, orow, rc, inplace, rows.T, rows.T >= 0, work.T, restream
+        )
+
+    def _fused(
+        self,
+        cidx: np.ndarray,
+        rows: np.ndarray,
+        work: np.ndarray,
+        strm: np.ndarray,
+        inplace: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Working sets of fused members (module docstring, "Fused stacks"): a tile tensor
+        leaves its producer's and consumers' working sets (it is counted as a live tile;
+        a consumer that cannot read it in place holds a copy of one tile); then, in every
+        group whose members' working sets exceed a memory, the largest resident weights
+        of that memory are re-streamed once per tile until they fit.  Returns the working
+        sets, streamed flags and the re-streamed bits per node."""
+        work = work.copy()
+        strm = strm.copy()
+        tiles = self.problem.tiles
+        pipe_t = np.flatnonzero(self.t_pipe)
+        for t in pipe_t.tolist():
+            a = int(self.t_src[t])
+            work[a, 2] -= min(work[a, 2], float(self.t_bits[t]))
+        for e in np.flatnonzero(self.e_pipe).tolist():
+            j, k = int(self.e_dst[e]), int(self.e_operand[e])
+            work[j, k] -= min(work[j, k], float(self.t_bits[self.e_tensor[e]]))
+            if not inplace[e]:
+                work[j, k] += float(self.e_bits[e])
+        restream = np.zeros(len(cidx))
+        cap = self.capacity
+        for group in self.groups:
+            need: dict[int, float] = {}
+            for i in group:
+                for k in range(3):
+                    r = int(rows[i, k])
+                    if r >= 0:
+                        need[r] = need.get(r, 0.0) + float(work[i, k])
+            for r, total in need.items():
+                if total <= cap[r] * (1 + REL_TOL):
+                    continue
+                ok = self.restreamable
+                cand = sorted(
+                    (i for i in group if rows[i, 1] == r and ok[i] and not strm[i, 1]),
+                    key=lambda i: (-float(self.reads[i, 1]), i),
+                )
+                for i in cand:
+                    if total <= cap[r] * (1 + REL_TOL):
+                        break
+                    w = float(self.reads[i, 1])
+                    new = min(float(work[i, 1]), 2.0 * w / tiles)
+                    total -= float(work[i, 1]) - new
+                    work[i, 1] = new
+                    strm[i, 1] = True
+                    restream[i] = w * tiles
+        return work, strm, restream
 
     def _bits(
         self,
@@ -499,16 +617,17 @@ class MemoryModel:
     ) -> np.ndarray:
         """:meth:`bits` for an allocation context and the tensors' last-use positions
         (``reads``, ``wb``: :meth:`prefetch_bits` and :meth:`writeback_bits`, if known)."""
-        n = len(pos)
+        n = int(pos.max()) + 1 if len(pos) else 0
         w = n + 1
         idx: list[np.ndarray] = []
         val: list[np.ndarray] = []
         kept = ~spilled
-        # live tensors: (pos(src), last consumer] on the producer's O memory
+        # live tensors: (pos(src), last consumer] on the producer's O memory; a tile of a
+        # fused stack from its producer's position on
         tt = np.flatnonzero(kept & (al.orow >= 0))
         base = al.orow[tt] * w
         b = self.t_tile_bits[tt]
-        idx += [base + pos[self.t_src[tt]] + 1, base + last[tt] + 1]
+        idx += [base + pos[self.t_src[tt]] + 1 - self.t_pipe[tt], base + last[tt] + 1]
         val += [b, -b]
         # in-place reads of same-core consumers
         if len(self.e_tensor):
@@ -615,6 +734,8 @@ class _Alloc:
         the consumer reads the tensor in place (same core, same memory, not streamed).
     rows_t, has_row, work_t
         ``(3, n)``: ``rows``, ``rows >= 0`` and ``work`` by operand.
+    restream
+        ``(n,)`` bits of weights a fused member re-streams from DRAM (once per tile).
     """
 
     c: np.ndarray
@@ -627,6 +748,7 @@ class _Alloc:
     rows_t: np.ndarray
     has_row: np.ndarray
     work_t: np.ndarray
+    restream: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -636,9 +758,12 @@ class _OrderView:
     Attributes
     ----------
     order, pos
-        Program order and ``(n,)`` position of each node.
-    pos_l, node_at
-        The positions as a list, and the node at each position.
+        Program order and ``(n,)`` position (slot) of each node: the nodes of a fused
+        group share the slots of their span (module docstring, "Fused stacks").
+    pos_l, nodes_at
+        The positions as a list, and the nodes at each position (in program order).
+    n_pos
+        Number of positions.
     last, last_node, last_l
         ``(n_tensors,)`` position of each tensor's last consumer (also as a list), and
         that consumer.
@@ -656,7 +781,7 @@ class _OrderView:
     order: tuple[int, ...]
     pos: np.ndarray
     pos_l: list[int]
-    node_at: list[int]
+    nodes_at: tuple[tuple[int, ...], ...]
     last: np.ndarray
     last_node: np.ndarray
     ranked: list[int]
@@ -666,11 +791,17 @@ class _OrderView:
     src_pos_l: list[int]
     freed_by: tuple[tuple[int, ...], ...]
 
+    @property
+    def n_pos(self) -> int:
+        return len(self.nodes_at)
+
     @staticmethod
     def build(mm: MemoryModel, order: Sequence[int]) -> _OrderView:
         n = mm.problem.n_nodes
-        pos = np.empty(n, dtype=int)
-        pos[np.asarray(order, dtype=int)] = np.arange(n)
+        pos = _slots(mm.groups, order, n)
+        nodes_at: list[list[int]] = [[] for _ in range(int(pos.max()) + 1 if n else 0)]
+        for i in order:
+            nodes_at[pos[i]].append(int(i))
         n_t = len(mm.tensors)
         last = np.full(n_t, -1)
         last_node = np.full(n_t, -1)
@@ -684,10 +815,27 @@ class _OrderView:
         empty = np.zeros(n_t, dtype=bool)
         rw0, ww0 = mm.windows(pos, empty, d, d)
         return _OrderView(
-            tuple(int(i) for i in order), pos, pos.tolist(), [int(i) for i in order],
+            tuple(int(i) for i in order), pos, pos.tolist(), tuple(tuple(v) for v in nodes_at),
             last, last_node, ranked, rw0, ww0, last.tolist(), pos[mm.t_src].tolist(),
             _freed_by(last_node, n),
         )  # fmt: skip
+
+
+def _slots(groups: Sequence[Sequence[int]], order: Sequence[int], n: int) -> np.ndarray:
+    """``(n,)`` position of each node: its index in ``order``, with the span (first to
+    last member in ``order``) of every fused group, and spans that overlap, merged into
+    one position."""
+    raw = np.empty(n, dtype=int)
+    raw[np.asarray(order, dtype=int)] = np.arange(n)
+    if not groups:
+        return raw
+    starts = np.zeros(n + 1, dtype=int)  # +1 where a merged span opens, -1 after it
+    for g in groups:
+        p = raw[list(g)]
+        starts[p.min() + 1] += 1
+        starts[p.max() + 1] -= 1
+    inside = np.cumsum(starts)[:n] > 0  # position k is merged with position k - 1
+    return (np.cumsum(~inside) - 1)[raw]
 
 
 def _freed_by(last_node: np.ndarray, n: int) -> tuple[tuple[int, ...], ...]:
@@ -876,7 +1024,7 @@ class _Sweep:
         """``state``: spill mask, read and write windows, prefetch and write-back bits
         (:meth:`MemoryModel.prefetch_bits`, :meth:`MemoryModel.writeback_bits`)."""
         spilled, rw, ww, reads, wb = state
-        self.mm, self.view, self.n = mm, view, len(view.pos_l)
+        self.mm, self.view, self.n = mm, view, view.n_pos
         self.c = al.c.tolist()
         self.pos = view.pos_l
         self.rows = al.rows.tolist()
@@ -1027,25 +1175,25 @@ class _Sweep:
     def _shorten_reads(self, m: int, p: int) -> bool:
         """Shorten every prefetch window into row ``m`` covering ``p`` to start after it."""
         found = False
-        rw, rows, node_at = self.rw, self.rows, self.view.node_at
+        rw, rows, nodes_at = self.rw, self.rows, self.view.nodes_at
         for q in range(p + 1, min(p + self.depth, self.n - 1) + 1):
-            j = node_at[q]
-            w = rw[j]
-            if w > 0 and q - w <= p and m in rows[j]:
-                self._shorten_read(j, q - p - 1)
-                found = True
+            for j in nodes_at[q]:
+                w = rw[j]
+                if w > 0 and q - w <= p and m in rows[j]:
+                    self._shorten_read(j, q - p - 1)
+                    found = True
         return found
 
     def _shorten_writes(self, m: int, p: int) -> bool:
         """Shorten every write window of row ``m`` covering ``p`` to end before it."""
         found = False
-        ww, rows, node_at = self.ww, self.rows, self.view.node_at
+        ww, rows, nodes_at = self.ww, self.rows, self.view.nodes_at
         for q in range(max(p - self.depth, 0), p):
-            j = node_at[q]
-            w = ww[j]
-            if w > 0 and q + w >= p and rows[j][2] == m:
-                self._shorten_write(j, p - q - 1)
-                found = True
+            for j in nodes_at[q]:
+                w = ww[j]
+                if w > 0 and q + w >= p and rows[j][2] == m:
+                    self._shorten_write(j, p - q - 1)
+                    found = True
         return found
 
     def _shorten_read(self, j: int, new: int) -> None:

@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from monet_opt.schedule.memory import Placement, _OrderView, memory_model
+from monet_opt.schedule.memory import MemoryModel, Placement, _Alloc, _OrderView, memory_model
 from monet_opt.schedule.problem import Problem
 
 __all__ = ["Times", "simulate", "dma_bits"]
@@ -52,6 +52,9 @@ class Times:
         When the DRAM port finished its last task, if the simulation knows it (the
         port serves its tasks in order, so it is the latest end of ``reads``,
         ``writes`` and ``streams``); ``None``: computed from them.
+    restream_bits
+        ``(n,)`` part of ``stream_read_bits`` that fused members re-stream (weights
+        read once per tile), or ``None``.
     """
 
     start: np.ndarray
@@ -65,6 +68,7 @@ class Times:
     stream_read_bits: np.ndarray
     stream_write_bits: np.ndarray
     port_end: float | None = None
+    restream_bits: np.ndarray | None = None
 
     @property
     def makespan(self) -> float:
@@ -77,11 +81,15 @@ class Times:
         return mk
 
 
-def _stream_bits(problem: Problem, cidx: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def _stream_bits(problem: Problem, al: _Alloc) -> tuple[np.ndarray, np.ndarray]:
+    """In-node stream read / write bits per node (weights a fused member re-streams
+    per tile included)."""
     st = _static(problem)
-    c = np.asarray(cidx, dtype=int)
     nodes = np.arange(problem.n_nodes)
-    return st.stream_read[nodes, c], st.stream_write[nodes, c]
+    sr = st.stream_read[nodes, al.c]
+    if al.restream.any():
+        sr = sr + al.restream
+    return sr, st.stream_write[nodes, al.c]
 
 
 def dma_bits(
@@ -90,9 +98,13 @@ def dma_bits(
     """``(read bits, write bits)`` of each node's DMA tasks under the capacity semantics:
     DRAM operands that are not streamed, plus spilled inputs / outputs."""
     mm = memory_model(problem)
-    c = np.asarray(cidx, dtype=int)
-    n = problem.n_nodes
-    strm = mm.streamed[np.arange(n), c]  # (n, 3)
+    return _dma_bits(mm, mm.alloc(np.asarray(cidx, dtype=int)), spilled)
+
+
+def _dma_bits(
+    mm: MemoryModel, al: _Alloc, spilled: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    strm = al.strm  # (n, 3)
     rd = (mm.reads * ~strm).sum(axis=1)
     wr = np.where(strm[:, 2], 0.0, mm.writes)
     if spilled is not None and spilled.any() and len(mm.e_tensor):
@@ -213,18 +225,40 @@ def _simulate_placed(
     ``spilled`` (``(n_tensors,)`` bool over :attr:`MemoryModel.tensors`, forced spills
     and same-name tensors included) and clipped windows ``rw``, ``ww`` (as
     :meth:`MemoryModel.windows` returns them)."""
-    view = memory_model(problem).view(order)
+    mm = memory_model(problem)
+    view = mm.view(order)
     c = np.asarray(cidx, dtype=int)
-    rbits, wbits = dma_bits(problem, c, spilled)
-    sr, sw = _stream_bits(problem, c)
+    al = mm.alloc(c)
+    rbits, wbits = _dma_bits(mm, al, spilled)
+    sr, sw = _stream_bits(problem, al)
+    late = _late_reads(mm, view, spilled)
     start, fend, end, reads, writes, streams, port = _events(
         problem, view, c.tolist(), _as_list(spilled), (_as_list(rw), _as_list(ww)),
-        (rbits.tolist(), wbits.tolist(), sr.tolist(), sw.tolist()),
+        (rbits.tolist(), wbits.tolist(), sr.tolist(), sw.tolist()), late,
     )  # fmt: skip
     return Times(
         np.asarray(start), np.asarray(fend), np.asarray(end), reads, writes, streams,
-        rbits, wbits, sr, sw, port,
+        rbits, wbits, sr, sw, port, al.restream,
     )  # fmt: skip
+
+
+def _late_reads(mm: MemoryModel, view: _OrderView, spilled: np.ndarray) -> list[bool]:
+    """Per node: its DMA read must follow a DMA write of a node at the same position
+    (a fused group's span), so it is queued right before the node, not at the start of
+    the position."""
+    n = len(view.pos)
+    if view.n_pos == n:
+        return []
+    pos = view.pos
+    late = np.zeros(n, dtype=bool)
+    same = pos[mm.dep_dst] == pos[mm.dep_src]
+    late[mm.dep_dst[same]] = True
+    if spilled.any() and len(mm.e_tensor):
+        sp = np.asarray(spilled, dtype=bool)[mm.e_tensor]
+        dst = mm.e_dst[sp]
+        src = mm.t_src[mm.e_tensor[sp]]
+        late[dst[pos[dst] == pos[src]]] = True
+    return late.tolist()
 
 
 def _as_list(x: np.ndarray | Sequence) -> list:
@@ -313,12 +347,15 @@ def _preds(
     return hard, pipe
 
 
-def _read_slots(view: _OrderView, rbits: list[float], rw: list[int]) -> list[list[int]]:
-    """Per position: the nodes whose DMA read is queued there (by node index)."""
-    slots: list[list[int]] = [[] for _ in rbits]
+def _read_slots(
+    view: _OrderView, rbits: list[float], rw: list[int], late: list[bool]
+) -> list[list[int]]:
+    """Per position: the nodes whose DMA read is queued at its start (by node index;
+    not the ``late`` ones)."""
+    slots: list[list[int]] = [[] for _ in range(view.n_pos)]
     pos = view.pos_l
     for i, b in enumerate(rbits):
-        if b > 0:
+        if b > 0 and not (late and late[i]):
             slots[pos[i] - rw[i]].append(i)
     return slots
 
@@ -330,15 +367,20 @@ def _events(
     spilled: list[bool],
     windows: tuple[list[int], list[int]],
     bits: tuple[list[float], list[float], list[float], list[float]],
+    late: list[bool],
 ) -> tuple[list[float], list[float], list[float], dict[int, tuple[float, float]], ...]:
-    """The merged event sequence: at each position, the DMA reads queued there, the
-    node, then its DMA write (module docstring).  ``bits``: DMA read / write and stream
-    read / write bits per node.  Returns start, fetch end, end, reads, writes, streams
-    and when the DRAM port is free at the end."""
+    """The merged event sequence: at each position, the DMA reads queued there, then its
+    nodes in program order, each preceded by its ``late`` read (:func:`_late_reads`) and
+    followed by its DMA write (module docstring).  The gates see the positions: G1
+    frees and G2 ends count from the next position on (the nodes of a fused group's
+    span run together).  ``bits``: DMA read / write and stream read / write bits per
+    node.  Returns start, fetch end, end, reads, writes, streams and when the DRAM port
+    is free at the end."""
     st = _static(problem)
     rw, ww = windows
     rbits, wbits, sr, sw = bits
     n = len(cidx)
+    n_pos = view.n_pos
     nc = len(st.xc)
     dcyc = problem.costs.dram_cycles_per_bit
     tiles = problem.tiles
@@ -354,75 +396,86 @@ def _events(
     last_on = [-1] * nc
     freed = [0.0] * nc  # G1: per core, latest free of a tensor already consumed
     port = 0.0
-    ended_max = 0.0  # G2: latest end of the nodes processed so far
-    drain = [0.0] * (n + 1)  # G3: write end by deadline position
+    ended_max = 0.0  # G2: latest end of the nodes of the positions processed so far
+    drain = [0.0] * (n_pos + 1)  # G3: write end by deadline position
     drain_max = 0.0
     reads: dict[int, tuple[float, float]] = {}
     writes: dict[int, tuple[float, float]] = {}
     streams: dict[int, tuple[float, float]] = {}
-    for p, (slot, i) in enumerate(zip(_read_slots(view, rbits, rw), view.node_at, strict=True)):
+    for p, (slot, nodes) in enumerate(
+        zip(_read_slots(view, rbits, rw, late), view.nodes_at, strict=True)
+    ):
         for j in slot:  # DMA reads queued at p (G2: after every node before p)
             s = port if port > ended_max else ended_max
             port = s + rbits[j] * dcyc
             read_end[j] = port
             reads[j] = (s, port)
-        c = cidx[i]
         if p and drain[p - 1] > drain_max:  # G3: the writes due before p
             drain_max = drain[p - 1]
-        prev = last_on[c]
-        pipe_i = pipe[i]
-        # a fused producer on the same core interleaves with it tile by tile
-        s = core_free[c] if prev < 0 or prev not in pipe_i else 0.0
-        for x in (read_end[i], freed[c], drain_max):
-            if x > s:
-                s = x
-        for q in hard[i]:
-            if end[q] > s:
-                s = end[q]
-        for q in pipe_i:
-            first = fend[q] + lat[q][cidx[q]] / tiles
-            if first > s:
-                s = first
-        stream = (sr[i] + sw[i]) * dcyc
-        if stream > 0:
-            if port > s:
-                s = port
-            port = s + stream
-            streams[i] = (s, port)
-        f = 0.0
-        for q, b, t in fetch[i]:
-            if not spilled[t]:
-                f += b * xc[cidx[q]][c]
-        start[i] = s
-        fend[i] = s + f
-        run = f + lat[i][c]
-        e_i = s + (run if run > stream else stream)
-        for q in pipe_i:
-            last = end[q] + lat[i][c] / tiles
-            if last > e_i:
-                e_i = last
-            if cidx[q] == c:  # same core: the two interleave tile by tile
-                both = fend[q] + lat[q][c] + lat[i][c]
-                if both > e_i:
-                    e_i = both
-        end[i] = e_i
-        core_free[c] = e_i
-        last_on[c] = i
-        if e_i > ended_max:
-            ended_max = e_i
-        for t in freed_by[i]:  # G1: the tensors i was the last consumer of
-            if not spilled[t]:
-                ca = cidx[t_src[t]]
-                t_free = e_i if ca == c else fend[i]
-                if t_free > freed[ca]:
-                    freed[ca] = t_free
-        if wbits[i] > 0:  # its DMA write
-            s = port if port > e_i else e_i
-            port = s + wbits[i] * dcyc
-            writes[i] = (s, port)
-            dl = p + ww[i]
-            if dl > n:
-                dl = n
-            if port > drain[dl]:
-                drain[dl] = port
+        ended_before = ended_max
+        frees: list[tuple[int, float]] = []
+        for i in nodes:
+            if late and late[i] and rbits[i] > 0:  # after a write of this position
+                s = port if port > ended_before else ended_before
+                port = s + rbits[i] * dcyc
+                read_end[i] = port
+                reads[i] = (s, port)
+            c = cidx[i]
+            prev = last_on[c]
+            pipe_i = pipe[i]
+            # a fused producer on the same core interleaves with it tile by tile
+            s = core_free[c] if prev < 0 or prev not in pipe_i else 0.0
+            for x in (read_end[i], freed[c], drain_max):
+                if x > s:
+                    s = x
+            for q in hard[i]:
+                if end[q] > s:
+                    s = end[q]
+            for q in pipe_i:
+                first = fend[q] + lat[q][cidx[q]] / tiles
+                if first > s:
+                    s = first
+            stream = (sr[i] + sw[i]) * dcyc
+            if stream > 0:
+                if port > s:
+                    s = port
+                port = s + stream
+                streams[i] = (s, port)
+            f = 0.0
+            for q, b, t in fetch[i]:
+                if not spilled[t]:
+                    f += b * xc[cidx[q]][c]
+            start[i] = s
+            fend[i] = s + f
+            run = f + lat[i][c]
+            e_i = s + (run if run > stream else stream)
+            for q in pipe_i:
+                last = end[q] + lat[i][c] / tiles
+                if last > e_i:
+                    e_i = last
+                if cidx[q] == c:  # same core: the two interleave tile by tile
+                    both = fend[q] + lat[q][c] + lat[i][c]
+                    if both > e_i:
+                        e_i = both
+            end[i] = e_i
+            core_free[c] = e_i
+            last_on[c] = i
+            if e_i > ended_max:
+                ended_max = e_i
+            for t in freed_by[i]:  # G1: the tensors i was the last consumer of
+                if not spilled[t]:
+                    ca = cidx[t_src[t]]
+                    frees.append((ca, e_i if ca == c else fend[i]))
+            if wbits[i] > 0:  # its DMA write
+                s = port if port > e_i else e_i
+                port = s + wbits[i] * dcyc
+                writes[i] = (s, port)
+                dl = p + ww[i]
+                if dl > n_pos:
+                    dl = n_pos
+                if port > drain[dl]:
+                    drain[dl] = port
+        for ca, t_free in frees:
+            if t_free > freed[ca]:
+                freed[ca] = t_free
     return start, fend, end, reads, writes, streams, port
