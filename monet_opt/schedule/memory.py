@@ -61,6 +61,30 @@ prefetch buffer belongs to a node that has not ended, hence at or after
 starts after it).  So everything occupying :math:`m` at :math:`\tau` is counted at
 :math:`p`.
 
+Fused stacks
+------------
+Inside a fused layer stack the nodes joined by pipelined edges (a *fused group*) run
+tile by tile, all at once (DeFiNES, Mei et al., HPCA 2023; Stream, Symons et al., IEEE
+Trans. Computers 74(1), 2025).  Positions account for that: the span of a group in
+:math:`\pi` (its first to its last member, and everything between; overlapping spans
+merged) is **one position**, so the working sets of all members are co-resident and
+every tensor a member reads stays until the span ends.  The gates count from the next
+position on (G1 and G2 never make a member wait for another member of its position); a
+DMA read that must follow a DMA write of its own position (a spilled tensor produced in
+the span) is queued right before its node.  Within a group:
+
+* a *tile tensor* (all its on-chip edges inside the group) leaves the working sets of its
+  producer and consumers and occupies one tile, :math:`b/\text{tiles}` bits, on its
+  producer's O memory over the position (a consumer on another core or memory holds a
+  copy of one tile); it is never spilled.  A tensor also read outside the group is held
+  whole;
+* when the members' working sets on a memory exceed its capacity, the largest resident
+  weights of that memory are **re-streamed** once per tile (``tiles`` × their bits of
+  in-node DRAM reads, a double buffer of :math:`2/\text{tiles}` of them on chip), in
+  decreasing size until the working sets fit or no weight is left.  Activations are
+  not re-tiled: a group whose activations alone do not fit overflows, and the
+  evaluator reports it.
+
 Placement and its default policy
 --------------------------------
 A :class:`Placement` lists the **spilled** tensors (written to DRAM by their producer and
