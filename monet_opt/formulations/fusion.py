@@ -623,7 +623,7 @@ def fusion_baselines(
     each evaluated by the evaluator: latency, energy, stacks, capacity violations."""
     cases: dict[str, tuple[tuple[int, ...], ...]] = {
         "layer_by_layer": (),
-        "greedy": greedy_stacks(problem, allocation, priority, max_stack),
+        "greedy": greedy_stacks(problem, allocation, priority, max_stack, checkpoints),
     }
     if fixed is not None:
         cases["fixed"] = tuple(tuple(s) for s in fixed)

@@ -110,12 +110,15 @@ def global_bound(problem: Problem, objective: str) -> float:
 
 class _Incumbent:
     """The best complete decision so far; replaced only by a strictly better one that
-    meets the budget and fits on chip."""
+    meets the budget and fits on chip.  Under the capacity semantics a decision whose
+    memories overflow is offered only while no decision fits (a fitting one replaces
+    it whatever their objectives)."""
 
     def __init__(self, problem: Problem, objective: str, budget: float | None) -> None:
         self.problem, self.objective, self.budget = problem, objective, budget
         self.decision: Decision | None = None
         self.value = math.inf
+        self.overflows = False
 
     def offer(self, dec: Decision, check_fit: bool = True) -> bool:
         m = evaluate_metrics(self.problem, dec)
@@ -123,9 +126,13 @@ class _Incumbent:
             return False
         if check_fit and m.stack_overflow:
             return False
+        overflows = m.memory_overflow > 0
+        if overflows and self.decision is not None and not self.overflows:
+            return False
         val = m.value(self.objective)
-        if self.decision is None or val < self.value * (1 - 1e-9):
-            self.decision, self.value = dec, val
+        better = val < self.value * (1 - 1e-9) or (self.overflows and not overflows)
+        if self.decision is None or better:
+            self.decision, self.value, self.overflows = dec, val, overflows
             return True
         return False
 
@@ -266,8 +273,10 @@ def solve_joint(
             if ck.status == "infeasible":
                 return _infeasible(problem, objective, opts, budget, info)
             kept = ck.decision.checkpoints
+            best.offer(Decision(alloc, None, stacks, kept), check_fit=fusion != "fixed")
         if fusion == "optimal":
-            greedy = Decision(alloc, None, greedy_stacks(problem, alloc, max_stack=max_stack), kept)
+            gs = greedy_stacks(problem, alloc, max_stack=max_stack, checkpoints=kept)
+            greedy = Decision(alloc, None, gs, kept)
             best.offer(greedy)  # the DeFiNES/Stream baseline: also the MILP's start
             fu = solve_fusion(
                 problem, Decision(alloc, None, (), kept), objective, block_opts(), greedy,
@@ -277,7 +286,7 @@ def solve_joint(
             history.append(_step("fusion", fu, time.perf_counter() - t0))
             stacks = fu.decision.stacks
         elif fusion == "greedy":
-            stacks = greedy_stacks(problem, alloc, max_stack=max_stack)
+            stacks = greedy_stacks(problem, alloc, max_stack=max_stack, checkpoints=kept)
         dec = Decision(alloc, None, stacks, kept)
         best.offer(dec, check_fit=fusion != "fixed")
         if not stacks and kept is None:
@@ -288,7 +297,11 @@ def solve_joint(
                                block_opts(), dec)  # fmt: skip
         history.append(_step("allocation", ar2, time.perf_counter() - t0))
         new_alloc = ar2.decision.allocation
-        fits = fusion in ("fixed", "none") or not stack_overflow(problem, stacks, new_alloc)
+        fits = (
+            fusion in ("fixed", "none")
+            or problem.memory == "capacity"  # the incumbent checks the memories
+            or not stack_overflow(problem, stacks, new_alloc)
+        )
         if fits and best.offer(ar2.decision, check_fit=fusion != "fixed"):
             parts["allocation"] = ar2
             if new_alloc == alloc:

@@ -133,7 +133,7 @@ class _Fitness:
 
     def __call__(self, genome: Sequence[float]) -> tuple[tuple[float, ...], float]:
         m = evaluate_metrics(self.space.problem, self.space.decode(genome))
-        violation = float(m.stack_overflow)
+        violation = float(m.stack_overflow + m.memory_overflow)
         if self.budget is not None and m.peak_footprint_bits > self.budget * (1 + 1e-9):
             violation += (m.peak_footprint_bits - self.budget) / max(self.budget, 1.0)
         values = tuple(float(m.value(o)) for o in self.objectives)

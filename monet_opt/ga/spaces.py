@@ -313,7 +313,7 @@ class FusionSpace(Space):
         """Layer by layer and the greedy "cut when the weights overflow" stacks."""
         lbl = [0] * len(self.choices)
         greedy = greedy_stacks(
-            self.problem, self.allocation, self.priority, max_stack=self.max_stack
+            self.problem, self.allocation, self.priority, self.max_stack, self.checkpoints
         )
         return [lbl, _bits(self.order, greedy)]
 

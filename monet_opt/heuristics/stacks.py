@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from monet_opt.schedule.evaluator import stacks_over_capacity
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import stack_memory_bits
+from monet_opt.schedule.types import Decision
 
 __all__ = ["greedy_stacks"]
 
@@ -25,13 +27,19 @@ def greedy_stacks(
     allocation: Sequence[int],
     priority: Sequence[float] | None = None,
     max_stack: int = 8,
+    checkpoints: frozenset[str] | None = None,
 ) -> tuple[tuple[int, ...], ...]:
     """Stacks grown greedily along π, cut when the next node would not fit.
 
     A stack grows while the next node of π consumes a tensor of the stack, the stack has
     fewer than ``max_stack`` nodes, and its weights and tile buffers
     (:func:`~monet_opt.schedule.realize.stack_memory_bits`) still fit every core it
-    uses; otherwise the stack is cut and a new one starts at that node.
+    uses; under ``schedule.memory: capacity`` the grown stack must also fit its cores'
+    memories with the placement of the default policy
+    (:func:`~monet_opt.schedule.evaluator.stacks_over_capacity`: the working sets of
+    its members together, the tensors live around them, weights re-streamed per tile
+    where they do not fit).  Otherwise the stack is cut and a new one starts at that
+    node.
 
     Parameters
     ----------
@@ -43,6 +51,8 @@ def greedy_stacks(
         Program-order priority (default: the problem's).
     max_stack
         Maximum number of nodes per stack.
+    checkpoints
+        Kept checkpoints the capacity check assumes (``None``: store-all).
 
     Returns
     -------
@@ -51,6 +61,8 @@ def greedy_stacks(
     """
     order = problem.program_order(priority)
     acc = problem.accelerator
+    capacity = problem.memory == "capacity"
+    prio = None if priority is None else tuple(priority)
     stacks: list[tuple[int, ...]] = []
     cur: list[int] = []
     for i in order:
@@ -58,6 +70,10 @@ def greedy_stacks(
         if cur and len(cur) < max_stack and any(p in cur for p in problem.preds[i]):
             need = stack_memory_bits(problem, cur + [i], allocation)
             ok = all(b <= acc.core(c).onchip_bits for c, b in need.items())
+            if ok and capacity:
+                grown = (*stacks, (*cur, i))
+                dec = Decision(tuple(allocation), prio, grown, checkpoints)
+                ok = not stacks_over_capacity(problem, dec)
         if ok:
             cur.append(i)
         else:

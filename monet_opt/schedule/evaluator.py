@@ -52,6 +52,7 @@ __all__ = [
     "evaluate_metrics",
     "simulate_times",
     "placement_for",
+    "stacks_over_capacity",
 ]
 
 
@@ -395,7 +396,9 @@ class Metrics:
         Serial cycles and pJ of the recompute copies (the checkpointing MILP's
         objective, :meth:`Realization.recompute_cost`).
     stack_overflow
-        Number of fused stacks whose weights and tile buffers exceed on-chip capacity.
+        Number of fused stacks over capacity: under the capacity semantics, stacks whose
+        position has a memory over capacity; otherwise stacks whose weights and tile
+        buffers exceed their cores' on-chip bits.
     memory_overflow
         Number of (memory, position) pairs over capacity (0 for every placement the
         default policy finds; a given placement may overflow).
@@ -451,8 +454,48 @@ def evaluate_metrics(problem: Problem, decision: Decision) -> Metrics:
         return Metrics(lat, en, peak, memory_overflow=over)
     real = r.real
     cyc, pj = real.recompute_cost(decision.allocation)
-    stk = len(stack_overflow(problem, real.stacks, decision.allocation))
+    stk = _stacks_over(r, decision)
     return Metrics(lat, en, real.peak_footprint_bits, cyc, pj, stk, over)
+
+
+def _stacks_over(r: _Run, decision: Decision) -> int:
+    return len(_over_stacks(r, decision))
+
+
+def _over_stacks(r: _Run, decision: Decision) -> tuple[tuple[int, ...], ...]:
+    """Fused stacks over capacity: under the capacity semantics, those whose position
+    has a memory over capacity (the demand of the placement); otherwise those whose
+    weights and tile buffers exceed their cores' on-chip bits
+    (:func:`~monet_opt.schedule.realize.stack_overflow`)."""
+    real = r.real
+    if real is None or not real.stacks:
+        return ()
+    if r.problem.memory != "capacity":
+        return tuple(
+            st for st in real.stacks if stack_overflow(real.base, (st,), decision.allocation)
+        )
+    if not r.n_overflow:
+        return ()
+    assert r.placed is not None
+    over = {q for _, q, _, _ in r.placed.demand.overflow()}
+    derived = {o: d for d, (o, a) in enumerate(zip(real.origin, real.recompute_for, strict=True))
+               if a is None}  # fmt: skip
+    pos = r.placed.pos
+    return tuple(st for st in real.stacks if any(int(pos[derived[i]]) in over for i in st))
+
+
+def stacks_over_capacity(problem: Problem, decision: Decision) -> tuple[tuple[int, ...], ...]:
+    """The decision's fused stacks (base node indices, in program order) that do not fit:
+    under ``schedule.memory: capacity``, stacks whose position has a memory over
+    capacity after the decision's placement (or the default one); otherwise stacks
+    whose weights and tile buffers exceed their cores' on-chip bits.
+
+    Raises
+    ------
+    ValueError
+        As :func:`evaluate`.
+    """
+    return _over_stacks(_run(problem, decision), decision)
 
 
 @lru_cache(maxsize=16)
@@ -515,7 +558,7 @@ def evaluate(problem: Problem, decision: Decision) -> Schedule:
             "recompute_energy_pj": pj,
             "recompute_nodes": len(real.recompute_nodes),
             "peak_footprint_bits": real.peak_footprint_bits,
-            "stack_overflow": len(stack_overflow(problem, real.stacks, decision.allocation)),
+            "stack_overflow": _stacks_over(r, decision),
         }
     stats.update(_memory_stats(r))
     return replace(sched, footprint=fp, stats=stats)

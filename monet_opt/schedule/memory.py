@@ -78,12 +78,13 @@ the span) is queued right before its node.  Within a group:
   producer's O memory over the position (a consumer on another core or memory holds a
   copy of one tile); it is never spilled.  A tensor also read outside the group is held
   whole;
-* when the members' working sets on a memory exceed its capacity, the largest resident
-  weights of that memory are **re-streamed** once per tile (``tiles`` × their bits of
-  in-node DRAM reads, a double buffer of :math:`2/\text{tiles}` of them on chip), in
-  decreasing size until the working sets fit or no weight is left.  Activations are
-  not re-tiled: a group whose activations alone do not fit overflows, and the
-  evaluator reports it.
+* when the members' working sets on a memory exceed its capacity, the largest weights
+  of that memory (held whole, or streamed by the node's mapping through a buffer larger
+  than the one below) are **re-streamed** once per tile: ``tiles`` × their bits of
+  in-node DRAM reads on top of the node's own traffic (conservative) through a double
+  buffer of :math:`2/\text{tiles}` of them, in decreasing size until the working sets
+  fit or no weight is left.  Activations are not re-tiled: a group whose activations
+  alone do not fit overflows, and the evaluator reports it.
 
 Placement and its default policy
 --------------------------------
@@ -614,14 +615,18 @@ class MemoryModel:
                     continue
                 ok = self.restreamable
                 cand = sorted(
-                    (i for i in group if rows[i, 1] == r and ok[i] and not strm[i, 1]),
+                    (
+                        i
+                        for i in group
+                        if rows[i, 1] == r and ok[i] and work[i, 1] > 2.0 * self.reads[i, 1] / tiles
+                    ),
                     key=lambda i: (-float(self.reads[i, 1]), i),
                 )
                 for i in cand:
                     if total <= cap[r] * (1 + REL_TOL):
                         break
                     w = float(self.reads[i, 1])
-                    new = min(float(work[i, 1]), 2.0 * w / tiles)
+                    new = 2.0 * w / tiles
                     total -= float(work[i, 1]) - new
                     work[i, 1] = new
                     strm[i, 1] = True

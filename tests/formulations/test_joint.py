@@ -79,3 +79,52 @@ def test_joint_is_never_worse_than_its_baselines(seed) -> None:
     assert opt.simulated <= none.simulated * (1 + 1e-9)
     assert opt.simulated <= base * (1 + 1e-9)
     assert opt.simulated == pytest.approx(evaluate(p, opt.decision).latency)
+
+
+def _capacity_instance(seed: int, kib: float):  # noqa: ANN202
+    """A random training graph under memory capacity with small SRAMs."""
+    import random
+
+    from monet_opt.models.training import derive_training_graph
+    from monet_opt.schedule.problem import build_problem
+    from tests.factories import accelerator
+    from tests.factories import random_forward_graph as forward_graph
+
+    rng = random.Random(seed)
+    g = derive_training_graph(forward_graph(seed), optimizer="sgd", loss="mse")
+    acc = accelerator(n=rng.choice([1, 2, 3]), seed=seed, sram_bits=kib * 8 * 1024,
+                      split=seed % 2 == 0)  # fmt: skip
+    return build_problem(g, acc, memory="capacity", order=rng.choice(["heft", "layerwise"]),
+                         tiles=rng.choice([2, 4, 8]))  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_joint_under_capacity_ends_within_capacity(seed) -> None:
+    """Under memory capacities the joint answer fits every memory whenever the baseline
+    does (stacks whose members do not fit together are never the answer), and it is
+    never worse than the baseline."""
+    from monet_opt.heuristics.allocation import greedy_decision
+
+    p = _capacity_instance(seed, kib=[1.0, 2.0, 4.0, 16.0][seed % 4])
+    base = evaluate_metrics(p, greedy_decision(p))
+    res = solve_joint(p, fusion="optimal", options=SolverOptions(time_limit=20))
+    m = evaluate_metrics(p, res.decision)
+    if base.memory_overflow == 0:
+        assert m.memory_overflow == 0 and m.stack_overflow == 0
+        assert m.latency <= base.latency * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_greedy_stacks_fit_under_capacity(seed) -> None:
+    """Under memory capacities the greedy (DeFiNES/Stream) stacks fit with the default
+    placement: no stack's position overflows."""
+    import random
+
+    from monet_opt.heuristics.stacks import greedy_stacks
+    from monet_opt.schedule.evaluator import stacks_over_capacity
+
+    p = _capacity_instance(seed, kib=[2.0, 4.0, 16.0][seed % 3])
+    rng = random.Random(seed)
+    alloc = tuple(rng.choice(a) for a in p.allowed)
+    stacks = greedy_stacks(p, alloc, max_stack=6)
+    assert stacks_over_capacity(p, Decision(alloc, None, stacks)) == ()
