@@ -116,7 +116,26 @@ def schedule_metrics(schedule: Schedule, problem: Any = None) -> dict[str, Any]:
                 np.sum(schedule.end[mask] - schedule.fetch_end[mask])
             )
     lat = float(schedule.latency)
+    st = schedule.stats or {}
+    memory: dict[str, Any] = {}
+    if "memory_model" in st:
+        split = st.get("dram_traffic_bits", {})
+        memory = {
+            "memory_model": st["memory_model"],
+            "memory_overflow": int(st.get("memory_overflow", 0)),
+            "dram_traffic_split": {
+                k: {
+                    "bytes": float(v) / 8,
+                    "port_cycles": float(st["dram_traffic_cycles"][k]),
+                    "energy_pj": float(st["dram_traffic_pj"][k]),
+                }
+                for k, v in split.items()
+            },
+            "spilled_tensors": list(st.get("spilled", ())),
+            "activation_placement": dict(st.get("activation_placement", {})),
+        }
     return {
+        **memory,
         "latency_cycles": lat,
         "energy_pj": schedule.energy.as_dict(),
         "edp_pj_cycles": schedule.edp,

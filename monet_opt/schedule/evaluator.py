@@ -565,38 +565,64 @@ def evaluate(problem: Problem, decision: Decision) -> Schedule:
 
 
 def _memory_stats(r: _Run) -> dict[str, object]:
-    """Placement, overflow and the DRAM traffic split of a run."""
+    """Placement, overflow and the DRAM traffic split of a run.
+
+    ``dram_traffic_bits`` / ``_cycles`` / ``_pj`` split the DRAM traffic into
+    ``compulsory`` (weights, optimizer state, inputs, outputs, and tensors a
+    ``layer_io: dram`` round trip moves), ``activation`` (checkpoint activations stored
+    for the backward pass and read back), ``recompute_inputs`` (what recompute copies
+    read), ``spill`` (other tensors spilled for room) and ``refetch`` (in-node streaming
+    beyond one pass: operands that do not fit, weights a fused stack re-streams per
+    tile).  ``activation_placement`` says where each checkpoint activation lives:
+    ``on_chip``, ``dram`` or ``recompute``.
+    """
     t = r.times
     pb = r.problem
     c = pb.costs
     out: dict[str, object] = {"memory_model": pb.memory}
     out["memory_overflow"] = r.n_overflow
-    out["spilled"] = tuple(sorted(r.spilled))
+    spilled = r.spilled
+    out["spilled"] = tuple(sorted(spilled))
     g = pb.graph
-    comp_r = comp_w = spill_r = spill_w = 0.0
-    mm = memory_model(pb) if pb.memory == "capacity" else None
+    base = r.real.base if r.real is not None else pb
+    acts = frozenset(base.checkpoint_tensors)
+    rfor = r.real.recompute_for if r.real is not None else (None,) * pb.n_nodes
+    reads = {"compulsory": 0.0, "activation": 0.0, "recompute_inputs": 0.0, "spill": 0.0}
+    writes = dict.fromkeys(reads, 0.0)
     for i in range(pb.n_nodes):
-        comp_r += sum(float(g.tensors[t].bits) for t in pb.dram_read_tensors[i])
-        comp_w += sum(float(g.tensors[t].bits) for t in pb.dram_write_tensors[i])
+        for name in pb.dram_read_tensors[i]:
+            kind = "recompute_inputs" if rfor[i] is not None else None
+            kind = kind or ("activation" if name in acts else "compulsory")
+            reads[kind] += float(g.tensors[name].bits)
+        for name in pb.dram_write_tensors[i]:
+            writes["activation" if name in acts else "compulsory"] += float(g.tensors[name].bits)
+    mm = memory_model(pb) if pb.memory == "capacity" else None
     sp = r.spilled_mask
     if mm is not None and sp is not None and sp.any():
-        spill_w = float(mm.t_bits[sp].sum())
-        spill_r = float(mm.e_bits[sp[mm.e_tensor]].sum()) if len(mm.e_tensor) else 0.0
+        for ti in np.flatnonzero(sp).tolist():
+            kind = "activation" if mm.tensors[ti] in acts else "spill"
+            writes[kind] += float(mm.t_bits[ti])
+            for e in mm.t_edges[ti]:
+                dst = int(mm.e_dst[e])
+                k2 = "recompute_inputs" if rfor[dst] is not None else kind
+                reads[k2] += float(mm.e_bits[e])
     stream = float(t.stream_read_bits.sum() + t.stream_write_bits.sum())
     dma = float(t.read_bits.sum() + t.write_bits.sum())
     # in-node streams carry operands that were compulsory DMA otherwise, plus re-fetch
-    refetch = max(stream + dma - (comp_r + comp_w + spill_r + spill_w), 0.0)
-    split = {
-        "compulsory": comp_r + comp_w,
-        "spill": spill_r + spill_w,
-        "refetch": refetch,
-    }
+    moved = sum(reads.values()) + sum(writes.values())
+    refetch = max(stream + dma - moved, 0.0)
+    split = {k: reads[k] + writes[k] for k in reads}
+    split["refetch"] = refetch
     out["dram_traffic_bits"] = split
     out["dram_traffic_cycles"] = {k: v * c.dram_cycles_per_bit for k, v in split.items()}
-    out["dram_traffic_pj"] = {
-        "compulsory": comp_r * c.dram_read_pj_per_bit + comp_w * c.dram_write_pj_per_bit,
-        "spill": spill_r * c.dram_read_pj_per_bit + spill_w * c.dram_write_pj_per_bit,
-        "refetch": refetch * c.dram_read_pj_per_bit,
+    pj = {k: reads[k] * c.dram_read_pj_per_bit + writes[k] * c.dram_write_pj_per_bit for k in reads}
+    pj["refetch"] = refetch * c.dram_read_pj_per_bit
+    out["dram_traffic_pj"] = pj
+    dropped = set(r.real.dropped) if r.real is not None else set()
+    on_chip = pb.memory == "capacity"
+    out["activation_placement"] = {
+        a: "recompute" if a in dropped else ("on_chip" if on_chip and a not in spilled else "dram")
+        for a in base.checkpoint_tensors
     }
     return out
 

@@ -117,8 +117,13 @@ def test_spilling_moves_traffic_to_dram():
     assert one.bits[row].sum() < base.bits[row].sum()  # the producer's memory is relieved
     s0 = evaluate(p, Decision(alloc, placement=Placement(frozenset())))
     s1 = evaluate(p, Decision(alloc, placement=Placement(frozenset(spillable[:1]))))
-    assert s1.stats["dram_traffic_bits"]["spill"] > 0 == s0.stats["dram_traffic_bits"]["spill"]
+    kind = "activation" if spillable[0] in p.checkpoint_tensors else "spill"
+    assert s1.stats["dram_traffic_bits"][kind] > s0.stats["dram_traffic_bits"][kind]
+    assert s0.stats["dram_traffic_bits"]["spill"] == 0
     assert s1.energy.dram > s0.energy.dram
+    assert s0.stats["activation_placement"].get(spillable[0], "on_chip") == "on_chip"
+    if kind == "activation":
+        assert s1.stats["activation_placement"][spillable[0]] == "dram"
 
 
 # -- the default policy: incremental sweep, straightforward definition, completeness ----
@@ -370,6 +375,10 @@ def test_occupancy_within_demand_with_fused_stacks(seed):
         if label != "DRAM":
             assert tr.peak_bits <= peak_demand[label] * (1 + 1e-9) + 1e-6, label
     assert s.stats["memory_overflow"] == len(dem.overflow())
+    t = r.times  # the DRAM split accounts for every bit the port moves
+    moved = t.read_bits.sum() + t.write_bits.sum() + t.stream_read_bits.sum()
+    moved += t.stream_write_bits.sum()
+    assert sum(s.stats["dram_traffic_bits"].values()) == pytest.approx(moved)
     view = memory_model(r.problem).view(None)
     for e in r.problem.edges:  # a tile's producer and consumer share one position
         if e.pipelined:
