@@ -150,10 +150,10 @@ class WorkloadConfig(_Strict):
 class ScheduleConfig(_Strict):
     """Evaluator settings.
 
-    ``memory``: ``capacity`` gives every memory its capacity (placement, spills,
-    in-node streaming: :mod:`monet_opt.schedule.memory`); ``unbounded`` is the model
-    without capacities, the default while the exact formulations are being extended to
-    capacities (their answers are exact for ``unbounded``).
+    ``memory``: ``capacity`` (the default) gives every memory its capacity (placement,
+    spills, in-node streaming, fused stacks at tile granularity:
+    :mod:`monet_opt.schedule.memory`); ``unbounded`` is the model without capacities,
+    for comparison with earlier results (memory answers are then not physical).
     """
 
     prefetch_depth: PrefetchDepth = 2
@@ -161,7 +161,7 @@ class ScheduleConfig(_Strict):
     fold_activations: bool = True
     order: Literal["heft", "layerwise"] = "heft"
     tiles: Tiles = 8
-    memory: Literal["capacity", "unbounded"] = "unbounded"
+    memory: Literal["capacity", "unbounded"] = "capacity"
 
 
 class SolverConfig(_Strict):

@@ -564,6 +564,9 @@ def _result(
         solve_seconds=0.0 if status is None else status.seconds,
         extra_bounds={"zero": 0.0} if model.objective == "latency" else None,
         infeasible=infeasible,
+        # the recompute work (cost tables, DRAM read cycles) and the activation footprint
+        # do not depend on on-chip capacities: that objective is exact under both
+        models_capacity=model.objective == "latency",
     )
     sched = res.schedule
     extra = dict(info)

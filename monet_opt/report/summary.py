@@ -317,6 +317,13 @@ def print_summary(
             f"{fmt_energy(baseline['energy'])} -> {imp['energy']:+.2f} %, EDP {imp['edp']:+.2f} % "
             "(positive: better)"
         )
+        if baseline.get("within_budget") is False:
+            console.print(
+                "  the baseline keeps every activation (footprint "
+                f"{fmt_bits(baseline['peak_footprint_bits'])} > budget "
+                f"{fmt_bits(baseline['budget_bits'])}): it does not meet this run's budget, "
+                "so an answer that does may be slower"
+            )
     if out_dir is not None:
         console.print(f"results written to [bold]{out_dir}[/]")
 

@@ -27,11 +27,11 @@ def test_build_problem_for_uses_schedule_settings(write):
     graph, acc = build_inputs(cfg)
     p = build_problem_for(cfg, graph, acc)
     assert p.tiles == 3 and p.prefetch_depth == 1
-    ref = build_problem(graph, acc, order="layerwise")
+    ref = build_problem(graph, acc, order="layerwise", memory="capacity")
     assert p.default_priority == ref.default_priority
     heft = build_problem_for(load_config(write(_base(), name="h.yaml")), graph, acc)
-    assert heft.default_priority == build_problem(graph, acc).default_priority
-    assert heft.tiles == 8
+    assert heft.default_priority == build_problem(graph, acc, memory="capacity").default_priority
+    assert heft.tiles == 8 and heft.memory == "capacity"  # the default: capacity-true
 
 
 def test_build_inputs_ok(write):
