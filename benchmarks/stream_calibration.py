@@ -9,7 +9,13 @@ memory capacities and prints, next to Stream 0.0.8's measured numbers
 2. peak use of every memory against its capacity (Stream stays ≤ 100 % everywhere);
 3. per-layer latency of the scheduled nodes against Stream's per-layer numbers;
 4. the same totals without capacities (``schedule.memory: unbounded``), to show what the
-   memory model changes.
+   memory model changes;
+5. fusion on the same case (Stream: fusing every layer row by row is 2.3x slower and
+   costs 4.1x the energy of layer by layer, because layer4's weights are re-streamed for
+   each of its 7 row tiles; fusing the early layers, ONNX nodes 0-21 = conv1 to
+   layer2.0, is faster and cheaper): layer by layer, all layers in one stack and conv1 to
+   layer2.0 in one stack, with the layer-by-layer allocation, at 7 tiles (layer4's
+   output rows) and at the example's tile count.
 
 The allocation is the exact capacity MILP's (for the default placement of the greedy
 allocation), the workload the built-in ResNet-18; with ``../shared`` present Stream's own
@@ -159,6 +165,51 @@ def main() -> None:
         t.add_row(name, str(int(cap.core[i])), f"{dur:,.0f}", f"{ref:,}", _pct(dur, ref))
     con.print(t)
     con.print(f"worst layer: {worst[0]} ({100 * worst[1]:+.1f} %)")
+    _fusion_table(con, runs["capacity"].milp.decision.allocation)
+
+
+#: Stream 0.0.8 on the same case, relative to its layer by layer (REFERENCE: measured).
+STREAM_FUSION = {"all fused": (2.3, 4.1), "conv1..layer2.0 fused": ("< 1", "< 1")}
+
+
+def _fusion_table(con: Console, allocation: tuple[int, ...]) -> None:
+    """Layer by layer vs all layers fused vs the early layers fused (module docstring)."""
+    from monet_opt.schedule.evaluator import evaluate, stacks_over_capacity
+    from monet_opt.schedule.types import Decision
+
+    t = Table(title="Fusion on the same case (capacity model, layer-by-layer allocation)")
+    for col in ("tiles", "stacking", "latency cc", "x layer by layer", "energy pJ",
+                "x layer by layer", "DRAM re-fetch MB", "stacks over capacity",
+                "Stream x latency / energy"):  # fmt: skip
+        t.add_column(col, justify="left" if col in ("stacking",) else "right")
+    base_tiles = int(yaml.safe_load(EXAMPLE.read_text())["schedule"].get("tiles", 8))
+    for tiles in sorted({7, base_tiles}):
+        cfg = _config("capacity")
+        cfg = cfg.model_copy(update={"schedule": cfg.schedule.model_copy(update={"tiles": tiles})})
+        p = api.load(cfg).problem
+        order = p.program_order()
+        names = [p.nodes[i].name for i in order]
+        early = max(k for k, n in enumerate(names) if n.startswith("layer2.0")) + 1
+        cases = {
+            "layer by layer": (),
+            "all fused": (tuple(order),),
+            "conv1..layer2.0 fused": (tuple(order[:early]),),
+        }
+        ref = None
+        for name, stacks in cases.items():
+            dec = Decision(tuple(allocation), None, stacks)
+            s = evaluate(p, dec)
+            if ref is None:
+                ref = s
+            sx = STREAM_FUSION.get(name)
+            t.add_row(
+                str(tiles), name, f"{s.latency:,.0f}", f"{s.latency / ref.latency:.2f}",
+                f"{s.energy.total:.4g}", f"{s.energy.total / ref.energy.total:.2f}",
+                f"{s.stats['dram_traffic_bits']['refetch'] / 8e6:.1f}",
+                str(len(stacks_over_capacity(p, dec))),
+                "1 / 1" if name == "layer by layer" else f"{sx[0]} / {sx[1]}" if sx else "",
+            )  # fmt: skip
+    con.print(t)
 
 
 if __name__ == "__main__":
