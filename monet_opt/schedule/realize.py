@@ -273,7 +273,8 @@ class Realization:
         formulation solved on :attr:`problem` maps its answer back here.  Original
         nodes keep the core the derived decision gives them; recompute copies run on
         their original's core, so they carry no decision of their own.  The stacks and
-        the kept checkpoints are this realization's.  The derived program order is
+        the kept checkpoints are this realization's; a placement is kept as it is (it
+        refers to the derived problem, which the evaluator simulates).  The derived program order is
         this realization's base order, so the base priority is kept.
 
         Parameters
@@ -305,7 +306,7 @@ class Realization:
                     f"its original on core {base[o]}"
                 )
         kept = None if self.kept == frozenset(self.base.checkpoint_tensors) else self.kept
-        return Decision(tuple(base), self.priority, self.stacks, kept)
+        return Decision(tuple(base), self.priority, self.stacks, kept, derived.placement)
 
     def recompute_cost(self, allocation: Sequence[int]) -> tuple[float, float]:
         """Cycles and pJ of all recompute copies on their cores, DRAM reads included.

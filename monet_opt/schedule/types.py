@@ -45,7 +45,9 @@ class Decision:
     placement
         Where tensors live under the capacity semantics
         (:class:`monet_opt.schedule.memory.Placement`: spilled tensors, prefetch and
-        write-back windows); ``None`` lets the default policy choose.
+        write-back windows) on the problem the evaluator simulates: the derived problem
+        of :func:`monet_opt.schedule.realize.realize` when the decision fuses or drops
+        activations (windows per derived node); ``None`` lets the default policy choose.
     """
 
     allocation: tuple[int, ...]
