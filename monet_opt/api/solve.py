@@ -198,8 +198,10 @@ def solve(
     if method in ("milp", "both"):
         t0 = time.perf_counter()
         opts = solver_options(cfg, deadline.remaining(), progress)
-        if cfg.uses_joint:
-            opts.report("joint: allocation, fusion, checkpointing")
+        # under memory capacities the placement is decided too (joint step 5)
+        capacity = cfg.schedule.memory == "capacity" and obj in ("latency", "energy")
+        if cfg.uses_joint or capacity:
+            opts.report("joint: allocation, fusion, checkpointing, placement")
             joint = solve_joint(
                 inputs.problem,
                 None,

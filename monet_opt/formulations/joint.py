@@ -17,7 +17,16 @@ runs **block coordinate descent with exact blocks** and reports a valid global b
    (pipelined edges and recompute copies tied to their originals' cores), mapped back
    with :meth:`~monet_opt.schedule.realize.Realization.invert`;
 
-repeating 2–4 while the simulated objective improves.  Every step is decoded and
+repeating 2–4 while the simulated objective improves; then, under memory capacities
+and when the answer fuses nothing,
+
+5. placement MILP for the answer's allocation and checkpoints
+   (:mod:`monet_opt.formulations.placement`: which tensors stay on chip and which are
+   spilled, exact for the default policy's windows), and the capacity allocation MILP
+   for that placement (:mod:`monet_opt.formulations.allocation_memory`), alternating
+   while the simulated objective improves.
+
+Every step is decoded and
 re-simulated; the incumbent is replaced only by a decision whose simulated objective is
 better, whose stacks fit on chip and whose footprint meets the budget, so the answer
 never gets worse with more time.  The first incumbent is the best of the warm start
@@ -69,6 +78,7 @@ from monet_opt.formulations.fusion import (
     stacks_from_names,
 )
 from monet_opt.formulations.options import Deadline, SolverOptions
+from monet_opt.formulations.placement import solve_placement
 from monet_opt.formulations.result import SolveResult
 from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.heuristics.stacks import greedy_stacks
@@ -310,8 +320,42 @@ def solve_joint(
             continue
         break
     assert best.decision is not None
+    if problem.memory == "capacity" and not best.decision.stacks:
+        _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0)
     return _final(problem, objective, opts, best.decision, parts, history, iterations,
                   fusion, fixed_idx, max_stack, budget, info, t0)  # fmt: skip
+
+
+def _placement_rounds(
+    problem: Problem,
+    objective: str,
+    opts: SolverOptions,
+    deadline: Deadline,
+    best: _Incumbent,
+    parts: dict[str, SolveResult],
+    history: list[dict[str, object]],
+    t0: float,
+    rounds: int = 2,
+) -> None:
+    """Step 5 of the module docstring: placement for the incumbent's allocation, then the
+    allocation for that placement, while the incumbent improves."""
+    for _ in range(rounds):
+        if deadline.expired:
+            return
+        dec = best.decision
+        assert dec is not None
+        pr = solve_placement(problem, dec, objective, opts.with_time(deadline.share(3)))
+        parts["placement"] = pr
+        history.append(_step("placement", pr, time.perf_counter() - t0))
+        if not best.offer(pr.decision) or deadline.expired:
+            return
+        fixed = Decision((), dec.priority, (), dec.checkpoints, pr.decision.placement)
+        ar = solve_allocation(problem, fixed, objective, opts.with_time(deadline.share(2)),
+                              pr.decision)  # fmt: skip
+        history.append(_step("allocation", ar, time.perf_counter() - t0))
+        if not best.offer(ar.decision):
+            return
+        parts["allocation"] = ar
 
 
 def _final(
