@@ -26,7 +26,7 @@ from monet_opt.ga import GAResult, run_ga
 from monet_opt.ga.engine import run_search
 from monet_opt.ga.spaces import JointSpace
 from monet_opt.heuristics.allocation import greedy_decision
-from monet_opt.schedule.evaluator import evaluate
+from monet_opt.schedule.evaluator import evaluate, stacks_over_capacity
 from monet_opt.schedule.types import Decision
 from monet_opt.units import within
 
@@ -220,6 +220,16 @@ def solve(
         opts.report("MILP done", milp.simulated, milp.bound)
         wall["milp"] = time.perf_counter() - t0
     notes: list[str] = []
+    if milp is not None and stacks:
+        over = stacks_over_capacity(inputs.problem, milp.decision)
+        names = inputs.problem.node_names
+        for st in over:  # the user's stacks, which solve does not change
+            notes.append(
+                f"fusion.stacks: the stack {names[st[0]]}..{names[st[-1]]} does not fit its "
+                "cores' memories for the chosen allocation (the memory table shows the "
+                "overflow): this step is not achievable as given; split the stack or use "
+                "fusion.mode: optimal"
+            )
     if method in ("ga", "both"):
         ga = _run_ga(inputs, obj, deadline, seed, budget, progress)
         wall["ga"] = ga.seconds

@@ -124,13 +124,23 @@ class _Incumbent:
     memories overflow is offered only while no decision fits (a fitting one replaces
     it whatever their objectives)."""
 
-    def __init__(self, problem: Problem, objective: str, budget: float | None) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        objective: str,
+        budget: float | None,
+        stacks: tuple[tuple[int, ...], ...] | None = None,
+    ) -> None:
+        """``stacks``: the only stacks a decision may have (``fusion: fixed``)."""
         self.problem, self.objective, self.budget = problem, objective, budget
+        self.stacks = None if stacks is None else _canonical(stacks)
         self.decision: Decision | None = None
         self.value = math.inf
         self.overflows = False
 
     def offer(self, dec: Decision, check_fit: bool = True) -> bool:
+        if self.stacks is not None and _canonical(dec.stacks) != self.stacks:
+            return False
         m = evaluate_metrics(self.problem, dec)
         if self.budget is not None and not within(m.peak_footprint_bits, self.budget):
             return False
@@ -145,6 +155,10 @@ class _Incumbent:
             self.decision, self.value, self.overflows = dec, val, overflows
             return True
         return False
+
+
+def _canonical(stacks: Sequence[Sequence[int]]) -> frozenset[frozenset[int]]:
+    return frozenset(frozenset(int(i) for i in st) for st in stacks if len(st) > 1)
 
 
 def _step(name: str, r: SolveResult, t: float) -> dict[str, object]:
@@ -245,7 +259,7 @@ def solve_joint(
 
     if budget is not None and not within(info["min_feasible_budget_bits"], budget):
         return _infeasible(problem, objective, opts, budget, info)
-    best = _Incumbent(problem, objective, budget)
+    best = _Incumbent(problem, objective, budget, fixed_idx if fusion == "fixed" else None)
     if warm_start is not None:
         best.offer(warm_start, check_fit=fusion not in ("fixed", "none"))
     best.offer(greedy_decision(problem), check_fit=False)  # the baseline

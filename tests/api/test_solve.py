@@ -48,3 +48,27 @@ def test_solve_objective_and_method_errors():
         api.solve(cfg, objective="edp")
     with pytest.raises(api.InputError, match="--method"):
         api.solve(cfg, method="magic")
+
+
+def test_fixed_stack_that_does_not_fit_is_named(tmp_path):
+    """Under memory capacities a user's fixed stack whose members' weights and buffers do
+    not fit one small SRAM is kept (solve does not change fixed stacks) and named in a
+    note that says the step is not achievable as given."""
+    import copy
+
+    import yaml
+
+    from tests.test_config import MINI_ACC
+
+    acc = copy.deepcopy(MINI_ACC)
+    acc["cores"][0]["memories"][0]["size_bits"] = 8 * 8 * 1024  # 8 KiB
+    (tmp_path / "acc.yaml").write_text(yaml.safe_dump(acc))
+    cfg = {
+        "workload": {"model": "mlp", "options": {"batch": 2, "sizes": [256, 256, 256]}},
+        "accelerator": "acc.yaml",
+        "fusion": {"mode": "fixed", "stacks": [["fc0", "fc1"]]},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    run = api.solve(tmp_path / "run.yaml", time_limit=20)
+    assert run.milp.schedule.stats["memory_overflow"] > 0
+    assert any("fc0..fc1" in n and "not achievable" in n for n in run.notes)

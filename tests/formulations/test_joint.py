@@ -151,3 +151,16 @@ def test_fit_stacks_splits_until_every_stack_fits(seed) -> None:
     assert members <= {i for st in dec.stacks for i in st}
     if seed == 3:  # the case is not trivial: here random stacks overflow and are split
         assert over and out.stacks != dec.stacks
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fixed_stacks_are_kept(seed) -> None:
+    """``fusion: fixed`` answers with the user's stacks even when layer by layer would be
+    faster (the baseline is not in the fixed space)."""
+    from monet_opt.formulations.joint import _canonical
+
+    p = _instance(seed)
+    order = p.program_order()
+    fixed = [[p.nodes[order[0]].name, p.nodes[order[1]].name]]
+    res = solve_joint(p, fusion="fixed", fixed_stacks=fixed, options=SolverOptions(time_limit=10))
+    assert _canonical(res.decision.stacks) == _canonical([(order[0], order[1])])
