@@ -81,9 +81,9 @@ from monet_opt.formulations.options import Deadline, SolverOptions
 from monet_opt.formulations.placement import solve_placement
 from monet_opt.formulations.result import SolveResult
 from monet_opt.heuristics.allocation import greedy_decision
-from monet_opt.heuristics.stacks import greedy_stacks
+from monet_opt.heuristics.stacks import fit_stacks, greedy_stacks
 from monet_opt.models.ir import TensorRole
-from monet_opt.schedule.evaluator import evaluate_metrics, stacks_over_capacity
+from monet_opt.schedule.evaluator import evaluate_metrics
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import stack_overflow
 from monet_opt.schedule.types import Decision
@@ -340,28 +340,6 @@ def solve_joint(
         _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0)
     return _final(problem, objective, opts, best.decision, parts, history, iterations,
                   fusion, fixed_idx, max_stack, budget, info, t0)  # fmt: skip
-
-
-def fit_stacks(problem: Problem, decision: Decision) -> Decision:
-    """The decision with every stack over capacity split in two halves (in program
-    order; a half of one node runs layer by layer) until no stack overflows
-    (:func:`~monet_opt.schedule.evaluator.stacks_over_capacity`).  The fusion MILP does
-    not model memory capacities; this turns its answer into a candidate that fits."""
-    dec = decision
-    while True:
-        over = set(stacks_over_capacity(problem, dec))
-        if not over:
-            return dec
-        order = {i: k for k, i in enumerate(problem.program_order(dec.priority))}
-        out: list[tuple[int, ...]] = []
-        for st in dec.stacks:
-            nodes = tuple(sorted(st, key=order.__getitem__))
-            if nodes not in over:
-                out.append(tuple(st))
-                continue
-            half = len(nodes) // 2
-            out += [h for h in (nodes[:half], nodes[half:]) if len(h) > 1]
-        dec = Decision(dec.allocation, dec.priority, tuple(out), dec.checkpoints, dec.placement)
 
 
 def _placement_rounds(

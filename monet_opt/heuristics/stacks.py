@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monet_opt.schedule.evaluator import stacks_over_capacity
+from monet_opt.schedule.memory import memory_model
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import stack_memory_bits
 from monet_opt.schedule.types import Decision
 
-__all__ = ["greedy_stacks"]
+__all__ = ["fit_stacks", "greedy_stacks"]
 
 
 def greedy_stacks(
@@ -34,12 +35,12 @@ def greedy_stacks(
     A stack grows while the next node of π consumes a tensor of the stack, the stack has
     fewer than ``max_stack`` nodes, and its weights and tile buffers
     (:func:`~monet_opt.schedule.realize.stack_memory_bits`) still fit every core it
-    uses; under ``schedule.memory: capacity`` the grown stack must also fit its cores'
-    memories with the placement of the default policy
-    (:func:`~monet_opt.schedule.evaluator.stacks_over_capacity`: the working sets of
-    its members together, the tensors live around them, weights re-streamed per tile
-    where they do not fit).  Otherwise the stack is cut and a new one starts at that
-    node.
+    uses; under ``schedule.memory: capacity`` the working sets of its members must fit
+    their memories together (:meth:`~monet_opt.schedule.memory.MemoryModel.group_fits`:
+    tiles inside, weights re-streamed per tile where needed).  Otherwise the stack is
+    cut and a new one starts at that node.  Under capacities the stacks found are then
+    split by :func:`fit_stacks` until they fit with the tensors live around them and
+    the prefetch buffers (the default placement).
 
     Parameters
     ----------
@@ -63,6 +64,8 @@ def greedy_stacks(
     acc = problem.accelerator
     capacity = problem.memory == "capacity"
     prio = None if priority is None else tuple(priority)
+    mm = memory_model(problem) if capacity else None
+    cidx = [problem.core_ids.index(int(a)) for a in allocation]
     stacks: list[tuple[int, ...]] = []
     cur: list[int] = []
     for i in order:
@@ -70,10 +73,8 @@ def greedy_stacks(
         if cur and len(cur) < max_stack and any(p in cur for p in problem.preds[i]):
             need = stack_memory_bits(problem, cur + [i], allocation)
             ok = all(b <= acc.core(c).onchip_bits for c, b in need.items())
-            if ok and capacity:
-                grown = (*stacks, (*cur, i))
-                dec = Decision(tuple(allocation), prio, grown, checkpoints)
-                ok = not stacks_over_capacity(problem, dec)
+            if ok and mm is not None:  # the members' working sets together
+                ok = mm.group_fits([*cur, i], cidx)
         if ok:
             cur.append(i)
         else:
@@ -82,4 +83,29 @@ def greedy_stacks(
             cur = [i]
     if len(cur) > 1:
         stacks.append(tuple(cur))
-    return tuple(stacks)
+    if not capacity or not stacks:
+        return tuple(stacks)
+    # with the tensors live around them and the prefetch buffers: split what overflows
+    return fit_stacks(problem, Decision(tuple(allocation), prio, tuple(stacks), checkpoints)).stacks
+
+
+def fit_stacks(problem: Problem, decision: Decision) -> Decision:
+    """The decision with every stack over capacity split in two halves (in program
+    order; a half of one node runs layer by layer) until no stack overflows
+    (:func:`~monet_opt.schedule.evaluator.stacks_over_capacity`).  The fusion MILP does
+    not model memory capacities; this turns its answer into a candidate that fits."""
+    dec = decision
+    while True:
+        over = set(stacks_over_capacity(problem, dec))
+        if not over:
+            return dec
+        order = {i: k for k, i in enumerate(problem.program_order(dec.priority))}
+        out: list[tuple[int, ...]] = []
+        for st in dec.stacks:
+            nodes = tuple(sorted(st, key=order.__getitem__))
+            if nodes not in over:
+                out.append(tuple(st))
+                continue
+            half = len(nodes) // 2
+            out += [h for h in (nodes[:half], nodes[half:]) if len(h) > 1]
+        dec = Decision(dec.allocation, dec.priority, tuple(out), dec.checkpoints, dec.placement)

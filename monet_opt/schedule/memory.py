@@ -589,31 +589,39 @@ class MemoryModel:
         group whose members' working sets exceed a memory, the largest resident weights
         of that memory are re-streamed once per tile until they fit.  Returns the working
         sets, streamed flags and the re-streamed bits per node."""
+        return self._group_work(
+            self.groups, self.t_pipe, self.e_pipe, self.e_bits, (rows, work, strm, inplace)
+        )
+
+    def _group_work(
+        self,
+        groups: Sequence[Sequence[int]],
+        t_pipe: np.ndarray,
+        e_pipe: np.ndarray,
+        e_tile: np.ndarray,
+        alloc: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_fused` for given groups, tile tensors / edges and tile bits per edge
+        (``alloc``: memory rows, working sets, streamed flags, in-place reads)."""
+        rows, work, strm, inplace = alloc
         work = work.copy()
         strm = strm.copy()
         tiles = self.problem.tiles
-        pipe_t = np.flatnonzero(self.t_pipe)
-        for t in pipe_t.tolist():
+        for t in np.flatnonzero(t_pipe).tolist():
             a = int(self.t_src[t])
             work[a, 2] -= min(work[a, 2], float(self.t_bits[t]))
-        for e in np.flatnonzero(self.e_pipe).tolist():
+        for e in np.flatnonzero(e_pipe).tolist():
             j, k = int(self.e_dst[e]), int(self.e_operand[e])
             work[j, k] -= min(work[j, k], float(self.t_bits[self.e_tensor[e]]))
             if not inplace[e]:
-                work[j, k] += float(self.e_bits[e])
-        restream = np.zeros(len(cidx))
+                work[j, k] += float(e_tile[e])
+        restream = np.zeros(len(work))
         cap = self.capacity
-        for group in self.groups:
-            need: dict[int, float] = {}
-            for i in group:
-                for k in range(3):
-                    r = int(rows[i, k])
-                    if r >= 0:
-                        need[r] = need.get(r, 0.0) + float(work[i, k])
-            for r, total in need.items():
+        ok = self.restreamable
+        for group in groups:
+            for r, total in _group_need(group, rows, work).items():
                 if total <= cap[r] * (1 + REL_TOL):
                     continue
-                ok = self.restreamable
                 cand = sorted(
                     (
                         i
@@ -632,6 +640,29 @@ class MemoryModel:
                     strm[i, 1] = True
                     restream[i] = w * tiles
         return work, strm, restream
+
+    def group_fits(self, members: Sequence[int], cidx: Sequence[int]) -> bool:
+        """Whether nodes of this (layer-by-layer) problem, fused into one stack, have
+        working sets that fit every memory together (module docstring, "Fused stacks":
+        tiles of the tensors passed inside, weights re-streamed per tile where needed).
+        A necessary condition for the stack to fit: the tensors live around it and the
+        prefetch buffers come on top (:func:`monet_opt.schedule.evaluator.stacks_over_capacity`
+        checks the whole placement)."""
+        c = np.asarray(cidx, dtype=int)
+        al = self.alloc(c)
+        inside = np.zeros(self.problem.n_nodes, dtype=bool)
+        inside[list(members)] = True
+        t_pipe = np.zeros(len(self.tensors), dtype=bool)
+        for t in np.flatnonzero(inside[self.t_src]).tolist():
+            edges = self.t_edges[t]
+            t_pipe[t] = bool(edges) and all(inside[self.e_dst[e]] for e in edges)
+        e_pipe = t_pipe[self.e_tensor] if len(self.e_tensor) else np.zeros(0, dtype=bool)
+        e_tile = self.e_bits / self.problem.tiles
+        work, _strm, _re = self._group_work(
+            [list(members)], t_pipe, e_pipe, e_tile, (al.rows, al.work, al.strm, al.inplace)
+        )
+        need = _group_need(members, al.rows, work)
+        return all(total <= self.capacity[r] * (1 + REL_TOL) for r, total in need.items())
 
     def _bits(
         self,
@@ -707,6 +738,17 @@ class MemoryModel:
         if spilled.any():
             np.add.at(wb, self.t_src[spilled], self.t_bits[spilled])
         return wb
+
+
+def _group_need(group: Sequence[int], rows: np.ndarray, work: np.ndarray) -> dict[int, float]:
+    """Memory row -> bits of the group's working sets there."""
+    need: dict[int, float] = {}
+    for i in group:
+        for k in range(3):
+            r = int(rows[i, k])
+            if r >= 0:
+                need[r] = need.get(r, 0.0) + float(work[i, k])
+    return need
 
 
 def _interleave(

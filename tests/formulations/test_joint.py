@@ -136,7 +136,7 @@ def test_fit_stacks_splits_until_every_stack_fits(seed) -> None:
     all fit (a stack of one node is layer by layer)."""
     import random
 
-    from monet_opt.formulations.joint import fit_stacks
+    from monet_opt.heuristics.stacks import fit_stacks
     from monet_opt.schedule.evaluator import stacks_over_capacity
     from tests.schedule.test_memory import _random_stacks
 
