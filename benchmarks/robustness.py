@@ -147,7 +147,7 @@ def main() -> None:
         t.add_row(*row)
     con.print(t)
     t = Table(
-        title="run-wide time limit: GPT-2 small, AdamW, tpu_like_hetero, fusion and "
+        title="run-wide time limit: GPT-2 small, SGD, tpu_like_hetero, fusion and "
         "checkpointing optimal"
     )
     for col in ("instance", "limit s", "wall s", "status", "makespan", "bound", "gap"):

@@ -103,6 +103,7 @@ from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.models.ir import TensorRole
 from monet_opt.schedule.evaluator import evaluate, simulate_times
+from monet_opt.schedule.memory import memory_model
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import Realization, realize, stack_memory_bits
 from monet_opt.schedule.types import Decision
@@ -295,14 +296,19 @@ def _capacity_window_rows(
     max_stack: int,
 ) -> None:
     """:math:`\\sum_{k=s}^{t-1} u_k \\le t - s - 1` for every minimal window
-    :math:`[s, t]` (in base order) whose stack would overflow a core's on-chip memory."""
+    :math:`[s, t]` (in base order) whose stack would overflow a core's on-chip memory
+    (and, under memory capacities, whose members' working sets do not fit their
+    memories together: :meth:`~monet_opt.schedule.memory.MemoryModel.group_fits`)."""
     acc = problem.accelerator
     nb = len(inp.base)
+    mm = memory_model(problem) if problem.memory == "capacity" else None
+    cidx = [problem.core_ids.index(int(a)) for a in alloc]
     for s0 in range(nb - 1):
         for t in range(s0 + 1, min(nb, s0 + max_stack)):
             members = [inp.real.origin[inp.base[j]] for j in range(s0, t + 1)]
             need = stack_memory_bits(problem, members, alloc)
-            if any(b > acc.core(cc).onchip_bits + 1e-6 for cc, b in need.items()):
+            over = any(b > acc.core(cc).onchip_bits + 1e-6 for cc, b in need.items())
+            if over or (mm is not None and not mm.group_fits(members, cidx)):
                 mb.le(Affine.total(Affine.of(u[k]) for k in range(s0, t)), t - s0 - 1)
                 break
 
@@ -618,13 +624,14 @@ def fusion_baselines(
     checkpoints: frozenset[str] | None = None,
     fixed: Sequence[Sequence[int]] | None = None,
     max_stack: int = 8,
+    greedy: bool = True,
 ) -> dict[str, dict[str, object]]:
-    """Layer-by-layer, greedy (cut when the weights overflow) and a fixed stack list,
-    each evaluated by the evaluator: latency, energy, stacks, capacity violations."""
-    cases: dict[str, tuple[tuple[int, ...], ...]] = {
-        "layer_by_layer": (),
-        "greedy": greedy_stacks(problem, allocation, priority, max_stack, checkpoints),
-    }
+    """Layer-by-layer, greedy (cut when the weights overflow; skipped when ``greedy`` is
+    false, e.g. when the time limit has passed) and a fixed stack list, each evaluated by
+    the evaluator: latency, energy, stacks, capacity violations."""
+    cases: dict[str, tuple[tuple[int, ...], ...]] = {"layer_by_layer": ()}
+    if greedy:
+        cases["greedy"] = greedy_stacks(problem, allocation, priority, max_stack, checkpoints)
     if fixed is not None:
         cases["fixed"] = tuple(tuple(s) for s in fixed)
     out: dict[str, dict[str, object]] = {}

@@ -338,6 +338,7 @@ def solve_joint(
     assert best.decision is not None
     if problem.memory == "capacity" and not best.decision.stacks:
         _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0)
+    info["deadline_passed"] = deadline.expired
     return _final(problem, objective, opts, best.decision, parts, history, iterations,
                   fusion, fixed_idx, max_stack, budget, info, t0)  # fmt: skip
 
@@ -429,6 +430,7 @@ def _final(
         checkpoints=dec.checkpoints,
         fixed=fixed_idx if fusion == "fixed" else None,
         max_stack=max_stack,
+        greedy=not info.get("deadline_passed", False),
     )
     if fusion == "optimal":
         sch = res.schedule
