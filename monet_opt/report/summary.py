@@ -435,8 +435,10 @@ def compare_table(result: Any) -> list[Any]:
         )
     lines: list[Any] = [
         table,
-        "* proven optimal.  gap = (GA - MILP) / MILP; @MILP s = the same at the MILP's "
-        "wall time; bounds, ranges and units in report.md",
+        "* proven optimal within the MILP's scope (under memory capacities the allocation "
+        "MILP keeps the placement of its start; the GA re-places per allocation).  gap = "
+        "(GA - MILP) / MILP; @MILP s = the same at the MILP's wall time; scopes, bounds, "
+        "ranges and units in report.md",
     ]
     st = result.settings
     if st.reproducible:
