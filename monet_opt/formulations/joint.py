@@ -338,9 +338,9 @@ def solve_joint(
     assert best.decision is not None
     if problem.memory == "capacity" and not best.decision.stacks:
         _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0)
-    info["deadline_passed"] = deadline.expired
     return _final(problem, objective, opts, best.decision, parts, history, iterations,
-                  fusion, fixed_idx, max_stack, budget, info, t0)  # fmt: skip
+                  fusion, fixed_idx, max_stack, budget, info, t0,
+                  greedy_baseline=not deadline.expired)  # fmt: skip
 
 
 def _placement_rounds(
@@ -389,7 +389,11 @@ def _final(
     budget: float | None,
     info: dict[str, float],
     t0: float,
+    *,
+    greedy_baseline: bool = True,
 ) -> SolveResult:
+    """The joint result (``greedy_baseline``: also evaluate the greedy stacking for the
+    fusion baselines; skipped once the time limit has passed)."""
     cands = problem.checkpoint_tensors
     extra: dict[str, object] = dict(info)
     extra.update(
@@ -430,7 +434,7 @@ def _final(
         checkpoints=dec.checkpoints,
         fixed=fixed_idx if fusion == "fixed" else None,
         max_stack=max_stack,
-        greedy=not info.get("deadline_passed", False),
+        greedy=greedy_baseline,
     )
     if fusion == "optimal":
         sch = res.schedule

@@ -270,12 +270,16 @@ class _Data:
     wr0: np.ndarray
     rd_var: tuple[tuple[tuple[str, float], ...], ...]
     wr_var: tuple[tuple[tuple[str, float], ...], ...]
-    fetch_edges: tuple[tuple[tuple[int, float, int], ...], ...]
+    fetch_edges: tuple[tuple[tuple[int, float], ...], ...]
     kept_fixed: np.ndarray
 
     @staticmethod
     def build(
-        problem: Problem, mm: MemoryModel, c: np.ndarray, fixed_mask: np.ndarray, free
+        problem: Problem,
+        mm: MemoryModel,
+        c: np.ndarray,
+        fixed_mask: np.ndarray,
+        free: Sequence[str],
     ) -> _Data:
         n = problem.n_nodes
         dcyc = problem.costs.dram_cycles_per_bit
@@ -291,11 +295,11 @@ class _Data:
             wr_var[int(mm.t_src[t])].append((name, float(mm.t_bits[t]) * dcyc))
             for e in mm.t_edges[t]:
                 rd_var[int(mm.e_dst[e])].append((name, float(mm.e_bits[e]) * dcyc))
-        fetch: list[list[tuple[int, float, int]]] = [[] for _ in range(n)]
+        fetch: list[list[tuple[int, float]]] = [[] for _ in range(n)]
         xc = problem.costs.xfer_cycles
         for e, t in zip(problem.edges, mm.edge_tensor.tolist(), strict=True):
             if not e.via_dram and t >= 0:
-                fetch[e.dst].append((t, e.bits * float(xc[c[e.src], c[e.dst]]), e.src))
+                fetch[e.dst].append((t, e.bits * float(xc[c[e.src], c[e.dst]])))
         return _Data(
             problem, mm, c, problem.costs.latency[np.arange(n), c], (sr + sw) * dcyc,
             rd * dcyc, wr * dcyc, tuple(map(tuple, rd_var)), tuple(map(tuple, wr_var)),
@@ -304,7 +308,7 @@ class _Data:
 
     def upper_bound(self) -> float:
         """Every node, fetch, stream and DMA task serialized (big-M)."""
-        fetch = sum(b for v in self.fetch_edges for _t, b, _a in v)
+        fetch = sum(b for v in self.fetch_edges for _t, b in v)
         rd = float(self.rd0.sum()) + sum(b for v in self.rd_var for _n, b in v)
         wr = float(self.wr0.sum()) + sum(b for v in self.wr_var for _n, b in v)
         total = float(self.lat.sum()) + fetch + float(self.stream.sum()) + rd + wr
@@ -314,7 +318,7 @@ class _Data:
         """Link fetch time of node ``i``: its on-chip inputs that are not spilled."""
         out = Affine()
         names = self.mm.tensors
-        for t, b, _a in self.fetch_edges[i]:
+        for t, b in self.fetch_edges[i]:
             if not self.kept_fixed[t] or b == 0:
                 continue
             out = out + b - b * v.spill(names[t])

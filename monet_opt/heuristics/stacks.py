@@ -108,4 +108,5 @@ def fit_stacks(problem: Problem, decision: Decision) -> Decision:
                 continue
             half = len(nodes) // 2
             out += [h for h in (nodes[:half], nodes[half:]) if len(h) > 1]
-        dec = Decision(dec.allocation, dec.priority, tuple(out), dec.checkpoints, dec.placement)
+        # a placement refers to the derived problem of the old stacks: the policy re-places
+        dec = Decision(dec.allocation, dec.priority, tuple(out), dec.checkpoints)

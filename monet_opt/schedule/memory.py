@@ -250,7 +250,15 @@ class MemoryModel:
         Per tensor: the other tensors of the same name (a :class:`Placement` spills by
         name), or ``None`` when every name is unique.
     spillable
-        ``(n_tensors,)`` bool: the tensor may be spilled (activations, gradients).
+        ``(n_tensors,)`` bool: the tensor may be spilled (activations, gradients; not a
+        tile of a fused stack).
+    t_pipe, e_pipe
+        Tile tensors (every on-chip edge inside a fused stack) and their edges.
+    groups
+        Fused groups: nodes joined by pipelined edges (module docstring).
+    restreamable
+        ``(n,)`` bool: the node's I2 is read from DRAM and has no on-chip input, so a
+        fused group may re-stream it per tile.
     dep_dst, dep_src
         A node's DRAM read follows the DRAM write of another (``problem.dram_deps``).
     exact
@@ -404,7 +412,7 @@ class MemoryModel:
         self._init_groups(problem)
 
     def _init_groups(self, problem: Problem) -> None:
-        """Fused groups (``groups``, ``group_of``) and what weight re-streaming needs."""
+        """Fused groups (``groups``) and what weight re-streaming needs."""
         n = problem.n_nodes
         parent = list(range(n))
 
@@ -423,10 +431,6 @@ class MemoryModel:
         for i in range(n):
             members.setdefault(find(i), []).append(i)
         self.groups = tuple(tuple(v) for v in members.values() if len(v) > 1)
-        group_of = np.full(n, -1, dtype=int)
-        for k, g in enumerate(self.groups):
-            group_of[list(g)] = k
-        self.group_of = group_of
         i2_edge = np.zeros(n, dtype=bool)
         if len(self.e_dst):
             i2_edge[self.e_dst[self.e_operand == 1]] = True
@@ -569,28 +573,12 @@ class MemoryModel:
             inplace = np.zeros(0, dtype=bool)
         restream = np.zeros(n)
         if self.groups:
-            work, strm, restream = self._fused(cidx, rows, work, strm, inplace)
+            work, strm, restream = self._group_work(
+                self.groups, self.t_pipe, self.e_pipe, self.e_bits, (rows, work, strm, inplace)
+            )
             inplace = inplace & ~self.e_pipe
         return _Alloc(
             cidx, rows, strm, work, orow, rc, inplace, rows.T, rows.T >= 0, work.T, restream
-        )
-
-    def _fused(
-        self,
-        cidx: np.ndarray,
-        rows: np.ndarray,
-        work: np.ndarray,
-        strm: np.ndarray,
-        inplace: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Working sets of fused members (module docstring, "Fused stacks"): a tile tensor
-        leaves its producer's and consumers' working sets (it is counted as a live tile;
-        a consumer that cannot read it in place holds a copy of one tile); then, in every
-        group whose members' working sets exceed a memory, the largest resident weights
-        of that memory are re-streamed once per tile until they fit.  Returns the working
-        sets, streamed flags and the re-streamed bits per node."""
-        return self._group_work(
-            self.groups, self.t_pipe, self.e_pipe, self.e_bits, (rows, work, strm, inplace)
         )
 
     def _group_work(
@@ -601,8 +589,14 @@ class MemoryModel:
         e_tile: np.ndarray,
         alloc: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`_fused` for given groups, tile tensors / edges and tile bits per edge
-        (``alloc``: memory rows, working sets, streamed flags, in-place reads)."""
+        """Working sets of fused members (module docstring, "Fused stacks") for given
+        groups, tile tensors / edges and tile bits per edge (``alloc``: memory rows,
+        working sets, streamed flags, in-place reads): a tile tensor leaves its
+        producer's and consumers' working sets (it is counted as a live tile; a consumer
+        that cannot read it in place holds a copy of one tile); then, in every group
+        whose members' working sets exceed a memory, the largest weights of that memory
+        are re-streamed once per tile until they fit.  Returns the working sets,
+        streamed flags and the re-streamed bits per node."""
         rows, work, strm, inplace = alloc
         work = work.copy()
         strm = strm.copy()

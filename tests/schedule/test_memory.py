@@ -58,13 +58,19 @@ def _working_sets_fit(p, cidx) -> bool:
     return True
 
 
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("seed", range(40))
-def test_occupancy_never_exceeds_the_demand_of_some_position(seed):
+def test_occupancy_never_exceeds_the_demand_of_some_position(seed, fused):
     """The theorem of the module docstring: with the gates of the evaluator, the
     occupancy of every memory at every moment is at most its demand at some position
-    (so a placement within capacity keeps every memory within capacity)."""
+    (so a placement within capacity keeps every memory within capacity); layer by layer
+    and with random fused stacks (whose tiles' producer and consumer share a position),
+    random checkpoints and SRAM sizes.  The DRAM split accounts for every bit the port
+    moves."""
+    from monet_opt.schedule.evaluator import _run
+
     p, alloc, rng = _instance(seed, sram_kib=rng_kib(seed), split=seed % 2 == 0)
-    stacks = ()
+    stacks = _random_stacks(p, rng) if fused else ()
     ck = None
     if rng.random() < 0.4 and p.checkpoint_tensors:
         ck = frozenset(a for a in p.checkpoint_tensors if rng.random() < 0.5)
@@ -72,20 +78,32 @@ def test_occupancy_never_exceeds_the_demand_of_some_position(seed):
     s = evaluate(p, dec)
     m = evaluate_metrics(p, dec)
     assert s.latency == pytest.approx(m.latency) and s.energy.total == pytest.approx(m.energy)
-    from monet_opt.schedule.evaluator import _run
-
     r = _run(p, dec)
     dem = r.demand
     assert dem is not None
     peak_demand = dict(zip(dem.labels, dem.peak, strict=True))
     for label, tr in s.memory.items():
-        if label == "DRAM":
-            continue
-        assert tr.peak_bits <= peak_demand[label] * (1 + 1e-9) + 1e-6, label
-    if not dem.overflow():
-        for label, tr in s.memory.items():
-            assert tr.peak_bits <= tr.capacity_bits * (1 + 1e-9) + 1e-6, label
+        if label != "DRAM":
+            assert tr.peak_bits <= peak_demand[label] * (1 + 1e-9) + 1e-6, label
+            if not dem.overflow():
+                assert tr.peak_bits <= tr.capacity_bits * (1 + 1e-9) + 1e-6, label
     assert s.stats["memory_overflow"] == len(dem.overflow())
+    t = r.times
+    moved = t.read_bits.sum() + t.write_bits.sum() + t.stream_read_bits.sum()
+    moved += t.stream_write_bits.sum()
+    assert sum(s.stats["dram_traffic_bits"].values()) == pytest.approx(moved)
+    view = memory_model(r.problem).view(None)
+    for e in r.problem.edges:
+        if e.pipelined:
+            assert view.pos[e.src] == view.pos[e.dst]
+
+
+def _random_stacks(p, rng, max_stack=5):
+    from monet_opt.ga.spaces import _runs
+
+    order = p.program_order()
+    bits = [int(rng.random() < 0.6) for _ in range(len(order) - 1)]
+    return _runs(order, bits, max_stack)
 
 
 def rng_kib(seed: int) -> float:
@@ -342,56 +360,6 @@ def test_policy_fits_the_resnet_edge_example(resnet_edge):
 
 
 # -- fused stacks under capacity ------------------------------------------------------
-
-
-def _random_stacks(p, rng, max_stack=5):
-    from monet_opt.ga.spaces import _runs
-
-    order = p.program_order()
-    bits = [int(rng.random() < 0.6) for _ in range(len(order) - 1)]
-    return _runs(order, bits, max_stack)
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_occupancy_within_demand_with_fused_stacks(seed):
-    """The theorem with fused stacks: the members of a stack share the positions of
-    their span, and every memory's occupancy at every moment is at most its demand at
-    some position (random stacks, checkpoints and SRAM sizes)."""
-    from monet_opt.schedule.evaluator import _run
-
-    p, alloc, rng = _instance(seed, sram_kib=rng_kib(seed), split=seed % 2 == 0)
-    stacks = _random_stacks(p, rng)
-    ck = None
-    if rng.random() < 0.4 and p.checkpoint_tensors:
-        ck = frozenset(a for a in p.checkpoint_tensors if rng.random() < 0.5)
-    dec = Decision(alloc, None, stacks, ck)
-    s = evaluate(p, dec)
-    m = evaluate_metrics(p, dec)
-    assert s.latency == pytest.approx(m.latency) and s.energy.total == pytest.approx(m.energy)
-    r = _run(p, dec)
-    dem = r.demand
-    peak_demand = dict(zip(dem.labels, dem.peak, strict=True))
-    for label, tr in s.memory.items():
-        if label != "DRAM":
-            assert tr.peak_bits <= peak_demand[label] * (1 + 1e-9) + 1e-6, label
-    assert s.stats["memory_overflow"] == len(dem.overflow())
-    t = r.times  # the DRAM split accounts for every bit the port moves
-    moved = t.read_bits.sum() + t.write_bits.sum() + t.stream_read_bits.sum()
-    moved += t.stream_write_bits.sum()
-    assert sum(s.stats["dram_traffic_bits"].values()) == pytest.approx(moved)
-    view = memory_model(r.problem).view(None)
-    for e in r.problem.edges:  # a tile's producer and consumer share one position
-        if e.pipelined:
-            assert view.pos[e.src] == view.pos[e.dst]
-
-
-def _chain_problem(sram_kib: float, tiles: int = 4):
-    """A chain of three dense layers on one split-SRAM core (weights in their own SRAM)."""
-    from tests.factories import dense_chain_graph
-
-    g = derive_training_graph(dense_chain_graph(3), optimizer="sgd", loss="mse")
-    acc = accelerator(n=1, seed=0, hetero=False, sram_bits=sram_kib * 8 * 1024, split=True)
-    return build_problem(g, acc, memory="capacity", tiles=tiles)
 
 
 def test_weights_that_do_not_fit_a_stack_are_restreamed_per_tile():
