@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from monet_opt.models.ir import TensorRole
 from monet_opt.schedule.problem import Problem
 
-__all__ = ["lower_bounds"]
+__all__ = ["lower_bounds", "unavoidable_dram_bits"]
 
 
 def lower_bounds(problem: Problem) -> dict[str, float]:
@@ -59,3 +60,23 @@ def lower_bounds(problem: Problem) -> dict[str, float]:
     out = {"critical_path": float(cp), "dram_port": port, "work": float(work)}
     out["max"] = max(out.values())
     return out
+
+
+def unavoidable_dram_bits(problem: Problem) -> tuple[float, float]:
+    """DRAM bits (read, written) that no allocation, stacking, checkpoint set or
+    placement removes: reads of tensors no data edge delivers (weights, optimizer state,
+    network inputs) and writes of weights, optimizer state and tensors no node consumes
+    (graph outputs)."""
+    g = problem.graph
+    unavoid_r = 0.0
+    for i in range(problem.n_nodes):
+        edge_t = {e.tensor for e in problem.edges if e.dst == i}
+        unavoid_r += sum(g.tensors[t].bits for t in problem.dram_read_tensors[i] if t not in edge_t)
+    unavoid_w = 0.0
+    consumed = {(e.src, e.tensor) for e in problem.edges}
+    for i in range(problem.n_nodes):
+        for t in problem.dram_write_tensors[i]:
+            role = g.tensors[t].role
+            if role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE) or (i, t) not in consumed:
+                unavoid_w += g.tensors[t].bits
+    return unavoid_r, unavoid_w

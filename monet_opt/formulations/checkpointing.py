@@ -112,7 +112,9 @@ from monet_opt.units import MIB_BITS, within
 
 __all__ = [
     "CheckpointModel",
+    "KeepSetColumns",
     "build_checkpoint_model",
+    "keep_set_rows",
     "solve_checkpointing",
     "checkpoint_front",
     "exact_front",
@@ -439,6 +441,46 @@ def _objective(
     )
 
 
+@dataclass(frozen=True)
+class KeepSetColumns:
+    """The columns of :func:`keep_set_rows`: :math:`k_a` (``keep``), :math:`y_{ao}`,
+    :math:`w_{aot}`, the footprint :math:`F` (``peak``) and the model inputs."""
+
+    data: _Data
+    keep: dict[str, int]
+    y: dict[tuple[str, int], int]
+    w: dict[tuple[str, int, str], int]
+    peak: int
+
+
+def keep_set_rows(
+    mb: ModelBuilder,
+    problem: Problem,
+    allocation: Sequence[int],
+    priority: Sequence[float] | None,
+    stacks: Sequence[Sequence[int]],
+    objective: str,
+    budget_bits: float,
+) -> KeepSetColumns:
+    r"""Add the keep-set columns and rows of the module docstring (producer, closure,
+    kept-read and footprint rows; no objective) to ``mb``.
+
+    For binary :math:`k` the least :math:`y` is the indicator of the recompute sets
+    :math:`R_K(a)` and :math:`F \le B` is the footprint budget, so other formulations
+    (:mod:`monet_opt.formulations.remat_placement`) reuse the keep set as a decision.
+    """
+    d = _data(problem, allocation, problem.program_order(priority), stacks, objective)
+    keep = {a: mb.binary(f"k[{a}]") for a in d.cands}
+    y = {(a, o): mb.var(f"y[{a},{o}]", 0.0, 1.0) for (a, o) in d.y_cost}
+    w: dict[tuple[str, int, str], int] = {}
+    for a in d.cands:
+        _producer_row(mb, d, keep, y, a)
+        _closure_rows(mb, d, keep, y, w, a)
+    peak = mb.var("F", 0.0, budget_bits)
+    _footprint_rows(mb, d, keep, peak)
+    return KeepSetColumns(d, keep, y, w, peak)
+
+
 def build_checkpoint_model(
     problem: Problem,
     *,
@@ -476,16 +518,9 @@ def build_checkpoint_model(
     t0 = time.perf_counter()
     alloc = tuple(allocation) if allocation is not None else greedy_decision(problem).allocation
     real, problem = problem, problem.unbounded  # the model has no memory capacities
-    d = _data(problem, alloc, problem.program_order(priority), stacks, objective)
     mb = ModelBuilder()
-    keep = {a: mb.binary(f"k[{a}]") for a in d.cands}
-    y = {(a, o): mb.var(f"y[{a},{o}]", 0.0, 1.0) for (a, o) in d.y_cost}
-    w: dict[tuple[str, int, str], int] = {}
-    for a in d.cands:
-        _producer_row(mb, d, keep, y, a)
-        _closure_rows(mb, d, keep, y, w, a)
-    peak = mb.var("F", 0.0, budget_bits)
-    _footprint_rows(mb, d, keep, peak)
+    cols = keep_set_rows(mb, problem, alloc, priority, stacks, objective, budget_bits)
+    d, keep, y, w, peak = cols.data, cols.keep, cols.y, cols.w, cols.peak
     const = 0.0
     if objective == "energy":  # the step energy when everything is kept, minus Σ κ
         full = evaluate(problem, Decision(alloc, _tuple(priority), tuple(map(tuple, stacks))))

@@ -22,9 +22,12 @@ and when the answer fuses nothing,
 
 5. placement MILP for the answer's allocation and checkpoints
    (:mod:`monet_opt.formulations.placement`: which tensors stay on chip and which are
-   spilled, exact for the default policy's windows), and the capacity allocation MILP
-   for that placement (:mod:`monet_opt.formulations.allocation_memory`), alternating
-   while the simulated objective improves.
+   spilled, exact for the default policy's windows) or, with optimal checkpointing,
+   the keep / DRAM / recompute decision by makespan or energy
+   (:mod:`monet_opt.formulations.remat_placement`: keep set and spill set together,
+   under the budget), and the capacity allocation MILP for that placement
+   (:mod:`monet_opt.formulations.allocation_memory`), alternating while the simulated
+   objective improves.
 
 Every step is decoded and
 re-simulated; the incumbent is replaced only by a decision whose simulated objective is
@@ -65,7 +68,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from monet_opt.formulations.allocation import solve_allocation
-from monet_opt.formulations.bounds import lower_bounds
+from monet_opt.formulations.bounds import lower_bounds, unavoidable_dram_bits
 from monet_opt.formulations.checkpointing import (
     min_feasible_budget,
     solve_checkpointing,
@@ -79,10 +82,10 @@ from monet_opt.formulations.fusion import (
 )
 from monet_opt.formulations.options import Deadline, SolverOptions
 from monet_opt.formulations.placement import solve_placement
+from monet_opt.formulations.remat_placement import solve_remat_placement
 from monet_opt.formulations.result import SolveResult
 from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.heuristics.stacks import fit_stacks, greedy_stacks
-from monet_opt.models.ir import TensorRole
 from monet_opt.schedule.evaluator import evaluate_metrics
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import stack_overflow
@@ -97,19 +100,8 @@ CHECKPOINT_MODES = ("store-all", "optimal")
 
 def global_bound(problem: Problem, objective: str) -> float:
     """Lower bound valid for every allocation, stack set and checkpoint set (module doc)."""
-    g = problem.graph
     c = problem.costs
-    unavoid_r = 0.0
-    for i in range(problem.n_nodes):
-        edge_t = {e.tensor for e in problem.edges if e.dst == i}
-        unavoid_r += sum(g.tensors[t].bits for t in problem.dram_read_tensors[i] if t not in edge_t)
-    unavoid_w = 0.0
-    consumed = {(e.src, e.tensor) for e in problem.edges}
-    for i in range(problem.n_nodes):
-        for t in problem.dram_write_tensors[i]:
-            role = g.tensors[t].role
-            if role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE) or (i, t) not in consumed:
-                unavoid_w += g.tensors[t].bits
+    unavoid_r, unavoid_w = unavoidable_dram_bits(problem)
     if objective == "latency":
         lbs = lower_bounds(problem)
         port = (unavoid_r + unavoid_w) * c.dram_cycles_per_bit
@@ -336,8 +328,8 @@ def solve_joint(
             continue
         break
     assert best.decision is not None
-    if problem.memory == "capacity" and not best.decision.stacks:
-        _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0)
+    if problem.memory == "capacity":
+        _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0, budget)
     return _final(problem, objective, opts, best.decision, parts, history, iterations,
                   fusion, fixed_idx, max_stack, budget, info, t0,
                   greedy_baseline=not deadline.expired)  # fmt: skip
@@ -352,25 +344,46 @@ def _placement_rounds(
     parts: dict[str, SolveResult],
     history: list[dict[str, object]],
     t0: float,
+    budget: float | None,
     rounds: int = 2,
 ) -> None:
-    """Step 5 of the module docstring: placement for the incumbent's allocation, then the
-    allocation for that placement, while the incumbent improves."""
+    """Step 5 of the module docstring: placement for the incumbent's allocation (with
+    optimal checkpointing, ``budget`` not ``None``: the keep set too), then the
+    allocation for that placement, while the chain improves.  The chain starts from the
+    incumbent, or, when the incumbent fuses, from its allocation and keep set layer by
+    layer (the placement MILPs model layer-by-layer execution); every link is offered to
+    the incumbent."""
+    dec = best.decision
+    assert dec is not None
+    cur = Decision(dec.allocation, dec.priority, (), dec.checkpoints) if dec.stacks else dec
+    m = evaluate_metrics(problem, cur)
+    cur_val = m.value(objective) if m.memory_overflow == 0 else math.inf
+
+    def improves(d: Decision) -> bool:
+        nonlocal cur, cur_val
+        m = evaluate_metrics(problem, d)
+        if m.memory_overflow > 0 or m.value(objective) >= cur_val * (1 - 1e-9):
+            return False
+        cur, cur_val = d, m.value(objective)
+        best.offer(d)
+        return True
+
     for _ in range(rounds):
         if deadline.expired:
             return
-        dec = best.decision
-        assert dec is not None
-        pr = solve_placement(problem, dec, objective, opts.with_time(deadline.share(3)))
+        popts = opts.with_time(deadline.share(3))
+        if budget is None:
+            pr = solve_placement(problem, cur, objective, popts)
+        else:
+            pr = solve_remat_placement(problem, cur, objective, popts, cur, budget_bits=budget)
         parts["placement"] = pr
         history.append(_step("placement", pr, time.perf_counter() - t0))
-        if not best.offer(pr.decision) or deadline.expired:
+        if not improves(pr.decision) or deadline.expired:
             return
-        fixed = Decision((), dec.priority, (), dec.checkpoints, pr.decision.placement)
-        ar = solve_allocation(problem, fixed, objective, opts.with_time(deadline.share(2)),
-                              pr.decision)  # fmt: skip
+        fixed = Decision((), cur.priority, (), cur.checkpoints, cur.placement)
+        ar = solve_allocation(problem, fixed, objective, opts.with_time(deadline.share(2)), cur)
         history.append(_step("allocation", ar, time.perf_counter() - t0))
-        if not best.offer(ar.decision):
+        if not improves(ar.decision):
             return
         parts["allocation"] = ar
 

@@ -567,7 +567,7 @@ def solve_placement(
     fx = fixed or Decision(())
     alloc = tuple(fx.allocation) or greedy_decision(problem).allocation
     target, real, order = problem, None, problem.program_order(fx.priority)
-    if fx.checkpoints is not None:
+    if fx.checkpoints is not None and not set(fx.checkpoints) >= set(problem.checkpoint_tensors):
         real = realize(problem, Decision(alloc, fx.priority, (), fx.checkpoints))
         target, order = real.problem, None
     talloc = real.expand(alloc) if real is not None else alloc

@@ -89,6 +89,7 @@ import numpy as np
 
 from monet_opt.cost.tables import CostTables
 from monet_opt.models.ir import Graph, Op, Phase, TensorRole
+from monet_opt.schedule.memory import Placement
 from monet_opt.schedule.problem import Edge, Problem
 from monet_opt.schedule.types import Decision
 from monet_opt.units import fmt_bits
@@ -306,7 +307,29 @@ class Realization:
                     f"its original on core {base[o]}"
                 )
         kept = None if self.kept == frozenset(self.base.checkpoint_tensors) else self.kept
-        return Decision(tuple(base), self.priority, self.stacks, kept, derived.placement)
+        placement = derived.placement
+        if placement is not None and kept is None and not any(len(s) > 1 for s in self.stacks):
+            placement = self._base_windows(placement)
+        return Decision(tuple(base), self.priority, self.stacks, kept, placement)
+
+    def _base_windows(self, placement: Placement) -> Placement:
+        """A placement of a trivial realization (store-all, layer by layer) with its
+        per-node windows in base numbering: the evaluator simulates such a decision on
+        the base problem itself, whose nodes are not in program order."""
+
+        def back(w: tuple[int, ...]) -> tuple[int, ...]:
+            if not w:
+                return w
+            out = [0] * self.base.n_nodes
+            for d, o in enumerate(self.origin):
+                out[o] = int(w[d])
+            return tuple(out)
+
+        return replace(
+            placement,
+            read_window=back(placement.read_window),
+            write_window=back(placement.write_window),
+        )
 
     def recompute_cost(self, allocation: Sequence[int]) -> tuple[float, float]:
         """Cycles and pJ of all recompute copies on their cores, DRAM reads included.
