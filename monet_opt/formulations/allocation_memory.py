@@ -263,7 +263,7 @@ def _port_rows(mb, v, pi, pos, rw, ww, rd, wr, stream, lin, active, M):  # noqa:
             keys.append((p, 1, i))
         if wr[i].max() > 0:
             keys.append((p, 2, i))
-    keys.sort()
+    keys.sort(key=lambda k: (k[0], k[1], int(pos[k[2]])))  # program order within a slot
     PE = [mb.var(f"PE[{q}]", 0.0, M) for q in range(n + 1)]  # latest end before position q
     for q in range(n):
         mb.ge(Affine.of(PE[q + 1]), Affine.of(PE[q]))

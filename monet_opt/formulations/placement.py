@@ -383,7 +383,7 @@ def _port_rows(
         if zw.terms or zw.const:
             z_w[i] = zw
             keys.append((p, 2, i))
-    keys.sort()
+    keys.sort(key=lambda k: (k[0], k[1], int(pos[k[2]])))  # program order within a slot
     PE = [mb.var(f"PE[{q}]", 0.0, M) for q in range(n + 1)]
     for q in range(n):
         mb.ge(Affine.of(PE[q + 1]), Affine.of(PE[q]))

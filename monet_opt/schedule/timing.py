@@ -350,12 +350,13 @@ def _preds(
 def _read_slots(
     view: _OrderView, rbits: list[float], rw: list[int], late: list[bool]
 ) -> list[list[int]]:
-    """Per position: the nodes whose DMA read is queued at its start (by node index;
-    not the ``late`` ones)."""
+    """Per position: the nodes whose DMA read is queued at its start (in program order,
+    so the queue does not depend on how nodes are numbered; not the ``late`` ones)."""
     slots: list[list[int]] = [[] for _ in range(view.n_pos)]
     pos = view.pos_l
-    for i, b in enumerate(rbits):
-        if b > 0 and not (late and late[i]):
+    for i in view.order:
+        i = int(i)
+        if rbits[i] > 0 and not (late and late[i]):
             slots[pos[i] - rw[i]].append(i)
     return slots
 
