@@ -328,7 +328,7 @@ def solve_joint(
             continue
         break
     assert best.decision is not None
-    if problem.memory == "capacity":
+    if problem.memory == "capacity" and not (fusion == "fixed" and best.decision.stacks):
         _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0, budget)
     return _final(problem, objective, opts, best.decision, parts, history, iterations,
                   fusion, fixed_idx, max_stack, budget, info, t0,

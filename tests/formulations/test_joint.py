@@ -164,3 +164,27 @@ def test_fixed_stacks_are_kept(seed) -> None:
     fixed = [[p.nodes[order[0]].name, p.nodes[order[1]].name]]
     res = solve_joint(p, fusion="fixed", fixed_stacks=fixed, options=SolverOptions(time_limit=10))
     assert _canonical(res.decision.stacks) == _canonical([(order[0], order[1])])
+
+
+@pytest.mark.parametrize("fusion", ["none", "optimal"])
+@pytest.mark.parametrize("seed", range(6))
+def test_joint_keep_dram_recompute_under_capacity(seed, fusion) -> None:
+    """Under capacities with optimal checkpointing the joint decides keep / DRAM /
+    recompute with the placement (remat_placement); its answer meets the budget, fits
+    every memory and is never worse than a warm start it is given (here: the greedy
+    allocation with every activation recomputed, which meets any feasible budget)."""
+    from monet_opt.formulations.checkpointing import min_feasible_budget
+    from monet_opt.heuristics.allocation import greedy_decision
+
+    p = _capacity_instance(seed, kib=[2.0, 4.0, 16.0][seed % 3])
+    budget = 0.5 * (min_feasible_budget(p) + store_all_footprint(p))
+    warm = Decision(greedy_decision(p).allocation, None, (), frozenset())
+    w = evaluate_metrics(p, warm)
+    res = solve_joint(p, None, "latency", SolverOptions(time_limit=20), warm, fusion=fusion,
+                      checkpointing="optimal", budget_bits=budget)  # fmt: skip
+    m = evaluate_metrics(p, res.decision)
+    assert m.peak_footprint_bits <= budget * (1 + 1e-9)
+    if w.memory_overflow == 0:
+        assert m.memory_overflow == 0
+        assert m.latency <= w.latency * (1 + 1e-9)
+    assert res.extra["parts"]["placement"].formulation == "remat_placement"
