@@ -258,13 +258,6 @@ class ModelBuilder:
             self.cost[c] += v
         self.offset += objective.const
 
-    def set_objective(self, objective: Affine) -> None:
-        """Replace the minimized objective by ``objective`` (e.g. between the solves of
-        a decomposition that re-weights its master)."""
-        self.cost = [0.0] * len(self.cost)
-        self.offset = 0.0
-        self.minimize(objective)
-
     @property
     def n_vars(self) -> int:
         return len(self.lb)

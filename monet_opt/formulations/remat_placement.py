@@ -175,11 +175,6 @@ def _hamming(cols: KeepSetColumns, kept: frozenset[str]) -> Affine:
     return Affine.total(terms)
 
 
-def _kept_of(problem: Problem, dec: Decision) -> frozenset[str]:
-    cands = frozenset(problem.checkpoint_tensors)
-    return cands if dec.checkpoints is None else frozenset(dec.checkpoints)
-
-
 def master_lower_bound(
     problem: Problem,
     allocation: Sequence[int],
@@ -308,18 +303,13 @@ def solve_remat_placement(
         if deadline.expired and best is not None:
             break
         evaluate_set(kept)
-    n_cands = max(len(master.cols.keep), 1)
     while not deadline.expired:
-        # tie-break: among keep sets of equal bound, the nearest to the incumbent first
-        eps = 2.0 * max(opts.mip_gap, 1e-6) * best.simulated if best is not None else 0.0
-        near = _hamming(master.cols, _kept_of(problem, best.decision)) if eps else Affine()
-        master.mb.set_objective(Affine.of(master.eta) + near * eps)
         st = solve_model(master.mb.to_highs(opts.with_time(deadline.remaining()).highs()))
         solve_s += st.seconds
         if st.status == "infeasible":  # every keep set is cut: the incumbent is optimal
             bound = best.simulated if best is not None else math.inf
             break
-        bound = max(bound, float(st.bound) - eps * n_cands)  # H <= |A|
+        bound = max(bound, float(st.bound))
         if not st.has_solution:
             break
         kept = frozenset(a for a, col in master.cols.keep.items() if st.values[col] > 0.5)
@@ -328,14 +318,6 @@ def solve_remat_placement(
         if best is not None and bound >= best.simulated * (1 - opts.mip_gap):
             break
         evaluate_set(kept)
-    if best is not None and not deadline.expired and bound < best.simulated:
-        master.mb.set_objective(Affine.of(master.eta))  # the bound without the tie-break
-        st = solve_model(master.mb.to_highs(opts.with_time(deadline.remaining()).highs()))
-        solve_s += st.seconds
-        if st.status == "infeasible":
-            bound = best.simulated
-        elif math.isfinite(st.bound):
-            bound = max(bound, float(st.bound))
     if best is None:
         raise ValueError(
             "no keep set within the budget has a placement that fits every memory "
@@ -343,7 +325,7 @@ def solve_remat_placement(
         )
     dec = best.decision
     cands = problem.checkpoint_tensors
-    kept = _kept_of(problem, dec)
+    kept = dec.checkpoints if dec.checkpoints is not None else frozenset(cands)
     return SolveResult.build(
         problem,
         formulation="remat_placement",
