@@ -44,6 +44,7 @@ from monet_opt.formulations.checkpointing import (
     store_all_footprint,
 )
 from monet_opt.formulations.fusion import solve_fusion
+from monet_opt.formulations.fusion_capacity import solve_fusion_capacity
 from monet_opt.formulations.joint import solve_joint
 from monet_opt.formulations.options import ProgressCallback, SolverOptions
 from monet_opt.formulations.result import SolveResult, metric_value, relative_gap
@@ -153,7 +154,9 @@ def _magma_bound(ctx: Context, r: SolveResult) -> float:
 
 
 def _exact_fusion(ctx: Context, opts: SolverOptions, warm: Decision | None) -> SolveResult:
-    return solve_fusion(
+    capacity = ctx.problem.memory == "capacity" and ctx.objective in ("latency", "energy")
+    exact = solve_fusion_capacity if capacity else solve_fusion
+    return exact(
         ctx.problem, _reference_allocation(ctx), ctx.objective, opts, warm, max_stack=ctx.max_stack
     )
 

@@ -11,8 +11,10 @@ runs **block coordinate descent with exact blocks** and reports a valid global b
 2. checkpointing MILP for that allocation and the current stacks
    (:mod:`monet_opt.formulations.checkpointing`, exact for its objective and budget);
 3. fusion MILP for that allocation and checkpoint set
-   (:mod:`monet_opt.formulations.fusion`, exact makespan or energy), started from the
-   greedy DeFiNES/Stream stacks, which are also offered as an incumbent;
+   (:mod:`monet_opt.formulations.fusion`, exact makespan or energy; under memory
+   capacities :mod:`monet_opt.formulations.fusion_capacity`, which evaluates that
+   MILP's answer among its first candidates), started from the greedy DeFiNES/Stream
+   stacks, which are also offered as an incumbent;
 4. allocation MILP on the realized problem of the chosen stacks and checkpoints
    (pipelined edges and recompute copies tied to their originals' cores), mapped back
    with :meth:`~monet_opt.schedule.realize.Realization.invert`;
@@ -80,12 +82,13 @@ from monet_opt.formulations.fusion import (
     stack_names,
     stacks_from_names,
 )
+from monet_opt.formulations.fusion_capacity import solve_fusion_capacity
 from monet_opt.formulations.options import Deadline, SolverOptions
 from monet_opt.formulations.placement import solve_placement
 from monet_opt.formulations.remat_placement import solve_remat_placement
 from monet_opt.formulations.result import SolveResult
 from monet_opt.heuristics.allocation import greedy_decision
-from monet_opt.heuristics.stacks import fit_stacks, greedy_stacks
+from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.schedule.evaluator import evaluate_metrics
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import stack_overflow
@@ -294,15 +297,14 @@ def solve_joint(
             gs = greedy_stacks(problem, alloc, max_stack=max_stack, checkpoints=kept)
             greedy = Decision(alloc, None, gs, kept)
             best.offer(greedy)  # the DeFiNES/Stream baseline: also the MILP's start
-            fu = solve_fusion(
+            exact = solve_fusion_capacity if problem.memory == "capacity" else solve_fusion
+            fu = exact(
                 problem, Decision(alloc, None, (), kept), objective, block_opts(), greedy,
                 max_stack=max_stack,
             )  # fmt: skip
             parts["fusion"] = fu
             history.append(_step("fusion", fu, time.perf_counter() - t0))
             stacks = fu.decision.stacks
-            if problem.memory == "capacity":  # its stacks, split until they fit
-                stacks = fit_stacks(problem, Decision(alloc, None, stacks, kept)).stacks
         elif fusion == "greedy":
             stacks = greedy_stacks(problem, alloc, max_stack=max_stack, checkpoints=kept)
         dec = Decision(alloc, None, stacks, kept)

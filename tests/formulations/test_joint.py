@@ -107,7 +107,7 @@ def test_joint_under_capacity_ends_within_capacity(seed) -> None:
 
     p = _capacity_instance(seed, kib=[1.0, 2.0, 4.0, 16.0][seed % 4])
     base = evaluate_metrics(p, greedy_decision(p))
-    res = solve_joint(p, fusion="optimal", options=SolverOptions(time_limit=20))
+    res = solve_joint(p, fusion="optimal", options=SolverOptions(time_limit=4))
     m = evaluate_metrics(p, res.decision)
     if base.memory_overflow == 0:
         assert m.memory_overflow == 0 and m.stack_overflow == 0
@@ -180,7 +180,7 @@ def test_joint_keep_dram_recompute_under_capacity(seed, fusion) -> None:
     budget = 0.5 * (min_feasible_budget(p) + store_all_footprint(p))
     warm = Decision(greedy_decision(p).allocation, None, (), frozenset())
     w = evaluate_metrics(p, warm)
-    res = solve_joint(p, None, "latency", SolverOptions(time_limit=20), warm, fusion=fusion,
+    res = solve_joint(p, None, "latency", SolverOptions(time_limit=4), warm, fusion=fusion,
                       checkpointing="optimal", budget_bits=budget)  # fmt: skip
     m = evaluate_metrics(p, res.decision)
     assert m.peak_footprint_bits <= budget * (1 + 1e-9)
