@@ -9,6 +9,10 @@ iterates, :mod:`monet_opt.formulations.joint`), and so is the checkpoint set: th
 is built on the realized problem of the checkpoint decision, so recompute copies are
 scheduled exactly as the evaluator schedules them.
 
+The model has no memory capacities (:mod:`monet_opt.schedule.memory`): under them its
+answer is a candidate, and :mod:`monet_opt.formulations.fusion_capacity` decides the
+stacks exactly (it evaluates this model's answer among its first candidates).
+
 Sets and parameters
 -------------------
 * Original nodes in program order π (recompute copies of the realized problem are
@@ -187,7 +191,12 @@ class FusionModel:
 
 
 def _runs(model: FusionModel, on: set[int]) -> tuple[tuple[int, ...], ...]:
-    real = model.realization
+    return stacks_of_cuts(model.realization, on)
+
+
+def stacks_of_cuts(real: Realization, on: set[int] | frozenset[int]) -> tuple[tuple[int, ...], ...]:
+    """Stacks (base node indices) of the cut vector whose fused pairs ``k`` (the
+    ``k``-th and ``k+1``-th original node of π in ``real``) are ``on``."""
     base = [real.origin[d] for d in range(len(real.origin)) if real.recompute_for[d] is None]
     out = []
     cur = [base[0]] if base else []

@@ -72,6 +72,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model
+from monet_opt.formulations.benders import run_benders
 from monet_opt.formulations.bounds import unavoidable_dram_bits
 from monet_opt.formulations.fusion import (
     _edge_inside_rows,
@@ -80,6 +81,7 @@ from monet_opt.formulations.fusion import (
     _stack_length_rows,
     solve_fusion,
     stack_names,
+    stacks_of_cuts,
 )
 from monet_opt.formulations.options import Deadline, SolverOptions
 from monet_opt.formulations.result import SolveResult
@@ -97,19 +99,7 @@ OBJECTIVES = ("latency", "energy")
 
 def stacks_of(inp: _Inputs, on: frozenset[int]) -> tuple[tuple[int, ...], ...]:
     """Stacks (base node indices) of the cut vector whose fused pairs are ``on``."""
-    base = [inp.real.origin[d] for d in inp.base]
-    out: list[tuple[int, ...]] = []
-    cur = [base[0]] if base else []
-    for k in range(len(base) - 1):
-        if k in on:
-            cur.append(base[k + 1])
-        else:
-            if len(cur) > 1:
-                out.append(tuple(cur))
-            cur = [base[k + 1]]
-    if len(cur) > 1:
-        out.append(tuple(cur))
-    return tuple(out)
+    return stacks_of_cuts(inp.real, on)
 
 
 def cuts_of(inp: _Inputs, stacks: Sequence[Sequence[int]]) -> frozenset[int] | None:
@@ -271,28 +261,10 @@ def solve_fusion_capacity(
     mb.minimize(Affine.of(eta))
     build = time.perf_counter() - t0
 
-    values: dict[frozenset[int], float] = {}
-    best: tuple[float, frozenset[int]] | None = None
-    solve_s = 0.0
-
-    def hamming(on: frozenset[int]) -> Affine:
-        return Affine.total((1.0 - Affine.of(c)) if k in on else Affine.of(c) for k, c in u.items())
-
-    def evaluate_cut(on: frozenset[int]) -> None:
-        nonlocal best
-        if on in values:
-            return
-        dec = Decision(alloc, prio, stacks_of(inp, on), ck)
-        m = evaluate_metrics(problem, dec)
-        fits = m.memory_overflow == 0 and m.stack_overflow == 0
-        v = m.value(objective) if fits else math.inf
-        values[on] = v
-        if fits and (best is None or v < best[0] * (1 - 1e-12)):
-            best = (v, on)
-        if fits:
-            mb.ge(Affine.of(eta) + hamming(on) * v, v)
-        else:
-            mb.ge(hamming(on), 1.0)
+    def evaluate_cut(on: frozenset[int]) -> tuple[float, float]:
+        m = evaluate_metrics(problem, Decision(alloc, prio, stacks_of(inp, on), ck))
+        v = m.value(objective) if m.memory_overflow == 0 and m.stack_overflow == 0 else math.inf
+        return v, v
 
     def in_space(on: frozenset[int] | None) -> bool:
         if on is None or any(k not in u for k in on):
@@ -308,34 +280,24 @@ def solve_fusion_capacity(
         starts.append(cuts_of(inp, warm_start.stacks))
     starts.append(cuts_of(inp, greedy_stacks(problem, alloc, prio, max_stack, ck)))
     starts.append(frozenset())
-    if candidate and objective in OBJECTIVES:
+    solve_s = 0.0
+    if candidate:
         fu = solve_fusion(problem, Decision(alloc, prio, (), ck), objective,
                           opts.with_time(deadline.share(4)), max_stack=max_stack)  # fmt: skip
         solve_s += fu.solve_seconds
-        split = fit_stacks(problem, fu.decision).stacks
-        starts.append(cuts_of(inp, split))
-    for on in starts:
-        if in_space(on):
-            evaluate_cut(on)  # type: ignore[arg-type]
-    bound = -math.inf
-    iterations = 0
-    while not deadline.expired:
-        st = solve_model(mb.to_highs(opts.with_time(deadline.remaining()).highs()))
-        solve_s += st.seconds
-        iterations += 1
-        if st.status == "infeasible":  # every stacking is cut: the incumbent is optimal
-            bound = best[0] if best is not None else math.inf
-            break
-        if math.isfinite(st.bound):
-            bound = max(bound, float(st.bound))
-        if not st.has_solution:
-            break
-        on = frozenset(k for k, c in u.items() if st.values[c] > 0.5)
-        if on in values:  # its cut holds with equality: the bound is proven
-            break
-        if best is not None and bound >= best[0] * (1 - opts.mip_gap):
-            break
-        evaluate_cut(on)
+        starts.append(cuts_of(inp, fit_stacks(problem, fu.decision).stacks))
+    run = run_benders(
+        mb,
+        eta,
+        u,
+        evaluate_cut,
+        [on for on in starts if in_space(on)],
+        opts,
+        deadline,
+    )
+    solve_s += run.solve_seconds
+    best = None if run.best is None else (run.value, run.best)
+    bound = run.bound
     v_best, on_best = best if best is not None else (math.inf, frozenset())
     dec = Decision(alloc, prio, stacks_of(inp, on_best), ck)
     res = SolveResult.build(
@@ -368,7 +330,7 @@ def solve_fusion_capacity(
             **res.extra,
             "stacks": stack_names(problem, dec.stacks),
             "stack_overflow": int(sched.stats["stack_overflow"]),
-            "stackings_evaluated": len(values),
-            "master_solves": iterations,
+            "stackings_evaluated": len(run.evaluated),
+            "master_solves": run.master_solves,
         },
     )

@@ -81,6 +81,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model
+from monet_opt.formulations.benders import run_benders
 from monet_opt.formulations.bounds import unavoidable_dram_bits
 from monet_opt.formulations.checkpointing import KeepSetColumns, keep_set_rows
 from monet_opt.formulations.options import Deadline, SolverOptions
@@ -165,14 +166,6 @@ def _master(
     cidx = [problem.core_ids.index(int(a)) for a in alloc]
     eta = _bound_rows(mb, cols, problem, cidx, objective)
     return _Master(mb, cols, eta)
-
-
-def _hamming(cols: KeepSetColumns, kept: frozenset[str]) -> Affine:
-    """:math:`H(k)` to the keep set ``kept``."""
-    terms = [
-        (1.0 - Affine.of(col)) if a in kept else Affine.of(col) for a, col in cols.keep.items()
-    ]
-    return Affine.total(terms)
 
 
 def master_lower_bound(
@@ -269,60 +262,42 @@ def solve_remat_placement(
         m = evaluate_metrics(problem, Decision(alloc, fx.priority, (), kept))
         return not math.isfinite(budget) or within(m.peak_footprint_bits, budget)
 
-    best: SolveResult | None = None
-    evaluated: dict[frozenset[str], float] = {}
-    solve_s, n_vars, n_cons = 0.0, master.mb.n_vars, master.mb.n_cons
-    queue = _start_sets(problem, warm_start, budget_ok)
-    bound = -math.inf
+    subs: dict[frozenset[str], SolveResult] = {}
+    n_vars, n_cons = master.mb.n_vars, master.mb.n_cons
 
-    def evaluate_set(kept: frozenset[str]) -> None:
-        nonlocal best, solve_s, n_vars, n_cons
+    def evaluate_set(kept: frozenset[str]) -> tuple[float, float]:
+        nonlocal n_vars, n_cons
         sub = solve_placement(
             problem,
             Decision(alloc, fx.priority, (), kept),
             objective,
             opts.with_time(max(deadline.share(2), 1e-3)),
         )
-        solve_s += sub.solve_seconds
+        subs[kept] = sub
         n_vars, n_cons = n_vars + sub.n_vars, n_cons + sub.n_cons
-        fits = (
-            sub.solver_status != "infeasible"
-            and evaluate_metrics(problem, sub.decision).memory_overflow == 0
-        )
-        if fits and (best is None or sub.simulated < best.simulated * (1 - 1e-12)):
-            best = sub
-        lam = sub.bound if sub.solver_status != "infeasible" else math.inf
-        evaluated[kept] = lam
-        h = _hamming(master.cols, kept)
-        if math.isfinite(lam):
-            master.mb.ge(Affine.of(master.eta) + h * lam, lam)
-        else:
-            master.mb.ge(h, 1.0)
+        if sub.solver_status == "infeasible":
+            return math.inf, math.inf
+        fits = evaluate_metrics(problem, sub.decision).memory_overflow == 0
+        return (sub.simulated if fits else math.inf), sub.bound
 
-    for kept in queue:
-        if deadline.expired and best is not None:
-            break
-        evaluate_set(kept)
-    while not deadline.expired:
-        st = solve_model(master.mb.to_highs(opts.with_time(deadline.remaining()).highs()))
-        solve_s += st.seconds
-        if st.status == "infeasible":  # every keep set is cut: the incumbent is optimal
-            bound = best.simulated if best is not None else math.inf
-            break
-        bound = max(bound, float(st.bound))
-        if not st.has_solution:
-            break
-        kept = frozenset(a for a, col in master.cols.keep.items() if st.values[col] > 0.5)
-        if kept in evaluated:  # its cut holds with equality: no better bound to prove
-            break
-        if best is not None and bound >= best.simulated * (1 - opts.mip_gap):
-            break
-        evaluate_set(kept)
-    if best is None:
+    run = run_benders(
+        master.mb,
+        master.eta,
+        master.cols.keep,
+        evaluate_set,  # type: ignore[arg-type]
+        _start_sets(problem, warm_start, budget_ok),
+        opts,
+        deadline,
+    )
+    if run.best is None:
         raise ValueError(
             "no keep set within the budget has a placement that fits every memory "
             "(lower the budget's strictness or enlarge the SRAMs)"
         )
+    best = subs[run.best]  # type: ignore[index]
+    bound = run.bound
+    solve_s = run.solve_seconds + sum(x.solve_seconds for x in subs.values())
+    evaluated = run.evaluated
     dec = best.decision
     cands = problem.checkpoint_tensors
     kept = dec.checkpoints if dec.checkpoints is not None else frozenset(cands)
