@@ -267,9 +267,9 @@ def solve_fusion_capacity(
         return v, v
 
     def in_space(on: frozenset[int] | None) -> bool:
-        if on is None or any(k not in u for k in on):
+        if on is None or any(k not in u for k in on) or deadline.expired:
             return False
-        h = mb.to_highs({"time_limit": 5.0})
+        h = mb.to_highs({"time_limit": max(min(5.0, deadline.remaining()), 1e-3)})
         for k, c in u.items():
             v = 1.0 if k in on else 0.0
             h.changeColBounds(c, v, v)
