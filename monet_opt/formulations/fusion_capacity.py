@@ -267,6 +267,8 @@ def solve_fusion_capacity(
         return v, v
 
     def in_space(on: frozenset[int] | None) -> bool:
+        if on is not None and not on:  # layer by layer: always in the space
+            return True
         if on is None or any(k not in u for k in on) or deadline.expired:
             return False
         h = mb.to_highs({"time_limit": max(min(5.0, deadline.remaining()), 1e-3)})
