@@ -201,6 +201,18 @@ def _is_specialised(core: Core) -> bool:
     return core.operator_types is not None and core_supports(core, OpKind.SHAPE)
 
 
+def _pool_fallback(kind: str, core: Core, cores: Sequence[Core]) -> bool:
+    """Pooling runs on a vector core (one that runs element-wise ops) when no core of the
+    accelerator runs pooling: a pooling window is a reduction of element-wise operations,
+    which is how Stream's SIMD cores and the vector unit of FuseMax-style chips execute
+    it."""
+    return (
+        kind == OpKind.POOL.value
+        and core_supports(core, OpKind.ELEMENTWISE.value)
+        and not any(core_supports(other, kind) for other in cores)
+    )
+
+
 def kind_runs_on(kind: OpKind | str, core: Core, cores: Sequence[Core]) -> bool:
     """Whether ``core`` will run ops of ``kind`` on an accelerator with ``cores``.
 
@@ -211,7 +223,8 @@ def kind_runs_on(kind: OpKind | str, core: Core, cores: Sequence[Core]) -> bool:
     ``operator_types``) lists to that core, so element-wise work goes to the SIMD core and
     pooling to the pooling core when those exist (Morlier et al., MONET, arXiv:2603.15002,
     2026; see ``docs/hardware_sources.md``).  ``shape`` ops (no work) run on every
-    compute core.
+    compute core.  Pooling falls back to the vector cores when no core runs it
+    (:func:`_pool_fallback`).
 
     Parameters
     ----------
@@ -229,7 +242,7 @@ def kind_runs_on(kind: OpKind | str, core: Core, cores: Sequence[Core]) -> bool:
     """
     kind = str(kind)
     if not core_supports(core, kind):
-        return False
+        return _pool_fallback(kind, core, cores)
     if core.operator_types is not None or kind == OpKind.SHAPE.value:
         return True
     return not any(_is_specialised(other) and core_supports(other, kind) for other in cores)

@@ -8,6 +8,7 @@ import pytest
 from monet_opt.cost import (
     build_cost_tables,
     can_run,
+    kind_runs_on,
     op_cost,
     route,
     spatial_unrolling,
@@ -208,6 +209,21 @@ def test_supported_kinds_of_shipped_examples():
     fm = load_accelerator(EXAMPLES / "fusemax_like.yaml")
     assert [sorted(supported_kinds(c, fm.cores)) for c in fm.cores] == [
         ["conv", "gemm"],
-        ["elementwise", "loss", "norm", "optimizer"],
+        ["elementwise", "loss", "norm", "optimizer", "pool"],  # no pooling core: vector
         [],
     ]
+
+
+@pytest.mark.parametrize("hw", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_shipped_accelerator_runs_every_op_kind(hw: str) -> None:
+    """Every shipped accelerator has a core for every op kind the built-in models use
+    (pooling falls back to the vector core where no pooling core exists)."""
+    acc = load_accelerator(EXAMPLES / hw)
+    kinds = set().union(*(supported_kinds(c, acc.cores) for c in acc.cores))
+    assert kinds == {k.value for k in OpKind if k != OpKind.SHAPE}
+
+
+def test_pool_falls_back_only_without_a_pooling_core() -> None:
+    quad = load_accelerator(EXAMPLES / "tpu_like_quad_core.yaml")
+    simd = next(c for c in quad.cores if c.id == 5)
+    assert not kind_runs_on(OpKind.POOL, simd, quad.cores)  # the pooling core runs it
