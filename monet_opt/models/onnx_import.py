@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper, shape_inference
+from onnx import helper, numpy_helper, shape_inference
 
 from monet_opt.models.builder import GraphBuilder
 from monet_opt.models.ir import Graph, TensorRole
@@ -39,7 +39,7 @@ __all__ = ["load_onnx", "check_options", "ONNX_OPTIONS", "OnnxImportError", "SUP
 _ELEMENTWISE = {"Relu", "Add", "Sub", "Mul", "Div", "Sigmoid", "Tanh", "Gelu", "Erf", "Silu"}
 _SHAPE = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Identity"}
 _NORM = {"Softmax", "LayerNormalization", "BatchNormalization"}
-_POOL = {"MaxPool", "AveragePool", "GlobalAveragePool"}
+_POOL = {"MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean"}
 _MAC = {"Conv", "Gemm", "MatMul"}
 _SKIP = {"Constant"}
 
@@ -301,6 +301,8 @@ def load_onnx(
                 )
             elif op == "GlobalAveragePool":
                 gb.global_avg_pool(name, data[0], out=out)
+            elif op == "ReduceMean":
+                _reduce_mean(gb, g, node, name, data[0], out, attrs, path)
             else:  # shape ops
                 out_shape = shapes.get(out)
                 if op == "Identity":
@@ -321,6 +323,61 @@ def load_onnx(
     if not gb.ops:
         raise OnnxImportError(f"{path.name}: no computation nodes")
     return gb.build()
+
+
+def _constant(g: onnx.GraphProto, name: str) -> np.ndarray | None:
+    """Value of a tensor given by an initializer or a ``Constant`` node (else ``None``)."""
+    for t in g.initializer:
+        if t.name == name:
+            return numpy_helper.to_array(t)
+    for n in g.node:
+        if n.op_type == "Constant" and n.output and n.output[0] == name:
+            for a in n.attribute:
+                if a.name == "value":
+                    return numpy_helper.to_array(a.t)
+    return None
+
+
+def _reduce_mean(
+    gb: GraphBuilder,
+    g: onnx.GraphProto,
+    node: onnx.NodeProto,
+    name: str,
+    x: str,
+    out: str,
+    attrs: dict[str, object],
+    path: Path,
+) -> None:
+    """``ReduceMean`` over the spatial axes of an ``(N, C, H, W)`` tensor: global average
+    pooling, as PyTorch's dynamo exporter (opset 18) writes ``AdaptiveAvgPool2d(1)`` and
+    ``x.mean((2, 3))``.  Axes come from the ``axes`` attribute (opset < 18) or input 1
+    (opset 18); ``keepdims=0`` adds a zero-cost reshape to ``(N, C)``."""
+    rank = len(gb.shape(x))
+    if "axes" in attrs:
+        axes = list(attrs["axes"])  # type: ignore[call-overload]
+    elif len(node.input) > 1 and node.input[1]:
+        val = _constant(g, node.input[1])
+        if val is None:
+            raise OnnxImportError(
+                f"{path.name}: ReduceMean {name!r} has axes computed at run time; "
+                "only constant axes are supported"
+            )
+        axes = [int(a) for a in np.ravel(val)]
+    else:
+        axes = list(range(rank))
+    axes = sorted(a % rank for a in axes)
+    if rank != 4 or axes != [2, 3]:
+        raise OnnxImportError(
+            f"{path.name}: ReduceMean {name!r} over axes {axes} of a rank-{rank} tensor is "
+            "not supported; supported: the spatial axes [2, 3] of an (N, C, H, W) tensor "
+            "(global average pooling)"
+        )
+    if int(attrs.get("keepdims", 1)):  # type: ignore[call-overload]
+        gb.global_avg_pool(name, x, out=out)
+        return
+    pooled = gb.global_avg_pool(name, x, out=f"{out}.keepdims")
+    n, c = gb.shape(pooled)[:2]
+    gb.shape_op(f"{name}.squeeze", "Reshape", [pooled], (n, c), out=out)
 
 
 def _static(s: Sequence[int | str | None], name: str, node: str, path: Path) -> tuple[int, ...]:

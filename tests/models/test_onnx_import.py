@@ -243,3 +243,62 @@ def test_load_onnx_unknown_option_lists_allowed_options(tmp_path: Path):
 def test_load_onnx_rejects_bad_precision(tmp_path: Path, precision: object):
     with pytest.raises(ValueError, match="precision must be a positive int"):
         load_onnx(tmp_path / "any.onnx", precision=precision)  # type: ignore[arg-type]
+
+
+def _pool_head(tmp_path: Path, pool: str, opset: int, keepdims: int, name: str) -> Path:
+    """Conv → Relu → global average pool (as ``pool``) → (Flatten) → Gemm."""
+    wc = helper.make_tensor("wc", TensorProto.FLOAT, [8, 3, 3, 3], [0.1] * 216)
+    wf = helper.make_tensor("wf", TensorProto.FLOAT, [8, 10], [0.1] * 80)
+    inits = [wc, wf]
+    nodes = [
+        helper.make_node("Conv", ["x", "wc"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+    ]
+    if pool == "GlobalAveragePool":
+        nodes.append(helper.make_node("GlobalAveragePool", ["r"], ["p"], name="gap"))
+    elif opset >= 18:
+        inits.append(helper.make_tensor("axes", TensorProto.INT64, [2], [-2, -1]))
+        nodes.append(
+            helper.make_node("ReduceMean", ["r", "axes"], ["p"], name="gap", keepdims=keepdims)
+        )
+    else:
+        nodes.append(
+            helper.make_node("ReduceMean", ["r"], ["p"], name="gap", axes=[2, 3], keepdims=keepdims)
+        )
+    if keepdims:
+        nodes.append(helper.make_node("Flatten", ["p"], ["f"], name="flat"))
+        head = "f"
+    else:
+        head = "p"
+    nodes.append(helper.make_node("Gemm", [head, "wf"], ["y"], name="fc"))
+    graph = helper.make_graph(nodes, "g", [_vi("x", [2, 3, 6, 6])], [_vi("y", [2, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    p = tmp_path / name
+    onnx.save(model, p)
+    return p
+
+
+@pytest.mark.parametrize(("opset", "keepdims"), [(13, 1), (13, 0), (18, 1), (18, 0)])
+def test_reduce_mean_over_spatial_axes_is_global_average_pooling(tmp_path: Path, opset, keepdims):
+    """PyTorch's dynamo exporter writes global average pooling as ``ReduceMean`` (axes as
+    an input from opset 18, as an attribute before).  It imports as the same pool op, with
+    the same element count and backward, as ``GlobalAveragePool``."""
+    ref = load_onnx(_pool_head(tmp_path, "GlobalAveragePool", 17, 1, "ref.onnx"))
+    g = load_onnx(_pool_head(tmp_path, "ReduceMean", opset, keepdims, f"rm{opset}{keepdims}.onnx"))
+    pool = [op for op in g.ops if op.kind == OpKind.POOL]
+    ref_pool = [op for op in ref.ops if op.kind == OpKind.POOL]
+    assert [op.op_type for op in pool] == ["GlobalAveragePool"]
+    assert (
+        dict(pool[0].loop_dims) == dict(ref_pool[0].loop_dims) and pool[0].macs == ref_pool[0].macs
+    )
+    assert sum(op.macs for op in g.ops) == sum(op.macs for op in ref.ops)
+    t = derive_training_graph(g, optimizer="sgd")
+    tr = derive_training_graph(ref, optimizer="sgd")
+    assert sum(op.macs for op in t.ops) == sum(op.macs for op in tr.ops)
+
+
+def test_reduce_mean_over_other_axes_is_a_clear_error(tmp_path: Path):
+    nodes = [helper.make_node("ReduceMean", ["x"], ["y"], name="rm_c", axes=[1], keepdims=1)]
+    p = _save(tmp_path, nodes, [_vi("x", [2, 4, 5, 5])], [_vi("y", [2, 1, 5, 5])], name="rm.onnx")
+    with pytest.raises(OnnxImportError, match=r"rm_c.*axes \[1\].*\[2, 3\]"):
+        load_onnx(p)
