@@ -15,7 +15,8 @@ which the cost model relies on:
 * **Element-wise** (``OpKind.ELEMENTWISE``): loop dims ``B`` (= leading dim of the output) and
   ``E`` (elements per sample); ``macs = B*E*cost`` with the per-element cost of
   :data:`ELEMENT_OP_COST` (1 for arithmetic/select, 2 for ops based on a transcendental
-  function such as Gelu, Sigmoid, Tanh, Erf, Silu).
+  function such as Gelu, Sigmoid, Tanh, Erf, Silu, Sqrt and Pow; 2 for HardSigmoid's
+  multiply-add and clip, 3 for HardSwish's extra multiply).
 * **Pool** (``OpKind.POOL``): loop dims ``B, K, OY, OX, FY, FX`` (``K`` = channels),
   ``macs = output elements * window``.
 * **Norm** (``OpKind.NORM``: Softmax, LayerNormalization, BatchNormalization): loop dims
@@ -62,6 +63,11 @@ ELEMENT_OP_COST: Mapping[str, int] = {
     "Sigmoid": 2,
     "Tanh": 2,
     "Silu": 2,
+    "Clip": 1,  # min(max(x, lo), hi): one select pair
+    "HardSigmoid": 2,  # alpha * x + beta, clipped
+    "HardSwish": 3,  # x * hardsigmoid(x)
+    "Sqrt": 2,
+    "Pow": 2,  # constant exponent
 }
 
 #: Element operations per element for NORM ops (Softmax, LayerNorm, BatchNorm) and the loss.

@@ -36,7 +36,10 @@ from monet_opt.models.ir import Graph, TensorRole
 
 __all__ = ["load_onnx", "check_options", "ONNX_OPTIONS", "OnnxImportError", "SUPPORTED_OPS"]
 
-_ELEMENTWISE = {"Relu", "Add", "Sub", "Mul", "Div", "Sigmoid", "Tanh", "Gelu", "Erf", "Silu"}
+_ELEMENTWISE = {
+    *("Relu", "Add", "Sub", "Mul", "Div", "Sigmoid", "Tanh", "Gelu", "Erf", "Silu"),
+    *("Clip", "HardSigmoid", "HardSwish", "Sqrt", "Pow"),
+}
 _SHAPE = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Identity"}
 _NORM = {"Softmax", "LayerNormalization", "BatchNormalization"}
 _POOL = {"MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean"}

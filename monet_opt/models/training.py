@@ -26,7 +26,8 @@ as listed in ``docs/hardware_sources.md``), at the granularity of one op per lay
   re-indexed to the standard ``O[B,D,K] += I1[B,D,C] I2[C,K]`` form, so their reduction
   dimension is ``C`` and they carry no ``reduction`` attribute.
 * **Element-wise**: ``ReluGrad`` (``dY``, ``Y``), ``SigmoidGrad``/``TanhGrad`` (``Y``),
-  ``GeluGrad``/``ErfGrad``/``SiluGrad`` (``X``), ``MulGrad`` (the other factor),
+  ``GeluGrad``/``ErfGrad``/``SiluGrad``/``ClipGrad``/``HardSigmoidGrad``/
+  ``HardSwishGrad``/``PowGrad`` (``X``), ``SqrtGrad`` (``Y``), ``MulGrad`` (the other factor),
   ``DivGrad``; costs equal the forward per-element cost.  **Add**: no op, the gradient of
   each same-shaped input *is* ``dY`` (alias); an input that was broadcast (or is a weight)
   gets a ``ReduceSum`` op.  ``Sub``'s second input gets a ``SubGrad`` (negation).
@@ -97,6 +98,11 @@ _UNARY_GRAD: dict[str, tuple[str, str]] = {
     "Gelu": ("GeluGrad", "X"),
     "Erf": ("ErfGrad", "X"),
     "Silu": ("SiluGrad", "X"),
+    "Clip": ("ClipGrad", "X"),  # dY masked where lo <= x <= hi
+    "HardSigmoid": ("HardSigmoidGrad", "X"),
+    "HardSwish": ("HardSwishGrad", "X"),
+    "Sqrt": ("SqrtGrad", "Y"),  # dY / (2 y)
+    "Pow": ("PowGrad", "X"),  # dY * p * x^(p-1), constant exponent p
 }
 # Norm ops: backward op type and forward tensor read.
 _NORM_GRAD: dict[str, tuple[str, str]] = {

@@ -302,3 +302,39 @@ def test_reduce_mean_over_other_axes_is_a_clear_error(tmp_path: Path):
     p = _save(tmp_path, nodes, [_vi("x", [2, 4, 5, 5])], [_vi("y", [2, 1, 5, 5])], name="rm.onnx")
     with pytest.raises(OnnxImportError, match=r"rm_c.*axes \[1\].*\[2, 3\]"):
         load_onnx(p)
+
+
+def test_mobile_activations_import_with_costs_and_backward(tmp_path: Path):
+    """HardSwish, HardSigmoid, Clip (ReLU6), Pow with a constant exponent and Sqrt (the
+    ops that stopped MobileNet-V3 and friends): element-wise ops with their per-element
+    cost, each with a backward rule that reads the tensor its derivative needs."""
+    shape = [2, 4, 3, 3]
+    scal = [
+        helper.make_tensor("lo", TensorProto.FLOAT, [], [0.0]),
+        helper.make_tensor("hi", TensorProto.FLOAT, [], [6.0]),
+        helper.make_tensor("two", TensorProto.FLOAT, [], [2.0]),
+    ]
+    wc = helper.make_tensor("wc", TensorProto.FLOAT, [4, 4, 1, 1], [0.1] * 16)
+    nodes = [
+        helper.make_node("Conv", ["x", "wc"], ["c"], name="conv"),
+        helper.make_node("HardSwish", ["c"], ["a"], name="hswish"),
+        helper.make_node("Clip", ["a", "lo", "hi"], ["b"], name="relu6"),
+        helper.make_node("Pow", ["b", "two"], ["p"], name="square"),
+        helper.make_node("Sqrt", ["p"], ["s"], name="root"),
+        helper.make_node("HardSigmoid", ["s"], ["y"], name="hsig"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", shape)], [_vi("y", shape)], [wc, *scal])
+    g = load_onnx(p)
+    n = 2 * 4 * 3 * 3
+    cost = {"HardSwish": 3, "Clip": 1, "Pow": 2, "Sqrt": 2, "HardSigmoid": 2}
+    ew = {op.op_type: op for op in g.ops if op.kind == OpKind.ELEMENTWISE}
+    assert {t: op.macs for t, op in ew.items()} == {t: n * c for t, c in cost.items()}
+    assert all(len(op.inputs) == 1 for op in ew.values())  # constants are folded away
+    t = derive_training_graph(g, optimizer="sgd")
+    grads = {op.op_type: op for op in t.ops if op.op_type.endswith("Grad")}
+    reads = {"HardSwish": "X", "Clip": "X", "Pow": "X", "Sqrt": "Y", "HardSigmoid": "X"}
+    for fwd_type, which in reads.items():
+        fwd = ew[fwd_type]
+        bw = grads[f"{fwd_type}Grad"]
+        assert bw.inputs[1] == (fwd.outputs[0] if which == "Y" else fwd.inputs[0])
+        assert bw.macs == fwd.macs
