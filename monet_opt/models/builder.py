@@ -68,6 +68,7 @@ ELEMENT_OP_COST: Mapping[str, int] = {
     "HardSwish": 3,  # x * hardsigmoid(x)
     "Sqrt": 2,
     "Pow": 2,  # constant exponent
+    "Cast": 1,  # one conversion per element (the tensor keeps its modelled precision)
 }
 
 #: Element operations per element for NORM ops (Softmax, LayerNorm, BatchNorm) and the loss.

@@ -38,7 +38,7 @@ __all__ = ["load_onnx", "check_options", "ONNX_OPTIONS", "OnnxImportError", "SUP
 
 _ELEMENTWISE = {
     *("Relu", "Add", "Sub", "Mul", "Div", "Sigmoid", "Tanh", "Gelu", "Erf", "Silu"),
-    *("Clip", "HardSigmoid", "HardSwish", "Sqrt", "Pow"),
+    *("Clip", "HardSigmoid", "HardSwish", "Sqrt", "Pow", "Cast"),
 }
 _SHAPE = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Identity"}
 _NORM = {"Softmax", "LayerNormalization", "BatchNormalization"}

@@ -27,7 +27,8 @@ as listed in ``docs/hardware_sources.md``), at the granularity of one op per lay
   dimension is ``C`` and they carry no ``reduction`` attribute.
 * **Element-wise**: ``ReluGrad`` (``dY``, ``Y``), ``SigmoidGrad``/``TanhGrad`` (``Y``),
   ``GeluGrad``/``ErfGrad``/``SiluGrad``/``ClipGrad``/``HardSigmoidGrad``/
-  ``HardSwishGrad``/``PowGrad`` (``X``), ``SqrtGrad`` (``Y``), ``MulGrad`` (the other factor),
+  ``HardSwishGrad``/``PowGrad`` (``X``), ``SqrtGrad`` (``Y``), ``CastGrad`` (only ``dY``),
+  ``MulGrad`` (the other factor),
   ``DivGrad``; costs equal the forward per-element cost.  **Add**: no op, the gradient of
   each same-shaped input *is* ``dY`` (alias); an input that was broadcast (or is a weight)
   gets a ``ReduceSum`` op.  ``Sub``'s second input gets a ``SubGrad`` (negation).
@@ -103,6 +104,7 @@ _UNARY_GRAD: dict[str, tuple[str, str]] = {
     "HardSwish": ("HardSwishGrad", "X"),
     "Sqrt": ("SqrtGrad", "Y"),  # dY / (2 y)
     "Pow": ("PowGrad", "X"),  # dY * p * x^(p-1), constant exponent p
+    "Cast": ("CastGrad", ""),  # dY cast back: reads only dY
 }
 # Norm ops: backward op type and forward tensor read.
 _NORM_GRAD: dict[str, tuple[str, str]] = {
@@ -547,7 +549,7 @@ class _Deriver:
                     gtype,
                     OpKind.ELEMENTWISE,
                     dims,
-                    (dy, y if reads == "Y" else ins[0]),
+                    (dy, *((y,) if reads == "Y" else (ins[0],) if reads == "X" else ())),
                     ins[0],
                     n * cost,
                 )

@@ -321,12 +321,13 @@ def test_mobile_activations_import_with_costs_and_backward(tmp_path: Path):
         helper.make_node("Clip", ["a", "lo", "hi"], ["b"], name="relu6"),
         helper.make_node("Pow", ["b", "two"], ["p"], name="square"),
         helper.make_node("Sqrt", ["p"], ["s"], name="root"),
-        helper.make_node("HardSigmoid", ["s"], ["y"], name="hsig"),
+        helper.make_node("HardSigmoid", ["s"], ["h"], name="hsig"),
+        helper.make_node("Cast", ["h"], ["y"], name="cast", to=TensorProto.FLOAT),
     ]
     p = _save(tmp_path, nodes, [_vi("x", shape)], [_vi("y", shape)], [wc, *scal])
     g = load_onnx(p)
     n = 2 * 4 * 3 * 3
-    cost = {"HardSwish": 3, "Clip": 1, "Pow": 2, "Sqrt": 2, "HardSigmoid": 2}
+    cost = {"HardSwish": 3, "Clip": 1, "Pow": 2, "Sqrt": 2, "HardSigmoid": 2, "Cast": 1}
     ew = {op.op_type: op for op in g.ops if op.kind == OpKind.ELEMENTWISE}
     assert {t: op.macs for t, op in ew.items()} == {t: n * c for t, c in cost.items()}
     assert all(len(op.inputs) == 1 for op in ew.values())  # constants are folded away
@@ -338,3 +339,4 @@ def test_mobile_activations_import_with_costs_and_backward(tmp_path: Path):
         bw = grads[f"{fwd_type}Grad"]
         assert bw.inputs[1] == (fwd.outputs[0] if which == "Y" else fwd.inputs[0])
         assert bw.macs == fwd.macs
+    assert len(grads["CastGrad"].inputs) == 1  # only dY
