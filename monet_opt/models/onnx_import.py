@@ -155,6 +155,9 @@ def load_onnx(
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         raise OnnxImportError(f"{path}: cannot read ONNX model: {exc}") from exc
     g = model.graph
+    if any(n.op_type in _FOLD_ONLY - SUPPORTED_OPS for n in g.node):
+        model = _fold_constants(model, batch, path)
+        g = model.graph
 
     # Unsupported ops first: the clearest error for the user.
     for i, node in enumerate(g.node):
@@ -326,6 +329,106 @@ def load_onnx(
     if not gb.ops:
         raise OnnxImportError(f"{path.name}: no computation nodes")
     return gb.build()
+
+
+#: Ops that only compute shapes and indices: folded when their inputs are constant (or,
+#: for ``Shape``, when the input's shape is static); never modelled as work.
+_FOLD_ONLY = frozenset(
+    {"Shape", "Gather", "Slice", "Cast", "ConstantOfShape", "Range", "Equal", "Where",
+     "Expand", "Mod", "Trilu", "Size", "Concat", "Unsqueeze", "Squeeze", "Reshape",
+     "Mul", "Add", "Sub", "Div", "Identity"}
+)  # fmt: skip
+
+
+_INT_TYPES = frozenset(
+    {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.INT8, onnx.TensorProto.BOOL}
+)
+
+
+def _fold_constants(model: onnx.ModelProto, batch: int | None, path: Path) -> onnx.ModelProto:
+    """Fold constant and shape subgraphs into initializers, before any op is judged.
+
+    A node is folded when every input is constant (an integer or scalar initializer, a
+    ``Constant`` or a folded output; weights never are) and its type is in
+    :data:`_FOLD_ONLY`; a ``Shape`` node is folded when
+    ONNX shape inference gives its input a static shape.  Values are computed by ONNX's
+    own reference evaluator (``onnx.reference.ReferenceEvaluator``), never by us.  The
+    model keeps the nodes that compute on data."""
+    from onnx.reference import ReferenceEvaluator
+
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    g = model.graph
+    if batch is not None:
+        for vi in g.input:
+            dims = vi.type.tensor_type.shape.dim
+            if len(dims) and vi.name not in {t.name for t in g.initializer}:
+                dims[0].Clear()
+                dims[0].dim_value = batch
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
+    try:
+        inferred = shape_inference.infer_shapes(model)
+    except Exception as exc:  # noqa: BLE001
+        raise OnnxImportError(f"{path.name}: ONNX shape inference failed: {exc}") from exc
+    static: dict[str, tuple[int, ...]] = {}
+    for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
+        d = _dims(vi)
+        if d is not None and all(isinstance(x, int) and x > 0 for x in d):
+            static[vi.name] = tuple(int(x) for x in d)  # type: ignore[arg-type]
+    # constant sources: integer initializers (shapes, indices) and scalars, never weights
+    small = {
+        t.name: t
+        for t in g.initializer
+        if math.prod(t.dims) <= 1 or (t.data_type in _INT_TYPES and math.prod(t.dims) <= 4096)
+    }
+    values: dict[str, np.ndarray] = {}
+
+    def value(name: str) -> np.ndarray | None:
+        if name in values:
+            return values[name]
+        if name in small and (small[name].raw_data or not small[name].data_location):
+            values[name] = numpy_helper.to_array(small[name])
+            return values[name]
+        return None
+
+    keep: list[onnx.NodeProto] = []
+    for node in g.node:
+        ins = [t for t in node.input if t]
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    values[node.output[0]] = numpy_helper.to_array(a.t)
+            if node.output[0] in values:
+                continue
+        elif node.op_type == "Shape" and ins and ins[0] in static:
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            shp = static[ins[0]]
+            start, end = attrs.get("start", 0), attrs.get("end", len(shp))
+            values[node.output[0]] = np.array(shp[start:end], dtype=np.int64)
+            continue
+        elif node.op_type in _FOLD_ONLY and ins and all(value(t) is not None for t in ins):
+            try:
+                out = ReferenceEvaluator(node, opsets={"": opset}).run(
+                    None, {t: values[t] for t in ins}
+                )
+            except Exception as exc:  # noqa: BLE001
+                raise OnnxImportError(
+                    f"{path.name}: cannot fold constant node {node.name or node.op_type!r}: {exc}"
+                ) from exc
+            for name, v in zip(node.output, out, strict=False):
+                values[name] = np.asarray(v)
+            continue
+        keep.append(node)
+    used = {t for n in keep for t in n.input} | {o.name for o in g.output}
+    have = {t.name for t in g.initializer}
+    new_inits = [
+        numpy_helper.from_array(v, name)
+        for name, v in values.items()
+        if name in used and name not in have
+    ]
+    del g.node[:]
+    g.node.extend(keep)
+    g.initializer.extend(new_inits)
+    return model
 
 
 def _constant(g: onnx.GraphProto, name: str) -> np.ndarray | None:

@@ -340,3 +340,56 @@ def test_mobile_activations_import_with_costs_and_backward(tmp_path: Path):
         assert bw.inputs[1] == (fwd.outputs[0] if which == "Y" else fwd.inputs[0])
         assert bw.macs == fwd.macs
     assert len(grads["CastGrad"].inputs) == 1  # only dY
+
+
+def _shape_subgraph_model(tmp_path: Path, batch_dim) -> Path:  # noqa: ANN001
+    """Gemm → a reshape whose target is computed by a shape subgraph (Shape → Gather →
+    Unsqueeze → Concat, as exporters write ``x.view(x.size(0), 4, 4)``) → Relu → Gemm."""
+    w1 = helper.make_tensor("w1", TensorProto.FLOAT, [8, 16], [0.1] * 128)
+    w2 = helper.make_tensor("w2", TensorProto.FLOAT, [16, 3], [0.1] * 48)
+    inits = [
+        w1,
+        w2,
+        helper.make_tensor("zero", TensorProto.INT64, [], [0]),
+        helper.make_tensor("ax0", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("tail", TensorProto.INT64, [2], [4, 4]),
+        helper.make_tensor("flat", TensorProto.INT64, [2], [0, 16]),
+    ]
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1"], ["h"], name="fc1"),
+        helper.make_node("Shape", ["h"], ["sh"], name="shape"),
+        helper.make_node("Gather", ["sh", "zero"], ["n"], name="size0", axis=0),
+        helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"], name="unsq"),
+        helper.make_node("Concat", ["n1", "tail"], ["target"], name="cat", axis=0),
+        helper.make_node("Reshape", ["h", "target"], ["h3"], name="view"),
+        helper.make_node("Relu", ["h3"], ["r"], name="relu"),
+        helper.make_node("Reshape", ["r", "flat"], ["r2"], name="flatten"),
+        helper.make_node("Gemm", ["r2", "w2"], ["y"], name="fc2"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [_vi("x", [batch_dim, 8])], [_vi("y", [batch_dim, 3])], inits
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    p = tmp_path / f"shape_{batch_dim}.onnx"
+    onnx.save(model, p)
+    return p
+
+
+def test_shape_subgraphs_are_folded_before_ops_are_judged(tmp_path: Path):
+    """The shape helper ops are evaluated by ONNX's reference evaluator and vanish; the
+    data path keeps its MACs and trains.  A symbolic batch is bound by ``batch`` first."""
+    for dim, kw in ((2, {}), ("N", {"batch": 2})):
+        g = load_onnx(_shape_subgraph_model(tmp_path, dim), **kw)
+        types = [op.op_type for op in g.ops]
+        assert not {"Shape", "Gather", "Unsqueeze", "Concat"} & set(types)
+        assert g.tensors[g.ops[-1].outputs[0]].shape == (2, 3)
+        assert sum(op.macs for op in g.ops if op.kind == OpKind.GEMM) == 2 * 8 * 16 + 2 * 16 * 3
+        assert any(op.op_type == "Relu" for op in g.ops)
+        derive_training_graph(g, optimizer="sgd")
+
+
+def test_shape_of_an_unbound_dimension_stays_a_clear_error(tmp_path: Path):
+    """Without ``batch`` the Shape input is dynamic: nothing folds and the error names
+    the op and node."""
+    with pytest.raises(OnnxImportError, match=r"'Shape'.*shape"):
+        load_onnx(_shape_subgraph_model(tmp_path, "N"))
