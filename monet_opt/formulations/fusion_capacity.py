@@ -298,19 +298,23 @@ def solve_fusion_capacity(
         deadline,
     )
     solve_s += run.solve_seconds
-    best = None if run.best is None else (run.value, run.best)
     bound = run.bound
-    v_best, on_best = best if best is not None else (math.inf, frozenset())
-    dec = Decision(alloc, prio, stacks_of(inp, on_best), ck)
+    found = run.best is not None
+    dec = Decision(alloc, prio, stacks_of(inp, run.best or frozenset()), ck)  # type: ignore[arg-type]
+    if found:
+        status = "optimal" if bound >= run.value * (1 - opts.mip_gap) else "iterated"
+    else:  # no stacking fits, layer by layer included: the decision is only a reference
+        status = "infeasible" if bound == math.inf else "time_limit"
     res = SolveResult.build(
         problem,
         formulation="fusion",
         objective_name=objective,
         decision=dec,
-        simulated_of=objective,
-        milp_objective=v_best if best is not None else None,
+        simulated_of=objective if found else (lambda _s: math.inf),
+        milp_objective=run.value if found else None,
         milp_bound=bound,
-        solver_status="optimal" if best and bound >= v_best * (1 - opts.mip_gap) else "iterated",
+        solver_status=status,
+        infeasible=not found and bound == math.inf,
         mip_gap=opts.mip_gap,
         scope=(
             "layer stacks of at most max_stack nodes that fit, for the fixed allocation, "

@@ -236,7 +236,9 @@ def solve_remat_placement(
     SolveResult
         ``formulation="remat_placement"``; ``decision`` carries the keep set and a
         complete placement; ``bound`` is valid for the whole space; ``extra`` holds
-        ``kept``, ``recomputed``, ``keep_sets_evaluated`` and ``cuts``.
+        ``kept``, ``recomputed`` and ``keep_sets_evaluated``.  When no keep set's
+        placement fits, ``status`` is ``infeasible`` (proven) or ``no_solution`` (time
+        limit) and ``decision`` is the start, for reference.
 
     Raises
     ------
@@ -289,17 +291,29 @@ def solve_remat_placement(
         opts,
         deadline,
     )
-    if run.best is None:
-        raise ValueError(
-            "no keep set within the budget has a placement that fits every memory "
-            "(lower the budget's strictness or enlarge the SRAMs)"
-        )
-    best = subs[run.best]  # type: ignore[index]
     bound = run.bound
     solve_s = run.solve_seconds + sum(x.solve_seconds for x in subs.values())
-    evaluated = run.evaluated
-    dec = best.decision
     cands = problem.checkpoint_tensors
+    if run.best is None:  # no keep set's placement fits (proven when the bound is inf)
+        return SolveResult.build(
+            problem,
+            formulation="remat_placement",
+            objective_name=objective,
+            decision=Decision(alloc, fx.priority, (), fx.checkpoints),
+            simulated_of=lambda _s: math.inf,  # no answer: the start is only a reference
+            milp_objective=None,
+            milp_bound=bound,
+            solver_status="infeasible" if bound == math.inf else "time_limit",
+            mip_gap=opts.mip_gap,
+            scope="keep sets within the footprint budget whose placement fits every memory",
+            infeasible=bound == math.inf,
+            solve_seconds=solve_s,
+            extra={"keep_sets_evaluated": len(run.evaluated), "budget_bits": budget_bits},
+            models_capacity=True,
+            method="milp-benders",
+        )
+    best = subs[run.best]  # type: ignore[index]
+    dec = best.decision
     kept = dec.checkpoints if dec.checkpoints is not None else frozenset(cands)
     return SolveResult.build(
         problem,
@@ -324,8 +338,7 @@ def solve_remat_placement(
         extra={
             "kept": sorted(kept),
             "recomputed": [a for a in cands if a not in kept],
-            "keep_sets_evaluated": len(evaluated),
-            "cuts": len(evaluated),
+            "keep_sets_evaluated": len(run.evaluated),
             "budget_bits": budget_bits,
         },
         models_capacity=True,

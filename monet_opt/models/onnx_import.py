@@ -172,21 +172,7 @@ def load_onnx(
     consts = {o for n in g.node if n.op_type in _SKIP for o in n.output}
     graph_inputs = [vi for vi in g.input if vi.name not in init_shapes]
 
-    if batch is not None:
-        for vi in graph_inputs:
-            if _is_weight_input(g, vi.name):
-                continue
-            dims = vi.type.tensor_type.shape.dim
-            if len(dims):
-                dims[0].Clear()
-                dims[0].dim_value = batch
-        del g.value_info[:]
-        for vo in g.output:
-            vo.type.tensor_type.ClearField("shape")
-    try:
-        inferred = shape_inference.infer_shapes(model)
-    except Exception as exc:  # noqa: BLE001
-        raise OnnxImportError(f"{path.name}: ONNX shape inference failed: {exc}") from exc
+    inferred = _infer(model, batch, path)
     shapes: dict[str, tuple[int | str | None, ...] | None] = {}
     for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
         s = _dims(vi)
@@ -340,6 +326,29 @@ _FOLD_ONLY = frozenset(
 )  # fmt: skip
 
 
+def _infer(model: onnx.ModelProto, batch: int | None, path: Path) -> onnx.ModelProto:
+    """Bind dim 0 of every network input to ``batch`` (in place; weight inputs and
+    initializers keep theirs, stale inferred shapes are dropped) and run ONNX shape
+    inference."""
+    g = model.graph
+    if batch is not None:
+        inits = {t.name for t in g.initializer}
+        for vi in g.input:
+            if vi.name in inits or _is_weight_input(g, vi.name):
+                continue
+            dims = vi.type.tensor_type.shape.dim
+            if len(dims):
+                dims[0].Clear()
+                dims[0].dim_value = batch
+        del g.value_info[:]
+        for vo in g.output:
+            vo.type.tensor_type.ClearField("shape")
+    try:
+        return shape_inference.infer_shapes(model)
+    except Exception as exc:  # noqa: BLE001
+        raise OnnxImportError(f"{path.name}: ONNX shape inference failed: {exc}") from exc
+
+
 _INT_TYPES = frozenset(
     {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.INT8, onnx.TensorProto.BOOL}
 )
@@ -358,17 +367,8 @@ def _fold_constants(model: onnx.ModelProto, batch: int | None, path: Path) -> on
 
     model = onnx.ModelProto.FromString(model.SerializeToString())
     g = model.graph
-    if batch is not None:
-        for vi in g.input:
-            dims = vi.type.tensor_type.shape.dim
-            if len(dims) and vi.name not in {t.name for t in g.initializer}:
-                dims[0].Clear()
-                dims[0].dim_value = batch
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
-    try:
-        inferred = shape_inference.infer_shapes(model)
-    except Exception as exc:  # noqa: BLE001
-        raise OnnxImportError(f"{path.name}: ONNX shape inference failed: {exc}") from exc
+    inferred = _infer(model, batch, path)
     static: dict[str, tuple[int, ...]] = {}
     for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
         d = _dims(vi)

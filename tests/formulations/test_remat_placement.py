@@ -143,3 +143,21 @@ def test_never_worse_than_its_start_and_rejects_bad_input() -> None:
         solve_remat_placement(p.unbounded, Decision(alloc))
     with pytest.raises(ValueError, match="objective"):
         solve_remat_placement(p, Decision(alloc), "edp")
+
+
+def test_no_fitting_keep_set_is_reported_not_raised(monkeypatch) -> None:
+    """When no keep set's placement fits, the result says infeasible (every keep set
+    cut) instead of raising, so the joint solver goes on with its incumbent."""
+    import dataclasses
+
+    from monet_opt.formulations import remat_placement as rp
+
+    real = rp.solve_placement
+
+    def never_fits(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        return dataclasses.replace(real(*args, **kw), solver_status="infeasible")
+
+    monkeypatch.setattr(rp, "solve_placement", never_fits)
+    p, alloc, _ = _case(SEEDS[0])
+    res = solve_remat_placement(p, Decision(alloc), "latency", OPTS)
+    assert res.status == "infeasible" and res.simulated == float("inf")
