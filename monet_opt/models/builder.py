@@ -15,17 +15,30 @@ which the cost model relies on:
 * **Element-wise** (``OpKind.ELEMENTWISE``): loop dims ``B`` (= leading dim of the output) and
   ``E`` (elements per sample); ``macs = B*E*cost`` with the per-element cost of
   :data:`ELEMENT_OP_COST` (1 for arithmetic/select, 2 for ops based on a transcendental
-  function such as Gelu, Sigmoid, Tanh, Erf, Silu, Sqrt and Pow; 2 for HardSigmoid's
-  multiply-add and clip, 3 for HardSwish's extra multiply).
+  function such as Gelu, Sigmoid, Tanh, Erf, Silu, Sqrt, Pow, Exp, Log, Sin and Cos; 2 for
+  HardSigmoid's multiply-add and clip, 3 for HardSwish's extra multiply).  Data-movement ops
+  that write every output element are element-wise ops of cost 1 per output element:
+  ``Where`` (select), ``Gather`` / ``GatherElements`` on activations (index-select copy),
+  ``Expand`` (broadcast copy), ``Dropout`` in training mode (mask multiply), ``Trilu`` on
+  data (mask), and the comparisons (``Equal``, ``Less``, ...: one compare per element).
+* **Embedding** (``Gather`` on a 2-D weight along axis 0): an element-wise op ``Embedding``
+  reading ``(ids, table)``, one copy per output element.
+* **Reduction** (``OpKind.NORM``: ReduceSum, ReduceMean other than global average pooling,
+  ReduceMax, ReduceMin): loop dims ``B, E`` of the *input* (the iteration space),
+  ``macs = numel(input)`` (one add / compare per input element).
+* **Einsum** that is a (batched) matrix product (``OpKind.GEMM``): the equation's letters
+  are grouped into batch (both operands and output), rows ``D`` (first operand and output),
+  columns ``K`` (second operand and output) and contraction ``C`` (both operands, not the
+  output); ``macs = B*D*C*K``; see :func:`einsum_gemm_dims`.
 * **Pool** (``OpKind.POOL``): loop dims ``B, K, OY, OX, FY, FX`` (``K`` = channels),
   ``macs = output elements * window``.
 * **Norm** (``OpKind.NORM``: Softmax, LayerNormalization, BatchNormalization): loop dims
   ``B, E``, ``macs = NORM_OPS_PER_ELEMENT (5) * elements`` (max/mean, subtract, exp/square,
   sum, divide/scale: an estimate, not an exact count).
 * **Shape** (``OpKind.SHAPE``: Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat,
-  Identity, head split/merge): ``macs = 0``; they are treated as free re-indexing (a layout
-  change that the consumer's access pattern absorbs).  Each writes a new tensor name because
-  tensors are written once.
+  Identity, Slice, Pad, the per-output slices of Split, head split/merge): ``macs = 0``;
+  they are treated as free re-indexing (a layout change that the consumer's access pattern
+  absorbs).  Each writes a new tensor name because tensors are written once.
 
 Biases and other rank-0/rank-1 parameters are **dropped**, as MONET's training-graph passes
 drop bias and rank-1 tensors (Morlier et al., "MONET: Modeling and Optimization of neural
@@ -44,7 +57,9 @@ from monet_opt.models.ir import Graph, Op, OpKind, Phase, Tensor, TensorRole
 
 __all__ = [
     "ELEMENT_OP_COST",
+    "INDEX_PRECISION",
     "NORM_OPS_PER_ELEMENT",
+    "einsum_gemm_dims",
     "GraphBuilder",
     "conv_output_hw",
     "batch_elements",
@@ -69,6 +84,19 @@ ELEMENT_OP_COST: Mapping[str, int] = {
     "Sqrt": 2,
     "Pow": 2,  # constant exponent
     "Cast": 1,  # one conversion per element (the tensor keeps its modelled precision)
+    "Neg": 1,
+    "Abs": 1,
+    "Reciprocal": 1,  # one division
+    "Exp": 2,
+    "Log": 2,
+    "Sin": 2,
+    "Cos": 2,
+    "Where": 1,  # select
+    "Gather": 1,  # index-select copy, per output element
+    "GatherElements": 1,
+    "Expand": 1,  # broadcast copy, per output element
+    "Dropout": 1,  # multiply by the (pre-generated, scaled) mask
+    "Trilu": 1,  # keep / zero per element
 }
 
 #: Element operations per element for NORM ops (Softmax, LayerNorm, BatchNorm) and the loss.
@@ -115,6 +143,84 @@ def batch_elements(shape: Sequence[int]) -> dict[str, int]:
     if len(shape) <= 1:
         return {"B": 1, "E": math.prod(shape) if shape else 1}
     return {"B": shape[0], "E": math.prod(shape[1:])}
+
+
+def einsum_gemm_dims(
+    equation: str, a_shape: Sequence[int], b_shape: Sequence[int]
+) -> tuple[dict[str, int], tuple[int, ...]]:
+    """GEMM loop dims and output shape of a two-operand einsum that is a matrix product.
+
+    Letters are classified as batch (in both operands and the output), rows ``D`` (first
+    operand and output only), columns ``K`` (second operand and output only) and contraction
+    ``C`` (both operands, not the output).  ``...`` stands for broadcast leading dims
+    (right-aligned, as in NumPy); an implicit output (no ``->``) is the letters that occur
+    once, sorted, after the ellipsis.  Examples: ``"bhqd,bhkd->bhqk"`` (attention scores),
+    ``"bij,bjk->bik"``, ``"...ij,jk->...ik"`` (a linear layer).
+
+    Parameters
+    ----------
+    equation
+        The ``Einsum`` equation.
+    a_shape, b_shape
+        Operand shapes in elements.
+
+    Returns
+    -------
+    tuple
+        ``({"B", "D", "C", "K"} sizes, output shape)``; ``B*D*C*K`` is the MAC count.
+
+    Raises
+    ------
+    ValueError
+        For anything else: not two operands, a repeated letter (diagonal), a letter summed
+        away from a single operand, an output letter no operand has, or a size mismatch.
+    """
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != 2:
+        raise ValueError(f"einsum {equation!r}: only two-operand matrix products are supported")
+    shapes = (tuple(a_shape), tuple(b_shape))
+    n_ell = max(
+        (len(s) - (len(t) - 3) for t, s in zip(terms, shapes, strict=True) if "..." in t),
+        default=0,
+    )
+    ph = [chr(0x391 + i) for i in range(n_ell)]  # placeholder letters for ``...`` dims
+
+    def expand(term: str, rank: int | None) -> list[str]:
+        if "..." not in term:
+            return list(term)
+        head, tail = term.split("...")
+        n = n_ell if rank is None else rank - len(head) - len(tail)
+        return [*head, *ph[n_ell - n :], *tail]
+
+    ops = [expand(t, len(s)) for t, s in zip(terms, shapes, strict=True)]
+    sizes: dict[str, int] = {}
+    for letters, shp in zip(ops, shapes, strict=True):
+        if len(letters) != len(shp) or len(set(letters)) != len(letters):
+            raise ValueError(f"einsum {equation!r}: term does not match shape {shp} or repeats")
+        for ch, d in zip(letters, shp, strict=True):
+            old = sizes.get(ch, 1)
+            if old != 1 and d != 1 and old != d:
+                raise ValueError(f"einsum {equation!r}: size mismatch for {ch!r}: {old} vs {d}")
+            sizes[ch] = max(old, int(d))
+    if arrow:
+        out = expand(rhs, None)
+    else:
+        once = [c for c in sorted(sizes) if c not in ph and (ops[0] + ops[1]).count(c) == 1]
+        out = [c for c in ph if c in sizes] + once
+    a, b, o = set(ops[0]), set(ops[1]), set(out)
+    if len(o) != len(out) or not o <= a | b:
+        raise ValueError(f"einsum {equation!r}: bad output term")
+    lone = (a ^ b) - o
+    if lone:
+        raise ValueError(
+            f"einsum {equation!r}: letters {sorted(lone)} are summed within one operand; "
+            "only (batched) matrix products are supported"
+        )
+    groups = {"B": a & b & o, "D": (a & o) - b, "C": (a & b) - o, "K": (b & o) - a}
+    dims = {k: math.prod(sizes[c] for c in v) for k, v in groups.items()}
+    return dims, tuple(sizes[c] for c in out)
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
@@ -417,6 +523,58 @@ class GraphBuilder:
             (y,),
             NORM_OPS_PER_ELEMENT * self.tensors[y].numel,
             attrs,
+        )
+        return y
+
+    def reduce(
+        self,
+        name: str,
+        op_type: str,
+        x: str,
+        out_shape: Sequence[int],
+        out: str | None = None,
+        attrs: Mapping[str, object] | None = None,
+    ) -> str:
+        """ReduceSum / ReduceMean / ReduceMax / ReduceMin of ``x`` to ``out_shape``.
+
+        Kind ``NORM`` (a reduction), loop dims ``B, E`` of the input, ``macs = numel(x)``.
+        """
+        y = self.tensor(out or f"{name}.out", out_shape)
+        xt = self.tensors[x]
+        self.add_op(
+            name, op_type, OpKind.NORM, batch_elements(xt.shape), (x,), (y,), xt.numel, attrs
+        )
+        return y
+
+    def einsum(self, name: str, a: str, b: str, equation: str, out: str | None = None) -> str:
+        """Two-operand ``Einsum`` that is a (batched) matrix product, as a GEMM op.
+
+        If ``a`` is a weight and ``b`` is not, the operands are swapped so that ``I2`` is the
+        weight (the loop dims are symmetric in the operands).  Raises ``ValueError`` for any
+        other contraction (see :func:`einsum_gemm_dims`).
+        """
+        terms = equation.replace(" ", "")
+        if (
+            self.tensors[a].role == TensorRole.WEIGHT
+            and self.tensors[b].role != TensorRole.WEIGHT
+            and "->" in terms
+        ):
+            lhs, rhs = terms.split("->")
+            parts = lhs.split(",")
+            if len(parts) == 2:
+                a, b = b, a
+                terms = f"{parts[1]},{parts[0]}->{rhs}"
+        dims, out_shape = einsum_gemm_dims(terms, self.shape(a), self.shape(b))
+        y = self.tensor(out or f"{name}.out", out_shape)
+        self.add_op(
+            name,
+            "Einsum",
+            OpKind.GEMM,
+            dims,
+            (a, b),
+            (y,),
+            math.prod(dims.values()),
+            {"equation": terms},
         )
         return y
 
