@@ -131,11 +131,16 @@ class WorkloadConfig(_Strict):
 
     ``mode: training`` (default) derives one training step (forward, loss, backward,
     optimizer); ``mode: inference`` schedules the forward pass alone (Stream's cases).
+    ``graph`` says what an ONNX file holds: ``auto`` (default) recognises a training
+    graph (onnxruntime-training's ``*Grad`` ops, gradient-accumulation buffers, optimizer
+    moments) and imports it as it is, with no second backward; ``forward`` or
+    ``training`` overrides the recognition (see :mod:`monet_opt.models.onnx_training`).
     """
 
     model: str | None = None
     onnx: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    graph: Literal["auto", "forward", "training"] = "auto"
     mode: Literal["training", "inference"] = "training"
     optimizer: Literal["adamw", "sgd"] = "adamw"
     precision: PrecisionConfig = Field(default_factory=PrecisionConfig)
@@ -144,6 +149,8 @@ class WorkloadConfig(_Strict):
     def _one_source(self) -> WorkloadConfig:
         if (self.model is None) == (self.onnx is None):
             raise ValueError("give exactly one of 'model' (a built-in name) or 'onnx' (a file)")
+        if self.graph != "auto" and self.onnx is None:
+            raise ValueError("'graph' applies only to an ONNX workload ('onnx: <file>')")
         return self
 
 

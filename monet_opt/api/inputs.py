@@ -22,6 +22,12 @@ from monet_opt.errors import InputError
 from monet_opt.hardware import Accelerator, load_accelerator
 from monet_opt.models import Graph, Precision, build_model, derive_training_graph, load_onnx
 from monet_opt.models.onnx_import import ONNX_OPTIONS, OnnxImportError
+from monet_opt.models.onnx_training import (
+    TRAINING_ONNX_OPTIONS,
+    classify_onnx,
+    forward_part,
+    load_onnx_training,
+)
 from monet_opt.models.zoo import BUILTIN_MODELS
 from monet_opt.schedule.problem import Problem, build_problem
 from monet_opt.units import MIB_BITS, within
@@ -174,18 +180,64 @@ def build_forward(cfg: Config) -> Graph:
         raise InputError(file, "workload.options", _first_line(str(exc))) from None
 
 
+def _onnx_graph_kind(cfg: Config) -> str:
+    """``"forward"`` or ``"training"`` for an ONNX workload (``"forward"`` otherwise)."""
+    wl = cfg.workload
+    if wl.onnx is None:
+        return "forward"
+    path = cfg.onnx_path
+    assert path is not None
+    err = _options_error(cfg, list(ONNX_OPTIONS), f"an ONNX model ({path.name})")
+    if err is not None:
+        raise err
+    if not path.is_file():
+        raise InputError(cfg.source, "workload.onnx", f"file not found: {path}")
+    try:
+        return classify_onnx(path, wl.graph)
+    except (OnnxImportError, OSError) as exc:
+        raise InputError(path, None, _first_line(str(exc), path)) from None
+
+
+def _imported_training_graph(cfg: Config) -> Graph:
+    """An ONNX training graph imported as it is (``workload.mode: inference``: its
+    forward ops alone)."""
+    wl = cfg.workload
+    path = cfg.onnx_path
+    assert path is not None
+    err = _options_error(cfg, list(TRAINING_ONNX_OPTIONS), f"an ONNX training graph ({path.name})")
+    if err is not None:
+        raise err
+    try:
+        precision = Precision(**wl.precision.model_dump())
+    except (ValueError, TypeError) as exc:
+        raise InputError(cfg.source, "workload.precision", _first_line(str(exc))) from None
+    try:
+        graph = load_onnx_training(path, precision=precision, **wl.options)
+    except (OnnxImportError, OSError) as exc:
+        raise InputError(path, None, _first_line(str(exc), path)) from None
+    except (TypeError, ValueError) as exc:  # a bad option value
+        raise InputError(cfg.source, "workload.options", _first_line(str(exc))) from None
+    return forward_part(graph) if wl.mode == "inference" else graph
+
+
 def build_training_graph(cfg: Config, forward: Graph | None = None) -> Graph:
     """The graph to schedule: the training step (forward + loss + backward + optimizer)
     of the workload, or its forward pass alone with ``workload.mode: inference``.
+
+    An ONNX file that holds a training graph (``workload.graph``, recognised by
+    :func:`monet_opt.models.onnx_training.classify_onnx`) is imported as it is: its own
+    backward and optimizer are scheduled and ``workload.optimizer`` does not apply.
 
     Raises
     ------
     InputError
         As :func:`build_forward`, or when the training graph cannot be derived.
     """
+    wl = cfg.workload
+    if forward is None and _onnx_graph_kind(cfg) == "training":
+        return _imported_training_graph(cfg)
     if forward is None:
         forward = build_forward(cfg)
-    wl = cfg.workload
     if wl.mode == "inference":
         return forward
     try:

@@ -1,0 +1,379 @@
+"""ONNX training graphs imported as they are (monet_opt.models.onnx_training)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from monet_opt.api.inputs import build_training_graph
+from monet_opt.config import config_from_dict
+from monet_opt.errors import InputError
+from monet_opt.models import (
+    OpKind,
+    Phase,
+    TensorRole,
+    build_model,
+    derive_training_graph,
+    training_summary,
+)
+from monet_opt.models.onnx_import import OnnxImportError
+from monet_opt.models.onnx_training import (
+    classify_onnx,
+    forward_part,
+    graph_evidence,
+    load_onnx_training,
+)
+
+from .conftest import SHARED_DIR
+
+MONET = SHARED_DIR / "peer-data" / "monet_pr92" / "resnet18_full_training.onnx"
+F = TensorProto.FLOAT
+MS = "com.microsoft"
+
+
+def _vi(name: str, shape: tuple[int, ...], dtype: int = F) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def _save(tmp_path: Path, nodes, inputs, outputs, inits=(), name="g") -> Path:
+    graph = helper.make_graph(nodes, name, inputs, outputs, list(inits))
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)]
+    )
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+# -- a small training graph of our own: MLP, softmax cross-entropy, SGD with momentum ----
+B, C, H, K = 8, 32, 64, 10
+
+
+def _mlp_sgd(tmp_path: Path, *, ms_ops: bool = True, states: bool = True) -> Path:
+    """MLP ``X[B,C] -> Gemm(W1^T) -> Relu -> Gemm(W2^T) -> logits[B,K]`` trained by SGD
+    with momentum, written as onnxruntime-training writes it (``ms_ops``) or with
+    standard ops only (``ReluGrad`` as ``Mul`` by a mask input; no loss-grad op)."""
+    n = helper.make_node
+    nodes = [
+        n("Gemm", ["X", "W1"], ["z"], name="fc1", transB=1),
+        n("Relu", ["z"], ["h"], name="relu"),
+        n("Gemm", ["h", "W2"], ["logits"], name="fc2", transB=1),
+    ]
+    inputs = [_vi("X", (B, C)), _vi("W1", (H, C)), _vi("W2", (K, H))]
+    if ms_ops:
+        nodes += [
+            n(
+                "SoftmaxCrossEntropyLoss",
+                ["logits", "labels"],
+                ["loss", "log_prob"],
+                name="loss",
+                reduction="mean",
+            ),
+            n(
+                "SoftmaxCrossEntropyLossGrad",
+                ["loss_grad", "log_prob", "labels"],
+                ["logits_grad"],
+                name="loss_Grad/SCEGrad",
+                domain=MS,
+                reduction="mean",
+            ),
+        ]
+        inputs += [_vi("labels", (B,), TensorProto.INT64), _vi("loss_grad", ())]
+        dz = [n("ReluGrad", ["h_grad", "h"], ["z_grad"], name="relu_Grad/ReluGrad_0", domain=MS)]
+    else:
+        inputs += [_vi("logits_grad", (B, K)), _vi("mask", (B, H))]
+        dz = [n("Mul", ["h_grad", "mask"], ["z_grad"], name="relu_grad_mask")]
+    nodes += [
+        n("Gemm", ["logits_grad", "W2"], ["h_grad"], name="fc2_Grad/Gemm_0"),
+        n("Gemm", ["logits_grad", "h"], ["W2_grad"], name="fc2_Grad/Gemm_1", transA=1),
+        *dz,
+        n("Gemm", ["z_grad", "X"], ["W1_grad"], name="fc1_Grad/Gemm_1", transA=1),
+    ]
+    outputs = []
+    inits = [numpy_helper.from_array(np.array([0.9], np.float32), "mu")]
+    inits.append(numpy_helper.from_array(np.array([0.01], np.float32), "lr"))
+    for w, shape in (("W1", (H, C)), ("W2", (K, H))):
+        if states:
+            inputs.append(_vi(f"{w}_momentum", shape))
+            nodes += [
+                n("Mul", [f"{w}_momentum", "mu"], [f"{w}_t1"], name=f"sgd_{w}_mul"),
+                n("Add", [f"{w}_t1", f"{w}_grad"], [f"{w}_m"], name=f"sgd_{w}_add"),
+                n("Mul", [f"{w}_m", "lr"], [f"{w}_t2"], name=f"sgd_{w}_lr"),
+            ]
+            step = f"{w}_t2"
+        else:
+            nodes.append(n("Mul", [f"{w}_grad", "lr"], [f"{w}_t2"], name=f"sgd_{w}_lr"))
+            step = f"{w}_t2"
+        nodes.append(n("Sub", [w, step], [f"{w}_new"], name=f"sgd_{w}_update"))
+        outputs.append(_vi(f"{w}_new", shape))
+    return _save(tmp_path, nodes, inputs, outputs, inits, name="mlp_sgd")
+
+
+def test_own_training_graph_phases_roles_and_macs(tmp_path: Path) -> None:
+    path = _mlp_sgd(tmp_path)
+    assert classify_onnx(path) == "training"
+    g = load_onnx_training(path)
+    phases = {op.name: op.phase for op in g.ops}
+    assert {n for n, p in phases.items() if p == Phase.FORWARD} == {"fc1", "relu", "fc2", "loss"}
+    assert {n for n, p in phases.items() if p == Phase.BACKWARD} == {
+        "loss_Grad/SCEGrad",
+        "fc2_Grad/Gemm_0",
+        "fc2_Grad/Gemm_1",
+        "relu_Grad/ReluGrad_0",
+        "fc1_Grad/Gemm_1",
+    }
+    assert sum(p == Phase.OPTIMIZER for p in phases.values()) == 8
+    # MACs: forward B*C*H + B*H*K; backward dX of fc2 and both dW (no dX of the input)
+    assert g.total_macs(Phase.FORWARD) == B * C * H + B * H * K
+    assert g.total_macs(Phase.BACKWARD) == B * H * K + H * K * B + H * C * B
+    by = {op.name: op for op in g.ops}
+    assert dict(by["fc2_Grad/Gemm_1"].loop_dims) == {"B": 1, "D": K, "C": B, "K": H}
+    assert by["fc2_Grad/Gemm_1"].forward_op == "fc2"
+    assert by["relu_Grad/ReluGrad_0"].op_type == "ReluGrad"
+    assert by["relu_Grad/ReluGrad_0"].macs == B * H
+    assert by["loss_Grad/SCEGrad"].op_type == "SoftmaxCrossEntropyGrad"
+    assert by["loss"].kind == OpKind.LOSS
+    assert by["sgd_W1_update"].forward_op == "W1"
+    role = {t: g.tensors[t].role for t in g.tensors}
+    assert role["W1"] == role["W2"] == TensorRole.WEIGHT
+    assert role["W1_new"] == TensorRole.WEIGHT  # written back
+    assert role["W1_momentum"] == TensorRole.OPTIMIZER_STATE
+    assert role["W1_m"] == TensorRole.OPTIMIZER_STATE  # the updated momentum: written back
+    assert role["W1_grad"] == TensorRole.WEIGHT_GRADIENT
+    assert role["h_grad"] == TensorRole.GRADIENT
+    assert role["labels"] == TensorRole.LABEL and g.tensors["labels"].precision == 32
+    assert role["X"] == TensorRole.INPUT
+    assert g.tensors["W1_t2"].precision == 32  # optimizer math at the state precision
+    assert g.checkpoint_candidates == {"X", "h", "log_prob"}
+    assert g.parameter_count == H * C + K * H
+    # scalars (mu, lr, loss_grad) are not modelled
+    assert not {"mu", "lr", "loss_grad"} & set(g.tensors)
+
+
+def test_no_second_backward_through_the_api(tmp_path: Path) -> None:
+    """A training graph of standard ops only (recognised by its momentum inputs) is
+    scheduled as it is: no derived loss, backward or optimizer op is added."""
+    path = _mlp_sgd(tmp_path, ms_ops=False)
+    onnx_nodes = len(onnx.load(str(path)).graph.node)
+    cfg = config_from_dict(
+        {
+            "workload": {"onnx": str(path)},
+            "accelerator": str(
+                Path(__file__).resolve().parents[2] / "examples/hardware/tpu_like_quad_core.yaml"
+            ),
+        }
+    )
+    g = build_training_graph(cfg)
+    assert len(g.ops) == onnx_nodes
+    assert not {op.op_type for op in g.ops} & {"AdamW", "SGD", "SoftmaxCrossEntropy"}
+    assert not any(op.name.endswith((".dX", ".dW")) for op in g.ops)
+    assert {op.phase for op in g.ops} == set(Phase)
+    # mode: inference keeps the forward ops of the training graph
+    cfg_inf = cfg.model_copy(
+        update={"workload": cfg.workload.model_copy(update={"mode": "inference"})}
+    )
+    fwd = build_training_graph(cfg_inf)
+    assert [op.name for op in fwd.ops] == ["fc1", "relu", "fc2"]
+
+
+def test_recognizer_weak_evidence_asks_for_the_option(tmp_path: Path) -> None:
+    path = _mlp_sgd(tmp_path, ms_ops=False, states=False)
+    ev = graph_evidence(onnx.load(str(path)))
+    assert ev.kind == "ambiguous" and not ev.strong
+    with pytest.raises(OnnxImportError, match="workload.graph: training"):
+        classify_onnx(path)
+    assert classify_onnx(path, "training") == "training"
+    g = load_onnx_training(path)
+    assert g.total_macs(Phase.BACKWARD) == B * H * K + H * K * B + H * C * B
+    assert classify_onnx(path, "forward") == "forward"
+
+
+def test_forward_override_on_a_training_graph_is_an_error(tmp_path: Path) -> None:
+    path = _mlp_sgd(tmp_path)
+    with pytest.raises(OnnxImportError, match="count the backward twice"):
+        classify_onnx(path, "forward")
+    with pytest.raises(ValueError, match="allowed values"):
+        classify_onnx(path, "both")
+
+
+def test_forward_graph_is_not_a_training_graph(tmp_path: Path) -> None:
+    n = helper.make_node
+    path = _save(
+        tmp_path,
+        [n("Gemm", ["X", "W"], ["Y"], transB=1)],
+        [_vi("X", (2, 4)), _vi("W", (3, 4))],
+        [_vi("Y", (2, 3))],
+    )
+    assert classify_onnx(path) == "forward"
+    with pytest.raises(OnnxImportError, match="no backward op"):
+        load_onnx_training(path)
+
+
+def test_unsupported_op_in_a_training_graph(tmp_path: Path) -> None:
+    n = helper.make_node
+    path = _save(
+        tmp_path,
+        [
+            n("Gemm", ["X", "W"], ["Y"], transB=1),
+            n("NonZero", ["Y"], ["nz"], name="weird"),
+            n("ReluGrad", ["Y", "Y"], ["Y_grad"], name="rg", domain=MS),
+        ],
+        [_vi("X", (2, 4)), _vi("W", (3, 4))],
+        [_vi("Y_grad", (2, 3))],
+    )
+    with pytest.raises(OnnxImportError, match=r"'NonZero'.*'weird'.*supported"):
+        load_onnx_training(path)
+
+
+def test_config_graph_field_needs_an_onnx_workload() -> None:
+    with pytest.raises(InputError, match="graph"):
+        config_from_dict(
+            {"workload": {"model": "mlp", "graph": "training"}, "accelerator": "x.yaml"}
+        )
+
+
+# -- MONET's rewritten op set: im2col dW and ConvTranspose dX ----------------------------
+#: im2col column order (C, FY, FX) from ``[B, C, FY, OY, FX, OX]``; MONET's files use
+#: ``[0, 3, 5, 4, 1, 2]`` (columns (FX, C, FY)), a permutation of the same dW entries.
+TRUE_PERM = [0, 3, 5, 1, 2, 4]
+MONET_PERM = [0, 3, 5, 4, 1, 2]
+
+
+def _im2col_graph(
+    tmp_path: Path, perm: list[int] = TRUE_PERM
+) -> tuple[Path, dict[str, np.ndarray]]:
+    """Conv dW written as MONET writes it (Pad, Gather, Gather, Transpose, Reshape,
+    MatMul, ReduceSum over the batch, Reshape), and the dX as a ConvTranspose."""
+    n = helper.make_node
+    b, c, k, hw, f = 2, 2, 3, 4, 3
+    hi = np.array([[i + ky for i in range(hw)] for ky in range(f)], np.int64)  # [FY, OY]
+    consts = {
+        "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
+        "hi": hi,
+        "wi": hi.copy(),
+        "s_dy": np.array([b, k, hw * hw], np.int64),
+        "s_x": np.array([b, hw * hw, c * f * f], np.int64),
+        "ax0": np.array([0], np.int64),
+        "s_w": np.array([k, c, f, f], np.int64),
+    }
+    nodes = [
+        n("Conv", ["X", "W"], ["Y"], name="conv", pads=[1, 1, 1, 1], kernel_shape=[f, f]),
+        n("ReluGrad", ["Y_grad", "Y"], ["dY"], name="conv_relu_Grad/ReluGrad_0", domain=MS),
+        n("ConvTranspose", ["dY", "W"], ["X_grad"], pads=[1, 1, 1, 1], kernel_shape=[f, f]),
+        n("Reshape", ["dY", "s_dy"], ["dy2"]),
+        n("Pad", ["X", "pads"], ["xp"], name="conv_Grad/Pad"),
+        n("Gather", ["xp", "hi"], ["g1"], axis=2, name="conv_Grad/G1"),
+        n("Gather", ["g1", "wi"], ["g2"], axis=4, name="conv_Grad/G2"),
+        n("Transpose", ["g2"], ["tr"], perm=perm, name="conv_Grad/T"),
+        n("Reshape", ["tr", "s_x"], ["cols"], name="conv_Grad/R"),
+        n("MatMul", ["dy2", "cols"], ["mm"], name="conv_Grad/MatMul"),
+        n("ReduceSum", ["mm", "ax0"], ["bs"], keepdims=0, name="conv_Grad/RS"),
+        n("Reshape", ["bs", "s_w"], ["W_grad"], name="conv_Grad/R2"),
+    ]
+    inits = [numpy_helper.from_array(v, name) for name, v in consts.items()]
+    path = _save(
+        tmp_path,
+        nodes,
+        [_vi("X", (b, c, hw, hw)), _vi("W", (k, c, f, f)), _vi("Y_grad", (b, k, hw, hw))],
+        [_vi("W_grad", (k, c, f, f)), _vi("X_grad", (b, c, hw, hw))],
+        inits,
+        name="im2col",
+    )
+    return path, consts
+
+
+def test_im2col_chain_is_one_conv_weight_gradient(tmp_path: Path) -> None:
+    path, _ = _im2col_graph(tmp_path)
+    g = load_onnx_training(path)
+    dw = [op for op in g.ops if op.op_type == "ConvGradWeight"]
+    assert len(dw) == 1 and dw[0].phase == Phase.BACKWARD
+    assert dw[0].inputs == ("X", "dY") and dw[0].outputs == ("W_grad",)
+    assert dict(dw[0].loop_dims) == {"B": 2, "K": 3, "C": 2, "OY": 4, "OX": 4, "FY": 3, "FX": 3}
+    assert dw[0].attrs["reduction"] == ("B", "OY", "OX")
+    conv = next(op for op in g.ops if op.op_type == "Conv")
+    assert dw[0].macs == conv.macs == 2 * 3 * 2 * 16 * 9
+    assert dw[0].forward_op == "conv"
+    dx = next(op for op in g.ops if op.op_type == "ConvGradInput")
+    assert dx.macs == conv.macs and dx.attrs["transposed"]
+    assert dict(dx.loop_dims) == {"B": 2, "K": 2, "C": 3, "OY": 4, "OX": 4, "FY": 3, "FX": 3}
+    # the im2col intermediates are not materialised
+    assert not {"xp", "g1", "g2", "tr", "cols", "mm", "bs"} & set(g.tensors)
+    assert g.tensors["W_grad"].role == TensorRole.WEIGHT_GRADIENT
+    assert "X" in g.checkpoint_candidates
+
+
+@pytest.mark.parametrize("perm", [TRUE_PERM, MONET_PERM])
+def test_im2col_chain_computes_the_conv_weight_gradient(tmp_path: Path, perm) -> None:
+    """The pattern the importer collapses is a conv dW: checked with ONNX's reference
+    evaluator against the definition dW[k,c,i,j] = sum_b,y,x dY[b,k,y,x] Xpad[b,c,y+i,x+j].
+    With MONET's transpose the entries come out permuted within each output channel
+    (same work, so the same cost)."""
+    from onnx.reference import ReferenceEvaluator
+
+    path, consts = _im2col_graph(tmp_path, perm)
+    model = onnx.load(str(path))
+    keep = [nd for nd in model.graph.node if nd.domain != MS and nd.op_type != "ConvTranspose"]
+    keep = [nd for nd in keep if nd.op_type != "Conv"]
+    sub = helper.make_graph(
+        keep,
+        "dw",
+        [_vi("X", (2, 2, 4, 4)), _vi("dY", (2, 3, 4, 4))],
+        [_vi("W_grad", (3, 2, 3, 3))],
+        list(model.graph.initializer),
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, 4, 4)).astype(np.float32)
+    dy = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    (got,) = ReferenceEvaluator(helper.make_model(sub)).run(None, {"X": x, "dY": dy})
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    want = np.zeros((3, 2, 3, 3), np.float32)
+    for i in range(3):
+        for j in range(3):
+            want[:, :, i, j] = np.einsum("bkyx,bcyx->kc", dy, xp[:, :, i : i + 4, j : j + 4])
+    if perm == TRUE_PERM:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    else:
+        assert not np.allclose(got, want, atol=1e-3)
+        np.testing.assert_allclose(
+            np.sort(got.reshape(3, -1)), np.sort(want.reshape(3, -1)), rtol=1e-5, atol=1e-5
+        )
+
+
+# -- MONET's own ResNet-18 training graph ------------------------------------------------
+@pytest.fixture(scope="module")
+def monet_graph():
+    if not MONET.is_file():
+        pytest.skip(f"MONET's training graph not found at {MONET.resolve()}")
+    return load_onnx_training(MONET)
+
+
+def test_monet_resnet18_phase_counts_and_macs(monet_graph) -> None:
+    g = monet_graph
+    s = training_summary(g)
+    # 615 nodes: 49 forward, 69 backward (after removing the bias-gradient dead code and
+    # collapsing 20 im2col chains), 315 optimizer (21 weights x 15 AdamW ops)
+    assert s["ops_per_phase"] == {"forward": 49, "backward": 69, "optimizer": 315}
+    kinds = [op.op_type for op in g.ops]
+    assert kinds.count("ConvGradWeight") == 20 and kinds.count("ConvGradInput") == 19
+    built = derive_training_graph(build_model("resnet18-cifar", batch=4), optimizer="adamw")
+    fwd, bwd = g.total_macs(Phase.FORWARD), g.total_macs(Phase.BACKWARD)
+    assert fwd == pytest.approx(built.total_macs(Phase.FORWARD), rel=0.01)
+    assert fwd == pytest.approx(2.22e9, rel=0.01)
+    assert bwd == pytest.approx(built.total_macs(Phase.BACKWARD), rel=0.05)
+    assert g.parameter_count == built.parameter_count
+    assert s["optimizer_state_bytes"] == training_summary(built)["optimizer_state_bytes"]
+    assert not {"AdamW", "SGD"} & set(kinds)  # no second optimizer
+    # every backward / optimizer op knows its forward op (or weight)
+    assert all(op.forward_op for op in g.ops if op.phase != Phase.FORWARD)
+
+
+def test_monet_resnet18_forward_part_matches_the_forward_import(monet_graph) -> None:
+    fwd = forward_part(monet_graph)
+    assert len(fwd.ops) == 49
+    assert fwd.total_macs() == monet_graph.total_macs(Phase.FORWARD)
+    assert math.isclose(fwd.total_macs(), 2_221_690_880)
