@@ -19,6 +19,9 @@ from monet_opt.models.ir import (
     TensorRole,
 )
 from monet_opt.models.onnx_import import ONNX_OPTIONS, SUPPORTED_OPS, OnnxImportError, load_onnx
+
+# torch is imported only when from_torch is called (optional extra "torch")
+from monet_opt.models.torch_import import from_torch
 from monet_opt.models.training import (
     ADAMW_OPS_PER_ELEMENT,
     LOSSES,
@@ -65,6 +68,7 @@ __all__ = [
     "build_model",
     "check_model_options",
     "derive_training_graph",
+    "from_torch",
     "gpt2",
     "gpt2_preset",
     "load_onnx",
