@@ -468,14 +468,14 @@ def _data_movement(
     and an inference-mode Dropout (a zero-cost ``Identity``)."""
     op, out = node.op_type, node.output[0]
     out_shape = known(out, name)  # type: ignore[operator]
-    if op == "Gather":
+    if op == "Gather" and node.input[0] in data:
         table, ids = node.input[0], node.input[1]
         axis = int(attrs.get("axis", 0))  # type: ignore[call-overload]
         if (
             table in data
             and gb.tensors[table].role == TensorRole.WEIGHT
             and len(gb.shape(table)) == 2
-            and axis % 2 == 0
+            and axis in (0, -2)
         ):
             if ids not in gb.tensors:  # constant indices (positions): an index input
                 val = _constant(g, ids)
@@ -485,13 +485,13 @@ def _data_movement(
                 gb.input(ids, shp, INDEX_PRECISION)
             _expect(gb.embedding(name, ids, table, out=out), out_shape, gb, path, name)
             return
-        gb.elementwise(name, op, data, out=out, out_shape=out_shape, attrs={"axis": axis})
-    elif op == "GatherElements":
-        axis = int(attrs.get("axis", 0))  # type: ignore[call-overload]
-        gb.elementwise(name, op, data, out=out, out_shape=out_shape, attrs={"axis": axis})
-    elif op == "Where":
+    if op in ("Gather", "GatherElements", "Where"):
+        # ONNX positions of the modelled inputs (0 = data / condition, 1 = indices / X, ...)
         pos = tuple(i for i, t in enumerate(node.input) if t in data)
-        gb.elementwise(name, op, data, out=out, out_shape=out_shape, attrs={"operands": pos})
+        a: dict[str, object] = {"operands": pos}
+        if op != "Where":
+            a["axis"] = int(attrs.get("axis", 0))  # type: ignore[call-overload]
+        gb.elementwise(name, op, data, out=out, out_shape=out_shape, attrs=a)
     elif op == "Dropout":
         ratio = _constant(g, node.input[1]) if len(node.input) > 1 and node.input[1] else None
         mode = _constant(g, node.input[2]) if len(node.input) > 2 and node.input[2] else None

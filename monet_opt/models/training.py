@@ -27,19 +27,43 @@ as listed in ``docs/hardware_sources.md``), at the granularity of one op per lay
   dimension is ``C`` and they carry no ``reduction`` attribute.
 * **Element-wise**: ``ReluGrad`` (``dY``, ``Y``), ``SigmoidGrad``/``TanhGrad`` (``Y``),
   ``GeluGrad``/``ErfGrad``/``SiluGrad``/``ClipGrad``/``HardSigmoidGrad``/
-  ``HardSwishGrad``/``PowGrad`` (``X``), ``SqrtGrad`` (``Y``), ``CastGrad`` (only ``dY``),
-  ``MulGrad`` (the other factor),
+  ``HardSwishGrad``/``PowGrad``/``LogGrad``/``SinGrad``/``CosGrad``/``AbsGrad`` (``X``),
+  ``SqrtGrad``/``ExpGrad``/``ReciprocalGrad`` (``Y``), ``CastGrad``/``NegGrad``/
+  ``TriluGrad`` (only ``dY``: the same conversion / sign / mask), ``DropoutGrad`` (reads
+  ``Y``: the kept positions are where ``Y != 0``, so the mask is recovered from the output
+  instead of being stored as an extra output), ``MulGrad`` (the other factor),
   ``DivGrad``; costs equal the forward per-element cost.  **Add**: no op, the gradient of
   each same-shaped input *is* ``dY`` (alias); an input that was broadcast (or is a weight)
   gets a ``ReduceSum`` op.  ``Sub``'s second input gets a ``SubGrad`` (negation).
+  Comparisons and logic ops (``Equal``, ``Less``, ``Not``...) pass no gradient.
+* **Data movement**: ``WhereGrad`` for each data branch of ``Where`` (``dY`` masked by the
+  condition: reads ``dY`` and the condition when it is a tensor; 1 op per ``dY`` element;
+  the condition gets no gradient).  ``ExpandGrad`` (a ``ReduceSum`` of ``dY`` over the
+  broadcast dims: reads ``dY``, 1 op per ``dY`` element).  ``GatherGrad`` /
+  ``GatherElementsGrad`` for a gather on activations (a scatter-add of ``dY`` into a zero
+  tensor of the input's shape: reads ``dY`` and the index tensor when it is one; cost
+  ``numel(X)`` zero writes + ``numel(dY)`` adds, loop dims of ``X``; the indices get no
+  gradient).
+* **Reductions** (``NORM`` ops ReduceSum / ReduceMean / ReduceMax / ReduceMin): ``dX`` is
+  an ``ELEMENTWISE`` op with the loop dims of ``X``: ``ReduceSumGrad`` / ``ReduceMeanGrad``
+  broadcast ``dY`` (reads only ``dY``; ``numel(X)`` ops), ``ReduceMaxGrad`` /
+  ``ReduceMinGrad`` route ``dY`` to the arg-max positions (reads ``dY``, ``X`` and ``Y``:
+  compare and select, ``2 * numel(X)`` ops).
 * **Pool**: ``MaxPoolGrad`` (reads ``X``), ``AveragePoolGrad`` / ``GlobalAveragePoolGrad``
   (only ``dY``), forward loop dims and cost.  **Norm**: ``SoftmaxGrad`` (reads ``Y``),
-  ``LayerNormGrad`` / ``BatchNormGrad`` (read ``X``), forward cost.  **Embedding**:
+  ``LayerNormGrad`` / ``BatchNormGrad`` (read ``X``), ``LogSoftmaxGrad`` (reads ``Y``),
+  forward cost.  **Embedding**:
   ``EmbeddingGrad`` (scatter-add of ``dY`` into the table gradient; reads the token ids,
-  a network input).  **Shape** ops get zero-cost ``<op_type>Grad`` shape ops.
+  a network input, or a constant index tensor such as position ids).  **Shape** ops get
+  zero-cost ``<op_type>Grad`` shape ops (``SliceGrad`` pads ``dY`` back to the input's
+  shape, ``PadGrad`` slices it, ``ConcatGrad`` slices one input's part).  **Einsum**
+  matrix products differentiate as GEMMs (below).
 * **Fan-out**: a tensor read by several ops receives several gradient contributions; a
   ``GradAccumulate`` op (``ELEMENTWISE``, ``(n-1) * elements`` adds) sums them.  A weight
-  used twice (tied embeddings) gets a ``GradAccumulate`` on its ``dW``.
+  used twice (tied embeddings) gets a ``GradAccumulate`` on its ``dW``.  When all the
+  contributions are ``SliceGrad`` of slices that together cover the tensor exactly (the
+  outputs of a ``Split``, e.g. the Q/K/V split), they are disjoint: a zero-cost ``SHAPE``
+  op ``GradConcat`` assembles them instead.
 * **Optimizer** (phase/kind ``OPTIMIZER``), one fused op per weight tensor: ``AdamW``
   reads ``(dW, W, m, v, master)`` and writes ``(W_next, m_next, v_next, master_next)``,
   ``17 * numel`` element ops (MONET's 15 element-wise Adam ops + 2 for weight decay);
@@ -105,12 +129,34 @@ _UNARY_GRAD: dict[str, tuple[str, str]] = {
     "Sqrt": ("SqrtGrad", "Y"),  # dY / (2 y)
     "Pow": ("PowGrad", "X"),  # dY * p * x^(p-1), constant exponent p
     "Cast": ("CastGrad", ""),  # dY cast back: reads only dY
+    "Neg": ("NegGrad", ""),
+    "Abs": ("AbsGrad", "X"),  # dY * sign(x)
+    "Reciprocal": ("ReciprocalGrad", "Y"),  # -dY * y^2
+    "Exp": ("ExpGrad", "Y"),  # dY * y
+    "Log": ("LogGrad", "X"),  # dY / x
+    "Sin": ("SinGrad", "X"),  # dY * cos(x)
+    "Cos": ("CosGrad", "X"),  # -dY * sin(x)
+    "Trilu": ("TriluGrad", ""),  # the same triangle mask applied to dY
+    "Dropout": ("DropoutGrad", "Y"),  # dY * (y != 0) / (1 - p)
+}
+# Ops whose outputs carry no gradient (comparisons, logic).
+_NO_GRAD = frozenset(
+    {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Not", "And", "Or", "Xor"}
+    | {"IsNaN", "IsInf"}
+)
+# Reductions: backward op type, whether it reads X and Y, ops per input element.
+_REDUCE_GRAD: dict[str, tuple[str, bool, int]] = {
+    "ReduceSum": ("ReduceSumGrad", False, 1),
+    "ReduceMean": ("ReduceMeanGrad", False, 1),
+    "ReduceMax": ("ReduceMaxGrad", True, 2),
+    "ReduceMin": ("ReduceMinGrad", True, 2),
 }
 # Norm ops: backward op type and forward tensor read.
 _NORM_GRAD: dict[str, tuple[str, str]] = {
     "Softmax": ("SoftmaxGrad", "Y"),
     "LayerNormalization": ("LayerNormGrad", "X"),
     "BatchNormalization": ("BatchNormGrad", "X"),
+    "LogSoftmax": ("LogSoftmaxGrad", "Y"),
 }
 # Pool ops: backward op type and whether it reads X.
 _POOL_GRAD: dict[str, tuple[str, bool]] = {
@@ -207,6 +253,7 @@ class _Deriver:
         self.ops: list[Op] = []
         self.contrib: dict[str, list[str]] = {}
         self.final: dict[str, str] = {}
+        self.grad_of: dict[str, Op] = {}  # gradient contribution -> forward op
 
     # -- helpers -----------------------------------------------------------------------
     def _retype(self) -> None:
@@ -226,7 +273,7 @@ class _Deriver:
             elif t.role == TensorRole.INPUT:
                 consumers = self.fwd.consumers.get(t.name, ())
                 ids = consumers and all(
-                    self.fwd.ops[self.fwd.op_index[c]].op_type == "Embedding" for c in consumers
+                    _is_index_use(self.fwd.ops[self.fwd.op_index[c]], t.name) for c in consumers
                 )
                 bits = t.precision if ids else p.activation
             else:
@@ -293,6 +340,7 @@ class _Deriver:
         g = self._grad_tensor(target, name)
         self._emit(name, op_type, kind, loop_dims, inputs, (g,), macs, fop.name, attrs=attrs)
         self.contrib.setdefault(target, []).append(g)
+        self.grad_of[g] = fop
 
     def _finalize(self, t: str, forward_op: str | None) -> str | None:
         """Gradient of ``t`` (summing several contributions with a GradAccumulate op)."""
@@ -303,6 +351,20 @@ class _Deriver:
             return None
         if len(parts) == 1:
             g = parts[0]
+        elif self._disjoint_slices(t, parts):
+            src = self.fwd.tensors[t]
+            g = self._new_tensor(f"d[{t}]", src.shape, TensorRole.GRADIENT, self.prec.gradient)
+            self._emit(
+                f"{t}.grad_concat",
+                "GradConcat",
+                OpKind.SHAPE,
+                batch_elements(src.shape),
+                tuple(parts),
+                (g,),
+                0,
+                forward_op,
+                attrs={"contributions": len(parts)},
+            )
         else:
             src = self.fwd.tensors[t]
             role = (
@@ -327,6 +389,14 @@ class _Deriver:
             )
         self.final[t] = g
         return g
+
+    def _disjoint_slices(self, t: str, parts: list[str]) -> bool:
+        """Whether all contributions are pad-backs of slices that exactly cover ``t``."""
+        fops = [self.grad_of.get(p) for p in parts]
+        if any(f is None or f.op_type != "Slice" or f.kind != OpKind.SHAPE for f in fops):
+            return False
+        covered = sum(self.fwd.tensors[f.outputs[0]].numel for f in fops)  # type: ignore[union-attr]
+        return covered == self.fwd.tensors[t].numel
 
     # -- main --------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -424,6 +494,23 @@ class _Deriver:
             ins = (dy, op.inputs[0]) if reads_x else (dy,)
             if need[0]:
                 self._bw(op, "grad", gtype, OpKind.POOL, op.loop_dims, ins, op.inputs[0], op.macs)
+        elif kind == OpKind.NORM and op.op_type in _REDUCE_GRAD:
+            gtype, reads_xy, cost = _REDUCE_GRAD[op.op_type]
+            x = op.inputs[0]
+            xt = self.fwd.tensors[x]
+            ins = (dy, x, op.outputs[0]) if reads_xy else (dy,)
+            if need[0]:
+                self._bw(
+                    op,
+                    "grad",
+                    gtype,
+                    OpKind.ELEMENTWISE,
+                    batch_elements(xt.shape),
+                    ins,
+                    x,
+                    cost * xt.numel,
+                    {k: op.attrs[k] for k in ("axes", "keepdims") if k in op.attrs},
+                )
         elif kind == OpKind.NORM:
             gtype, reads = _NORM_GRAD.get(op.op_type, (f"{op.op_type}Grad", "X"))
             fwd_t = op.outputs[0] if reads == "Y" else op.inputs[0]
@@ -540,6 +627,15 @@ class _Deriver:
                     {"scatter_add": True},
                 )
             return
+        if t in _NO_GRAD:
+            return  # boolean outputs: no gradient flows
+        if t in ("Gather", "GatherElements", "Where"):
+            self._select(op, dy, need)
+            return
+        if t == "Expand":
+            if need[0]:
+                self._bw(op, "grad", "ExpandGrad", OpKind.ELEMENTWISE, dims, (dy,), ins[0], n)
+            return
         if t in _UNARY_GRAD and len(ins) == 1:
             gtype, reads = _UNARY_GRAD[t]
             if need[0]:
@@ -582,6 +678,42 @@ class _Deriver:
                     f"with {len(ins)} inputs"
                 )
 
+    def _select(self, op: Op, dy: str, need: list[bool]) -> None:
+        """Backward of Where (masked dY per data branch) and of Gather / GatherElements on
+        activations (scatter-add of dY into zeros of the input's shape)."""
+        pos = tuple(op.attrs.get("operands", range(len(op.inputs))))  # ONNX input positions
+        n = self.tensors[dy].numel
+        if op.op_type == "Where":
+            cond = tuple(x for x, p in zip(op.inputs, pos, strict=True) if p == 0)
+            for i, (x, p) in enumerate(zip(op.inputs, pos, strict=True)):
+                if p != 0 and need[i]:
+                    self._bw(
+                        op,
+                        f"grad{p}",
+                        "WhereGrad",
+                        OpKind.ELEMENTWISE,
+                        batch_elements(self.tensors[dy].shape),
+                        (dy, *cond),
+                        x,
+                        n,
+                    )
+            return
+        index = tuple(x for x, p in zip(op.inputs, pos, strict=True) if p == 1)
+        for i, (x, p) in enumerate(zip(op.inputs, pos, strict=True)):
+            if p == 0 and need[i]:
+                xt = self.fwd.tensors[x]
+                self._bw(
+                    op,
+                    "grad",
+                    f"{op.op_type}Grad",
+                    OpKind.ELEMENTWISE,
+                    batch_elements(xt.shape),
+                    (dy, *index),
+                    x,
+                    xt.numel + n,
+                    {"scatter_add": True, "axis": op.attrs.get("axis", 0)},
+                )
+
     def _optimizer_op(self, w: str) -> None:
         wt = self.fwd.tensors[w]
         dw = self.final[w]
@@ -611,6 +743,16 @@ class _Deriver:
             w,
             phase=Phase.OPTIMIZER,
         )
+
+
+def _is_index_use(op: Op, t: str) -> bool:
+    """Whether ``op`` reads ``t`` only as integer indices (token ids, gather indices)."""
+    if op.op_type == "Embedding":
+        return op.inputs[0] == t
+    if op.op_type in ("Gather", "GatherElements"):
+        pos = tuple(op.attrs.get("operands", range(len(op.inputs))))
+        return all(p == 1 for x, p in zip(op.inputs, pos, strict=True) if x == t)
+    return False
 
 
 def training_summary(graph: Graph) -> dict[str, object]:

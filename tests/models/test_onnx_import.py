@@ -17,6 +17,7 @@ from monet_opt.models import (
     load_onnx,
     resnet18,
 )
+from monet_opt.models.onnx_import import export_notes
 
 V008 = "v0.0.8_b2bc4ac4/stream/inputs"
 V113 = "v1.13.14_28fb9011/stream/inputs"
@@ -123,9 +124,9 @@ def test_fsrcnn_shared_weight_accumulates(stream_dir: Path):
     assert len(t.ops_in(t.ops[-1].phase)) == len(g.weights)
 
 
-def _save(tmp_path: Path, nodes, inputs, outputs, inits=(), name="m.onnx") -> Path:
+def _save(tmp_path: Path, nodes, inputs, outputs, inits=(), name="m.onnx", opset=17) -> Path:
     graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     p = tmp_path / name
     onnx.save(model, p)
     return p
@@ -234,7 +235,7 @@ def test_load_onnx_unknown_option_lists_allowed_options(tmp_path: Path):
     # Before: Python's "unexpected keyword argument 'batchsize'", without the allowed names.
     with pytest.raises((TypeError, ValueError)) as exc:
         load_onnx(tmp_path / "any.onnx", batchsize=4)  # checked before the file is read
-    assert str(exc.value) == "unknown option 'batchsize'; allowed options: batch, precision"
+    assert str(exc.value) == "unknown option 'batchsize'; allowed options: batch, seq, precision"
     with pytest.raises(TypeError, match=r"unknown options 'a', 'b'; allowed options: batch"):
         load_onnx(tmp_path / "any.onnx", b=1, a=2)
 
@@ -297,10 +298,22 @@ def test_reduce_mean_over_spatial_axes_is_global_average_pooling(tmp_path: Path,
     assert sum(op.macs for op in t.ops) == sum(op.macs for op in tr.ops)
 
 
-def test_reduce_mean_over_other_axes_is_a_clear_error(tmp_path: Path):
-    nodes = [helper.make_node("ReduceMean", ["x"], ["y"], name="rm_c", axes=[1], keepdims=1)]
-    p = _save(tmp_path, nodes, [_vi("x", [2, 4, 5, 5])], [_vi("y", [2, 1, 5, 5])], name="rm.onnx")
-    with pytest.raises(OnnxImportError, match=r"rm_c.*axes \[1\].*\[2, 3\]"):
+def test_reduce_mean_over_other_axes_is_a_reduction(tmp_path: Path):
+    """Before: an error.  Now a NORM reduction over the input's elements; axes computed at
+    run time stay a clear error."""
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 4, 1, 1], [0.1] * 16)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("ReduceMean", ["c"], ["y"], name="rm_c", axes=[1], keepdims=1),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", [2, 4, 5, 5])], [_vi("y", [2, 1, 5, 5])], [w])
+    op = load_onnx(p).ops[-1]
+    assert (op.op_type, op.kind, op.macs) == ("ReduceMean", OpKind.NORM, 2 * 4 * 5 * 5)
+    assert dict(op.loop_dims) == {"B": 2, "E": 100} and op.attrs["axes"] == (1,)
+    nodes = [helper.make_node("ReduceSum", ["x", "ax"], ["y"], name="rs_dyn")]
+    ax = helper.make_tensor_value_info("ax", TensorProto.INT64, [1])
+    p = _save(tmp_path, nodes, [_vi("x", [2, 4]), ax], [_vi("y", [1, 4])], name="dyn.onnx")
+    with pytest.raises(OnnxImportError, match=r"rs_dyn.*axes computed at run time"):
         load_onnx(p)
 
 
@@ -390,6 +403,465 @@ def test_shape_subgraphs_are_folded_before_ops_are_judged(tmp_path: Path):
 
 def test_shape_of_an_unbound_dimension_stays_a_clear_error(tmp_path: Path):
     """Without ``batch`` the Shape input is dynamic: nothing folds and the error names
-    the op and node."""
-    with pytest.raises(OnnxImportError, match=r"'Shape'.*shape"):
+    the option to set, in YAML spelling."""
+    with pytest.raises(OnnxImportError, match=r"set workload\.options\.batch \(the batch size\)"):
         load_onnx(_shape_subgraph_model(tmp_path, "N"))
+
+
+# -- transformer and CNN ops of PyTorch's two exporters (graphs built with onnx.helper) -----
+
+
+def _t(name, shape, vals=None, dtype=TensorProto.FLOAT):  # noqa: ANN001
+    n = 1
+    for d in shape:
+        n *= d
+    return helper.make_tensor(name, dtype, shape, vals if vals is not None else [0.1] * n)
+
+
+def _ids(name, shape):  # noqa: ANN001
+    return helper.make_tensor_value_info(name, TensorProto.INT64, shape)
+
+
+def _by_type(g):  # noqa: ANN001
+    out: dict[str, list] = {}
+    for op in g.ops:
+        out.setdefault(op.op_type, []).append(op)
+    return out
+
+
+def _gpt_like(tmp_path: Path) -> Path:
+    """A one-block GPT-like decoder as the classic exporter writes it: token and position
+    embeddings (position ids from Shape/Gather/Range/Mod/Unsqueeze), LayerNorm, a fused
+    QKV projection and Split, a causal mask from ConstantOfShape/Trilu/Equal and Where,
+    Softmax, training-mode Dropout, last-token Gather and the LM head.  Batch and sequence
+    are symbolic."""
+    inits = [
+        _t("wte", [11, 8]),
+        _t("wpe", [16, 8]),
+        _t("wqkv", [8, 24]),
+        _t("lm", [8, 11]),
+        _t("ln_g", [8]),
+        _t("ln_b", [8]),
+        _t("zero", [], [0], TensorProto.INT64),
+        _t("one", [], [1], TensorProto.INT64),
+        _t("last", [], [-1], TensorProto.INT64),
+        _t("big", [], [16], TensorProto.INT64),
+        _t("ax0", [1], [0], TensorProto.INT64),
+        _t("sizes", [3], [8, 8, 8], TensorProto.INT64),
+        _t("ninf", [], [-1e4]),
+        _t("ratio", [], [0.1]),
+        _t("train", [], [True], TensorProto.BOOL),
+    ]
+    one_i = helper.make_tensor("v", TensorProto.INT64, [1], [1])
+    nodes = [
+        helper.make_node("Shape", ["ids"], ["sh"], name="shape"),
+        helper.make_node("Gather", ["sh", "one"], ["s"], name="seq_len", axis=0),
+        helper.make_node("Range", ["zero", "s", "one"], ["r"], name="range"),
+        helper.make_node("Mod", ["r", "big"], ["rm"], name="mod"),
+        helper.make_node("Unsqueeze", ["rm", "ax0"], ["pos"], name="pos_unsq"),
+        helper.make_node("Gather", ["wte", "ids"], ["te"], name="wte_lookup"),
+        helper.make_node("Gather", ["wpe", "pos"], ["pe"], name="wpe_lookup"),
+        helper.make_node("Add", ["te", "pe"], ["h"], name="emb_add"),
+        helper.make_node("LayerNormalization", ["h", "ln_g", "ln_b"], ["hn"], name="ln"),
+        helper.make_node("MatMul", ["hn", "wqkv"], ["qkv"], name="c_attn"),
+        helper.make_node("Split", ["qkv", "sizes"], ["q", "k", "v"], name="split", axis=2),
+        helper.make_node("Transpose", ["k"], ["kt"], name="kt", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["sc"], name="qk"),
+        helper.make_node("Unsqueeze", ["s", "ax0"], ["s1"], name="s_unsq"),
+        helper.make_node("Concat", ["s1", "s1"], ["mshape"], name="mshape", axis=0),
+        helper.make_node("ConstantOfShape", ["mshape"], ["ones"], name="ones", value=one_i),
+        helper.make_node("Trilu", ["ones"], ["tri"], name="tril", upper=0),
+        helper.make_node("Equal", ["tri", "one"], ["cond"], name="is_causal"),
+        helper.make_node("Where", ["cond", "sc", "ninf"], ["scm"], name="mask"),
+        helper.make_node("Softmax", ["scm"], ["p"], name="softmax", axis=-1),
+        helper.make_node("Dropout", ["p", "ratio", "train"], ["pd", "pmask"], name="attn_drop"),
+        helper.make_node("MatMul", ["pd", "v"], ["att"], name="av"),
+        helper.make_node("Add", ["att", "h"], ["res"], name="residual"),
+        helper.make_node("Gather", ["res", "last"], ["tok"], name="last_token", axis=1),
+        helper.make_node("MatMul", ["tok", "lm"], ["logits"], name="lm_head"),
+    ]
+    return _save(
+        tmp_path,
+        nodes,
+        [_ids("ids", ["N", "S"])],
+        [_vi("logits", ["N", 11])],
+        inits,
+        name="gpt_like.onnx",
+    )
+
+
+def test_symbolic_batch_and_sequence_name_the_option_to_set(tmp_path: Path):
+    p = _gpt_like(tmp_path)
+    with pytest.raises(OnnxImportError) as err:
+        load_onnx(p)
+    msg = str(err.value)
+    assert "set workload.options.batch (the batch size)" in msg
+    assert "workload.options.seq (the sequence length)" in msg
+    with pytest.raises(OnnxImportError, match=r"set workload\.options\.seq \(the sequence length"):
+        load_onnx(p, batch=2)
+    with pytest.raises(ValueError, match="seq must be a positive int"):
+        load_onnx(p, batch=2, seq=0)
+
+
+def test_gpt_like_decoder_ops_map_and_train(tmp_path: Path):
+    """Embedding lookups (token ids and folded position ids), Split as one zero-cost Slice
+    per output, the folded causal mask, Where on data, training-mode Dropout and the
+    last-token Gather; each with its backward rule."""
+    n, s, d = 2, 5, 8
+    g = load_onnx(_gpt_like(tmp_path), batch=n, seq=s)
+    types = _by_type(g)
+    folded = {"Shape", "Range", "Mod", "ConstantOfShape", "Trilu", "Equal", "Unsqueeze"}
+    assert not folded & set(types)
+    assert g.tensors["ids"].shape == (n, s) and g.tensors["ids"].precision == 32
+    # the position ids were folded to a constant: an index input of the step
+    assert g.tensors["pos"].role == TensorRole.INPUT and g.tensors["pos"].shape == (1, s)
+    emb = {op.name: op for op in types["Embedding"]}
+    assert emb["wte_lookup"].inputs == ("ids", "wte") and emb["wpe_lookup"].inputs == ("pos", "wpe")
+    assert emb["wte_lookup"].macs == n * s * d
+    split = types["Slice"]
+    assert [op.name for op in split] == ["split.0", "split.1", "split.2"]
+    assert all(op.kind == OpKind.SHAPE and op.macs == 0 for op in split)
+    assert [g.tensors[op.outputs[0]].shape for op in split] == [(n, s, d)] * 3
+    where = types["Where"][0]
+    assert where.inputs == ("sc",) and where.attrs["operands"] == (1,)
+    assert (where.kind, where.macs) == (OpKind.ELEMENTWISE, n * s * s)
+    drop = types["Dropout"][0]
+    assert (drop.kind, drop.macs, drop.attrs["ratio"]) == (
+        OpKind.ELEMENTWISE,
+        n * s * s,
+        pytest.approx(0.1),
+    )
+    tok = types["Gather"][0]
+    assert tok.inputs == ("res",) and g.tensors["tok"].shape == (n, d)
+    assert dict(tok.loop_dims) == {"B": n, "E": d} and tok.macs == n * d
+    assert g.ops[-1].name == "lm_head"
+    assert g.parameter_count == 11 * 8 + 16 * 8 + 8 * 24 + 8 * 11
+
+    t = derive_training_graph(g, optimizer="sgd")
+    ops = {op.name: op for op in t.ops}
+    bw = _by_type(t)
+    assert {op.forward_op for op in bw["EmbeddingGrad"]} == {"wte_lookup", "wpe_lookup"}
+    assert ops["wpe_lookup.grad"].inputs[1] == "pos"
+    assert t.tensors["pos"].precision == 32 and t.tensors["ids"].precision == 32
+    gg = ops["last_token.grad"]  # scatter-add into zeros of res's shape
+    assert (gg.op_type, gg.kind) == ("GatherGrad", OpKind.ELEMENTWISE)
+    assert len(gg.inputs) == 1 and gg.macs == n * s * d + n * d
+    assert t.tensors[gg.outputs[0]].shape == (n, s, d)
+    wg = ops["mask.grad1"]
+    assert wg.op_type == "WhereGrad" and len(wg.inputs) == 1 and wg.macs == n * s * s
+    dg = ops["attn_drop.grad"]
+    assert dg.op_type == "DropoutGrad" and dg.inputs[1] == "pd" and dg.macs == n * s * s
+    # the three Split outputs' pad-backs are disjoint: a zero-cost concat, no accumulation
+    cat = ops["qkv.grad_concat"]
+    assert (cat.op_type, cat.kind, cat.macs, len(cat.inputs)) == ("GradConcat", OpKind.SHAPE, 0, 3)
+    assert all(ops[f"split.{i}.grad"].op_type == "SliceGrad" for i in range(3))
+    assert "qkv.grad_acc" not in ops
+
+
+def test_where_with_a_data_condition_reads_it(tmp_path: Path):
+    """BERT-style: a mask computed from an integer attention-mask input (Cast, Equal on
+    data) selects between two data branches; the comparison passes no gradient."""
+    inits = [_t("w1", [4, 4]), _t("w2", [4, 4]), _t("zero", [], [0.0])]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["a"], name="mm1"),
+        helper.make_node("MatMul", ["x", "w2"], ["b"], name="mm2"),
+        helper.make_node("Cast", ["mask"], ["mf"], name="cast", to=TensorProto.FLOAT),
+        helper.make_node("Equal", ["mf", "zero"], ["c"], name="eq"),
+        helper.make_node("Where", ["c", "a", "b"], ["y"], name="sel"),
+    ]
+    p = _save(
+        tmp_path,
+        nodes,
+        [_vi("x", [2, 3, 4]), _ids("mask", [2, 3, 4])],
+        [_vi("y", [2, 3, 4])],
+        inits,
+    )
+    g = load_onnx(p)
+    types = _by_type(g)
+    assert types["Equal"][0].kind == OpKind.ELEMENTWISE and types["Equal"][0].macs == 24
+    assert types["Where"][0].inputs == ("c", "a", "b")
+    t = derive_training_graph(g, optimizer="sgd")
+    ops = {op.name: op for op in t.ops}
+    assert ops["sel.grad1"].inputs == (ops["sel.grad1"].inputs[0], "c")
+    assert ops["sel.grad2"].inputs[1] == "c" and ops["sel.grad2"].macs == 24
+    assert not any(op.forward_op in ("eq", "cast") for op in t.ops_in(t.ops[-1].phase))
+    assert "sel.grad0" not in ops  # the condition gets no gradient
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_reductions_and_decomposed_layer_norm(tmp_path: Path, opset: int):
+    """The dynamo exporter's LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div)
+    and ReduceMax / ReduceSum: NORM reductions costing one op per input element, with
+    broadcast (Sum, Mean) and arg-max mask (Max, reads X and Y) backward rules.  Axes are
+    attributes before opset 18 (inputs for ReduceSum from 13) and inputs from 18."""
+    inits = [_t("w", [6, 6]), _t("w2", [6, 3]), _t("two", [], [2.0]), _t("eps", [], [1e-5])]
+    inits += [_t("last", [1], [-1], TensorProto.INT64), _t("ax1", [1], [1], TensorProto.INT64)]
+
+    def red(op, x, y, axes, keep, name):  # noqa: ANN001, ANN202
+        if opset >= 18 or op == "ReduceSum":
+            return helper.make_node(op, [x, axes], [y], name=name, keepdims=keep)
+        vals = {"last": [-1], "ax1": [1]}[axes]
+        return helper.make_node(op, [x], [y], name=name, keepdims=keep, axes=vals)
+
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+        red("ReduceMean", "h", "mu", "last", 1, "mean"),
+        helper.make_node("Sub", ["h", "mu"], ["dev"], name="center"),
+        helper.make_node("Pow", ["dev", "two"], ["d2"], name="square"),
+        red("ReduceMean", "d2", "var", "last", 1, "variance"),
+        helper.make_node("Add", ["var", "eps"], ["ve"], name="add_eps"),
+        helper.make_node("Sqrt", ["ve"], ["sd"], name="std"),
+        helper.make_node("Div", ["dev", "sd"], ["ln"], name="normalize"),
+        red("ReduceMax", "ln", "mx", "last", 1, "rmax"),
+        helper.make_node("Sub", ["ln", "mx"], ["z"], name="shift"),
+        red("ReduceSum", "z", "zs", "ax1", 0, "rsum"),
+        helper.make_node("MatMul", ["zs", "w2"], ["y"], name="head"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", [2, 4, 6])], [_vi("y", [2, 3])], inits, opset=opset)
+    g = load_onnx(p)
+    ops = {op.name: op for op in g.ops}
+    for name in ("mean", "variance", "rmax", "rsum"):
+        op = ops[name]
+        assert (op.kind, op.macs, dict(op.loop_dims)) == (OpKind.NORM, 48, {"B": 2, "E": 24})
+    assert g.tensors["mu"].shape == (2, 4, 1) and g.tensors["zs"].shape == (2, 6)
+    assert ops["rsum"].attrs == {"axes": (1,), "keepdims": False}
+    t = derive_training_graph(g, optimizer="sgd")
+    bw = {op.name: op for op in t.ops}
+    for name, gtype in (("mean", "ReduceMeanGrad"), ("variance", "ReduceMeanGrad")):
+        assert (bw[f"{name}.grad"].op_type, len(bw[f"{name}.grad"].inputs)) == (gtype, 1)
+        assert bw[f"{name}.grad"].macs == 48 and bw[f"{name}.grad"].kind == OpKind.ELEMENTWISE
+    mg = bw["rmax.grad"]
+    assert (mg.op_type, mg.inputs[1:], mg.macs) == ("ReduceMaxGrad", ("ln", "mx"), 96)
+    sg = bw["rsum.grad"]
+    assert (sg.op_type, len(sg.inputs), sg.macs) == ("ReduceSumGrad", 1, 48)
+    assert t.tensors[sg.outputs[0]].shape == (2, 4, 6)
+    assert bw["std.grad"].op_type == "SqrtGrad" and bw["square.grad"].op_type == "PowGrad"
+
+
+def test_einsum_matrix_products(tmp_path: Path):
+    """Einsum equations that are (batched) matrix products map to GEMM ops (weight operand
+    first is swapped to I2); anything else is a clear error."""
+    inits = [_t("wq", [4, 4]), _t("wk", [4, 4]), _t("wv", [3, 5]), _t("wo", [6, 5])]
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q"], name="q"),
+        helper.make_node("MatMul", ["x", "wk"], ["k"], name="k"),
+        helper.make_node("Einsum", ["q", "k"], ["s"], name="scores", equation="bqd,bkd->bqk"),
+        helper.make_node("Einsum", ["s", "wv"], ["v"], name="proj", equation="...ij,jk->...ik"),
+        helper.make_node("Einsum", ["wo", "v"], ["y"], name="out", equation="kj,bij->bik"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", [2, 3, 4])], [_vi("y", [2, 3, 6])], inits)
+    g = load_onnx(p)
+    ops = {op.name: op for op in g.ops}
+    assert dict(ops["scores"].loop_dims) == {"B": 2, "D": 3, "C": 4, "K": 3}
+    assert dict(ops["proj"].loop_dims) == {"B": 1, "D": 6, "C": 3, "K": 5}
+    assert ops["out"].inputs == ("v", "wo")
+    assert dict(ops["out"].loop_dims) == {"B": 1, "D": 6, "C": 5, "K": 6}
+    assert all(ops[n].kind == OpKind.GEMM for n in ("scores", "proj", "out"))
+    assert ops["scores"].macs == 2 * 3 * 4 * 3 and g.tensors["s"].shape == (2, 3, 3)
+    t = derive_training_graph(g, optimizer="sgd")
+    bw = {op.name: op for op in t.ops}
+    assert bw["scores.dX"].op_type == "MatMulGradA" and bw["scores.dX2"].op_type == "MatMulGradB"
+    assert bw["proj.dW"].op_type == "GemmGradWeight" and bw["out.dW"].op_type == "GemmGradWeight"
+    for name in ("scores", "proj", "out"):
+        per = [op.macs for op in t.ops if op.forward_op == name and op.is_mac]
+        assert per == [ops[name].macs] * 2
+    bad = [helper.make_node("Einsum", ["a", "b"], ["c"], name="odd", equation="ij,jk->i")]
+    p = _save(tmp_path, bad, [_vi("a", [2, 3]), _vi("b", [3, 4])], [_vi("c", [2])], name="e.onnx")
+    with pytest.raises(OnnxImportError, match=r"Einsum 'odd'.*'ij,jk->i'.*bhqd,bhkd->bhqk"):
+        load_onnx(p)
+
+
+def test_grouped_and_depthwise_conv(tmp_path: Path):
+    inits = [_t("wg", [8, 2, 3, 3]), _t("wd", [8, 1, 3, 3]), _t("wf", [8, 3])]
+    nodes = [
+        helper.make_node("Conv", ["x", "wg"], ["c"], name="grouped", group=2, pads=[1] * 4),
+        helper.make_node("Conv", ["c", "wd"], ["d"], name="dw", group=8, pads=[1] * 4),
+        helper.make_node("GlobalAveragePool", ["d"], ["p"], name="gap"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "wf"], ["y"], name="fc"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", [2, 4, 6, 6])], [_vi("y", [2, 3])], inits)
+    g = load_onnx(p)
+    ops = {op.name: op for op in g.ops}
+    win = {"OY": 6, "OX": 6, "FY": 3, "FX": 3}
+    assert dict(ops["grouped"].loop_dims) == {"B": 2, "G": 2, "K": 4, "C": 2, **win}
+    assert ops["grouped"].macs == 2 * 8 * 4 * 36 * 9 // 2
+    assert dict(ops["dw"].loop_dims) == {"B": 2, "G": 8, "K": 1, "C": 1, **win}
+    assert ops["dw"].macs == 2 * 8 * 36 * 9
+    t = derive_training_graph(g, optimizer="sgd")
+    bw = {op.name: op for op in t.ops}
+    assert "grouped.dX" not in bw  # network input
+    assert bw["dw.dX"].macs == bw["dw.dW"].macs == ops["dw"].macs
+    assert bw["dw.dX"].loop_dims["G"] == 8 and bw["dw.dX"].attrs["groups"] == 8
+    assert bw["grouped.dW"].macs == ops["grouped"].macs
+    assert t.tensors[bw["dw.dW"].outputs[0]].shape == (8, 1, 3, 3)
+
+
+def test_vit_style_expand_concat_slice_pad_and_cls_token(tmp_path: Path):
+    """A class token Expanded over the batch (broadcast copy; backward ReduceSum into the
+    weight), Concat, a position-embedding weight, Slice and Pad on data (zero-cost shape
+    ops whose backward pads / slices dY) and the CLS-token Gather."""
+    n, p_, d = 2, 4, 8
+    inits = [
+        _t("cls", [1, 1, d]),
+        _t("pos", [1, p_ + 1, d]),
+        _t("w", [d, d]),
+        _t("wh", [d, 3]),
+        _t("eshape", [3], [n, 1, d], TensorProto.INT64),
+        _t("starts", [1], [1], TensorProto.INT64),
+        _t("ends", [1], [p_ + 1], TensorProto.INT64),
+        _t("axes", [1], [1], TensorProto.INT64),
+        _t("pads", [6], [0, 1, 0, 0, 0, 0], TensorProto.INT64),
+        _t("zero", [], [0], TensorProto.INT64),
+    ]
+    nodes = [
+        helper.make_node("Expand", ["cls", "eshape"], ["ce"], name="expand_cls"),
+        helper.make_node("Concat", ["ce", "x"], ["tk"], name="cat", axis=1),
+        helper.make_node("Add", ["tk", "pos"], ["tp"], name="add_pos"),
+        helper.make_node("MatMul", ["tp", "w"], ["h"], name="mm"),
+        helper.make_node("Slice", ["h", "starts", "ends", "axes"], ["hs"], name="drop_cls"),
+        helper.make_node("Pad", ["hs", "pads"], ["hp"], name="pad"),
+        helper.make_node("Add", ["hp", "h"], ["hh"], name="res"),
+        helper.make_node("Gather", ["hh", "zero"], ["c0"], name="cls_pick", axis=1),
+        helper.make_node("Gemm", ["c0", "wh"], ["y"], name="head"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", [n, p_, d])], [_vi("y", [n, 3])], inits)
+    g = load_onnx(p)
+    ops = {op.name: op for op in g.ops}
+    ex = ops["expand_cls"]
+    assert (ex.kind, ex.inputs, ex.macs) == (OpKind.ELEMENTWISE, ("cls",), n * d)
+    assert g.tensors["cls"].role == TensorRole.WEIGHT and g.tensors["pos"].role == TensorRole.WEIGHT
+    assert (ops["drop_cls"].kind, ops["drop_cls"].macs) == (OpKind.SHAPE, 0)
+    assert g.tensors["hs"].shape == (n, p_, d) and g.tensors["hp"].shape == (n, p_ + 1, d)
+    assert (ops["pad"].kind, ops["pad"].macs) == (OpKind.SHAPE, 0)
+    t = derive_training_graph(g, optimizer="sgd")
+    bw = {op.name: op for op in t.ops}
+    eg = bw["expand_cls.grad"]
+    assert (eg.op_type, eg.inputs, eg.macs) == ("ExpandGrad", (eg.inputs[0],), n * d)
+    assert t.tensors[eg.outputs[0]].shape == (1, 1, d)
+    sg, pg = bw["drop_cls.grad"], bw["pad.grad"]
+    assert (sg.op_type, sg.kind, sg.macs) == ("SliceGrad", OpKind.SHAPE, 0)
+    assert t.tensors[sg.outputs[0]].shape == (n, p_ + 1, d)
+    assert (pg.op_type, pg.macs) == ("PadGrad", 0) and t.tensors[pg.outputs[0]].shape == (n, p_, d)
+    assert bw["cat.grad0"].op_type == "ConcatGrad" and "cat.grad1" not in bw
+    assert bw["add_pos.grad1"].op_type == "ReduceSum"  # broadcast weight
+    assert bw["cls_pick.grad"].macs == n * (p_ + 1) * d + n * d
+    assert {op.forward_op for op in t.ops_in(t.ops[-1].phase)} == {"cls", "pos", "w", "wh"}
+
+
+def test_unary_gather_elements_trilu_and_comparisons(tmp_path: Path):
+    """Neg, Exp, Log, Sin, Cos, Abs, Reciprocal, Trilu and GatherElements on data and a
+    comparison as a Where condition: per-element costs and the tensors each grad reads."""
+    inits = [
+        _t("w", [4, 4]),
+        _t("w3", [2, 5]),
+        _t("zero", [], [0.0]),
+        _t("idx", [2, 3, 2], [0, 1] * 6, TensorProto.INT64),
+    ]
+    chain = ["Neg", "Exp", "Log", "Sin", "Cos", "Abs", "Reciprocal", "Trilu"]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["t0"], name="mm")]
+    for i, op in enumerate(chain):
+        nodes.append(helper.make_node(op, [f"t{i}"], [f"t{i + 1}"], name=op.lower()))
+    nodes += [
+        helper.make_node("GatherElements", ["t8", "idx"], ["ge"], name="ge", axis=2),
+        helper.make_node("Less", ["ge", "zero"], ["lt"], name="lt"),
+        helper.make_node("Where", ["lt", "ge", "zero"], ["wh"], name="where"),
+        helper.make_node("MatMul", ["wh", "w3"], ["y"], name="head"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", [2, 3, 4])], [_vi("y", [2, 3, 5])], inits)
+    g = load_onnx(p)
+    ops = {op.name: op for op in g.ops}
+    cost = {"Neg": 1, "Exp": 2, "Log": 2, "Sin": 2, "Cos": 2, "Abs": 1, "Reciprocal": 1}
+    cost.update({"Trilu": 1})
+    for op, c in cost.items():
+        assert (ops[op.lower()].kind, ops[op.lower()].macs) == (OpKind.ELEMENTWISE, 24 * c), op
+    assert ops["ge"].inputs == ("t8",) and ops["ge"].macs == 12
+    assert g.tensors["ge"].shape == (2, 3, 2)
+    assert (ops["lt"].macs, ops["where"].inputs) == (12, ("lt", "ge"))
+    t = derive_training_graph(g, optimizer="sgd")
+    bw = {op.name: op for op in t.ops}
+    reads = {"neg": "", "exp": "Y", "log": "X", "sin": "X", "cos": "X", "abs": "X"}
+    reads.update({"reciprocal": "Y", "trilu": ""})
+    for name, which in reads.items():
+        op, grad = ops[name], bw[f"{name}.grad"]
+        assert grad.op_type == f"{op.op_type}Grad" and grad.macs == op.macs
+        expect = {"X": op.inputs[:1], "Y": op.outputs[:1], "": ()}[which]
+        assert grad.inputs[1:] == expect, name
+    geg = bw["ge.grad"]
+    assert (geg.op_type, len(geg.inputs), geg.macs) == ("GatherElementsGrad", 1, 24 + 12)
+    assert bw["where.grad1"].inputs[1] == "lt" and "lt.grad" not in bw
+
+
+def _cnn_with_bn(tmp_path: Path, name: str, bn_training: bool, drop_training: bool) -> Path:
+    """Conv → BatchNorm → Relu → GAP → Flatten → Dropout → Gemm; a training-mode BN's
+    running statistics are graph outputs listed first (as torch.export orders buffer
+    mutations)."""
+    c = 4
+    inits = [_t("w", [c, 3, 3, 3]), _t("wf", [c, 5])]
+    inits += [_t(k, [c]) for k in ("scale", "bias", "mean", "var")]
+    inits += [_t("ratio", [], [0.2]), _t("train", [], [drop_training], TensorProto.BOOL)]
+    bn_out = ["bn", "rm", "rv"] if bn_training else ["bn"]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1] * 4),
+        helper.make_node(
+            "BatchNormalization",
+            ["c", "scale", "bias", "mean", "var"],
+            bn_out,
+            name="bn",
+            training_mode=int(bn_training),
+        ),
+        helper.make_node("Relu", ["bn"], ["r"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"], name="gap"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+        helper.make_node("Dropout", ["f", "ratio", "train"], ["fd"], name="drop"),
+        helper.make_node("Gemm", ["fd", "wf"], ["y"], name="fc"),
+    ]
+    outs = [_vi("y", [2, 5])]
+    if bn_training:
+        outs = [_vi("rm", [c]), _vi("rv", [c]), *outs]
+    return _save(tmp_path, nodes, [_vi("x", [2, 3, 6, 6])], outs, inits, name=name, opset=18)
+
+
+def test_training_mode_batchnorm_and_dropout(tmp_path: Path):
+    """Training-mode BatchNorm keeps only Y (the running statistics are pruned although
+    they are graph outputs); Dropout with training_mode is a mask multiply, without it an
+    Identity."""
+    g = load_onnx(_cnn_with_bn(tmp_path, "train.onnx", True, True))
+    ops = {op.name: op for op in g.ops}
+    assert ops["bn"].outputs == ("bn",) and ops["bn"].attrs["training_mode"] == 1
+    assert "rm" not in g.tensors and g.ops[-1].name == "fc"
+    assert (ops["drop"].op_type, ops["drop"].kind, ops["drop"].macs) == (
+        "Dropout",
+        OpKind.ELEMENTWISE,
+        2 * 4,
+    )
+    t = derive_training_graph(g, optimizer="sgd")
+    bw = {op.name: op for op in t.ops}
+    assert bw["drop.grad"].inputs[1] == "fd" and bw["bn.grad"].op_type == "BatchNormGrad"
+    assert t.ops[[op.name for op in t.ops].index("loss")].inputs[0] == "y"
+    g_eval = load_onnx(_cnn_with_bn(tmp_path, "evaldrop.onnx", True, False))
+    drop = {op.name: op for op in g_eval.ops}["drop"]
+    assert (drop.op_type, drop.kind, drop.macs) == ("Identity", OpKind.SHAPE, 0)
+    assert export_notes(tmp_path / "train.onnx") == []
+    notes = export_notes(tmp_path / "evaldrop.onnx")
+    assert len(notes) == 1 and "Dropout" in notes[0] and "inference mode" in notes[0]
+
+
+def test_export_notes_detect_an_eval_mode_cnn(tmp_path: Path):
+    inits = [_t("w1", [4, 3, 3, 3]), _t("b1", [4]), _t("w2", [4, 4, 1, 1]), _t("b2", [4])]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1] * 4),
+        helper.make_node("Relu", ["c1"], ["r"], name="relu"),
+        helper.make_node("Conv", ["r", "w2", "b2"], ["y"], name="conv2"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", [1, 3, 6, 6])], [_vi("y", [1, 4, 6, 6])], inits)
+    notes = export_notes(p)
+    assert len(notes) == 1
+    assert (
+        "eval-mode export" in notes[0] and "BatchNorm is folded into the convolutions" in notes[0]
+    )
+    assert "training=torch.onnx.TrainingMode.TRAINING" in notes[0]
+    notes = export_notes(_cnn_with_bn(tmp_path, "evalbn.onnx", False, True))
+    assert len(notes) == 1 and "training_mode=0" in notes[0]
+    with pytest.raises(FileNotFoundError):
+        export_notes(tmp_path / "missing.onnx")
