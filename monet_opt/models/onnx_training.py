@@ -40,7 +40,10 @@ buffers and moments are ``OPTIMIZER_STATE`` (held across steps); updated weights
 (``<w>_optimizer_end`` outputs, or the optimizer op that reads ``w`` last) are
 ``WEIGHT`` and updated moments (the first ``Add`` / ``Sum`` after a moment input)
 ``OPTIMIZER_STATE``, so both are written back to DRAM, as a chip must even where the
-file does not list them as outputs. Integer inputs read only by loss ops are ``LABEL``;
+file does not list them as outputs.  When later optimizer ops read an updated state (the
+bias correction reads the new moment), its op has a second output ``<t>.writeback`` that
+carries the role and is stored, while ``<t>`` becomes a temporary the placement may
+spill; an updated state is never pinned on chip. Integer inputs read only by loss ops are ``LABEL``;
 other data inputs are ``INPUT``. Forward results are ``ACTIVATION``, backward results
 ``GRADIENT`` (``WEIGHT_GRADIENT`` for ``<w>_grad``); optimizer temporaries are
 ``WEIGHT_GRADIENT`` at the optimizer-state precision (the update math of mixed-precision
@@ -1049,8 +1052,36 @@ class _Importer:
                 if phases[producer[t].name] == Phase.OPTIMIZER:
                     b = p.optimizer_state
             tensors[t] = Tensor(t, gb.tensors[t].shape, b, r)
+        # An updated state that later optimizer ops also read is an output twice: the copy
+        # written back to DRAM (its role) and the working copy the chain reads (a
+        # temporary the placement may spill); the file lists neither as an output.
+        read = {t for op in ops for t in op.inputs}
+        extra: dict[str, tuple[str, ...]] = {}
+        for t in sorted(used):
+            tt = tensors[t]
+            if (
+                t in producer
+                and t in read
+                and tt.role
+                in (
+                    TensorRole.WEIGHT,
+                    TensorRole.OPTIMIZER_STATE,
+                )
+            ):
+                copy = f"{t}.writeback"
+                tensors[copy] = Tensor(copy, tt.shape, tt.precision, tt.role)
+                tensors[t] = Tensor(t, tt.shape, tt.precision, TensorRole.WEIGHT_GRADIENT)
+                extra[producer[t].name] = (*extra.get(producer[t].name, ()), copy)
         fwd_of = _forward_ops(ops, phases, op_node, weights, producer)
-        final = [replace(op, phase=phases[op.name], forward_op=fwd_of.get(op.name)) for op in ops]
+        final = [
+            replace(
+                op,
+                phase=phases[op.name],
+                forward_op=fwd_of.get(op.name),
+                outputs=op.outputs + extra.get(op.name, ()),
+            )
+            for op in ops
+        ]
         cands = frozenset(
             t
             for op in final
