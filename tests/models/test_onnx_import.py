@@ -865,3 +865,31 @@ def test_export_notes_detect_an_eval_mode_cnn(tmp_path: Path):
     assert len(notes) == 1 and "training_mode=0" in notes[0]
     with pytest.raises(FileNotFoundError):
         export_notes(tmp_path / "missing.onnx")
+
+
+@pytest.mark.parametrize(
+    ("equation", "a", "b", "dims", "out"),
+    [
+        ("bhqd,bhkd->bhqk", (2, 3, 5, 4), (2, 3, 6, 4), (6, 5, 4, 6), (2, 3, 5, 6)),
+        ("bij,bjk->bik", (2, 3, 4), (2, 4, 5), (2, 3, 4, 5), (2, 3, 5)),
+        ("...ij,jk->...ik", (2, 7, 3, 4), (4, 5), (1, 42, 4, 5), (2, 7, 3, 5)),
+        ("bhqk,bhkd->bhqd", (1, 2, 3, 3), (1, 2, 3, 4), (2, 3, 3, 4), (1, 2, 3, 4)),
+        ("ij,jk", (3, 4), (4, 5), (1, 3, 4, 5), (3, 5)),  # implicit output
+    ],
+)
+def test_einsum_gemm_dims(equation, a, b, dims, out):
+    from monet_opt.models.builder import einsum_gemm_dims
+
+    got, shape = einsum_gemm_dims(equation, a, b)
+    assert tuple(got[k] for k in "BDCK") == dims and shape == out
+
+
+@pytest.mark.parametrize(
+    ("equation", "a", "b"),
+    [("ii,ij->ij", (3, 3), (3, 4)), ("ij,jk->i", (2, 3), (3, 4)), ("ij->ji", (2, 3), (3, 2))],
+)
+def test_einsum_gemm_dims_rejects_other_contractions(equation, a, b):
+    from monet_opt.models.builder import einsum_gemm_dims
+
+    with pytest.raises(ValueError, match="einsum"):
+        einsum_gemm_dims(equation, a, b)

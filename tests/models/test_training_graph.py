@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from monet_opt.models import (
     Graph,
+    GraphBuilder,
     OpKind,
     Phase,
     Precision,
@@ -316,3 +317,78 @@ def test_gpt2_small_training_builds_quickly():
     s = training_summary(t)
     assert s["parameters"] == 124_318_464
     assert s["macs_per_phase"]["backward"] == 2 * s["macs_per_phase"]["forward"]
+
+
+# -- backward rules of the data-movement and reduction ops (graphs built op by op) -----------
+
+
+def _sliced(overlap: bool) -> Graph:
+    """x -> Gemm -> two slices of h (disjoint halves, or overlapping) -> Mul -> Gemm."""
+    gb = GraphBuilder("slices")
+    gb.input("x", (2, 6))
+    gb.weight("w", (6, 6))
+    gb.weight("w2", (4 if overlap else 3, 2))
+    h = gb.gemm("fc", "x", "w")
+    cols = (4, 4) if overlap else (3, 3)
+    a = gb.shape_op("sa", "Slice", [h], (2, cols[0]), check=False, attrs={"split": "sp"})
+    b = gb.shape_op("sb", "Slice", [h], (2, cols[1]), check=False, attrs={"split": "sp"})
+    m = gb.elementwise("mul", "Mul", [a, b])
+    gb.gemm("head", m, "w2")
+    return gb.build()
+
+
+def test_split_slices_assemble_their_gradient_without_adds():
+    t = derive_training_graph(_sliced(overlap=False), optimizer="sgd")
+    ops = {op.name: op for op in t.ops}
+    cat = ops["fc.out.grad_concat"]
+    assert (cat.op_type, cat.kind, cat.macs) == ("GradConcat", OpKind.SHAPE, 0)
+    assert cat.inputs == (ops["sb.grad"].outputs[0], ops["sa.grad"].outputs[0])
+    assert ops["sa.grad"].op_type == "SliceGrad" and ops["sa.grad"].macs == 0
+    assert t.tensors[ops["sa.grad"].outputs[0]].shape == (2, 6)
+    assert ops["fc.dW"].inputs[1] == cat.outputs[0]
+    # overlapping slices are summed element by element
+    t = derive_training_graph(_sliced(overlap=True), optimizer="sgd")
+    acc = {op.name: op for op in t.ops}["fc.out.grad_acc"]
+    assert (acc.op_type, acc.macs) == ("GradAccumulate", 12)
+
+
+def test_reduction_where_gather_expand_backward_rules():
+    gb = GraphBuilder("moves")
+    gb.input("x", (2, 3, 4))
+    gb.input("idx", (2,), precision=32)
+    gb.weight("w", (4, 4))
+    h = gb.gemm("fc", "x", "w")  # (2, 3, 4)
+    s = gb.reduce("rsum", "ReduceSum", h, (2, 3, 1), attrs={"axes": (2,), "keepdims": True})
+    mx = gb.reduce("rmax", "ReduceMax", h, (2, 3, 1))
+    e = gb.elementwise("exp", "Expand", [s], out_shape=(2, 3, 4))
+    wh = gb.elementwise("sel", "Where", [e, h], out_shape=(2, 3, 4), attrs={"operands": (1, 2)})
+    d = gb.elementwise("sub", "Sub", [wh, mx])
+    g = gb.elementwise(
+        "pick", "Gather", [d, "idx"], out_shape=(2, 2, 4), attrs={"operands": (0, 1), "axis": 1}
+    )
+    gb.norm("sm", "Softmax", g)
+    fwd = gb.build()
+    assert fwd.ops[1].kind == OpKind.NORM and fwd.ops[1].macs == 24
+    t = derive_training_graph(fwd, optimizer="sgd")
+    ops = {op.name: op for op in t.ops}
+    rs, rm = ops["rsum.grad"], ops["rmax.grad"]
+    assert (rs.op_type, rs.kind, rs.macs, len(rs.inputs)) == (
+        "ReduceSumGrad",
+        OpKind.ELEMENTWISE,
+        24,
+        1,
+    )
+    assert rs.attrs == {"axes": (2,), "keepdims": True}
+    assert (rm.op_type, rm.inputs[1:], rm.macs) == ("ReduceMaxGrad", ("fc.out", mx), 48)
+    assert ops["exp.grad"].op_type == "ExpandGrad" and ops["exp.grad"].macs == 24
+    assert t.tensors[ops["exp.grad"].outputs[0]].shape == (2, 3, 1)
+    # no condition tensor (a constant): both branches get dY masked, reading only dY
+    assert ops["sel.grad1"].op_type == ops["sel.grad2"].op_type == "WhereGrad"
+    assert len(ops["sel.grad1"].inputs) == 1
+    pick = ops["pick.grad"]
+    assert (pick.op_type, pick.inputs[1], pick.macs) == ("GatherGrad", "idx", 24 + 16)
+    assert pick.attrs["scatter_add"] is True
+    assert "pick.grad1" not in ops  # indices get no gradient
+    # integer indices read only as indices keep their precision in the training graph
+    assert t.tensors["idx"].precision == 32
+    assert ops["fc.out.grad_acc"].attrs["contributions"] == 3  # rsum, rmax, sel
