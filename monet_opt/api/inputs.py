@@ -21,7 +21,8 @@ from monet_opt.config import Config, config_from_dict, load_config
 from monet_opt.errors import InputError
 from monet_opt.hardware import Accelerator, load_accelerator
 from monet_opt.models import Graph, Precision, build_model, derive_training_graph, load_onnx
-from monet_opt.models.onnx_import import ONNX_OPTIONS, OnnxImportError
+from monet_opt.models.ir import Phase
+from monet_opt.models.onnx_import import ONNX_OPTIONS, OnnxImportError, export_notes
 from monet_opt.models.onnx_training import (
     TRAINING_ONNX_OPTIONS,
     classify_onnx,
@@ -63,6 +64,9 @@ class Inputs:
         edges, DRAM traffic and cost tables.
     seconds
         Wall time of each build step (``build_inputs``, ``build_problem``), seconds.
+    notes
+        What the user should know about the workload as read (an ONNX training graph
+        imported as it is, an eval-mode export), one sentence each.
     """
 
     config: Config
@@ -70,6 +74,7 @@ class Inputs:
     accelerator: Accelerator
     problem: Problem
     seconds: Mapping[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -327,7 +332,33 @@ def load(config: str | Path | Mapping[str, Any] | Config) -> Inputs:
     t1 = time.perf_counter()
     problem = build_problem_for(cfg, graph, acc)
     t2 = time.perf_counter()
-    return Inputs(cfg, graph, acc, problem, {"build_inputs": t1 - t0, "build_problem": t2 - t1})
+    return Inputs(
+        cfg,
+        graph,
+        acc,
+        problem,
+        {"build_inputs": t1 - t0, "build_problem": t2 - t1},
+        workload_notes(cfg, graph),
+    )
+
+
+def workload_notes(cfg: Config, graph: Graph) -> tuple[str, ...]:
+    """Notes on an ONNX workload: a training graph imported as it is (its op counts per
+    phase; ``workload.optimizer`` does not apply), or hints of an eval-mode export
+    (:func:`monet_opt.models.onnx_import.export_notes`)."""
+    wl = cfg.workload
+    if wl.onnx is None or cfg.onnx_path is None:
+        return ()
+    if _onnx_graph_kind(cfg) == "training":
+        counts = ", ".join(f"{len(graph.ops_in(ph))} {ph.value}" for ph in Phase)
+        return (
+            f"ONNX training graph imported as it is ({counts} ops): its own backward and "
+            "optimizer are scheduled; workload.optimizer does not apply",
+        )
+    try:
+        return tuple(export_notes(cfg.onnx_path))
+    except (OnnxImportError, OSError):
+        return ()
 
 
 def footprint_budget(inputs: Inputs) -> Budget:

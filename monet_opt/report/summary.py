@@ -8,6 +8,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from monet_opt.schedule.types import Schedule
@@ -340,10 +341,13 @@ def inputs_tables(inputs: Any, budget: Any = None, stacks: Any = None) -> list[A
     head.add_column(style="bold")
     head.add_column()
     head.add_row("config", inputs.source)
-    head.add_row(
-        "workload", f"{graph.name}: {len(graph.ops)} ops, optimizer {cfg.workload.optimizer}"
-    )
+    notes = tuple(getattr(inputs, "notes", ()))
+    imported = any(n.startswith("ONNX training graph") for n in notes)
+    optimizer = "as exported" if imported else cfg.workload.optimizer
+    head.add_row("workload", f"{graph.name}: {len(graph.ops)} ops, optimizer {optimizer}")
     head.add_row("parameters", f"{graph.parameter_count:,}")
+    for note in notes:
+        head.add_row("note", f"[yellow]{escape(note)}[/]")
     phases = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("phase", "ops", "MACs", "element ops"):
         phases.add_column(col, justify="left" if col == "phase" else "right")

@@ -70,3 +70,47 @@ def test_build_inputs_bad_accelerator(write, tmp_path):
     assert e.file.endswith("acc.yaml")
     assert e.field == "cores[0].kind" and "\n" not in str(e)
     assert not e.message.startswith(e.file)
+
+
+def _eval_mode_cnn(path):
+    """A CNN as PyTorch's exporter writes it in eval mode: BatchNorm folded into biased
+    convolutions, no BatchNormalization node."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.zeros((8, 3, 3, 3), np.float32), "w1"),
+        numpy_helper.from_array(np.zeros((8,), np.float32), "b1"),
+        numpy_helper.from_array(np.zeros((10, 8), np.float32), "fc"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("GlobalAveragePool", ["r1"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, (2, 3, 8, 8))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, (2, 10))],
+        inits,
+    )
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_validate_notes_an_eval_mode_export(tmp_path):
+    from click.testing import CliRunner
+
+    from monet_opt.cli import cli
+
+    _eval_mode_cnn(tmp_path / "cnn.onnx")
+    (tmp_path / "acc.yaml").write_text(yaml.safe_dump(MINI_ACC))
+    cfg = {"workload": {"onnx": "cnn.onnx"}, "accelerator": "acc.yaml"}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(cli, ["validate", str(tmp_path / "run.yaml")])
+    assert res.exit_code == 0, res.output
+    assert "eval-mode" in " ".join(res.output.split())
+    assert "TrainingMode.TRAINING" in " ".join(res.output.split())

@@ -403,3 +403,23 @@ def test_monet_resnet18_solves_within_capacity_on_the_quad_core(monet_graph) -> 
     lat = np.where(np.isfinite(pb.costs.latency), pb.costs.latency, np.inf)
     demand = default_placement(pb, np.argmin(lat, axis=1))
     assert demand.overflow() == []
+
+
+def test_inputs_note_the_imported_training_graph(tmp_path: Path) -> None:
+    from monet_opt import api
+
+    root = Path(__file__).resolve().parents[2]
+    inputs = api.load(
+        {
+            "workload": {"onnx": str(_mlp_sgd(tmp_path)), "options": {"batch": B}},
+            "accelerator": str(root / "examples/hardware/tpu_like_quad_core.yaml"),
+        }
+    )
+    assert any("imported as it is" in n and "5 backward" in n for n in inputs.notes)
+    with pytest.raises(InputError, match="re-batched"):
+        api.load(
+            {
+                "workload": {"onnx": str(_mlp_sgd(tmp_path)), "options": {"batch": 3}},
+                "accelerator": str(root / "examples/hardware/tpu_like_quad_core.yaml"),
+            }
+        )
