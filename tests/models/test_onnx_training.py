@@ -423,3 +423,95 @@ def test_inputs_note_the_imported_training_graph(tmp_path: Path) -> None:
                 "accelerator": str(root / "examples/hardware/tpu_like_quad_core.yaml"),
             }
         )
+
+
+def test_onnxruntime_conv_grad_fused_matmul_and_pool_grad(tmp_path: Path) -> None:
+    """onnxruntime-training's ops before MONET's rewrite: ConvGrad (dX, dW, dB),
+    FusedMatMul with transposes, AveragePoolGrad and GlobalAveragePoolGrad."""
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["X", "W"], ["Y"], name="conv", pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        n("AveragePool", ["Y"], ["P"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        n("Flatten", ["P"], ["F"], name="flat"),
+        n("MatMul", ["F", "Wfc"], ["Z"], name="fc"),
+        n(
+            "FusedMatMul",
+            ["Z_grad", "Wfc"],
+            ["F_grad"],
+            name="fc_Grad/FusedMatMul_0",
+            domain=MS,
+            transB=1,
+        ),
+        n(
+            "FusedMatMul",
+            ["F", "Z_grad"],
+            ["Wfc_grad"],
+            name="fc_Grad/FusedMatMul_1",
+            domain=MS,
+            transA=1,
+        ),
+        n("Reshape", ["F_grad", "pshape"], ["P_grad"], name="flat_Grad/Reshape"),
+        n(
+            "AveragePoolGrad",
+            ["P_grad"],
+            ["Y_grad"],
+            name="pool_Grad/AveragePoolGrad_0",
+            domain=MS,
+            kernel_shape=[2, 2],
+            strides=[2, 2],
+        ),
+        n(
+            "ConvGrad",
+            ["Y_grad", "X", "W"],
+            ["", "W_grad", ""],
+            name="conv_Grad/ConvGrad_0",
+            domain=MS,
+            pads=[1, 1, 1, 1],
+            kernel_shape=[3, 3],
+        ),
+    ]
+    for w in ("W", "Wfc"):
+        nodes += [
+            n("Mul", [f"{w}_grad", "lr"], [f"{w}_step"], name=f"{w}_lr"),
+            n("Sub", [w, f"{w}_step"], [f"{w}_new"], name=f"{w}_update"),
+        ]
+    inits = [
+        numpy_helper.from_array(np.array([0.1], np.float32), "lr"),
+        numpy_helper.from_array(np.array([2, 4, 4, 4], np.int64), "pshape"),
+    ]
+    path = _save(
+        tmp_path,
+        nodes,
+        [
+            _vi("X", (2, 3, 8, 8)),
+            _vi("W", (4, 3, 3, 3)),
+            _vi("Wfc", (64, 10)),
+            _vi("Z_grad", (2, 10)),
+            _vi("W_momentum", (4, 3, 3, 3)),
+        ],
+        [_vi("W_new", (4, 3, 3, 3)), _vi("Wfc_new", (64, 10))],
+        inits,
+        name="ortgrad",
+    )
+    g = load_onnx_training(path)
+    by = {op.name: op for op in g.ops}
+    conv_macs = 2 * 4 * 3 * 8 * 8 * 9
+    dw = by["conv_Grad/ConvGrad_0.dW"]
+    assert dw.op_type == "ConvGradWeight" and dw.macs == conv_macs
+    assert dw.inputs == ("X", "Y_grad") and dw.phase == Phase.BACKWARD
+    assert "conv_Grad/ConvGrad_0.dX" not in by  # no dX requested (the network input)
+    a = by["fc_Grad/FusedMatMul_0"]
+    assert dict(a.loop_dims) == {"B": 1, "D": 2, "C": 10, "K": 64} and a.macs == 2 * 10 * 64
+    b = by["fc_Grad/FusedMatMul_1"]
+    assert dict(b.loop_dims) == {"B": 1, "D": 64, "C": 2, "K": 10}
+    assert b.forward_op == "fc"
+    pg = by["pool_Grad/AveragePoolGrad_0"]
+    assert pg.kind == OpKind.POOL and pg.macs == by["pool"].macs
+    assert g.tensors["Y_grad"].shape == (2, 4, 8, 8)  # completed for the custom op
+    assert {op.name for op in g.ops_in(Phase.OPTIMIZER)} == {
+        "W_lr",
+        "W_update",
+        "Wfc_lr",
+        "Wfc_update",
+    }
+    assert g.tensors["W_new"].role == TensorRole.WEIGHT
