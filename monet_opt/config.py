@@ -139,6 +139,7 @@ class WorkloadConfig(_Strict):
 
     model: str | None = None
     onnx: str | None = None
+    torch: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     graph: Literal["auto", "forward", "training"] = "auto"
     mode: Literal["training", "inference"] = "training"
@@ -147,8 +148,11 @@ class WorkloadConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> WorkloadConfig:
-        if (self.model is None) == (self.onnx is None):
-            raise ValueError("give exactly one of 'model' (a built-in name) or 'onnx' (a file)")
+        if sum(x is not None for x in (self.model, self.onnx, self.torch)) != 1:
+            raise ValueError(
+                "give exactly one of 'model' (a built-in name), 'onnx' (a file) or 'torch' "
+                "(a PyTorch factory 'package.module:factory', needs monet-opt[torch])"
+            )
         if self.graph != "auto" and self.onnx is None:
             raise ValueError("'graph' applies only to an ONNX workload ('onnx: <file>')")
         return self
@@ -346,7 +350,10 @@ class Config(_Strict):
         """Run name: the config file stem (or the model name)."""
         if self._source is not None:
             return self._source.stem
-        return self.workload.model or Path(self.workload.onnx or "run").stem
+        wl = self.workload
+        if wl.torch is not None:
+            return wl.torch.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+        return wl.model or Path(wl.onnx or "run").stem
 
     def resolved_paths(self) -> dict[str, str | None]:
         """Absolute paths of the config and the files it names."""

@@ -170,6 +170,8 @@ def build_forward(cfg: Config) -> Graph:
             return build_model(wl.model, **wl.options)
         except (ValueError, TypeError) as exc:
             raise InputError(file, "workload.options", _first_line(str(exc))) from None
+    if wl.torch is not None:
+        return _torch_forward(cfg)
     path = cfg.onnx_path
     assert path is not None
     err = _options_error(cfg, list(ONNX_OPTIONS), f"an ONNX model ({path.name})")
@@ -181,6 +183,29 @@ def build_forward(cfg: Config) -> Graph:
         return load_onnx(path, **wl.options)
     except (OnnxImportError, OSError) as exc:
         raise InputError(path, None, _first_line(str(exc), path)) from None
+    except (TypeError, ValueError) as exc:  # a bad option value
+        raise InputError(file, "workload.options", _first_line(str(exc))) from None
+
+
+def _torch_forward(cfg: Config) -> Graph:
+    """The forward graph of ``workload.torch`` (a ``package.module:factory`` spec; the
+    config file's folder is searched first), via
+    :func:`monet_opt.models.torch_import.load_torch_spec`."""
+    from monet_opt.models.torch_import import TORCH_OPTIONS, TorchImportError, load_torch_spec
+
+    wl = cfg.workload
+    file = cfg.source
+    spec = wl.torch
+    assert spec is not None
+    err = _options_error(cfg, list(TORCH_OPTIONS), f"a PyTorch factory ({spec})")
+    if err is not None:
+        raise err
+    try:
+        return load_torch_spec(spec, wl.options, search_path=cfg.base_dir)
+    except ImportError as exc:
+        raise InputError(file, "workload.torch", _first_line(str(exc))) from None
+    except (TorchImportError, OnnxImportError) as exc:
+        raise InputError(file, "workload.torch", _first_line(str(exc))) from None
     except (TypeError, ValueError) as exc:  # a bad option value
         raise InputError(file, "workload.options", _first_line(str(exc))) from None
 

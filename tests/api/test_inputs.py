@@ -114,3 +114,29 @@ def test_validate_notes_an_eval_mode_export(tmp_path):
     assert res.exit_code == 0, res.output
     assert "eval-mode" in " ".join(res.output.split())
     assert "TrainingMode.TRAINING" in " ".join(res.output.split())
+
+
+def test_torch_workload_without_torch_names_the_extra(write):
+    """``workload.torch`` builds the forward graph from a PyTorch factory; without torch
+    installed the error says which extra to install."""
+    pytest.importorskip("yaml")
+    try:
+        import torch  # noqa: F401
+
+        pytest.skip("torch is installed: the error path is not reachable")
+    except ImportError:
+        pass
+    data = _base()
+    data["workload"] = {"torch": "mymodels:small_cnn"}
+    cfg = load_config(write(data))
+    with pytest.raises(ConfigError) as ei:
+        build_inputs(cfg)
+    assert ei.value.field == "workload.torch"
+    assert 'pip install "monet-opt[torch]"' in ei.value.message
+
+
+def test_workload_needs_exactly_one_source(write):
+    data = _base()
+    data["workload"]["torch"] = "mymodels:small_cnn"
+    with pytest.raises(ConfigError, match="exactly one of"):
+        load_config(write(data))
