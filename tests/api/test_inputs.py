@@ -140,3 +140,23 @@ def test_workload_needs_exactly_one_source(write):
     data["workload"]["torch"] = "mymodels:small_cnn"
     with pytest.raises(ConfigError, match="exactly one of"):
         load_config(write(data))
+
+
+def test_torch_workload_from_a_factory_beside_the_config(write, tmp_path):
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    pytest.importorskip("onnxscript", reason="the torch extra is not installed")
+    (tmp_path / "mymodels_cfg.py").write_text(
+        "import torch\n"
+        "def small_cnn(width=8):\n"
+        "    m = torch.nn.Sequential(torch.nn.Conv2d(3, width, 3, padding=1), torch.nn.ReLU(),\n"
+        "        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(width, 10))\n"
+        "    return m, (torch.randn(2, 3, 8, 8),)\n"
+    )
+    data = _base()
+    data["workload"] = {"torch": "mymodels_cfg:small_cnn", "options": {"args": {"width": 4}}}
+    cfg = load_config(write(data))
+    graph, _ = build_inputs(cfg)
+    from monet_opt.models import Phase
+
+    assert graph.total_macs(Phase.FORWARD) == 2 * 4 * 3 * 8 * 8 * 9 + 2 * 4 * 10
+    assert graph.ops_in(Phase.BACKWARD)
