@@ -89,6 +89,7 @@ __all__ = [
     "TORCH_OPTIONS",
     "TorchImportError",
     "check_torch_options",
+    "export_onnx",
     "from_torch",
     "load_torch_spec",
 ]
@@ -227,6 +228,101 @@ def _mode(module: torch.nn.Module, train: bool) -> Iterator[None]:
         module.train(was)
 
 
+def export_onnx(
+    module: torch.nn.Module,
+    example_inputs: Any,
+    path: str | Path,
+    *,
+    batch: int | None = None,
+    seq: int | None = None,
+    opset: int = DEFAULT_OPSET,
+    train: bool = False,
+    fold_batchnorm: bool = False,
+) -> Path:
+    """Steps 1-3 of :func:`from_torch`: write the ONNX model it imports to ``path``.
+
+    Weights go to ``<path>.data`` beside it (ONNX external data).  The arguments are
+    those of :func:`from_torch`.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ImportError, TypeError, ValueError, TorchImportError
+        As :func:`from_torch`.
+    """
+    torch = _require_torch()
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if batch is not None:
+        _positive_int(batch, "batch")
+    if seq is not None:
+        _positive_int(seq, "seq")
+    _positive_int(opset, "opset")
+    args, kwargs = _split_inputs(example_inputs)
+    args, kwargs = _reshape_inputs(args, kwargs, batch, seq)
+    how = _how(module, opset, train)
+    with _mode(module, train), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(
+                module,
+                args,
+                kwargs=kwargs or None,
+                dynamo=True,
+                optimize=fold_batchnorm,
+                opset_version=opset,
+                verbose=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - re-raised with context
+            raise TorchImportError(f"{how} failed: {_first_line(exc)}") from exc
+    if program is None:  # pragma: no cover - only the TorchScript exporter returns None
+        raise TorchImportError(f"{how} returned no ONNX program")
+    if not fold_batchnorm:
+        _clean_up(program.model)
+    path = Path(path)
+    try:
+        program.save(path, external_data=True)
+        _inline_non_float(path)
+    except Exception as exc:  # noqa: BLE001
+        raise TorchImportError(f"saving the ONNX model of {how} failed: {exc}") from exc
+    return path
+
+
+def _inline_non_float(path: Path) -> None:
+    """Move integer and boolean initializers (indices, masks, shapes: values a reader
+    needs) from the external data file back into ``path``; float weights stay outside."""
+    import onnx
+    from onnx import external_data_helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    floats = {
+        onnx.TensorProto.FLOAT,
+        onnx.TensorProto.FLOAT16,
+        onnx.TensorProto.BFLOAT16,
+        onnx.TensorProto.DOUBLE,
+    }
+    changed = False
+    for t in model.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL and t.data_type not in floats:
+            external_data_helper.load_external_data_for_tensor(t, str(path.parent))
+            t.data_location = onnx.TensorProto.DEFAULT
+            del t.external_data[:]
+            changed = True
+    if changed:
+        onnx.save(model, str(path))
+
+
+def _how(module: torch.nn.Module, opset: int, train: bool) -> str:
+    return (
+        f"torch.onnx.export(dynamo=True, opset_version={opset}) of {type(module).__name__}"
+        f"{' in training mode' if train else ''}"
+    )
+
+
 def from_torch(
     module: torch.nn.Module,
     example_inputs: Any,
@@ -241,7 +337,8 @@ def from_torch(
 ) -> Graph:
     """The forward :class:`Graph` of a PyTorch module, via ``torch.export`` and ONNX.
 
-    The steps are listed in the module docstring (:mod:`monet_opt.models.torch_import`).
+    The steps are listed in the module docstring (:mod:`monet_opt.models.torch_import`);
+    :func:`export_onnx` writes the intermediate ONNX model to a file.
 
     Parameters
     ----------
@@ -285,55 +382,42 @@ def from_torch(
     OnnxImportError
         If the exported ONNX model uses an op the ONNX importer does not support.
     """
-    torch = _require_torch()
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    if batch is not None:
-        _positive_int(batch, "batch")
-    if seq is not None:
-        _positive_int(seq, "seq")
+    _require_torch()
     _positive_int(precision, "precision")
-    _positive_int(opset, "opset")
-    args, kwargs = _split_inputs(example_inputs)
-    args, kwargs = _reshape_inputs(args, kwargs, batch, seq)
     gname = _safe_name(name or type(module).__name__)
-    how = (
-        f"torch.onnx.export(dynamo=True, opset_version={opset}) of {type(module).__name__}"
-        f"{' in training mode' if train else ''}"
-    )
-    with _mode(module, train), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            program = torch.onnx.export(
-                module,
-                args,
-                kwargs=kwargs or None,
-                dynamo=True,
-                optimize=fold_batchnorm,
-                opset_version=opset,
-                verbose=False,
-            )
-        except Exception as exc:  # noqa: BLE001 - re-raised with context
-            raise TorchImportError(f"{how} failed: {_first_line(exc)}") from exc
-    if program is None:  # pragma: no cover - only the TorchScript exporter returns None
-        raise TorchImportError(f"{how} returned no ONNX program")
-    if not fold_batchnorm:
-        _clean_up(program.model)
     with tempfile.TemporaryDirectory(prefix="monet_opt_torch_") as tmp:
-        path = Path(tmp) / f"{gname}.onnx"
-        try:
-            program.save(path, external_data=True)
-        except Exception as exc:  # noqa: BLE001
-            raise TorchImportError(f"saving the ONNX model of {how} failed: {exc}") from exc
+        path = export_onnx(
+            module,
+            example_inputs,
+            Path(tmp) / f"{gname}.onnx",
+            batch=batch,
+            seq=seq,
+            opset=opset,
+            train=train,
+            fold_batchnorm=fold_batchnorm,
+        )
         try:
             return load_onnx(path, precision=precision)
         except OnnxImportError as exc:
-            raise OnnxImportError(f"{exc} [model exported by {how}]") from exc
+            raise OnnxImportError(
+                f"{exc} [model exported by {_how(module, opset, train)}]"
+            ) from exc
 
 
 def _first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    """``Type: first line`` of an exception and, when it wraps others (the exporter's
+    step errors do), of the innermost cause; ANSI colour codes removed."""
+
+    def line(e: BaseException) -> str:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return f"{type(e).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+    root, seen = exc, {id(exc)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        root = nxt
+    return line(exc) if root is exc else f"{line(exc)} (caused by {line(root)})"
 
 
 def check_torch_options(options: Mapping[str, object]) -> None:
