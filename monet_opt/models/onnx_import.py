@@ -27,9 +27,10 @@ Mapping rules
   ``Shape`` of a tensor with a static shape, and results of earlier folds; weights never
   are) are evaluated with ONNX's reference evaluator (``onnx.reference``) before any op is
   judged: shape arithmetic, causal masks (``Trilu`` / ``Where`` / ``Range`` /
-  ``ConstantOfShape`` / ``Equal`` / ``Mod``...) and position ids vanish.  Random ops are
-  never evaluated; on constant inputs they are dropped (the dropout / stochastic-depth mask
-  generation is not modelled as work).
+  ``ConstantOfShape`` / ``Equal`` / ``Mod``...) and position ids vanish.  Random ops
+  (``RandomUniformLike``...) are never evaluated; their outputs are dropped like constants
+  whatever they read (the mask generation of the dynamo exporter's dropout and of
+  stochastic depth is not modelled as work; the mask multiply that follows is).
 * **Model output**: the first graph output of rank >= 2 that is not a secondary output of
   a node (BatchNorm running statistics, Dropout mask); nodes that do not contribute to it
   (running-statistics updates, cached keys/values) are pruned, so the last op writes the
@@ -322,7 +323,7 @@ def load_onnx(
                         f"{path.name}: node {name!r} reads tensor {t!r} that no node produces"
                     )
         out = node.output[0]
-        if not data:  # all inputs constant: fold away
+        if not data or op in _RANDOM:  # all inputs constant, or a random mask: fold away
             dropped.update(node.output)
             continue
         if op in _CONST_ONLY:
@@ -480,9 +481,7 @@ def _data_movement(
             if ids not in gb.tensors:  # constant indices (positions): an index input
                 val = _constant(g, ids)
                 shp = init_shapes.get(ids, None if val is None else tuple(val.shape))
-                if shp is None:
-                    raise OnnxImportError(f"{path.name}: Gather {name!r}: unknown index shape")
-                gb.input(ids, shp, INDEX_PRECISION)
+                gb.input(ids, known(ids, name) if shp is None else shp, INDEX_PRECISION)  # type: ignore[operator]
             _expect(gb.embedding(name, ids, table, out=out), out_shape, gb, path, name)
             return
     if op in ("Gather", "GatherElements", "Where"):
@@ -618,7 +617,7 @@ def _infer(
         for vo in g.output:
             vo.type.tensor_type.ClearField("shape")
     try:
-        return shape_inference.infer_shapes(model)
+        return shape_inference.infer_shapes(model, data_prop=True)
     except Exception as exc:  # noqa: BLE001
         raise OnnxImportError(f"{path.name}: ONNX shape inference failed: {exc}") from exc
 
@@ -646,21 +645,17 @@ def _fold_constants(
     model = onnx.ModelProto.FromString(model.SerializeToString())
     g = model.graph
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
-    inferred = _infer(model, batch, seq, path)
-    static: dict[str, tuple[int, ...]] = {}
-    for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
-        d = _dims(vi)
-        if d is not None and all(isinstance(x, int) and x > 0 for x in d):
-            static[vi.name] = tuple(int(x) for x in d)  # type: ignore[arg-type]
+    mac_operands = _mac_operands(g)
     # constant sources: integer initializers (shapes, indices), scalars and rank <= 1
     # tensors, never weights
-    mac_operands = _mac_operands(g)
     small = {
         t.name: t
         for t in g.initializer
         if t.name not in mac_operands
-        and (len(t.dims) <= 1 and math.prod(t.dims) <= 65536)
-        or (t.data_type in _INT_TYPES and math.prod(t.dims) <= 4096)
+        and (
+            (len(t.dims) <= 1 and math.prod(t.dims) <= 65536)
+            or (t.data_type in _INT_TYPES and math.prod(t.dims) <= 4096)
+        )
     }
     values: dict[str, np.ndarray] = {}
 
@@ -675,42 +670,52 @@ def _fold_constants(
             return values[name]
         return None
 
-    keep: list[onnx.NodeProto] = []
-    for node in g.node:
-        ins = [t for t in node.input if t]
-        if node.op_type == "Constant":
-            for a in node.attribute:
-                if a.name == "value":
-                    values[node.output[0]] = numpy_helper.to_array(a.t)
-            if node.output[0] in values:
-                continue
-        elif node.op_type == "Shape" and ins and ins[0] in static:
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            shp = static[ins[0]]
-            start, end = attrs.get("start", 0), attrs.get("end", len(shp))
-            values[node.output[0]] = np.array(shp[start:end], dtype=np.int64)
-            continue
-        elif (
-            node.domain in ("", "ai.onnx")
-            and node.op_type not in _RANDOM
-            and ins
-            and all(value(t) is not None for t in ins)
-        ):
-            try:
-                out = ReferenceEvaluator(node, opsets={"": opset}).run(
-                    None, {t: values[t] for t in ins}
-                )
-            except Exception as exc:  # noqa: BLE001
-                if node.op_type not in _FOLD_ONLY:
-                    keep.append(node)  # left to the importer (dropped as a constant op)
+    _infer(model, batch, seq, path)  # binds the network inputs of the copy, in place
+    # Folding a shape subgraph can make later shapes static: repeat until nothing folds.
+    for _ in range(64):
+        static = _static_shapes(model, values, path)
+        keep: list[onnx.NodeProto] = []
+        for node in g.node:
+            ins = [t for t in node.input if t]
+            if node.op_type == "Constant":
+                for a in node.attribute:
+                    if a.name == "value":
+                        values[node.output[0]] = numpy_helper.to_array(a.t)
+                if node.output[0] in values:
                     continue
-                raise OnnxImportError(
-                    f"{path.name}: cannot fold constant node {node.name or node.op_type!r}: {exc}"
-                ) from exc
-            for name, v in zip(node.output, out, strict=False):
-                values[name] = np.asarray(v)
-            continue
-        keep.append(node)
+            elif node.op_type == "Shape" and ins and ins[0] in static:
+                attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+                shp = static[ins[0]]
+                start, end = attrs.get("start", 0), attrs.get("end", len(shp))
+                values[node.output[0]] = np.array(shp[start:end], dtype=np.int64)
+                continue
+            elif (
+                node.domain in ("", "ai.onnx")
+                and node.op_type not in _RANDOM
+                and ins
+                and all(value(t) is not None for t in ins)
+            ):
+                try:
+                    out = ReferenceEvaluator(node, opsets={"": opset}).run(
+                        None, {t: values[t] for t in ins}
+                    )
+                except Exception as exc:  # noqa: BLE001
+                    if node.op_type not in _FOLD_ONLY:
+                        keep.append(node)  # left to the importer (dropped as a constant op)
+                        continue
+                    raise OnnxImportError(
+                        f"{path.name}: cannot fold constant node "
+                        f"{node.name or node.op_type!r}: {exc}"
+                    ) from exc
+                for name, v in zip(node.output, out, strict=False):
+                    values[name] = np.asarray(v)
+                continue
+            keep.append(node)
+        done = len(keep) == len(g.node)
+        del g.node[:]
+        g.node.extend(keep)
+        if done:
+            break
     used = {t for n in keep for t in n.input} | {o.name for o in g.output}
     have = {t.name for t in g.initializer}
     new_inits = [
@@ -718,10 +723,43 @@ def _fold_constants(
         for name, v in values.items()
         if name in used and name not in have
     ]
-    del g.node[:]
-    g.node.extend(keep)
     g.initializer.extend(new_inits)
     return model, frozenset(t.name for t in new_inits)
+
+
+def _static_shapes(
+    model: onnx.ModelProto,
+    values: Mapping[str, np.ndarray],
+    path: Path,
+) -> dict[str, tuple[int, ...]]:
+    """Static shapes of ``model``'s tensors (network inputs already bound) by ONNX shape
+    inference on a light copy (large initializers become typed graph inputs; folded values
+    are initializers)."""
+    light = onnx.ModelProto()
+    light.CopyFrom(model)
+    g = light.graph
+    big = [t for t in g.initializer if math.prod(t.dims) > 4096]
+    keep = [t for t in g.initializer if math.prod(t.dims) <= 4096]
+    have = {t.name for t in keep}
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    names = {vi.name for vi in g.input}
+    for t in big:
+        if t.name not in names:
+            g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    used = {i for n in g.node for i in n.input}
+    g.initializer.extend(
+        numpy_helper.from_array(v, k)
+        for k, v in values.items()
+        if k in used and k not in have and v.size <= 65536
+    )
+    inferred = _infer(light, None, None, path)
+    static: dict[str, tuple[int, ...]] = {}
+    for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
+        d = _dims(vi)
+        if d is not None and all(isinstance(x, int) and x > 0 for x in d):
+            static[vi.name] = tuple(int(x) for x in d)  # type: ignore[arg-type]
+    return static
 
 
 # Secondary outputs that are never the model output (running statistics, masks).
@@ -759,10 +797,12 @@ def _rank(vi: onnx.ValueInfoProto) -> int | None:
 def export_notes(path: str | Path) -> list[str]:
     """Hints about how an ONNX file was exported, for users who want a training graph.
 
-    Detects an *eval-mode* export of a CNN: no ``BatchNormalization`` node while every
-    ``Conv`` carries a bias (PyTorch's exporter folds BatchNorm into the preceding conv in
-    eval mode, leaving a bias), ``BatchNormalization`` nodes in inference mode
-    (``training_mode = 0``), and ``Dropout`` nodes in inference mode.
+    Detects an *eval-mode* export of a CNN: no normalization node at all while every
+    ``Conv`` (two or more) carries a bias (PyTorch's exporter folds BatchNorm into the
+    preceding conv in eval mode, leaving a bias); a PyTorch CNN without any normalization
+    node and without conv biases (the dynamo exporter drops BatchNorm that way);
+    ``BatchNormalization`` nodes in inference mode (``training_mode = 0``); and ``Dropout``
+    nodes that are all in inference mode.
 
     Parameters
     ----------
@@ -797,11 +837,26 @@ def export_notes(path: str | Path) -> list[str]:
     notes: list[str] = []
     convs = [n for n in g.node if n.op_type == "Conv"]
     bns = [n for n in g.node if n.op_type == "BatchNormalization"]
-    if convs and not bns and all(len(n.input) > 2 and n.input[2] for n in convs):
+    norms = {"BatchNormalization", "LayerNormalization", "InstanceNormalization"}
+    norms |= {"GroupNormalization"}
+    has_norm = any(n.op_type in norms for n in g.node)
+    if len(convs) > 1 and not has_norm and all(len(n.input) > 2 and n.input[2] for n in convs):
         notes.append(
             f"{path.name}: this looks like an eval-mode export: BatchNorm is folded into the "
             f"convolutions (all {len(convs)} Conv nodes carry a bias and there is no "
             f"BatchNormalization node); {how}"
+        )
+    if (
+        model.producer_name == "pytorch"
+        and convs
+        and not has_norm
+        and not any(len(n.input) > 2 and n.input[2] for n in convs)
+    ):
+        notes.append(
+            f"{path.name}: there is no normalization node: if the PyTorch model has "
+            "BatchNorm layers, this is an eval-mode export that folded them away (the "
+            "dynamo exporter does so); export with torch.onnx.export(..., dynamo=False, "
+            "training=torch.onnx.TrainingMode.TRAINING) to keep them"
         )
     eval_bn = [
         n
@@ -821,7 +876,7 @@ def export_notes(path: str | Path) -> list[str]:
         mode = _constant(g, n.input[2]) if len(n.input) > 2 and n.input[2] else None
         if len(n.input) <= 2 or not n.input[2] or (mode is not None and not np.ravel(mode)[0]):
             eval_drop.append(n)
-    if eval_drop:
+    if eval_drop and len(eval_drop) == sum(n.op_type == "Dropout" for n in g.node):
         notes.append(
             f"{path.name}: {len(eval_drop)} Dropout node(s) are in inference mode (identity: "
             f"no mask is applied); {how}"
