@@ -33,10 +33,12 @@ models and ONNX files follow exactly one set of mapping rules (those of
    unused nodes, twice.  ``fold_batchnorm=True`` runs the exporter's own optimizer
    instead (BatchNorm folded, as in Stream's ``resnet18.onnx``).  Were onnxscript's rule
    list not found, only the constant folding and the clean-up run.
-4. **Import.**  The model is saved to a temporary directory, weights as external data
-   (``<name>.onnx`` + ``<name>.onnx.data``), and read by
-   :func:`~monet_opt.models.onnx_import.load_onnx` (shapes only; the weight values are
-   never read back), with ``precision``.  The directory is deleted afterwards.  The
+4. **Import.**  The model is saved to a temporary directory, floating-point weights as
+   external data (``<name>.onnx`` + ``<name>.onnx.data``; integer and boolean
+   initializers such as indices and masks stay inline, their values may be needed), and
+   read by :func:`~monet_opt.models.onnx_import.load_onnx` (shapes only; the weight
+   values are never read back), with ``precision``.  The directory is deleted
+   afterwards (:func:`export_onnx` does steps 1-3 into a file you keep).  The
    returned :class:`Graph` is the forward graph, named ``name``; node names are the
    exporter's (``node_conv2d``, ``node_linear_1``, ...).
 
