@@ -18,7 +18,13 @@ from monet_opt.models.ir import (
     Tensor,
     TensorRole,
 )
-from monet_opt.models.onnx_import import ONNX_OPTIONS, SUPPORTED_OPS, OnnxImportError, load_onnx
+from monet_opt.models.onnx_import import (
+    ONNX_OPTIONS,
+    SUPPORTED_OPS,
+    OnnxImportError,
+    export_notes,
+    load_onnx,
+)
 
 # torch is imported only when from_torch is called (optional extra "torch")
 from monet_opt.models.torch_import import from_torch
@@ -68,6 +74,7 @@ __all__ = [
     "build_model",
     "check_model_options",
     "derive_training_graph",
+    "export_notes",
     "from_torch",
     "gpt2",
     "gpt2_preset",

@@ -798,7 +798,7 @@ def export_notes(path: str | Path) -> list[str]:
     """Hints about how an ONNX file was exported, for users who want a training graph.
 
     Detects an *eval-mode* export of a CNN: no normalization node at all while every
-    ``Conv`` (two or more) carries a bias (PyTorch's exporter folds BatchNorm into the
+    ``Conv`` carries a bias (PyTorch's exporter folds BatchNorm into the
     preceding conv in eval mode, leaving a bias); a PyTorch CNN without any normalization
     node and without conv biases (the dynamo exporter drops BatchNorm that way);
     ``BatchNormalization`` nodes in inference mode (``training_mode = 0``); and ``Dropout``
@@ -840,7 +840,7 @@ def export_notes(path: str | Path) -> list[str]:
     norms = {"BatchNormalization", "LayerNormalization", "InstanceNormalization"}
     norms |= {"GroupNormalization"}
     has_norm = any(n.op_type in norms for n in g.node)
-    if len(convs) > 1 and not has_norm and all(len(n.input) > 2 and n.input[2] for n in convs):
+    if convs and not has_norm and all(len(n.input) > 2 and n.input[2] for n in convs):
         notes.append(
             f"{path.name}: this looks like an eval-mode export: BatchNorm is folded into the "
             f"convolutions (all {len(convs)} Conv nodes carry a bias and there is no "

@@ -893,3 +893,24 @@ def test_einsum_gemm_dims_rejects_other_contractions(equation, a, b):
 
     with pytest.raises(ValueError, match="einsum"):
         einsum_gemm_dims(equation, a, b)
+
+
+def test_dynamo_dropout_mask_generation_is_dropped(tmp_path: Path):
+    """The dynamo exporter writes dropout as RandomUniformLike → Less → Cast → Div → Mul:
+    the random mask is not work; the mask multiply is (one op per element, MulGrad reads
+    only dY)."""
+    inits = [_t("w", [4, 4]), _t("p", [], [0.9])]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+        helper.make_node("RandomUniformLike", ["h"], ["r"], name="rand"),
+        helper.make_node("Less", ["r", "p"], ["keep"], name="less"),
+        helper.make_node("Cast", ["keep"], ["kf"], name="cast", to=TensorProto.FLOAT),
+        helper.make_node("Div", ["kf", "p"], ["scale"], name="div"),
+        helper.make_node("Mul", ["h", "scale"], ["y"], name="drop"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("x", [2, 4])], [_vi("y", [2, 4])], inits, opset=18)
+    g = load_onnx(p)
+    assert [op.name for op in g.ops] == ["mm", "drop"] and g.ops[1].inputs == ("h",)
+    t = derive_training_graph(g, optimizer="sgd")
+    grad = {op.name: op for op in t.ops}["drop.grad"]
+    assert (grad.op_type, len(grad.inputs), grad.macs) == ("MulGrad", 1, 8)
