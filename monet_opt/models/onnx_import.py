@@ -45,10 +45,13 @@ Op mapping (kinds and costs as in :mod:`monet_opt.models.builder`)
 -------------------------------------------------------------------
 * Conv (any ``group``: grouped and depthwise), Gemm, MatMul, and ``Einsum`` equations that
   are (batched) matrix products: ``OpKind.GEMM`` / ``CONV`` MAC ops.
-* Element-wise (``ELEMENTWISE``): arithmetic, activations, ``Cast``, ``Neg``, ``Reciprocal``,
+* Element-wise (``ELEMENTWISE``): arithmetic, activations, ``Cast`` (and ``CastLike``,
+  whose second input only gives the type), ``Neg``, ``Reciprocal``,
   ``Exp``, ``Log``, ``Sin``, ``Cos``, ``Abs``, comparisons and logic ops (``Equal``,
   ``Less``, ``Not``, ...: their outputs carry no gradient), ``Where`` (select), ``Expand``
-  (broadcast copy), ``Trilu`` on data, ``Dropout`` in training mode (mask multiply; in
+  (broadcast copy), ``Trilu`` on data, ``ScatterND`` (the data with indexed slices
+  overwritten: one op per output element; constant updates such as Swin's shifted-window
+  mask pattern are not weights), ``Dropout`` in training mode (mask multiply; in
   inference mode or with ratio 0 it is an ``Identity``), ``Gather`` / ``GatherElements`` on
   activations (index-select copy), ``Gather`` along axis 0 of a 2-D weight (``Embedding``,
   e.g. token and position embeddings, Swin's relative-position bias table; constant
@@ -87,7 +90,7 @@ __all__ = [
 
 _ELEMENTWISE = {
     *("Relu", "Add", "Sub", "Mul", "Div", "Sigmoid", "Tanh", "Gelu", "Erf", "Silu"),
-    *("Clip", "HardSigmoid", "HardSwish", "Sqrt", "Pow", "Cast"),
+    *("Clip", "HardSigmoid", "HardSwish", "Sqrt", "Pow", "Cast", "CastLike"),
     *("Neg", "Abs", "Reciprocal", "Exp", "Log", "Sin", "Cos"),
 }
 # Comparisons and logic: element-wise, boolean outputs that carry no gradient.
@@ -104,7 +107,7 @@ _POOL = {"MaxPool", "AveragePool", "GlobalAveragePool"}
 _REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"}
 _MAC = {"Conv", "Gemm", "MatMul", "Einsum"}
 # Data movement modelled as element-wise work (one element op per output element).
-_MOVE = {"Gather", "GatherElements", "Where", "Expand", "Dropout", "Trilu"}
+_MOVE = {"Gather", "GatherElements", "Where", "Expand", "Dropout", "Trilu", "ScatterND"}
 # Ops accepted only on constant inputs (folded or dropped); on data they are an error.
 _CONST_ONLY = {
     *("Shape", "Size", "ConstantOfShape", "Range", "Mod"),
@@ -139,6 +142,8 @@ _DATA_INPUTS: dict[str, tuple[int, ...]] = {
     "Trilu": (0,),
     "Gather": (0, 1),
     "GatherElements": (0, 1),
+    "CastLike": (0,),  # input 1 only gives the element type
+    "ScatterND": (0, 2),  # data and updates; the indices are constant
     **{op: (0,) for op in _REDUCE},
 }
 
@@ -250,6 +255,7 @@ def load_onnx(
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         raise OnnxImportError(f"{path.name}: cannot read ONNX model: {exc}") from exc
+    _load_small_external(model, path)
     symbolic = _symbolic_dims(model.graph)
     model, folded = _fold_constants(model, batch, seq, path)
     g = model.graph
@@ -314,6 +320,10 @@ def load_onnx(
         sel = _DATA_INPUTS.get(op)
         raw = [t for i, t in enumerate(node.input) if t and (sel is None or i in sel)]
         data = [t for t in raw if t not in dropped]
+        if op == "ScatterND":  # constant updates (a mask pattern) are not weights
+            data = [t for k, t in enumerate(data) if k == 0 or t not in init_shapes]
+        if op == "CastLike":
+            op = "Cast"
         for t in data:
             if t not in gb.tensors:
                 if t in init_shapes:
@@ -502,6 +512,11 @@ def _data_movement(
             gb.elementwise(name, op, data, out=out, out_shape=out_shape, attrs={"ratio": p})
         else:
             gb.shape_op(name, "Identity", data, out_shape, out=out, attrs={"dropout": p})
+    elif op == "ScatterND":
+        # the data with the indexed slices overwritten (by constant or computed updates):
+        # one element op per output element
+        pos = tuple(i for i, t in enumerate(node.input) if t in data)
+        gb.elementwise(name, op, data, out=out, out_shape=out_shape, attrs={"operands": pos})
     else:  # Expand, Trilu
         gb.elementwise(name, op, data, out=out, out_shape=out_shape)
 
@@ -882,6 +897,23 @@ def export_notes(path: str | Path) -> list[str]:
             f"no mask is applied); {how}"
         )
     return notes
+
+
+def _load_small_external(model: onnx.ModelProto, path: Path) -> None:
+    """Read the values of externally stored integer / boolean initializers of up to 4096
+    elements (shapes, axes, indices: the importer needs their values; weights stay
+    unread), in place, from the files beside ``path``.  A missing file leaves the tensor
+    unread (its value is then unknown, as in a stripped model)."""
+    from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
+
+    for t in model.graph.initializer:
+        if uses_external_data(t) and t.data_type in _INT_TYPES and math.prod(t.dims) <= 4096:
+            try:
+                load_external_data_for_tensor(t, str(path.parent))
+            except (OSError, ValueError):
+                continue
+            t.data_location = onnx.TensorProto.DEFAULT
+            del t.external_data[:]
 
 
 def _constant(g: onnx.GraphProto, name: str) -> np.ndarray | None:

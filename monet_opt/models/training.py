@@ -36,7 +36,9 @@ as listed in ``docs/hardware_sources.md``), at the granularity of one op per lay
   each same-shaped input *is* ``dY`` (alias); an input that was broadcast (or is a weight)
   gets a ``ReduceSum`` op.  ``Sub``'s second input gets a ``SubGrad`` (negation).
   Comparisons and logic ops (``Equal``, ``Less``, ``Not``...) pass no gradient.
-* **Data movement**: ``WhereGrad`` for each data branch of ``Where`` (``dY`` masked by the
+* **Data movement**: ``ScatterNDGrad`` (``dY`` with the overwritten slices zeroed) and
+  ``ScatterNDUpdatesGrad`` (those slices, for computed updates), one op per element;
+  ``WhereGrad`` for each data branch of ``Where`` (``dY`` masked by the
   condition: reads ``dY`` and the condition when it is a tensor; 1 op per ``dY`` element;
   the condition gets no gradient).  ``ExpandGrad`` (a ``ReduceSum`` of ``dY`` over the
   broadcast dims: reads ``dY``, 1 op per ``dY`` element).  ``GatherGrad`` /
@@ -632,6 +634,9 @@ class _Deriver:
         if t in ("Gather", "GatherElements", "Where"):
             self._select(op, dy, need)
             return
+        if t == "ScatterND":
+            self._scatter_nd(op, dy, need)
+            return
         if t == "Expand":
             if need[0]:
                 self._bw(op, "grad", "ExpandGrad", OpKind.ELEMENTWISE, dims, (dy,), ins[0], n)
@@ -713,6 +718,28 @@ class _Deriver:
                     xt.numel + n,
                     {"scatter_add": True, "axis": op.attrs.get("axis", 0)},
                 )
+
+    def _scatter_nd(self, op: Op, dy: str, need: list[bool]) -> None:
+        """Backward of ScatterND: the data gets ``dY`` with the overwritten slices zeroed
+        (``ScatterNDGrad``), computed updates get those slices of ``dY``
+        (``ScatterNDUpdatesGrad``, a gather); one element op per element written."""
+        pos = tuple(op.attrs.get("operands", range(len(op.inputs))))
+        n = self.tensors[dy].numel
+        for i, (x, p) in enumerate(zip(op.inputs, pos, strict=True)):
+            if not need[i]:
+                continue
+            xt = self.fwd.tensors[x]
+            gtype, cnt = ("ScatterNDGrad", n) if p == 0 else ("ScatterNDUpdatesGrad", xt.numel)
+            self._bw(
+                op,
+                "grad" if p == 0 else f"grad{p}",
+                gtype,
+                OpKind.ELEMENTWISE,
+                batch_elements(xt.shape),
+                (dy,),
+                x,
+                cnt,
+            )
 
     def _optimizer_op(self, w: str) -> None:
         wt = self.fwd.tensors[w]

@@ -914,3 +914,92 @@ def test_dynamo_dropout_mask_generation_is_dropped(tmp_path: Path):
     t = derive_training_graph(g, optimizer="sgd")
     grad = {op.name: op for op in t.ops}["drop.grad"]
     assert (grad.op_type, len(grad.inputs), grad.macs) == ("MulGrad", 1, 8)
+
+
+def test_castlike_and_scatter_nd(tmp_path: Path):
+    """The dynamo exporter's ``CastLike`` of a constant scale (folded away) and of data
+    (a ``Cast``), and Swin's ``ScatterND`` with constant indices and updates (an
+    element-wise overwrite whose updates are not weights)."""
+    n = helper.make_node
+    nodes = [
+        n("MatMul", ["X", "W"], ["h"], name="proj"),
+        n("CastLike", ["scale", "h"], ["scale_c"], name="castlike_const"),
+        n("Mul", ["h", "scale_c"], ["hs"], name="scale"),
+        n("CastLike", ["hs", "h"], ["hc"], name="castlike_data"),
+        n("ScatterND", ["hc", "idx", "upd"], ["y"], name="scatter"),
+    ]
+    inits = [
+        _t("W", (16, 49)),
+        _t("scale", (1,), [0.125]),
+        _t("idx", (2, 1), [0, 3], TensorProto.INT64),
+        _t("upd", (2, 49)),
+    ]
+    p = _save(tmp_path, nodes, [_vi("X", (8, 16))], [_vi("y", (8, 49))], inits)
+    g = load_onnx(p)
+    ops = _by_type(g)
+    assert "CastLike" not in ops and len(ops["Cast"]) == 1
+    assert ops["Cast"][0].inputs == ("hs",) and ops["Cast"][0].macs == 8 * 49
+    assert ops["Mul"][0].inputs == ("h",)  # the folded scale is a constant
+    sc = ops["ScatterND"][0]
+    assert sc.kind == OpKind.ELEMENTWISE and sc.inputs == ("hc",) and sc.macs == 8 * 49
+    assert "upd" not in g.tensors and g.parameter_count == 16 * 49
+    t = derive_training_graph(g, optimizer="sgd")
+    grads = _by_type(t)
+    assert grads["ScatterNDGrad"][0].inputs[0].startswith("d[y]")
+    assert grads["ScatterNDGrad"][0].macs == 8 * 49
+    assert grads["CastGrad"][0].macs == 8 * 49
+
+
+def test_scatter_nd_with_computed_updates_has_an_updates_gradient(tmp_path: Path):
+    n = helper.make_node
+    nodes = [
+        n("MatMul", ["X", "W"], ["h"], name="proj"),
+        n("MatMul", ["X", "W2"], ["u"], name="proj2"),
+        n("Slice", ["u", "s0", "s1"], ["u2"], name="take2"),
+        n("ScatterND", ["h", "idx", "u2"], ["y"], name="scatter"),
+    ]
+    inits = [
+        _t("W", (16, 4)),
+        _t("W2", (16, 4)),
+        _t("s0", (1,), [0], TensorProto.INT64),
+        _t("s1", (1,), [2], TensorProto.INT64),
+        _t("idx", (2, 1), [1, 5], TensorProto.INT64),
+    ]
+    p = _save(tmp_path, nodes, [_vi("X", (8, 16))], [_vi("y", (8, 4))], inits)
+    g = load_onnx(p)
+    assert _by_type(g)["ScatterND"][0].inputs == ("h", "u2")
+    t = _by_type(derive_training_graph(g, optimizer="sgd"))
+    assert t["ScatterNDGrad"][0].macs == 8 * 4
+    assert t["ScatterNDUpdatesGrad"][0].macs == 2 * 4
+
+
+def test_externally_stored_shape_initializers_are_read(tmp_path: Path):
+    """Integer initializers stored as external data (as PyTorch's exporter writes large
+    models) are read from the file beside the model: the importer needs their values."""
+    n = helper.make_node
+    nodes = [
+        n("Reshape", ["X", "shape"], ["x2"], name="view"),
+        n("MatMul", ["x2", "W"], ["y"], name="fc"),
+    ]
+    import numpy as np
+    from onnx import numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.array([4, 32], np.int64), "shape"),
+        numpy_helper.from_array(np.zeros((32, 10), np.float32), "W"),
+    ]
+    graph = helper.make_graph(nodes, "g", [_vi("X", (4, 2, 16))], [_vi("y", (4, 10))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    p = tmp_path / "ext.onnx"
+    onnx.save_model(
+        model,
+        str(p),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="ext.onnx.data",
+        size_threshold=0,
+    )
+    assert onnx.load(str(p), load_external_data=False).graph.initializer[0].data_location == 1
+    g = load_onnx(p)
+    assert g.total_macs() == 4 * 32 * 10
+    assert g.tensors["x2"].shape == (4, 32)
