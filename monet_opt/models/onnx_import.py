@@ -693,10 +693,9 @@ def _fold_constants(
         for node in g.node:
             ins = [t for t in node.input if t]
             if node.op_type == "Constant":
-                for a in node.attribute:
-                    if a.name == "value":
-                        values[node.output[0]] = numpy_helper.to_array(a.t)
-                if node.output[0] in values:
+                val = constant_node_value(node)
+                if val is not None:
+                    values[node.output[0]] = val
                     continue
             elif node.op_type == "Shape" and ins and ins[0] in static:
                 attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -923,10 +922,28 @@ def _constant(g: onnx.GraphProto, name: str) -> np.ndarray | None:
             return numpy_helper.to_array(t)
     for n in g.node:
         if n.op_type == "Constant" and n.output and n.output[0] == name:
-            for a in n.attribute:
-                if a.name == "value":
-                    return numpy_helper.to_array(a.t)
+            return constant_node_value(n)
     return None
+
+
+def constant_node_value(node: onnx.NodeProto) -> np.ndarray | None:
+    """Value of a ``Constant`` node, whichever attribute holds it (``value``,
+    ``value_int(s)``, ``value_float(s)``, ``value_string(s)``; ``sparse_value`` densified),
+    evaluated by ONNX's reference evaluator; ``None`` when it cannot be read (external
+    data)."""
+    for a in node.attribute:
+        if a.name == "value":
+            try:
+                return numpy_helper.to_array(a.t)
+            except Exception:  # noqa: BLE001 - external or stripped data
+                return None
+    from onnx.reference import ReferenceEvaluator
+
+    try:
+        (out,) = ReferenceEvaluator(node).run(None, {})
+    except Exception:  # noqa: BLE001
+        return None
+    return np.asarray(out)
 
 
 def _reduce(

@@ -109,7 +109,7 @@ from monet_opt.models.builder import (
     batch_elements,
 )
 from monet_opt.models.ir import Graph, Op, OpKind, Phase, Tensor, TensorRole
-from monet_opt.models.onnx_import import OnnxImportError, _dims
+from monet_opt.models.onnx_import import OnnxImportError, _dims, constant_node_value
 from monet_opt.models.training import Precision
 
 __all__ = [
@@ -671,9 +671,9 @@ class _Importer:
                     self.const[t.name] = numpy_helper.to_array(t)
         for n in g.node:
             if n.op_type == "Constant":
-                for a in n.attribute:
-                    if a.name == "value":
-                        self.const[n.output[0]] = numpy_helper.to_array(a.t)
+                val = constant_node_value(n)
+                if val is not None:
+                    self.const[n.output[0]] = val
         im2col = self._im2col_dw()
         absorbed = {j for v in im2col.values() for j in v[3]}
         keep_idx = [

@@ -1003,3 +1003,27 @@ def test_externally_stored_shape_initializers_are_read(tmp_path: Path):
     g = load_onnx(p)
     assert g.total_macs() == 4 * 32 * 10
     assert g.tensors["x2"].shape == (4, 32)
+
+
+def test_constant_nodes_with_value_ints_fold(tmp_path: Path):
+    """The dynamo exporter writes ``Constant`` nodes with ``value_ints``; a roll written as
+    ``Slice`` / ``Concat`` with ``Shape`` and ``Mod`` on them (Swin's shifted windows)
+    folds to static shapes."""
+    n = helper.make_node
+    nodes = [
+        n("MatMul", ["X", "W"], ["h"], name="proj"),
+        n("Constant", [], ["ax"], value_ints=[1]),
+        n("Constant", [], ["zero"], value_ints=[0]),
+        n("Constant", [], ["three"], value_ints=[3]),
+        n("Shape", ["h"], ["len"], start=1, end=2),
+        n("Mod", ["three", "len"], ["cut"], fmod=0),
+        n("Slice", ["h", "cut", "len", "ax"], ["tail"], name="tail"),
+        n("Slice", ["h", "zero", "cut", "ax"], ["head"], name="head"),
+        n("Concat", ["tail", "head"], ["rolled"], axis=1, name="roll"),
+        n("Relu", ["rolled"], ["y"], name="act"),
+    ]
+    p = _save(tmp_path, nodes, [_vi("X", (2, 7, 8))], [_vi("y", (2, 7, 4))], [_t("W", (8, 4))])
+    g = load_onnx(p)
+    assert g.tensors["tail"].shape == (2, 4, 4) and g.tensors["head"].shape == (2, 3, 4)
+    assert g.tensors["y"].shape == (2, 7, 4)
+    assert not {"Shape", "Mod", "Constant"} & {op.op_type for op in g.ops}
