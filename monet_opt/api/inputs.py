@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,12 +180,20 @@ def build_forward(cfg: Config) -> Graph:
         raise err
     if not path.is_file():
         raise InputError(file, "workload.onnx", f"file not found: {path}")
-    try:
+    with _onnx_errors(cfg, path):
         return load_onnx(path, **wl.options)
+
+
+@contextmanager
+def _onnx_errors(cfg: Config, path: Path) -> Iterator[None]:
+    """Turn an ONNX import failure into an :class:`InputError` naming the ONNX file, and
+    a bad option value into one naming ``workload.options`` of the config."""
+    try:
+        yield
     except (OnnxImportError, OSError) as exc:
         raise InputError(path, None, _first_line(str(exc), path)) from None
     except (TypeError, ValueError) as exc:  # a bad option value
-        raise InputError(file, "workload.options", _first_line(str(exc))) from None
+        raise InputError(cfg.source, "workload.options", _first_line(str(exc))) from None
 
 
 def _torch_forward(cfg: Config) -> Graph:
@@ -222,10 +231,8 @@ def _onnx_graph_kind(cfg: Config) -> str:
         raise err
     if not path.is_file():
         raise InputError(cfg.source, "workload.onnx", f"file not found: {path}")
-    try:
+    with _onnx_errors(cfg, path):
         return classify_onnx(path, wl.graph)
-    except (OnnxImportError, OSError) as exc:
-        raise InputError(path, None, _first_line(str(exc), path)) from None
 
 
 def _imported_training_graph(cfg: Config) -> Graph:
@@ -241,12 +248,8 @@ def _imported_training_graph(cfg: Config) -> Graph:
         precision = Precision(**wl.precision.model_dump())
     except (ValueError, TypeError) as exc:
         raise InputError(cfg.source, "workload.precision", _first_line(str(exc))) from None
-    try:
+    with _onnx_errors(cfg, path):
         graph = load_onnx_training(path, precision=precision, **wl.options)
-    except (OnnxImportError, OSError) as exc:
-        raise InputError(path, None, _first_line(str(exc), path)) from None
-    except (TypeError, ValueError) as exc:  # a bad option value
-        raise InputError(cfg.source, "workload.options", _first_line(str(exc))) from None
     return forward_part(graph) if wl.mode == "inference" else graph
 
 
