@@ -76,6 +76,20 @@ simulated makespan (or energy) over the spill sets of the space that fit every m
 (tests: equal to brute force over all spill sets on random instances where capacity
 binds).  Scope: allocation, π, windows and layer-by-layer execution (no fused stacks)
 are inputs.
+
+Incumbents that are not optimal
+-------------------------------
+Exactness holds at the optimum.  An incumbent HiGHS returns at a time limit (or accepts
+within ``mip_rel_gap``) is a feasible point of the rows, so its :math:`T` is *at least*
+the simulated makespan of its spill set, but not necessarily equal: a primal heuristic
+(HiGHS' feasibility jump, for instance) sets the continuous columns anywhere above the
+least solution.  The least solution of that spill set is feasible too, with
+:math:`T` = the simulated makespan, so :func:`solve_placement` reports the simulated
+value as the answer's objective (HiGHS' own value in ``extra["highs_incumbent"]``) and
+keeps the dual bound, which holds for every point.  A simulated value *above* the
+MILP's would mean the rows under-estimate the schedule; it is reported as simulated,
+with the MILP's bound replaced by the global bounds and a note in ``extra``, never as a
+crash.
 """
 
 from __future__ import annotations
@@ -87,10 +101,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from monet_opt.formulations._builder import Affine, MipStatus, ModelBuilder, solve_model
+from monet_opt.formulations.bounds import lower_bounds
 from monet_opt.formulations.options import SolverOptions
-from monet_opt.formulations.result import SolveResult
+from monet_opt.formulations.result import SolveResult, metric_value
 from monet_opt.heuristics import greedy_decision
-from monet_opt.schedule.evaluator import evaluate_metrics, placement_for
+from monet_opt.schedule.evaluator import evaluate, evaluate_metrics, placement_for
 from monet_opt.schedule.memory import MemoryModel, Placement, memory_model
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize import realize
@@ -554,8 +569,14 @@ def solve_placement(
     ------
     ValueError
         Without the capacity semantics, with fused stacks, or on an unknown objective.
-    RuntimeError
-        If the decoded placement does not re-simulate to the MILP's objective.
+
+    Notes
+    -----
+    The answer is always the re-simulated value of the decoded placement: an incumbent
+    whose MILP value is above it (a time-limited heuristic incumbent) is reported at
+    its simulated value, a MILP value below it without the MILP's bound (module
+    docstring, "Incumbents that are not optimal"); ``status`` then says what the
+    remaining bound proves.
     """
     del warm_start
     if objective not in ("latency", "energy"):
@@ -580,32 +601,67 @@ def solve_placement(
     st, pl = solve_placement_model(model, opts.highs())
     derived = Decision(tuple(talloc), None if real is not None else fx.priority, placement=pl)
     decision = real.invert(derived) if real is not None else derived
-    has = st.has_solution
+    scope = (
+        f"spilled tensors ({len(model.s)} free names) for the fixed allocation, program "
+        "order π, kept checkpoints and the default policy's DMA windows"
+    )
+    extra: dict[str, object] = {"spilled": sorted(pl.spills or ()), "free_names": sorted(model.s)}
+    sched = evaluate(problem, decision)
+    simulated = metric_value(objective, sched)
+    milp_obj: float | None = st.objective if st.has_solution else None
+    milp_bound: float | None = st.bound
+    extra_bounds: dict[str, float] | None = None
+    if milp_obj is not None and not _agrees(simulated, milp_obj):
+        extra["highs_incumbent"] = milp_obj
+        if simulated < milp_obj:
+            # a feasible point above the least schedule of its spill set: the least one
+            # is feasible too, with T = simulated; the dual bound holds for every point
+            milp_obj = simulated
+        else:
+            # the rows under-estimate this answer: their bound is not trusted
+            milp_bound = None
+            extra_bounds = {"global": _global_bound(problem, objective)}
+            extra["inconsistency"] = (
+                f"the placement MILP valued its answer at {st.objective}, the evaluator at "
+                f"{simulated}; the answer is reported as simulated, bounded by the global "
+                "bounds only"
+            )
     res = SolveResult.build(
         problem,
         formulation="placement",
         objective_name=objective,
         decision=decision,
         simulated_of=objective,
-        milp_objective=st.objective if has else None,
-        milp_bound=st.bound,
+        milp_objective=milp_obj,
+        milp_bound=milp_bound,
         solver_status=st.status,
         mip_gap=opts.mip_gap,
-        scope=(
-            f"spilled tensors ({len(model.s)} free names) for the fixed allocation, program "
-            "order π, kept checkpoints and the default policy's DMA windows"
-        ),
+        scope=scope,
         n_vars=model.builder.n_vars,
         n_cons=model.builder.n_cons,
         n_binaries=len(model.s),
         build_seconds=build,
         solve_seconds=st.seconds,
-        extra={"spilled": sorted(pl.spills or ()), "free_names": sorted(model.s)},
+        extra_bounds=extra_bounds,
+        schedule=sched,
+        extra=extra,
         models_capacity=True,
     )
-    if has and abs(res.simulated - st.objective) > 1e-6 * max(1.0, abs(st.objective)) + 1e-6:
-        raise RuntimeError(
-            f"internal: the placement re-simulates to {res.simulated}, the MILP says {st.objective}"
-        )
     opts.report("placement MILP", res.simulated, res.bound)
     return res
+
+
+def _agrees(simulated: float, milp: float) -> bool:
+    """Whether a re-simulated value equals the MILP's (relative 1e-6, absolute 1e-6)."""
+    return abs(simulated - milp) <= 1e-6 * max(1.0, abs(milp)) + 1e-6
+
+
+def _global_bound(problem: Problem, objective: str) -> float:
+    """A lower bound of ``objective`` over every decision (critical path / DRAM port /
+    work for the makespan, every node on its cheapest core plus the compulsory DRAM
+    energy for energy)."""
+    if objective == "latency":
+        return float(lower_bounds(problem)["max"])
+    en = problem.costs.energy
+    emin = np.where(np.isfinite(en), en, np.inf).min(axis=1)
+    return float(emin.sum() + problem.dram_energy)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 import random
 
+import numpy as np
 import pytest
 
+from monet_opt.formulations import placement as placement_mod
+from monet_opt.formulations._builder import MipStatus
 from monet_opt.formulations.options import SolverOptions
 from monet_opt.formulations.placement import (
     build_placement_model,
@@ -127,3 +130,81 @@ def test_placement_errors() -> None:
     order = q.program_order()
     with pytest.raises(ValueError, match="stacks"):
         solve_placement(q, Decision(alloc, None, ((order[0], order[1]),)))
+
+
+def _shift_incumbent(monkeypatch, shift: float, bound_factor: float = 1.0) -> list:  # noqa: ANN001
+    """Make every placement solve return HiGHS' optimum with the makespan column moved
+    by ``shift`` (relative) and the status ``time_limit``: for ``shift > 0`` a feasible
+    point of the MILP above the least schedule of its spill set, as HiGHS' feasibility
+    jump returns when the time limit stops the search before the root LP improves it
+    (ResNet-18 dynamo, tpu_like_quad_core, 10 s and 30 s); for ``shift < 0`` a value
+    below the simulated one, as a model error would give.  Returns the log of
+    (reported objective, bound) per solve."""
+    real = placement_mod.solve_placement_model
+    log: list[tuple[float, float]] = []
+
+    def shifted(model, options):  # noqa: ANN001, ANN202
+        st, _pl = real(model, options)
+        assert st.status == "optimal" and st.values is not None
+        values = np.array(st.values, dtype=float)
+        delta = shift * st.objective
+        values[model.T] += delta
+        assert values[model.T] <= model.builder.ub[model.T]  # still within the column
+        out = MipStatus(
+            "time_limit", st.objective + delta, st.bound * bound_factor, st.gap, st.seconds,
+            values,
+        )  # fmt: skip
+        log.append((out.objective, out.bound))
+        return out, model.decode(values)
+
+    monkeypatch.setattr(placement_mod, "solve_placement_model", shifted)
+    return log
+
+
+def test_time_limited_incumbent_above_its_schedule_is_reported_as_simulated(
+    monkeypatch,
+) -> None:
+    """Regression (``api.solve`` of ResNet-18 raised "internal: the placement
+    re-simulates to 52130474.5, the MILP says 52243242.5"): an incumbent whose makespan
+    column sits above the least schedule of its spill set is a feasible point, not an
+    error; the answer is reported at its simulated value, with HiGHS' bound and a
+    status that says what the bound proves."""
+    p, alloc, _cidx, _base = _case(LATENCY_SEEDS[0])
+    exact = solve_placement(p, Decision(alloc), options=SolverOptions(time_limit=20))
+    log = _shift_incumbent(monkeypatch, 0.05, bound_factor=0.9)
+    r = solve_placement(p, Decision(alloc), options=SolverOptions(time_limit=20))
+    ((highs_obj, highs_bound),) = log
+    sim = evaluate_metrics(p, r.decision).latency
+    assert r.simulated == pytest.approx(sim) == pytest.approx(exact.simulated)
+    assert r.objective == r.simulated < highs_obj
+    assert r.extra["highs_incumbent"] == highs_obj
+    assert r.bound == pytest.approx(highs_bound) and r.bound <= r.simulated
+    assert r.solver_status == "time_limit" and r.status == "feasible"
+    assert r.gap == pytest.approx((sim - highs_bound) / sim)
+
+
+def test_time_limited_incumbent_inside_remat_placement(monkeypatch) -> None:
+    """The same incumbents inside the keep / DRAM / recompute decomposition (the path
+    of the crash): it finishes with the simulated values."""
+    from monet_opt.formulations.remat_placement import solve_remat_placement
+
+    p, alloc, _cidx, _base = _case(LATENCY_SEEDS[0])
+    _shift_incumbent(monkeypatch, 0.05)
+    r = solve_remat_placement(p, Decision(alloc), options=SolverOptions(time_limit=20))
+    assert r.simulated == pytest.approx(evaluate_metrics(p, r.decision).latency)
+    assert r.bound <= r.simulated * (1 + 1e-9)
+
+
+def test_milp_below_its_simulated_answer_is_reported_not_raised(monkeypatch) -> None:
+    """A MILP value below the simulated one (rows that under-estimate, never seen) is
+    no crash either: the simulated value is reported, bounded by the global bounds
+    only, with a note."""
+    from monet_opt.formulations.bounds import lower_bounds
+
+    p, alloc, _cidx, _base = _case(LATENCY_SEEDS[0])
+    log = _shift_incumbent(monkeypatch, -0.05)
+    r = solve_placement(p, Decision(alloc), options=SolverOptions(time_limit=20))
+    sim = evaluate_metrics(p, r.decision).latency
+    assert r.simulated == pytest.approx(sim) and r.objective == log[0][0] < sim
+    assert "inconsistency" in r.extra
+    assert r.bound == pytest.approx(lower_bounds(p)["max"]) and r.bound <= sim
