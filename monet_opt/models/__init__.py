@@ -25,6 +25,7 @@ from monet_opt.models.onnx_import import (
     export_notes,
     load_onnx,
 )
+from monet_opt.models.onnx_training import classify_onnx, load_onnx_training
 
 # torch is imported only when from_torch is called (optional extra "torch")
 from monet_opt.models.torch_import import from_torch
@@ -79,6 +80,8 @@ __all__ = [
     "gpt2",
     "gpt2_preset",
     "load_onnx",
+    "load_onnx_training",
+    "classify_onnx",
     "mlp",
     "model_options",
     "resnet18",
