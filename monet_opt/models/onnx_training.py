@@ -189,7 +189,7 @@ _DATA_INPUTS: dict[str, tuple[int, ...]] = {
     "BatchNormalization": (0,),
     "LayerNormalization": (0,),
     "Gather": (0,),
-    "GatherGrad": (2,),
+    "GatherGrad": (2,),  # the indices are read as the op's second input
     "Clip": (0,),
     "InPlaceAccumulator": (0, 1),
     "InPlaceAccumulatorV2": (0, 1),
@@ -370,7 +370,9 @@ def _fused_dims(a: tuple[int, ...], b: tuple[int, ...], at: Mapping) -> tuple[in
 
 
 def _custom_shapes(
-    node: onnx.NodeProto, shp: Mapping[str, tuple[int, ...]]
+    node: onnx.NodeProto,
+    shp: Mapping[str, tuple[int, ...]],
+    const: Mapping[str, np.ndarray],
 ) -> dict[str, tuple[int, ...]]:
     """Output shapes of a ``com.microsoft`` op whose schema ONNX does not know."""
     t, ins, a = node.op_type, list(node.input), _attrs(node)
@@ -379,9 +381,14 @@ def _custom_shapes(
         return shp.get(ins[i]) if i < len(ins) and ins[i] else None
 
     out: dict[str, tuple[int, ...]] = {}
-    if t in _GRAD_ELEMENTWISE or t in _GRAD_NORM or t in _ACCUMULATE:
+    if t in _GRAD_ELEMENTWISE or t in _GRAD_NORM or t == "InPlaceAccumulator":
         if s(0) is not None:
             out[node.output[0]] = s(0)  # type: ignore[assignment]
+    elif t == "InPlaceAccumulatorV2":  # (updated flag, accumulated buffer)
+        if s(0) is not None:
+            out[node.output[0]] = (1,)
+            if len(node.output) > 1 and node.output[1]:
+                out[node.output[1]] = s(0)  # type: ignore[assignment]
     elif t in _LOSS_GRAD:
         if s(1) is not None:
             out[node.output[0]] = s(1)  # type: ignore[assignment]
@@ -396,12 +403,10 @@ def _custom_shapes(
     elif t == "FusedMatMul":
         if s(0) is not None and s(1) is not None:
             out[node.output[0]] = _fused_matmul_shape(s(0), s(1), a)  # type: ignore[arg-type]
-    elif t == "GatherGrad":
-        val = None
-        if s(0) is not None:
-            val = s(0)
+    elif t == "GatherGrad":  # input 0 holds the table's shape
+        val = const.get(ins[0]) if ins else None
         if val is not None:
-            out[node.output[0]] = val
+            out[node.output[0]] = tuple(int(d) for d in np.ravel(val))
     return out
 
 
@@ -409,6 +414,7 @@ def _shapes(model: onnx.ModelProto, path: Path) -> dict[str, tuple[int, ...]]:
     """Static shapes of every tensor: ONNX shape inference, completed for custom ops and
     iterated until nothing changes."""
     m = onnx.ModelProto.FromString(model.SerializeToString())
+    const = _constants(m.graph)
     for _ in range(len(m.graph.node) + 1):
         try:
             inferred = shape_inference.infer_shapes(m)
@@ -426,7 +432,7 @@ def _shapes(model: onnx.ModelProto, path: Path) -> dict[str, tuple[int, ...]]:
         for node in g.node:
             if all(o in shp for o in node.output if o):
                 continue
-            for name, dims in _custom_shapes(node, shp).items():
+            for name, dims in _custom_shapes(node, shp, const).items():
                 if name not in shp:
                     shp[name] = dims
                     added.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims))
@@ -435,6 +441,24 @@ def _shapes(model: onnx.ModelProto, path: Path) -> dict[str, tuple[int, ...]]:
         m = inferred
         m.graph.value_info.extend(added)
     return shp
+
+
+def _constants(g: onnx.GraphProto) -> dict[str, np.ndarray]:
+    """Values of the small initializers (<= 4096 elements, stored in the file) and of the
+    ``Constant`` nodes: shapes, axes, indices."""
+    out: dict[str, np.ndarray] = {}
+    for t in g.initializer:
+        if (t.raw_data or not t.data_location) and math.prod(t.dims) <= 4096:
+            try:
+                out[t.name] = numpy_helper.to_array(t)
+            except Exception:  # noqa: BLE001 - stripped data: not a known constant
+                continue
+    for n in g.node:
+        if n.op_type == "Constant":
+            val = constant_node_value(n)
+            if val is not None:
+                out[n.output[0]] = val
+    return out
 
 
 # -- the importer -------------------------------------------------------------------------
@@ -664,16 +688,7 @@ class _Importer:
         self._bind_batch()
         self.shp = _shapes(self.model, self.path)
         self.weights = self._find_weights()
-        self.const: dict[str, np.ndarray] = {}
-        for t in g.initializer:
-            if t.raw_data or not t.data_location:
-                if math.prod(t.dims) <= 4096:
-                    self.const[t.name] = numpy_helper.to_array(t)
-        for n in g.node:
-            if n.op_type == "Constant":
-                val = constant_node_value(n)
-                if val is not None:
-                    self.const[n.output[0]] = val
+        self.const = _constants(g)
         im2col = self._im2col_dw()
         absorbed = {j for v in im2col.values() for j in v[3]}
         keep_idx = [
@@ -789,8 +804,9 @@ class _Importer:
         ]
         self._need(gb, data, dropped)
         outs = [o for o in node.output if o]
-        if not data:
-            raise self.err(f"node {name!r} ({op}) computes only on constants")
+        if not data:  # only dropped inputs (e.g. the update chain of a bias): not modelled
+            dropped.update(outs)
+            return
         out = outs[0]
         shp = self.shape(out)
         try:
@@ -819,6 +835,7 @@ class _Importer:
                     gb, name, _GRAD_NORM[op], OpKind.NORM, data, out,
                     NORM_OPS_PER_ELEMENT * math.prod(shp),
                 )  # fmt: skip
+                dropped.update(outs[1:])  # scale / bias gradients (rank 1, not modelled)
             elif op in _LOSS_GRAD:
                 self._emit(
                     gb, name, "SoftmaxCrossEntropyGrad", OpKind.ELEMENTWISE, data, out,
@@ -829,9 +846,11 @@ class _Importer:
             elif op in _POOL_GRAD:
                 self._pool_grad(gb, name, op, data[0], out, a)
             elif op in _ACCUMULATE:
-                self._emit(
-                    gb, name, "GradAccumulate", OpKind.ELEMENTWISE, data, out, math.prod(shp)
-                )
+                # InPlaceAccumulatorV2 writes (updated flag, buffer): model the buffer
+                acc = next(o for o in outs if self.shp.get(o) == self.shape(data[0]))
+                dropped.update(o for o in outs if o != acc)
+                n = math.prod(self.shape(acc))
+                self._emit(gb, name, "GradAccumulate", OpKind.ELEMENTWISE, data, acc, n)
             elif op == "Sum":
                 n = max(1, len(data) - 1)
                 self._emit(gb, name, "Sum", OpKind.ELEMENTWISE, data, out, n * math.prod(shp))
@@ -853,9 +872,11 @@ class _Importer:
                         "as part of MONET's im2col weight gradient (Pad, Gather, Transpose, "
                         "Reshape, MatMul, ReduceSum, Reshape)"
                     )
-            elif op == "GatherGrad":
+            elif op == "GatherGrad":  # (shape, indices, dY): scatter-add into the table
+                ids = node.input[1]
+                self._need(gb, (ids,), set())
                 self._emit(
-                    gb, name, "EmbeddingGrad", OpKind.ELEMENTWISE, data, out,
+                    gb, name, "EmbeddingGrad", OpKind.ELEMENTWISE, [*data, ids], out,
                     math.prod(self.shape(data[0])),
                 )  # fmt: skip
             elif op in _NORM:

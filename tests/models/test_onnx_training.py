@@ -515,3 +515,85 @@ def test_onnxruntime_conv_grad_fused_matmul_and_pool_grad(tmp_path: Path) -> Non
         "Wfc_update",
     }
     assert g.tensors["W_new"].role == TensorRole.WEIGHT
+
+
+def test_onnxruntime_embedding_layernorm_softmax_and_accumulator(tmp_path: Path) -> None:
+    """onnxruntime-training's GatherGrad (embedding dW), LayerNormalizationGrad (its scale
+    and bias gradients, rank 1, are dropped with the ops that update them), SoftmaxGrad_13
+    and InPlaceAccumulatorV2 (gradient accumulation: the buffer, not the flag)."""
+    n = helper.make_node
+    N, V, D, K = 6, 50, 16, 8
+    nodes = [
+        n("Gather", ["E", "ids"], ["x"], name="emb"),
+        n("LayerNormalization", ["x", "g", "b"], ["ln", "mu", "rstd"], name="ln", axis=-1),
+        n("MatMul", ["ln", "W"], ["h"], name="proj"),
+        n("Softmax", ["h"], ["p"], name="softmax", axis=-1),
+        n("SoftmaxGrad_13", ["p_grad", "p"], ["h_grad"], name="softmax_Grad/SG", domain=MS),
+        n("FusedMatMul", ["h_grad", "W"], ["ln_grad"], name="proj_Grad/A", domain=MS, transB=1),
+        n("FusedMatMul", ["ln", "h_grad"], ["W_grad"], name="proj_Grad/B", domain=MS, transA=1),
+        n(
+            "LayerNormalizationGrad",
+            ["ln_grad", "x", "g", "mu", "rstd"],
+            ["x_grad", "g_grad", "b_grad"],
+            name="ln_Grad/LNG",
+            domain=MS,
+        ),
+        n("GatherGrad", ["E_shape", "ids", "x_grad"], ["E_grad"], name="emb_Grad/GG", domain=MS),
+        n(
+            "InPlaceAccumulatorV2",
+            ["W_grad.accumulation.buffer", "W_grad", "reset"],
+            ["W_acc_flag", "W_acc"],
+            name="acc_W",
+            domain=MS,
+        ),
+        n("Mul", ["W_acc", "lr"], ["W_step"], name="W_lr"),
+        n("Sub", ["W", "W_step"], ["W_new"], name="W_update"),
+        n("Mul", ["g_grad", "lr"], ["g_step"], name="g_lr"),  # rank 1: not modelled
+        n("Sub", ["g", "g_step"], ["g_new"], name="g_update"),
+        n("Mul", ["E_grad", "lr"], ["E_step"], name="E_lr"),
+        n("Sub", ["E", "E_step"], ["E_new"], name="E_update"),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([0.1], np.float32), "lr"),
+        numpy_helper.from_array(np.array([V, D], np.int64), "E_shape"),
+        numpy_helper.from_array(np.array([False]), "reset"),
+    ]
+    path = _save(
+        tmp_path,
+        nodes,
+        [
+            _vi("ids", (N,), TensorProto.INT64),
+            _vi("E", (V, D)),
+            _vi("g", (D,)),
+            _vi("b", (D,)),
+            _vi("W", (D, K)),
+            _vi("p_grad", (N, K)),
+            _vi("W_grad.accumulation.buffer", (D, K)),
+            _vi("E_optimizer_first_moment", (V, D)),
+        ],
+        [_vi("W_new", (D, K)), _vi("g_new", (D,)), _vi("E_new", (V, D))],
+        inits,
+        name="ortlm",
+    )
+    g = load_onnx_training(path)
+    by = {op.name: op for op in g.ops}
+    assert {"g_lr", "g_update"}.isdisjoint(by)  # the bias-like update is not modelled
+    assert by["softmax_Grad/SG"].op_type == "SoftmaxGrad" and by["softmax_Grad/SG"].kind == (
+        OpKind.NORM
+    )
+    assert by["softmax_Grad/SG"].macs == 5 * N * K
+    lng = by["ln_Grad/LNG"]
+    assert lng.op_type == "LayerNormGrad" and lng.inputs == ("ln_grad", "x")
+    assert lng.outputs == ("x_grad",) and lng.macs == 5 * N * D
+    gg = by["emb_Grad/GG"]
+    assert gg.op_type == "EmbeddingGrad" and gg.inputs == ("x_grad", "ids")
+    assert g.tensors["E_grad"].shape == (V, D) and gg.macs == N * D
+    acc = by["acc_W"]
+    assert acc.op_type == "GradAccumulate" and acc.outputs == ("W_acc",)
+    assert acc.phase == Phase.OPTIMIZER and acc.macs == D * K
+    assert by["emb"].op_type == "Embedding" and g.tensors["ids"].role == TensorRole.INPUT
+    assert {op.phase for op in g.ops if op.name.startswith(("emb_Grad", "ln_Grad"))} == {
+        Phase.BACKWARD
+    }
+    assert g.tensors["E"].role == g.tensors["W"].role == TensorRole.WEIGHT
+    assert g.tensors["W_new"].role == TensorRole.WEIGHT
