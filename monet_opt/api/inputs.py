@@ -22,7 +22,7 @@ from monet_opt.config import Config, config_from_dict, load_config
 from monet_opt.errors import InputError
 from monet_opt.hardware import Accelerator, load_accelerator
 from monet_opt.models import Graph, Precision, build_model, derive_training_graph, load_onnx
-from monet_opt.models.ir import Phase
+from monet_opt.models.ir import Phase, TensorRole
 from monet_opt.models.onnx_import import ONNX_OPTIONS, OnnxImportError, export_notes
 from monet_opt.models.onnx_training import (
     TRAINING_ONNX_OPTIONS,
@@ -379,10 +379,23 @@ def workload_notes(cfg: Config, graph: Graph) -> tuple[str, ...]:
         return ()
     if _onnx_graph_kind(cfg) == "training":
         counts = ", ".join(f"{len(graph.ops_in(ph))} {ph.value}" for ph in Phase)
-        return (
+        notes = [
             f"ONNX training graph imported as it is ({counts} ops): its own backward and "
-            "optimizer are scheduled; workload.optimizer does not apply",
-        )
+            "optimizer are scheduled; workload.optimizer does not apply"
+        ]
+        updates = [
+            t
+            for op in graph.ops_in(Phase.OPTIMIZER)
+            for t in op.outputs
+            if graph.tensors[t].role == TensorRole.WEIGHT
+        ]
+        if not updates:
+            notes.append(
+                "the training graph updates no weight (onnxruntime-training keeps the "
+                "optimizer in a separate optimizer_model.onnx): the step scheduled is "
+                "forward, backward and gradient accumulation only"
+            )
+        return tuple(notes)
     try:
         return tuple(export_notes(cfg.onnx_path))
     except (OnnxImportError, OSError):

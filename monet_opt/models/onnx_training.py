@@ -81,7 +81,9 @@ Op mapping (MONET's rewritten op set and onnxruntime-training's)
   ``AveragePoolGrad`` / ``MaxPoolGrad`` / ``GlobalAveragePoolGrad`` -> ``OpKind.POOL``
   with the forward pool's loop dims; ``GatherGrad`` -> ``EmbeddingGrad`` (scatter-add).
 * ``Sum`` of ``n`` inputs: ``(n - 1)`` adds per element; ``ReduceSum``: one add per input
-  element; ``InPlaceAccumulator(V2)``: one add per element; ``Pad``: a copy (zero-cost
+  element; ``InPlaceAccumulator(V2)``: one add per element, its output the updated buffer
+  (``OPTIMIZER_STATE``, written back; ``<buffer>.updated`` when the op outputs only its
+  flag); ``Scale`` and ``Expand``: one op per element; ``Pad``: a copy (zero-cost
   shape op, as the consumer's access pattern absorbs it).
 
 Anything else is an :class:`OnnxImportError` naming the op, its node and the supported
@@ -109,7 +111,12 @@ from monet_opt.models.builder import (
     batch_elements,
 )
 from monet_opt.models.ir import Graph, Op, OpKind, Phase, Tensor, TensorRole
-from monet_opt.models.onnx_import import OnnxImportError, _dims, constant_node_value
+from monet_opt.models.onnx_import import (
+    OnnxImportError,
+    _dims,
+    _fold_constants,
+    constant_node_value,
+)
 from monet_opt.models.training import Precision
 
 __all__ = [
@@ -131,6 +138,7 @@ GRAPH_KINDS: tuple[str, ...] = ("auto", "forward", "training")
 
 _ELEMENTWISE = {
     *("Relu", "Add", "Sub", "Mul", "Div", "Sigmoid", "Tanh", "Gelu", "Erf", "Silu", "Neg"),
+    *("Scale", "Expand"),  # com.microsoft Scale: x * constant; Expand: a broadcast copy
     *("Clip", "HardSigmoid", "HardSwish", "Sqrt", "Pow", "Cast", "Reciprocal", "Exp"),
 }
 _SHAPE = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Pad"}
@@ -156,6 +164,9 @@ _GRAD_NORM = {
     "BatchNormalizationGrad": "BatchNormGrad",
 }
 _LOSS_GRAD = {"SoftmaxCrossEntropyLossGrad", "SoftmaxCrossEntropyLossInternalGrad"}
+# Shape helpers folded before the ops are judged (onnxruntime's gradient builders emit
+# Shape of forward tensors for Reshape / Expand).
+_FOLDED = {"Shape", "Size", "ConstantOfShape", "Range", "Concat", "Gather", "Slice", "Cast"}
 _POOL_GRAD = {"AveragePoolGrad", "MaxPoolGrad", "GlobalAveragePoolGrad"}
 _ACCUMULATE = {"InPlaceAccumulator", "InPlaceAccumulatorV2"}
 _OTHER = {
@@ -197,6 +208,8 @@ _DATA_INPUTS: dict[str, tuple[int, ...]] = {
     "SoftmaxCrossEntropyLossGrad": (1, 2),
     "SoftmaxCrossEntropyLossInternalGrad": (1, 2),
     "DropoutGrad": (0,),
+    "Scale": (0,),
+    "Expand": (0,),
 }
 
 _STATE_PATTERNS = (
@@ -381,7 +394,7 @@ def _custom_shapes(
         return shp.get(ins[i]) if i < len(ins) and ins[i] else None
 
     out: dict[str, tuple[int, ...]] = {}
-    if t in _GRAD_ELEMENTWISE or t in _GRAD_NORM or t == "InPlaceAccumulator":
+    if t in _GRAD_ELEMENTWISE or t in _GRAD_NORM or t in ("InPlaceAccumulator", "Scale"):
         if s(0) is not None:
             out[node.output[0]] = s(0)  # type: ignore[assignment]
     elif t == "InPlaceAccumulatorV2":  # (updated flag, accumulated buffer)
@@ -671,14 +684,7 @@ class _Importer:
     # -- main ---------------------------------------------------------------------------
     def run(self) -> Graph:
         g = self.g
-        for i, node in enumerate(g.node):
-            if node.op_type not in TRAINING_OPS:
-                raise self.err(
-                    f"unsupported op type {node.op_type!r} in a training graph (node "
-                    f"{node.name or f'#{i}'!r}, domain {node.domain or 'ai.onnx'!r}); "
-                    f"supported: {sorted(TRAINING_OPS)}"
-                )
-        self.shp = {
+        self.shp = {  # declared shapes, until shape inference has run
             vi.name: tuple(int(d.dim_value) for d in vi.type.tensor_type.shape.dim)
             for vi in g.input
             if all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)
@@ -686,7 +692,21 @@ class _Importer:
         self.shp.update({t.name: tuple(int(x) for x in t.dims) for t in g.initializer})
         self.weights = self._find_weights()
         self._bind_batch()
+        if any(n.op_type in _FOLDED for n in g.node):
+            # shape arithmetic of the gradient ops (Shape of a static tensor feeding a
+            # Reshape / Expand): folded by ONNX's reference evaluator, as in the forward
+            # importer
+            self.model, _ = _fold_constants(self.model, None, None, self.path)
+            self.g = g = self.model.graph
+        for i, node in enumerate(g.node):
+            if node.op_type not in TRAINING_OPS:
+                raise self.err(
+                    f"unsupported op type {node.op_type!r} in a training graph (node "
+                    f"{node.name or f'#{i}'!r}, domain {node.domain or 'ai.onnx'!r}); "
+                    f"supported: {sorted(TRAINING_OPS)}"
+                )
         self.shp = _shapes(self.model, self.path)
+        self.accumulated: set[str] = set()  # buffers an accumulator updates in place
         self.weights = self._find_weights()
         self.const = _constants(g)
         im2col = self._im2col_dw()
@@ -846,11 +866,17 @@ class _Importer:
             elif op in _POOL_GRAD:
                 self._pool_grad(gb, name, op, data[0], out, a)
             elif op in _ACCUMULATE:
-                # InPlaceAccumulatorV2 writes (updated flag, buffer): model the buffer
-                acc = next(o for o in outs if self.shp.get(o) == self.shape(data[0]))
+                # InPlaceAccumulatorV2 writes the buffer in place and outputs a flag (and
+                # optionally the buffer): model the updated buffer as the output
+                buf = self.shape(data[0])
+                acc = next((o for o in outs if self.shp.get(o) == buf), None)
                 dropped.update(o for o in outs if o != acc)
-                n = math.prod(self.shape(acc))
+                if acc is None:
+                    acc = f"{data[0]}.updated"
+                    self.shp[acc] = buf
+                n = math.prod(buf)
                 self._emit(gb, name, "GradAccumulate", OpKind.ELEMENTWISE, data, acc, n)
+                self.accumulated.add(acc)
             elif op == "Sum":
                 n = max(1, len(data) - 1)
                 self._emit(gb, name, "Sum", OpKind.ELEMENTWISE, data, out, n * math.prod(shp))
@@ -1012,7 +1038,7 @@ class _Importer:
         op_node: Mapping[str, onnx.NodeProto],
         labels: set[str],
     ) -> Graph:
-        ops = _dead_code(gb.ops, {o.name for o in self.g.output}, op_phase)
+        ops = _dead_code(gb.ops, {o.name for o in self.g.output} | self.accumulated, op_phase)
         phases = {op.name: op_phase[op.name] for op in ops}
         if not any(p == Phase.BACKWARD for p in phases.values()):
             raise self.err(
@@ -1054,6 +1080,8 @@ class _Importer:
                     roles[t] = TensorRole.WEIGHT_GRADIENT
         for t, r in _updated_state(ops, phases, weights, roles).items():
             roles[t] = r
+        for t in self.accumulated & used:  # held across steps: written back
+            roles[t] = TensorRole.OPTIMIZER_STATE
         p = self.prec
         bits = {
             TensorRole.WEIGHT: p.weight,

@@ -589,7 +589,9 @@ def test_onnxruntime_embedding_layernorm_softmax_and_accumulator(tmp_path: Path)
     assert gg.op_type == "EmbeddingGrad" and gg.inputs == ("x_grad", "ids")
     assert g.tensors["E_grad"].shape == (V, D) and gg.macs == N * D
     acc = by["acc_W"]
-    assert acc.op_type == "GradAccumulate" and acc.outputs == ("W_acc",)
+    # the updated buffer persists (written back); the update reads the working copy
+    assert acc.op_type == "GradAccumulate" and acc.outputs == ("W_acc", "W_acc.writeback")
+    assert g.tensors["W_acc.writeback"].role == TensorRole.OPTIMIZER_STATE
     assert acc.phase == Phase.OPTIMIZER and acc.macs == D * K
     assert by["emb"].op_type == "Embedding" and g.tensors["ids"].role == TensorRole.INPUT
     assert {op.phase for op in g.ops if op.name.startswith(("emb_Grad", "ln_Grad"))} == {
@@ -597,3 +599,133 @@ def test_onnxruntime_embedding_layernorm_softmax_and_accumulator(tmp_path: Path)
     }
     assert g.tensors["E"].role == g.tensors["W"].role == TensorRole.WEIGHT
     assert g.tensors["W_new"].role == TensorRole.WEIGHT
+
+
+def _ort_artifact_graph(tmp_path: Path) -> Path:
+    """The training model that onnxruntime-training 1.19's ``generate_artifacts`` writes for
+    Conv-Relu-GlobalAveragePool-Flatten-Gemm with cross-entropy (node for node, as
+    exported: Shape of forward tensors for the gradients' Reshape / Expand, Scale,
+    ConvGrad without dX, InPlaceAccumulatorV2 whose only output is its flag; the AdamW
+    update lives in a separate optimizer model)."""
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["X", "W1"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        n("Relu", ["c"], ["r"], name="relu"),
+        n("Shape", ["r"], ["gap_Grad/x_shape"], name="gap_Grad/Shape_2", start=0),
+        n("GlobalAveragePool", ["r"], ["p"], name="gap"),
+        n("Shape", ["p"], ["flat_Grad/input_shape"], name="flat_Grad/Shape_0", start=0),
+        n("Flatten", ["p"], ["f"], name="flat", axis=1),
+        n("Gemm", ["f", "W2"], ["logits"], name="fc", transB=1),
+        n(
+            "SoftmaxCrossEntropyLoss",
+            ["logits", "labels"],
+            ["loss", "log_prob"],
+            name="sce",
+            reduction="mean",
+        ),
+        n(
+            "SoftmaxCrossEntropyLossGrad",
+            ["loss_grad", "log_prob", "labels"],
+            ["logits_grad"],
+            name="sce_Grad/SoftmaxCrossEntropyLossGrad_0",
+            domain=MS,
+            reduction="mean",
+        ),
+        n("Gemm", ["logits_grad", "f"], ["W2_grad"], name="fc_Grad/Gemm_1", transA=1),
+        n("Gemm", ["logits_grad", "W2"], ["f_grad"], name="fc_Grad/Gemm_0"),
+        n("Reshape", ["f_grad", "flat_Grad/input_shape"], ["p_grad"], name="flat_Grad/R"),
+        n(
+            "Scale",
+            ["p_grad", "gap_Grad/Scale"],
+            ["scaled_dY"],
+            name="gap_Grad/Scale_1",
+            domain=MS,
+            scale_down=1,
+        ),
+        n("Expand", ["scaled_dY", "gap_Grad/x_shape"], ["r_grad"], name="gap_Grad/Expand_3"),
+        n("ReluGrad", ["r_grad", "r"], ["c_grad"], name="relu_Grad/ReluGrad_0", domain=MS),
+        n(
+            "ConvGrad",
+            ["c_grad", "X", "W1"],
+            ["", "W1_grad"],
+            name="conv_Grad/ConvGrad_0",
+            domain=MS,
+            pads=[1, 1, 1, 1],
+        ),
+        n(
+            "InPlaceAccumulatorV2",
+            ["W1_grad.accumulation.buffer", "W1_grad", "lazy_reset_grad"],
+            ["W1_grad.accumulation.out"],
+            name="GradientAccumulator1",
+            domain=MS,
+        ),
+        n(
+            "InPlaceAccumulatorV2",
+            ["W2_grad.accumulation.buffer", "W2_grad", "lazy_reset_grad"],
+            ["W2_grad.accumulation.out"],
+            name="GradientAccumulator2",
+            domain=MS,
+        ),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(1.0, np.float32), "loss_grad"),
+        numpy_helper.from_array(np.array([64.0], np.float32), "gap_Grad/Scale"),
+    ]
+    return _save(
+        tmp_path,
+        nodes,
+        [
+            _vi("X", (4, 3, 8, 8)),
+            _vi("labels", (4,), TensorProto.INT64),
+            _vi("W1", (8, 3, 3, 3)),
+            _vi("W2", (10, 8)),
+            _vi("W1_grad.accumulation.buffer", (8, 3, 3, 3)),
+            _vi("W2_grad.accumulation.buffer", (10, 8)),
+            _vi("lazy_reset_grad", (1,), TensorProto.BOOL),
+        ],
+        [
+            _vi("loss", ()),
+            _vi("W1_grad.accumulation.out", (1,), TensorProto.BOOL),
+            _vi("W2_grad.accumulation.out", (1,), TensorProto.BOOL),
+        ],
+        inits,
+        name="ort_artifact",
+    )
+
+
+def test_onnxruntime_training_artifact_imports_as_exported(tmp_path: Path) -> None:
+    path = _ort_artifact_graph(tmp_path)
+    assert classify_onnx(path) == "training"
+    g = load_onnx_training(path)
+    by = {op.name: op for op in g.ops}
+    assert not {"Shape"} & {op.op_type for op in g.ops}  # folded shape arithmetic
+    assert by["gap_Grad/Scale_1"].macs == 4 * 8 and by["gap_Grad/Expand_3"].macs == 4 * 8 * 64
+    assert by["gap_Grad/Expand_3"].inputs == ("scaled_dY",)
+    conv = 4 * 8 * 3 * 64 * 9
+    assert g.total_macs(Phase.FORWARD) == conv + 4 * 8 * 10
+    assert g.total_macs(Phase.BACKWARD) == conv + 2 * 4 * 8 * 10  # no dX of the input
+    acc = by["GradientAccumulator1"]
+    assert acc.phase == Phase.OPTIMIZER and acc.outputs == ("W1_grad.accumulation.buffer.updated",)
+    out = g.tensors["W1_grad.accumulation.buffer.updated"]
+    assert out.role == TensorRole.OPTIMIZER_STATE and out.shape == (8, 3, 3, 3)
+    assert g.checkpoint_candidates == {"X", "r", "f", "log_prob"}
+
+
+def test_validate_notes_a_training_graph_without_weight_update(tmp_path: Path) -> None:
+    from monet_opt import api
+
+    root = Path(__file__).resolve().parents[2]
+    inputs = api.load(
+        {
+            "workload": {"onnx": str(_ort_artifact_graph(tmp_path))},
+            "accelerator": str(root / "examples/hardware/tpu_like_quad_core.yaml"),
+        }
+    )
+    assert any("updates no weight" in n for n in inputs.notes)
+    mlp = api.load(
+        {
+            "workload": {"onnx": str(_mlp_sgd(tmp_path))},
+            "accelerator": str(root / "examples/hardware/tpu_like_quad_core.yaml"),
+        }
+    )
+    assert not any("updates no weight" in n for n in mlp.notes)
