@@ -404,6 +404,12 @@ def table(rows: list[Row]) -> tuple[Table, list[str]]:
     return t, notes
 
 
+def _write_json(path: Path, rows: list[Row]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps([asdict(r) | {"rel": r.rel} for r in rows], indent=1))
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", help=f"comma-separated; default all: {', '.join(VISION)}, "
@@ -448,8 +454,10 @@ def main(argv: list[str] | None = None) -> int:
                 out.print(f"[dim]{name} / {exporter}: {row.loads or 'done'} "
                           f"({time.perf_counter() - t0:.0f} s)[/]")  # fmt: skip
                 gc.collect()
+                if a.json:  # after every row, so a killed run keeps what it measured
+                    _write_json(a.json, rows)
     if a.json:  # before the table numbers the errors into its notes
-        a.json.write_text(json.dumps([asdict(r) | {"rel": r.rel} for r in rows], indent=1))
+        _write_json(a.json, rows)
     t, notes = table(rows)
     out.print(t)
     out.print(f"* analytic count at seq {SEQ} (see the module docstring)")
