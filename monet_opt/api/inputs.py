@@ -211,9 +211,7 @@ def _torch_forward(cfg: Config) -> Graph:
         raise err
     try:
         return load_torch_spec(spec, wl.options, search_path=cfg.base_dir)
-    except ImportError as exc:
-        raise InputError(file, "workload.torch", _first_line(str(exc))) from None
-    except (TorchImportError, OnnxImportError) as exc:
+    except (ImportError, TorchImportError, OnnxImportError) as exc:  # no torch, bad spec
         raise InputError(file, "workload.torch", _first_line(str(exc))) from None
     except (TypeError, ValueError) as exc:  # a bad option value
         raise InputError(file, "workload.options", _first_line(str(exc))) from None
