@@ -105,11 +105,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model
+from monet_opt.formulations._builder import (
+    MAX_NONZEROS,
+    Affine,
+    ModelBuilder,
+    solve_model,
+    too_large,
+)
 from monet_opt.formulations.allocation_rows import (
     Cols,
     assignment_columns,
     assignment_rows,
+    chain_start_values,
     core_load_cut,
     decode_allocation,
     end_time_row,
@@ -158,6 +165,9 @@ class AllocationModel:
     energy_const: float
     fixed: dict[int, int]
     order: tuple[int, ...]
+    #: Per core index: the prefix-maximum columns of ``in_order_core_rows`` (empty
+    #: where the core has pair rows).
+    chains: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 def _dma_queue_rows(
@@ -258,16 +268,17 @@ def build_allocation_model(
         pipelined_rows(mb, v, j)
     dma, last = _dma_queue_rows(mb, v, pi, M)
     _makespan_rows(mb, v, last)
+    chains: dict[int, list[tuple[int, int]]] = {}
     for c in range(problem.costs.latency.shape[1]):
         on_c = [i for i in pi if c in problem.allowed_idx[i]]
-        in_order_core_rows(mb, v, on_c, c, fixed, M)
+        chains[c] = in_order_core_rows(mb, v, on_c, c, fixed, M)
         core_load_cut(mb, v, on_c, c)
     energy = _energy_terms(v)
     if energy_cap is not None:
         mb.le(energy, energy_cap)
     mb.minimize(Affine.of(T) if objective == "latency" else energy)
     return AllocationModel(
-        mb, x, S, E, tau, eta, dma, T, dict(energy.terms), energy.const, fixed, pi
+        mb, x, S, E, tau, eta, dma, T, dict(energy.terms), energy.const, fixed, pi, chains
     )
 
 
@@ -304,6 +315,9 @@ def _warm_vector(problem: Problem, model: AllocationModel, allocation: Sequence[
         v[col] = e.bits * xe[cidx[e.src], cidx[e.dst]]
     for (kind, i), col in model.dma.items():
         v[col] = reads[i][0] if kind == 0 else writes[i][0]
+    for c, chain in model.chains.items():
+        for col, val in chain_start_values(chain, c, cidx, end).items():
+            v[col] = val
     mk = float(end.max())
     if writes:
         mk = max(mk, max(w[1] for w in writes.values()))
@@ -370,12 +384,14 @@ def _solve_single(
         problem, objective, upper_bound=ub, order=order, energy_cap=energy_cap
     )
     build = time.perf_counter() - t0
-    h = model.builder.to_highs(opts.highs(time_limit))
-    warm_ok = _remap_symmetric(problem, model, warm, priority)
-    wv = None
-    if warm_ok and (energy_cap is None or e_warm <= energy_cap + 1e-6):
-        wv = _warm_vector(problem, model, warm_ok)
-    st = solve_model(h, wv)
+    st = too_large(model.builder)  # then the start stands (the caller re-simulates it)
+    if st is None:
+        h = model.builder.to_highs(opts.highs(time_limit))
+        warm_ok = _remap_symmetric(problem, model, warm, priority)
+        wv = None
+        if warm_ok and (energy_cap is None or e_warm <= energy_cap + 1e-6):
+            wv = _warm_vector(problem, model, warm_ok)
+        st = solve_model(h, wv)
     alloc = decode_allocation(problem, model, st.values) if st.values is not None else warm
     return _Outcome(
         alloc,
@@ -387,7 +403,19 @@ def _solve_single(
         sum(model.builder.integer),
         build,
         st.seconds,
+        _skip_note(model.builder, st.status),
     )
+
+
+def _skip_note(builder: ModelBuilder, status: str) -> dict[str, object]:
+    """``extra`` of an outcome: why a model too large for HiGHS was not solved."""
+    if status != "model_too_large":
+        return {}
+    return {
+        "note": f"allocation MILP not solved: {builder.n_nonzeros:,} nonzeros "
+        f"({builder.n_cons:,} rows) exceed the limit of {MAX_NONZEROS:,}; the start "
+        "allocation is kept"
+    }
 
 
 def energy_lower_bound(problem: Problem) -> float:
@@ -666,6 +694,7 @@ def _solve_capacity(
         sum(model.builder.integer),
         build,
         st.seconds,
+        _skip_note(model.builder, st.status),
     )
 
 

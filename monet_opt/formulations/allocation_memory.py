@@ -70,7 +70,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monet_opt.formulations._builder import Affine, MipStatus, ModelBuilder, solve_model
+from monet_opt.formulations._builder import (
+    Affine,
+    MipStatus,
+    ModelBuilder,
+    solve_model,
+    too_large,
+)
 from monet_opt.formulations.allocation_rows import (
     Cols,
     assignment_columns,
@@ -192,11 +198,12 @@ def build_capacity_model(
     def active(table: np.ndarray, i: int) -> Affine:
         return Affine.total(v.xv(i, c) for c in problem.allowed_idx[i] if table[i, c] > 0)
 
+    dram_preds = _dram_preds(problem, mm, spilled)
     for j in range(n):  # durations
         mb.ge(Affine.of(E[j]) - Affine.of(S[j]) - v.fetch(j) - v.work(j), 0.0)
         mb.ge(Affine.of(E[j]) - Affine.of(S[j]) - lin(stream, j), 0.0)
         precedence_rows(mb, v, j)
-        for q in _dram_preds(problem, mm, spilled, j):  # a spilled input: its producer
+        for q in dram_preds[j]:  # a spilled input: its producer
             mb.ge(Affine.of(S[j]), Affine.of(E[q]))
     port, write = _port_rows(mb, v, pi, pos, rw, ww, rd, wr, stream, lin, active, M)
     _gate_rows(mb, v, pi, pos, mm, spilled, M)
@@ -223,9 +230,15 @@ def spilled_edges(problem: Problem, mm, spilled: np.ndarray) -> frozenset[int]: 
     return frozenset(k for k, e in enumerate(problem.edges) if not e.via_dram and e.tensor in names)
 
 
-def _dram_preds(problem: Problem, mm, spilled: np.ndarray, j: int) -> list[int]:  # noqa: ANN001
+def _dram_preds(problem: Problem, mm, spilled: np.ndarray) -> list[list[int]]:  # noqa: ANN001
+    """Per node, the producers of its on-chip inputs that the placement spills (one pass
+    over the edges, in edge order)."""
     names = {t for t, s in zip(mm.tensors, spilled, strict=True) if s}
-    return [e.src for e in problem.edges if e.dst == j and e.tensor in names and not e.via_dram]
+    out: list[list[int]] = [[] for _ in range(problem.n_nodes)]
+    for e in problem.edges:
+        if e.tensor in names and not e.via_dram:
+            out[e.dst].append(e.src)
+    return out
 
 
 def _forbid_forced(mb: ModelBuilder, v: Cols, mm, spilled: np.ndarray) -> frozenset:  # noqa: ANN001
@@ -468,6 +481,9 @@ def solve_capacity_allocation(
     t0 = time.perf_counter()
     model = build_capacity_model(problem, placement, upper_bound, order=order, objective=objective)
     build = time.perf_counter() - t0
+    skipped = too_large(model.builder)
+    if skipped is not None:  # the start stands (the caller re-simulates it)
+        return skipped, model, tuple(warm), build
     h = model.builder.to_highs(options)
     partial = None
     ids = problem.core_ids

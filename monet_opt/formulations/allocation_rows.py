@@ -34,6 +34,9 @@ __all__ = [
     "precedence_rows",
     "pipelined_rows",
     "in_order_core_rows",
+    "pair_row_bound",
+    "chain_start_values",
+    "PAIR_ROWS_LIMIT",
     "core_load_cut",
     "decode_allocation",
 ]
@@ -217,20 +220,107 @@ def pipelined_rows(mb: ModelBuilder, v: Cols, j: int) -> None:
         mb.ge(Affine.of(v.E[j]) - Affine.of(v.E[p]) - v.work(j, tiles), 0.0)
 
 
+#: Pair rows of :func:`in_order_core_rows` on one core above which the in-order rule is
+#: written as a chain of prefix maxima (rows linear in the nodes that may run on the
+#: core) instead of one row per pair.  Both are exact; the pair rows, pruned by paths,
+#: are kept where they are few (every shipped example), the chain bounds the model of a
+#: derived problem whose recompute copies make the pairs run into the millions (a
+#: 12-layer decoder's greedy keep set: 15,689 nodes, 3,534 flexible, 25 M pair rows).
+PAIR_ROWS_LIMIT = 150_000
+#: Problems above this many nodes do not prune the pair rows by reachability (an n × n
+#: boolean matrix, :attr:`~monet_opt.schedule.problem.Problem.hard_reachability`).
+REACH_MAX_NODES = 8_000
+
+
+def pair_row_bound(on_c: Sequence[int], c: int, fixed: dict[int, int]) -> int:
+    """Pair rows :func:`in_order_core_rows` writes on core ``c`` before path pruning: for
+    each node, the later nodes up to (and including) the next node fixed on ``c``."""
+    total, nxt = 0, len(on_c) - 1  # index of the next node fixed on c (or the last)
+    for a in range(len(on_c) - 1, -1, -1):
+        total += nxt - a
+        if fixed.get(on_c[a]) == c:
+            nxt = a
+    return total
+
+
 def in_order_core_rows(
-    mb: ModelBuilder, v: Cols, on_c: Sequence[int], c: int, fixed: dict[int, int], big_m: float
-) -> None:
+    mb: ModelBuilder,
+    v: Cols,
+    on_c: Sequence[int],
+    c: int,
+    fixed: dict[int, int],
+    big_m: float,
+    *,
+    pair_limit: int | None = None,
+) -> list[tuple[int, int]]:
     """:math:`S_j \\ge E_i - M (2 - x_{ic} - x_{jc})` for :math:`i \\prec_\\pi j` on core
-    ``c``, unless a path orders them or a node fixed on ``c`` separates them."""
-    reach = v.problem.hard_reachability  # pipelined paths do not order end → start
+    ``c``, unless a path orders them or a node fixed on ``c`` separates them.
+
+    Above ``pair_limit`` (default :data:`PAIR_ROWS_LIMIT`) such rows the same rule is
+    written with prefix maxima :math:`R_{c,k}` (latest end of the first :math:`k` nodes
+    of ``on_c`` that run on ``c``), as the gates of
+    :mod:`monet_opt.formulations.allocation_memory` are:
+    :math:`R_{c,k} \\ge R_{c,k-1}`, :math:`R_{c,k} \\ge E_{i_k} - M (1 - x_{i_k c})` and
+    :math:`S_{i_k} \\ge R_{c,k-1} - M (1 - x_{i_k c})`.  For a fixed allocation the
+    least :math:`R_{c,k}` is that maximum, so the chain allows exactly the start times
+    the pair rows allow, with :math:`3|on_c|` rows instead of :math:`O(|on_c|^2)`.
+
+    Returns
+    -------
+    list[tuple[int, int]]
+        The chain's ``(column, node)`` pairs in order (``R`` after ``node``; empty with
+        pair rows), for warm starts (:func:`chain_start_values`).
+    """
+    limit = PAIR_ROWS_LIMIT if pair_limit is None else pair_limit
+    if pair_row_bound(on_c, c, fixed) > limit:
+        return _in_order_chain(mb, v, on_c, c, big_m)
+    pb = v.problem
+    # pipelined paths do not order end → start; a large problem skips the n × n matrix
+    reach = pb.hard_reachability if pb.n_nodes <= REACH_MAX_NODES else None
     m_x = {i: big_m * v.xv(i, c) for i in on_c}
     for a_pos, i in enumerate(on_c):
         ends_i = -(Affine.of(v.E[i]) + m_x[i])  # hoisted: -E_i - M x_ic
         for j in on_c[a_pos + 1 :]:
-            if not reach[i, j]:  # S_j - E_i - M x_ic - M x_jc >= -2M
+            if reach is None or not reach[i, j]:  # S_j - E_i - M x_ic - M x_jc >= -2M
                 mb.ge(Affine.of(v.S[j]) + ends_i - m_x[j], -2 * big_m)
             if fixed.get(j) == c:
                 break  # later nodes on c are ordered after i through j
+    return []
+
+
+def _in_order_chain(
+    mb: ModelBuilder, v: Cols, on_c: Sequence[int], c: int, big_m: float
+) -> list[tuple[int, int]]:
+    """The prefix-maximum form of :func:`in_order_core_rows` (its docstring)."""
+    chain: list[tuple[int, int]] = []
+    prev: int | None = None  # R after the previous node of on_c
+    for k, i in enumerate(on_c):
+        m_x = big_m * v.xv(i, c)
+        if prev is not None:  # S_i - R_prev - M x_ic >= -M
+            mb.ge(Affine.of(v.S[i]) - Affine.of(prev) - m_x, -big_m)
+        if k == len(on_c) - 1:
+            break
+        r = mb.var(f"R[{c},{k}]", 0.0, big_m)
+        if prev is not None:
+            mb.ge(Affine.of(r), Affine.of(prev))
+        mb.ge(Affine.of(r) - Affine.of(v.E[i]) - m_x, -big_m)  # R >= E_i - M(1 - x_ic)
+        chain.append((r, i))
+        prev = r
+    return chain
+
+
+def chain_start_values(
+    chain: Sequence[tuple[int, int]], c: int, cidx: Sequence[int], end: Sequence[float]
+) -> dict[int, float]:
+    """Values of a chain's columns (:func:`in_order_core_rows`) for an allocation
+    (core index per node) and its end times: the running maximum end on core ``c``."""
+    out: dict[int, float] = {}
+    run = 0.0
+    for col, i in chain:
+        if cidx[i] == c:
+            run = max(run, float(end[i]))
+        out[col] = run
+    return out
 
 
 def core_load_cut(mb: ModelBuilder, v: Cols, on_c: Sequence[int], c: int) -> None:

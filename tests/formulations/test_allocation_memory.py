@@ -62,3 +62,23 @@ def test_capacity_milp_equals_brute_force(seed):
     cidx = [p.core_ids.index(a) for a in alloc]
     assert _allowed(p, placement, cidx)
     assert simulate(p, cidx, None, placement).makespan == pytest.approx(st.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(0, 30, 2))
+def test_capacity_milp_with_in_order_chain_equals_brute_force(seed, monkeypatch):
+    """The in-order rows as prefix maxima (above ``PAIR_ROWS_LIMIT``) keep the capacity
+    MILP exact."""
+    from monet_opt.formulations import allocation_rows
+
+    monkeypatch.setattr(allocation_rows, "PAIR_ROWS_LIMIT", 0)
+    p, placement = _instance(seed)
+    best = min(
+        simulate(p, list(cidx), None, placement).makespan
+        for cidx in itertools.product(*p.allowed_idx)
+        if _allowed(p, placement, list(cidx))
+    )
+    model = build_capacity_model(p, placement, serial_upper_bound(p) * 2 + 1.0)
+    assert any(name.startswith("R[") for name in model.builder.names)
+    st = solve_model(model.builder.to_highs({"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9}))
+    assert st.status == "optimal"
+    assert st.objective == pytest.approx(best, rel=1e-6, abs=1e-6)
