@@ -173,15 +173,30 @@ def build_forward(cfg: Config) -> Graph:
             raise InputError(file, "workload.options", _first_line(str(exc))) from None
     if wl.torch is not None:
         return _torch_forward(cfg)
+    path = _onnx_source(cfg)
+    with _onnx_errors(cfg, path):
+        return load_onnx(path, **wl.options)
+
+
+def _onnx_source(cfg: Config) -> Path:
+    """The ONNX file of the workload, after checking the option names (those of a
+    forward graph, a superset of a training graph's) and that the file exists."""
     path = cfg.onnx_path
     assert path is not None
     err = _options_error(cfg, list(ONNX_OPTIONS), f"an ONNX model ({path.name})")
     if err is not None:
         raise err
     if not path.is_file():
-        raise InputError(file, "workload.onnx", f"file not found: {path}")
-    with _onnx_errors(cfg, path):
-        return load_onnx(path, **wl.options)
+        raise InputError(cfg.source, "workload.onnx", f"file not found: {path}")
+    return path
+
+
+def _precision(cfg: Config) -> Precision:
+    """``workload.precision`` as a :class:`~monet_opt.models.Precision`."""
+    try:
+        return Precision(**cfg.workload.precision.model_dump())
+    except (ValueError, TypeError) as exc:
+        raise InputError(cfg.source, "workload.precision", _first_line(str(exc))) from None
 
 
 @contextmanager
@@ -219,18 +234,11 @@ def _torch_forward(cfg: Config) -> Graph:
 
 def _onnx_graph_kind(cfg: Config) -> str:
     """``"forward"`` or ``"training"`` for an ONNX workload (``"forward"`` otherwise)."""
-    wl = cfg.workload
-    if wl.onnx is None:
+    if cfg.workload.onnx is None:
         return "forward"
-    path = cfg.onnx_path
-    assert path is not None
-    err = _options_error(cfg, list(ONNX_OPTIONS), f"an ONNX model ({path.name})")
-    if err is not None:
-        raise err
-    if not path.is_file():
-        raise InputError(cfg.source, "workload.onnx", f"file not found: {path}")
+    path = _onnx_source(cfg)
     with _onnx_errors(cfg, path):
-        return classify_onnx(path, wl.graph)
+        return classify_onnx(path, cfg.workload.graph)
 
 
 def _imported_training_graph(cfg: Config) -> Graph:
@@ -242,10 +250,7 @@ def _imported_training_graph(cfg: Config) -> Graph:
     err = _options_error(cfg, list(TRAINING_ONNX_OPTIONS), f"an ONNX training graph ({path.name})")
     if err is not None:
         raise err
-    try:
-        precision = Precision(**wl.precision.model_dump())
-    except (ValueError, TypeError) as exc:
-        raise InputError(cfg.source, "workload.precision", _first_line(str(exc))) from None
+    precision = _precision(cfg)
     with _onnx_errors(cfg, path):
         graph = load_onnx_training(path, precision=precision, **wl.options)
     return forward_part(graph) if wl.mode == "inference" else graph
@@ -264,17 +269,19 @@ def build_training_graph(cfg: Config, forward: Graph | None = None) -> Graph:
     InputError
         As :func:`build_forward`, or when the training graph cannot be derived.
     """
+    return _build_graph(cfg, forward, _onnx_graph_kind(cfg) if forward is None else "forward")
+
+
+def _build_graph(cfg: Config, forward: Graph | None, kind: str) -> Graph:
+    """:func:`build_training_graph` for an ONNX file already classified as ``kind``."""
     wl = cfg.workload
-    if forward is None and _onnx_graph_kind(cfg) == "training":
+    if forward is None and kind == "training":
         return _imported_training_graph(cfg)
     if forward is None:
         forward = build_forward(cfg)
     if wl.mode == "inference":
         return forward
-    try:
-        precision = Precision(**wl.precision.model_dump())
-    except (ValueError, TypeError) as exc:
-        raise InputError(cfg.source, "workload.precision", _first_line(str(exc))) from None
+    precision = _precision(cfg)
     try:
         return derive_training_graph(forward, optimizer=wl.optimizer, precision=precision)
     except (ValueError, TypeError) as exc:
@@ -353,7 +360,8 @@ def load(config: str | Path | Mapping[str, Any] | Config) -> Inputs:
     """
     cfg = as_config(config)
     t0 = time.perf_counter()
-    graph = build_training_graph(cfg)
+    kind = _onnx_graph_kind(cfg)  # the file is read and classified once
+    graph = _build_graph(cfg, None, kind)
     acc = load_accelerator_for(cfg)
     t1 = time.perf_counter()
     problem = build_problem_for(cfg, graph, acc)
@@ -364,18 +372,19 @@ def load(config: str | Path | Mapping[str, Any] | Config) -> Inputs:
         acc,
         problem,
         {"build_inputs": t1 - t0, "build_problem": t2 - t1},
-        workload_notes(cfg, graph),
+        workload_notes(cfg, graph, kind),
     )
 
 
-def workload_notes(cfg: Config, graph: Graph) -> tuple[str, ...]:
+def workload_notes(cfg: Config, graph: Graph, kind: str | None = None) -> tuple[str, ...]:
     """Notes on an ONNX workload: a training graph imported as it is (its op counts per
     phase; ``workload.optimizer`` does not apply), or hints of an eval-mode export
-    (:func:`monet_opt.models.onnx_import.export_notes`)."""
+    (:func:`monet_opt.models.onnx_import.export_notes`).  ``kind``: the file's
+    classification when known (``"forward"`` / ``"training"``), else it is classified."""
     wl = cfg.workload
     if wl.onnx is None or cfg.onnx_path is None:
         return ()
-    if _onnx_graph_kind(cfg) == "training":
+    if (kind or _onnx_graph_kind(cfg)) == "training":
         counts = ", ".join(f"{len(graph.ops_in(ph))} {ph.value}" for ph in Phase)
         notes = [
             f"ONNX training graph imported as it is ({counts} ops): its own backward and "
