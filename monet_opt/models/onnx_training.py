@@ -164,6 +164,8 @@ _GRAD_NORM = {
     "BatchNormalizationGrad": "BatchNormGrad",
 }
 _LOSS_GRAD = {"SoftmaxCrossEntropyLossGrad", "SoftmaxCrossEntropyLossInternalGrad"}
+# Backward ops whose output is a weight gradient whatever it is named.
+_WEIGHT_GRAD_OPS = frozenset({"ConvGradWeight", "EmbeddingGrad"})
 # Shape helpers folded before the ops are judged (onnxruntime's gradient builders emit
 # Shape of forward tensors for Reshape / Expand).
 _FOLDED = {"Shape", "Size", "ConstantOfShape", "Range", "Concat", "Gather", "Slice", "Cast"}
@@ -1073,7 +1075,7 @@ class _Importer:
                         TensorRole.WEIGHT_GRADIENT
                         if t.endswith("_grad")
                         and t[: -len("_grad")] in weights
-                        or _is_weight_grad(producer[t], weights)
+                        or producer[t].op_type in _WEIGHT_GRAD_OPS
                         else TensorRole.GRADIENT
                     )
                 else:
@@ -1150,12 +1152,6 @@ def _plain(v: object) -> object:
     if isinstance(v, onnx.TensorProto):
         return tuple(int(d) for d in v.dims)
     return v
-
-
-def _is_weight_grad(op: Op, weights: set[str]) -> bool:
-    """A ``ConvGradWeight`` / GEMM dW: a backward op that reads no weight and writes a
-    tensor shaped like one it derives from (decided by the caller's naming first)."""
-    return op.op_type in ("ConvGradWeight", "EmbeddingGrad")
 
 
 def _dead_code(ops: list[Op], outputs: set[str], phase: Mapping[str, Phase]) -> list[Op]:
