@@ -27,7 +27,7 @@ import numpy as np
 from monet_opt.models.ir import TensorRole
 from monet_opt.schedule.problem import Problem
 
-__all__ = ["lower_bounds", "unavoidable_dram_bits"]
+__all__ = ["lower_bounds", "unavoidable_dram_bits", "unavoidable_node_dram_bits"]
 
 
 def lower_bounds(problem: Problem) -> dict[str, float]:
@@ -62,21 +62,35 @@ def lower_bounds(problem: Problem) -> dict[str, float]:
     return out
 
 
+def unavoidable_node_dram_bits(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Per node, ``(n,)`` arrays of DRAM bits (read, written) that no allocation, program
+    order, stacking, checkpoint set or placement removes: the node's reads of tensors no
+    data edge delivers (weights, optimizer state, network inputs) and its writes of
+    weights, optimizer state and tensors no node consumes (graph outputs)."""
+    g = problem.graph
+    n = problem.n_nodes
+    delivered: list[set[str]] = [set() for _ in range(n)]
+    consumed: set[tuple[int, str]] = set()
+    for e in problem.edges:
+        delivered[e.dst].add(e.tensor)
+        consumed.add((e.src, e.tensor))
+    reads = np.zeros(n)
+    writes = np.zeros(n)
+    kept_roles = (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE)
+    for i in range(n):
+        reads[i] = sum(
+            g.tensors[t].bits for t in problem.dram_read_tensors[i] if t not in delivered[i]
+        )
+        writes[i] = sum(
+            g.tensors[t].bits
+            for t in problem.dram_write_tensors[i]
+            if g.tensors[t].role in kept_roles or (i, t) not in consumed
+        )
+    return reads, writes
+
+
 def unavoidable_dram_bits(problem: Problem) -> tuple[float, float]:
     """DRAM bits (read, written) that no allocation, stacking, checkpoint set or
-    placement removes: reads of tensors no data edge delivers (weights, optimizer state,
-    network inputs) and writes of weights, optimizer state and tensors no node consumes
-    (graph outputs)."""
-    g = problem.graph
-    unavoid_r = 0.0
-    for i in range(problem.n_nodes):
-        edge_t = {e.tensor for e in problem.edges if e.dst == i}
-        unavoid_r += sum(g.tensors[t].bits for t in problem.dram_read_tensors[i] if t not in edge_t)
-    unavoid_w = 0.0
-    consumed = {(e.src, e.tensor) for e in problem.edges}
-    for i in range(problem.n_nodes):
-        for t in problem.dram_write_tensors[i]:
-            role = g.tensors[t].role
-            if role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE) or (i, t) not in consumed:
-                unavoid_w += g.tensors[t].bits
-    return unavoid_r, unavoid_w
+    placement removes: the sums of :func:`unavoidable_node_dram_bits`."""
+    reads, writes = unavoidable_node_dram_bits(problem)
+    return float(reads.sum()), float(writes.sum())

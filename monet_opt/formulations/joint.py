@@ -45,14 +45,11 @@ Time.  ``options.time_limit`` is the limit of the whole call: the blocks of a pa
 the time left equally, keeping one share for the passes after it, and the iteration
 stops on time with its incumbent, bound and gap.
 
-Global bound (valid for every allocation, stack set and checkpoint set):
-
-* latency: ``max(work, dram_port_min)`` where *work* is the core-work bound of the base
-  problem (fusion does not change work, recomputation only adds) and *dram_port_min*
-  the DRAM cycles of traffic no decision removes (weights, optimizer state, network
-  inputs and graph outputs);
-* energy: Σ over nodes of the cheapest core's energy plus the energy of that
-  unavoidable DRAM traffic.
+Global bound: :func:`~monet_opt.formulations.joint_bound.joint_lower_bound`, the maximum
+of the work, critical-path and compulsory DRAM-port bounds and the dual bound of a
+relaxation MILP, each valid for every allocation, program order, stack set, checkpoint
+set and placement (its module docstring says why).  Its relaxation MILP gets a tenth of
+the time limit (at most 10 s); the parts are reported in ``extra["bounds"]``.
 
 The result is a :class:`~monet_opt.formulations.result.SolveResult` with ``method
 "milp-iterated"``; ``status`` is ``optimal`` only when the gap to the global bound is at
@@ -70,7 +67,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from monet_opt.formulations.allocation import solve_allocation
-from monet_opt.formulations.bounds import lower_bounds, unavoidable_dram_bits
+from monet_opt.formulations.joint_bound import (
+    RELAXATION_CAP_S,
+    RELAXATION_SHARE,
+    JointBound,
+    joint_lower_bound,
+)
 from monet_opt.formulations.checkpointing import (
     min_feasible_budget,
     solve_checkpointing,
@@ -100,17 +102,23 @@ __all__ = ["solve_joint", "global_bound", "FUSION_MODES", "CHECKPOINT_MODES"]
 FUSION_MODES = ("none", "greedy", "fixed", "optimal")
 CHECKPOINT_MODES = ("store-all", "optimal")
 
+#: What the joint bound and status refer to.
+JOINT_SCOPE = (
+    "core allocation, program order π, layer stacks, kept checkpoints and placement "
+    "(bound and gap over this whole space; the search itself keeps the default π)"
+)
 
-def global_bound(problem: Problem, objective: str) -> float:
-    """Lower bound valid for every allocation, stack set and checkpoint set (module doc)."""
-    c = problem.costs
-    unavoid_r, unavoid_w = unavoidable_dram_bits(problem)
-    if objective == "latency":
-        lbs = lower_bounds(problem)
-        port = (unavoid_r + unavoid_w) * c.dram_cycles_per_bit
-        return float(max(lbs["work"], port))
-    emin = np.where(np.isfinite(c.energy), c.energy, np.inf).min(axis=1).sum()
-    return float(emin + unavoid_r * c.dram_read_pj_per_bit + unavoid_w * c.dram_write_pj_per_bit)
+
+def global_bound(
+    problem: Problem,
+    objective: str,
+    fusion: str = "optimal",
+    options: SolverOptions | None = None,
+) -> JointBound:
+    """Lower bound valid for every allocation, program order, stack set, checkpoint set
+    and placement (:mod:`monet_opt.formulations.joint_bound`); ``fusion="none"`` leaves
+    stacks out of the space (a stronger bound)."""
+    return joint_lower_bound(problem, objective, fusion=fusion != "none", options=options)
 
 
 class _Incumbent:
@@ -232,6 +240,10 @@ def solve_joint(
         raise ValueError("fusion='fixed' needs fixed_stacks (lists of node names)")
     opts = options or SolverOptions()
     deadline = Deadline(opts.time_limit)
+    relax_s = min(RELAXATION_CAP_S, RELAXATION_SHARE * opts.time_limit)
+    stacked = fusion != "none" or bool(warm_start is not None and warm_start.stacks)
+    bound = global_bound(problem, objective, "optimal" if stacked else "none",
+                         opts.with_time(relax_s))  # fmt: skip
     fixed_idx = stacks_from_names(problem, fixed_stacks) if fusion == "fixed" else ()
     budget = budget_bits if checkpointing == "optimal" else None
     info = {
@@ -333,7 +345,7 @@ def solve_joint(
     if problem.memory == "capacity" and not (fusion == "fixed" and best.decision.stacks):
         _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0, budget)
     return _final(problem, objective, opts, best.decision, parts, history, iterations,
-                  fusion, fixed_idx, max_stack, budget, info, t0,
+                  fusion, fixed_idx, max_stack, budget, info, t0, bound,
                   greedy_baseline=not deadline.expired)  # fmt: skip
 
 
@@ -404,6 +416,7 @@ def _final(
     budget: float | None,
     info: dict[str, float],
     t0: float,
+    bound: JointBound,
     *,
     greedy_baseline: bool = True,
 ) -> SolveResult:
@@ -422,6 +435,8 @@ def _final(
         kept=sorted(dec.checkpoints) if dec.checkpoints is not None else list(cands),
         recomputed=[a for a in cands if a not in (dec.checkpoints or cands)],
         wall_seconds=time.perf_counter() - t0,
+        bounds=dict(bound.parts),
+        bound_relaxation_status=bound.relaxation_status,
     )
     res = SolveResult.build(
         problem,
@@ -429,17 +444,17 @@ def _final(
         objective_name=objective,
         decision=dec,
         simulated_of=objective,
-        milp_objective=None,
+        milp_objective=evaluate_metrics(problem, dec).value(objective),
         milp_bound=None,
         solver_status="iterated",
         mip_gap=opts.mip_gap,
-        scope="core allocation, layer stacks and kept checkpoints for the fixed program order π",
+        scope=JOINT_SCOPE,
         n_vars=sum(p.n_vars for p in parts.values()),
         n_cons=sum(p.n_cons for p in parts.values()),
         n_binaries=sum(p.n_binaries for p in parts.values()),
         build_seconds=sum(p.build_seconds for p in parts.values()),
         solve_seconds=sum(p.solve_seconds for p in parts.values()),
-        extra_bounds={"global": global_bound(problem, objective)},
+        extra_bounds=dict(bound.parts),
         extra=extra,
         method="milp-iterated",
     )
@@ -502,7 +517,7 @@ def _infeasible(
         milp_bound=None,
         solver_status="infeasible",
         mip_gap=opts.mip_gap,
-        scope="core allocation, layer stacks and kept checkpoints for the fixed program order π",
+        scope=JOINT_SCOPE,
         infeasible=True,
         extra=extra,
         method="milp-iterated",

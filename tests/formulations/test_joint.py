@@ -21,7 +21,7 @@ def test_joint_respects_budget_and_bound() -> None:
     assert d["mode"] == "iterated" and r.formulation == "joint"
     assert d["within_budget"] is True
     assert r.bound <= r.simulated * (1 + 1e-9)
-    assert r.bound >= global_bound(p, "latency") * (1 - 1e-12)
+    assert r.bound >= global_bound(p, "latency").value * (1 - 1e-12)
     assert r.simulated == pytest.approx(evaluate(p, r.decision).latency)
     assert r.status in ("optimal", "feasible")
     assert (r.status == "optimal") == (r.gap <= 1e-4 + 1e-9)
