@@ -1,0 +1,811 @@
+r"""Exact multi-level rematerialization: a chain DP and a best-first search over states.
+
+Problem (the abstract data of :mod:`monet_opt.formulations.checkmate`)
+---------------------------------------------------------------------
+Nodes :math:`v_0, \dots, v_{n-1}` in topological order (forward then backward), compute
+cost :math:`C_i` (any additive unit, e.g. cycles), output size :math:`M_i` (bits, or any
+memory unit shared with the budget), predecessors :math:`\mathrm{DEPS}[i] \subseteq
+\{0, \dots, i-1\}`, memory budget :math:`B`.  A **schedule** is a sequence of operations
+``compute i`` / ``free i`` on the set :math:`\mathcal R` of resident values:
+
+* ``compute i`` needs :math:`\mathrm{DEPS}[i] \subseteq \mathcal R` and
+  :math:`i \notin \mathcal R`, costs :math:`C_i` and adds :math:`i` to
+  :math:`\mathcal R`; the memory in use at that moment,
+  :math:`\sum_{j \in \mathcal R} M_j + M_i` (every resident value, including the inputs
+  of :math:`i`, plus its output), must be :math:`\le B`;
+* ``free i`` removes :math:`i` from :math:`\mathcal R` at no cost;
+* every node is computed at least once.
+
+A value may be computed, freed and computed again from values that were themselves
+recomputed (multi-level recomputation, as in Revolve and Checkmate).  The objective is
+the total compute cost :math:`\sum_i C_i \cdot (\text{number of computations of } i)`.
+
+Memory accounting.  It is Checkmate's (Jain et al. 2020, section 4; the :math:`U_{t,k}`
+rows of :mod:`~monet_opt.formulations.checkmate`): while node :math:`k` is evaluated,
+the values retained into the stage, the values computed earlier in the stage and not
+yet freed, and the output of :math:`k` are counted, and a value is freed right after
+its last use in the stage.  Freeing a value right after its last use before its next
+computation is optimal in both models, so both give the same peak to every schedule
+both can express.  Checkmate's frontier-advancing schedules (stage :math:`t` computes
+node :math:`t` last and recomputes earlier nodes in index order, each at most once) are
+schedules here, so the optimum here is never above Checkmate's; it is below when a
+better schedule computes nodes first in another topological order (the tests have a
+graph where Checkmate's stages are infeasible and a schedule exists).  Gradients are
+ordinary nodes: a backward value counts from its computation to its last use.
+
+Method 1: chain dynamic program (:func:`solve_chain`)
+-----------------------------------------------------
+**Chain instances** (:func:`chain_spec`) are a forward path :math:`f_1 \to \dots \to
+f_{n_f}` followed by a backward path :math:`b_l \to \dots \to b_1`,
+:math:`n_f \in \{l-1, l\}`, with
+
+.. math:: \mathrm{DEPS}[b_i] = \{b_{i+1}\}_{i<l} \cup \{f_{i-1}\}_{i \ge 2}
+          \cup \{f_i\}_{\text{if } o_i}
+
+(:math:`o_i`: the backward of step :math:`i` also reads its output, as after a ReLU;
+with :math:`n_f = l`, :math:`b_l` must read :math:`f_l`).  :math:`f_0` is the network
+input: always available, not a node, not counted.  Write :math:`u_i, a_i` for the cost
+and size of :math:`f_i` (:math:`a_0 = 0`) and :math:`v_i, g_i` for those of :math:`b_i`
+(:math:`g_{l+1} = 0`).
+
+State :math:`\mathrm{Seg}(s, t, m, h)`, :math:`0 \le s < t \le l`: the least cost to
+compute :math:`b_t, \dots, b_{s+1}` when :math:`f_s` and :math:`b_{t+1}` are resident,
+:math:`f_t` is resident iff :math:`h = 1`, and :math:`m` memory is left for these values
+and everything the segment computes (the budget minus what enclosing segments hold).  At
+its end :math:`f_s` and :math:`b_{s+1}` are resident and every other value of the
+segment is freed.  Recurrence:
+
+.. math::
+
+   \mathrm{Seg}(t-1, t, m, h) = [o_t \wedge \neg h]\, u_t + v_t
+   \quad\text{if}\quad [o_t \wedge \neg h]\,(a_{t-1} + a_t + g_{t+1}) \le m
+   \ \text{and}\ a_{t-1} + o_t a_t + g_{t+1} + g_t \le m \ (\text{else } \infty),
+
+   \mathrm{Seg}(s, t, m, h) = \min_{s < j < t,\ h' \in \{0, o_j\}}
+      \sum_{k=s+1}^{j} u_k + \mathrm{Seg}(j, t, m - a_s, h) + \mathrm{Seg}(s, j, m, h'),
+
+where the advance :math:`f_s \to f_j` must fit: :math:`a_s + [k-1>s]\,a_{k-1} + a_k +
+g_{t+1} + h\,a_t \le m` for :math:`s < k \le j` (the input of :math:`f_k`, its output,
+the left end, the gradient and :math:`f_t` are resident).  :math:`j` is the first
+forward value stored while advancing from :math:`f_s`; :math:`h'` says whether
+:math:`f_j` stays resident after the right segment, for :math:`b_j` (:math:`o_j`), or is
+recomputed.  The optimum is :math:`\mathrm{Seg}(0, l, B, 0)`; ``m`` takes the exact
+values :math:`B - \sum` (sizes of stored values) and is memoized (integers after
+dividing by the gcd of the data, else fractions): no memory discretization.
+
+Exactness scope.  The recurrence enumerates exactly the *nested* (persistent)
+schedules: forward values are computed by advancing from a resident one, each backward
+node runs once (necessarily in the order :math:`b_l, \dots, b_1`), and the left end
+:math:`f_s` of a segment, once stored, stays resident until :math:`b_{s+1}` has run.
+Over that space it is exact: between :math:`f_s` (the highest stored value below the
+current gradient) and :math:`b_{s+1}` no value below :math:`s` is used, the first value
+:math:`f_j` stored while advancing from :math:`f_s` splits the work into the right
+segment :math:`(j, t]` and the left one :math:`(s, j]`, and storing a value of
+:math:`(s, j)` before the right segment is finished only costs memory (it can be
+computed later from :math:`f_s` at the same cost).  This is the decomposition of
+Revolve (Griewank and Walther 2000) and of the heterogeneous-chain DP of Beaumont et al.
+(2021), here with the value-level accounting above instead of discretized memory.
+
+The full space can beat nested schedules only by dropping a stored left end after it
+has served and recomputing it later from a lower value, which pays off when later
+backward steps need more memory than earlier ones.  With uniform sizes (all
+:math:`a_i` equal, all :math:`g_i` equal; any costs and :math:`o_i`) the DP equalled the
+full-space optimum of :func:`solve_search` on every instance tried (thousands of random
+chains with :math:`l \le 6` at every budget, Revolve chains with :math:`l \le 10`);
+with heterogeneous sizes it can be above it (a 9-node example is in
+``tests/formulations/test_remat_multilevel.py``).  :func:`solve_remat` therefore uses
+the DP only on uniform-size chains; :attr:`RematResult.space` names the space solved.
+
+Revolve.  Revolve's chain of :math:`l` unit steps :math:`x_0 \to \dots \to x_l` with
+:math:`s` snapshots (:math:`x_0` included) is :func:`revolve_chain`: :math:`f_1..f_l`
+are :math:`x_1..x_l` (cost 1, size 1); :math:`b_{l+1}` is the adjoint seed, reading
+:math:`x_l`; :math:`b_i` is :math:`\bar x_{i-1}` (cost 0, size 1), reading
+:math:`x_{i-1}` and :math:`\bar x_i`; the budget is
+
+.. math:: B = s + 2 = (s - 1) + 3,
+
+that is :math:`s - 1` stored states besides :math:`x_0` (the network input, not counted)
+and three values for the step being evaluated (advancing: its input, its output and the
+adjoint held across it; reversing: :math:`x_{i-1}`, :math:`\bar x_i`, :math:`\bar
+x_{i-1}`).  The optimum is :math:`T(l, s) + 1` forward computations at every
+:math:`s \ge 1` (:math:`T` is :func:`~monet_opt.formulations.checkpointing.revolve_steps`):
+Revolve does not count computing :math:`x_l`, which is part of reversing step
+:math:`l`; here :math:`f_l` is a node.  So the extra work over one forward pass,
+:math:`T(l, s) - (l - 1)`, is Revolve's.  An :math:`L`-layer network whose loss reads
+the last output is ``revolve_chain(L + 1)`` (:math:`l = L + 1`, :math:`f_{L+1}` is the
+loss, the network input is not counted): for :math:`L = 40` and :math:`s = 4`,
+:math:`T(41, 4) - 40 = 68` extra steps.  The tests check the identity for
+:math:`l \le 12` at every :math:`1 \le s \le l` and for :math:`L = 40, s = 4`, and check
+the full-space search gives the same values for small :math:`l`.
+
+Method 2: best-first search over states (:func:`solve_search`)
+--------------------------------------------------------------
+Any DAG.  States :math:`(\mathcal R, D)`: the resident set and the set of nodes computed
+at least once; start :math:`(\emptyset, \emptyset)`, goal :math:`D = V`.  Two
+normalizations lose no optimal schedule: (i) a value with no descendant outside
+:math:`D` can never be used again and is freed at once, and a node of :math:`D` is
+recomputed only if it still has such a descendant; (ii) frees are postponed until a
+computation does not fit, and the set freed just before it is inclusion-minimal (any
+other free can move later, past computations that still fit; if it moves past a
+recomputation of the same value, that recomputation is dropped, which only helps).
+So an edge computes node :math:`i` (cost :math:`C_i`) after freeing a minimal set of
+non-inputs that makes it fit.  A* with the admissible, consistent heuristic
+:math:`\sum_{i \notin D} C_i` (every remaining node runs at least once) returns a
+least-cost path, i.e. an optimal schedule over the full multi-level space; no path means
+no schedule fits.  The state space is exponential: this is for small graphs (tens of
+nodes); :attr:`RematResult.states` reports the expanded states.
+
+API
+---
+:func:`solve_remat` dispatches (chain DP on uniform-size chains, else the search) and
+every result carries its schedule, checked by :func:`validate_schedule` (which replays
+it and checks memory at every computation, inputs resident, every node computed, and
+returns the cost).  A caller holding a :class:`monet_opt.schedule.problem.Problem`
+provides: the computation nodes in a topological order (forward then backward); per
+node a cost (e.g. ``problem.costs.latency[i, core]``, cycles) and the bits of the
+activations it writes that must stay resident until read; predecessor indices from the
+data edges (activations only: weights and optimizer state are always resident and are
+subtracted from the budget beforehand); and the budget in bits.
+
+References
+----------
+* A. Griewank and A. Walther, "Algorithm 799: Revolve: an implementation of
+  checkpointing for the reverse or adjoint mode of computational differentiation", ACM
+  Transactions on Mathematical Software 26(1):19-45, 2000.
+* O. Beaumont, L. Eyraud-Dubois, J. Herrmann, A. Joly and A. Shilova, "Optimal
+  checkpointing for heterogeneous chains: how to train deep neural networks with limited
+  memory", ACM Transactions on Mathematical Software, 2021 (arXiv:1911.13214).
+* P. Jain, A. Jain, A. Nrusimha, A. Gholami, P. Abbeel, K. Keutzer, I. Stoica and
+  J. E. Gonzalez, "Checkmate: Breaking the memory wall with optimal tensor
+  rematerialization", Proc. MLSys 2020 (arXiv:1910.02653).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import reduce
+
+__all__ = [
+    "ChainSpec",
+    "Op",
+    "RematResult",
+    "ScheduleCheck",
+    "chain_spec",
+    "revolve_chain",
+    "solve_chain",
+    "solve_remat",
+    "solve_search",
+    "uniform_sizes",
+    "validate_schedule",
+]
+
+COMPUTE = "compute"
+FREE = "free"
+
+
+@dataclass(frozen=True)
+class Op:
+    """One schedule operation: ``kind`` is ``"compute"`` or ``"free"``, ``node`` its index."""
+
+    kind: str
+    node: int
+
+
+@dataclass(frozen=True)
+class RematResult:
+    """Outcome of an exact rematerialization solve.
+
+    Attributes
+    ----------
+    status
+        ``"optimal"`` or ``"infeasible"`` (no schedule fits the budget).
+    method
+        ``"chain_dp"`` or ``"search"``.
+    space
+        The schedule space the optimum is over: ``"full"`` (search) or ``"nested"``
+        (chain DP; module docstring).
+    objective
+        Total compute cost of the schedule (units of ``cost``); ``inf`` if infeasible.
+    recompute_cost
+        ``objective - sum(cost)``: the work spent on recomputation.
+    recomputations
+        Number of computations beyond one per node; ``-1`` if infeasible.
+    peak_memory
+        Largest memory in use at a computation (units of ``mem``); ``nan`` if infeasible.
+    schedule
+        The operations, in order; empty if infeasible.
+    seconds
+        Wall time of the solve.
+    states
+        DP subproblems evaluated (chain DP) or states expanded (search).
+    """
+
+    status: str
+    method: str
+    space: str
+    objective: float
+    recompute_cost: float
+    recomputations: int
+    peak_memory: float
+    schedule: tuple[Op, ...]
+    seconds: float
+    states: int
+
+
+@dataclass(frozen=True)
+class ScheduleCheck:
+    """Replay of a valid schedule: total cost, peak memory, computations per node."""
+
+    objective: float
+    peak_memory: float
+    computations: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """A chain instance (see the module docstring).
+
+    Attributes
+    ----------
+    steps
+        :math:`l`, the number of backward nodes.
+    n_forward
+        :math:`n_f \\in \\{l-1, l\\}`.
+    reads_output
+        ``reads_output[i - 1]`` is :math:`o_i` (the backward of step ``i`` reads
+        :math:`f_i`), ``i = 1..l``.
+    """
+
+    steps: int
+    n_forward: int
+    reads_output: tuple[bool, ...]
+
+    def forward_index(self, i: int) -> int:
+        """Node index of :math:`f_i`, ``1 <= i <= n_forward``."""
+        return i - 1
+
+    def backward_index(self, i: int) -> int:
+        """Node index of :math:`b_i`, ``1 <= i <= steps``."""
+        return self.n_forward + self.steps - i
+
+
+def _check(
+    cost: Sequence[float], mem: Sequence[float], preds: Sequence[Sequence[int]], budget: float
+) -> None:
+    n = len(cost)
+    if len(mem) != n or len(preds) != n:
+        raise ValueError("cost, mem and preds must have the same length")
+    if n == 0:
+        raise ValueError("empty graph")
+    for k, ps in enumerate(preds):
+        for i in ps:
+            if not 0 <= i < k:
+                raise ValueError(f"preds[{k}] contains {i}; predecessors must be < {k}")
+        if len(set(ps)) != len(ps):
+            raise ValueError(f"preds[{k}] has duplicates")
+    if any(m < 0 for m in mem) or any(c < 0 for c in cost):
+        raise ValueError("costs and memory sizes must be non-negative")
+    if not math.isfinite(budget):
+        raise ValueError("budget must be finite")
+
+
+def _exact_memory(mem: Sequence[float], budget: float) -> tuple[list, object]:
+    """Memory values as ints (integral data, divided by their gcd) or Fractions (exact)."""
+    vals = [*mem, budget]
+    if all(float(v).is_integer() for v in vals):
+        g = reduce(math.gcd, (int(v) for v in vals if v), 0) or 1
+        return [int(v) // g for v in mem], int(budget) // g if budget >= 0 else -1
+    return [Fraction(float(v)) for v in mem], Fraction(float(budget))
+
+
+def validate_schedule(
+    schedule: Sequence[Op],
+    cost: Sequence[float],
+    mem: Sequence[float],
+    preds: Sequence[Sequence[int]],
+    budget: float,
+) -> ScheduleCheck:
+    """Replay ``schedule`` and check it.
+
+    Checks, at every ``compute i``: its predecessors are resident, ``i`` is not, and the
+    resident sizes plus :math:`M_i` are at most ``budget``; ``free`` only of resident
+    values; every node computed at least once.  Memory is compared exactly (integers or
+    fractions), so a schedule at the budget passes.
+
+    Parameters
+    ----------
+    schedule
+        Operations in order.
+    cost, mem, preds, budget
+        As in :func:`solve_remat`.
+
+    Returns
+    -------
+    ScheduleCheck
+        Total cost (units of ``cost``), peak memory (units of ``mem``) and computation
+        counts.
+
+    Raises
+    ------
+    ValueError
+        On the first violated condition.
+    """
+    _check(cost, mem, preds, budget)
+    n = len(cost)
+    m, cap = _exact_memory(mem, budget)
+    scale = float(budget) / float(cap) if cap else 1.0
+    resident: set[int] = set()
+    used = 0
+    peak = 0
+    count = [0] * n
+    total = 0.0
+    for pos, op in enumerate(schedule):
+        i = op.node
+        if not 0 <= i < n:
+            raise ValueError(f"op {pos}: node {i} out of range")
+        if op.kind == COMPUTE:
+            if i in resident:
+                raise ValueError(f"op {pos}: node {i} is already resident")
+            missing = [p for p in preds[i] if p not in resident]
+            if missing:
+                raise ValueError(f"op {pos}: node {i} computed without inputs {missing}")
+            used += m[i]
+            if used > cap:
+                raise ValueError(f"op {pos}: memory {float(used)} over the budget {float(cap)}")
+            peak = max(peak, used)
+            resident.add(i)
+            count[i] += 1
+            total += float(cost[i])
+        elif op.kind == FREE:
+            if i not in resident:
+                raise ValueError(f"op {pos}: node {i} freed but not resident")
+            resident.remove(i)
+            used -= m[i]
+        else:
+            raise ValueError(f"op {pos}: unknown kind {op.kind!r}")
+    never = [i for i in range(n) if not count[i]]
+    if never:
+        raise ValueError(f"nodes never computed: {never}")
+    peak_mem = float(peak) * scale if isinstance(cap, int) else float(peak)
+    return ScheduleCheck(total, peak_mem, tuple(count))
+
+
+# ---------------------------------------------------------------------------------------
+# chain dynamic program
+
+
+def chain_spec(preds: Sequence[Sequence[int]]) -> ChainSpec | None:
+    """Recognize a chain instance (module docstring); ``None`` if ``preds`` is not one.
+
+    With ``n`` nodes, ``n`` even means :math:`n_f = l = n/2`, ``n`` odd
+    :math:`n_f = l - 1 = (n-1)/2`.
+    """
+    n = len(preds)
+    n_f = n // 2
+    steps = n - n_f
+    spec0 = ChainSpec(steps, n_f, ())
+    for i in range(1, n_f + 1):
+        k = spec0.forward_index(i)
+        if sorted(preds[k]) != ([k - 1] if i > 1 else []):
+            return None
+    reads: list[bool] = []
+    for i in range(1, steps + 1):
+        k = spec0.backward_index(i)
+        need = set()
+        if i < steps:
+            need.add(spec0.backward_index(i + 1))
+        if i >= 2:
+            need.add(spec0.forward_index(i - 1))
+        got = set(preds[k])
+        if not need <= got:
+            return None
+        extra = got - need
+        if i <= n_f and extra == {spec0.forward_index(i)}:
+            reads.append(True)
+        elif not extra:
+            reads.append(False)
+        else:
+            return None
+    if n_f == steps and not reads[-1]:
+        return None  # f_l would be read by nothing
+    return ChainSpec(steps, n_f, tuple(reads))
+
+
+def revolve_chain(steps: int) -> tuple[list[float], list[float], list[list[int]]]:
+    """Revolve's homogeneous chain of ``steps`` = :math:`l` steps as abstract data.
+
+    Forward nodes :math:`f_1..f_l` (:math:`x_1..x_l`, cost 1, size 1), then backward
+    nodes :math:`b_{l+1}, b_l, \dots, b_1` (cost 0, size 1): :math:`b_{l+1}` is the
+    adjoint seed and reads :math:`f_l`; :math:`b_i` (:math:`\bar x_{i-1}`) reads
+    :math:`f_{i-1}` (:math:`i \ge 2`) and :math:`b_{i+1}`.  With budget :math:`s + 2`
+    the optimum is :math:`T(l, s) + 1` (module docstring).  An :math:`L`-layer network
+    whose loss reads the last output is ``revolve_chain(L + 1)``, :math:`f_{L+1}` being
+    the loss.
+
+    Returns
+    -------
+    (cost, mem, preds)
+        As taken by :func:`solve_remat`.
+    """
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+    n_f, n_b = steps, steps + 1
+    preds: list[list[int]] = [[i - 1] if i else [] for i in range(n_f)]
+    for i in range(n_b, 0, -1):  # b_i has index n_f + n_b - i; f_i has index i - 1
+        p = []
+        if i >= 2:
+            p.append(i - 2)
+        if i < n_b:
+            p.append(n_f + n_b - i - 1)
+        preds.append(sorted(p))
+    return [1.0] * n_f + [0.0] * n_b, [1.0] * (n_f + n_b), preds
+
+
+def solve_chain(
+    cost: Sequence[float],
+    mem: Sequence[float],
+    preds: Sequence[Sequence[int]],
+    budget: float,
+    spec: ChainSpec | None = None,
+) -> RematResult:
+    """Solve a chain instance exactly with the segment DP of the module docstring.
+
+    Parameters
+    ----------
+    cost, mem, preds, budget
+        As in :func:`solve_remat`.
+    spec
+        The chain structure; recognized with :func:`chain_spec` if omitted.
+
+    Returns
+    -------
+    RematResult
+        ``method == "chain_dp"``, ``space == "nested"``: optimal over nested schedules
+        (module docstring); an upper bound on the full-space optimum, equal to it on every
+        uniform-size chain tested.
+
+    Raises
+    ------
+    ValueError
+        If the graph is not a chain instance.
+    """
+    t0 = time.perf_counter()
+    _check(cost, mem, preds, budget)
+    spec = spec or chain_spec(preds)
+    if spec is None:
+        raise ValueError("not a chain instance (see chain_spec)")
+    ms, cap = _exact_memory(mem, budget)
+    zero = ms[0] * 0
+    l, n_f = spec.steps, spec.n_forward  # noqa: E741 - Griewank's notation
+    o = (False, *spec.reads_output)  # o[i], i = 1..l
+    u = [0.0] + [float(cost[spec.forward_index(i)]) for i in range(1, n_f + 1)]
+    a = [zero] + [ms[spec.forward_index(i)] for i in range(1, n_f + 1)]
+    if n_f < l:
+        u.append(0.0)
+        a.append(zero)
+    v = [0.0] + [float(cost[spec.backward_index(i)]) for i in range(1, l + 1)]
+    g = [zero] + [ms[spec.backward_index(i)] for i in range(1, l + 1)] + [zero]
+    inf = math.inf
+    memo: dict[tuple, tuple[float, tuple]] = {}
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * l + 1000))
+
+    def seg(s: int, t: int, m, h: int) -> float:
+        key = (s, t, m, h)
+        hit = memo.get(key)
+        if hit is not None:
+            return hit[0]
+        if t == s + 1:
+            comp = o[t] and not h
+            ok = (not comp or a[s] + a[t] + g[t + 1] <= m) and (
+                a[s] + (a[t] if o[t] else zero) + g[t + 1] + g[t] <= m
+            )
+            best = ((u[t] if comp else 0.0) + v[t], ()) if ok else (inf, ())
+            memo[key] = best
+            return best[0]
+        best_val, best_choice = inf, ()
+        base = a[s] + g[t + 1] + (a[t] if h else zero)
+        adv_cost = 0.0
+        for j in range(s + 1, t):
+            need = base + (a[j - 1] if j - 1 > s else zero) + a[j]
+            if need > m:
+                break  # computing f_j does not fit, so no advance beyond j does
+            adv_cost += u[j]
+            right = seg(j, t, m - a[s], h)
+            if right == inf:
+                continue
+            for hp in (0, 1) if o[j] else (0,):
+                val = adv_cost + right + seg(s, j, m, hp)
+                if val < best_val:
+                    best_val, best_choice = val, (j, hp)
+        memo[key] = (best_val, best_choice)
+        return best_val
+
+    total = seg(0, l, cap, 0)
+    states = len(memo)
+    if total == inf:
+        return RematResult(
+            "infeasible", "chain_dp", "nested", inf, inf, -1, math.nan, (), _dt(t0), states
+        )
+
+    ops: list[Op] = []
+    fi, bi = spec.forward_index, spec.backward_index
+
+    def emit(s: int, t: int, m, h: int) -> None:
+        if t == s + 1:
+            if o[t] and not h:
+                ops.append(Op(COMPUTE, fi(t)))
+            ops.append(Op(COMPUTE, bi(t)))
+            if t < l:
+                ops.append(Op(FREE, bi(t + 1)))
+            if o[t]:
+                ops.append(Op(FREE, fi(t)))
+            return
+        j, hp = memo[(s, t, m, h)][1]
+        for k in range(s + 1, j + 1):
+            ops.append(Op(COMPUTE, fi(k)))
+            if k - 1 > s:
+                ops.append(Op(FREE, fi(k - 1)))
+        emit(j, t, m - a[s], h)
+        if not hp:
+            ops.append(Op(FREE, fi(j)))
+        emit(s, j, m, hp)
+
+    emit(0, l, cap, 0)
+    ops.append(Op(FREE, bi(1)))
+    return _result("chain_dp", ops, cost, mem, preds, budget, t0, states)
+
+
+def _dt(t0: float) -> float:
+    return time.perf_counter() - t0
+
+
+def _result(
+    method: str,
+    ops: list[Op],
+    cost: Sequence[float],
+    mem: Sequence[float],
+    preds: Sequence[Sequence[int]],
+    budget: float,
+    t0: float,
+    states: int,
+) -> RematResult:
+    chk = validate_schedule(ops, cost, mem, preds, budget)
+    return RematResult(
+        "optimal",
+        method,
+        "nested" if method == "chain_dp" else "full",
+        chk.objective,
+        chk.objective - float(sum(cost)),
+        sum(chk.computations) - len(cost),
+        chk.peak_memory,
+        tuple(ops),
+        _dt(t0),
+        states,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# best-first search over (resident, done) states
+
+
+def solve_search(
+    cost: Sequence[float],
+    mem: Sequence[float],
+    preds: Sequence[Sequence[int]],
+    budget: float,
+    *,
+    max_states: int = 5_000_000,
+) -> RematResult:
+    """Solve any DAG exactly by A* over (resident set, computed set) states.
+
+    Parameters
+    ----------
+    cost, mem, preds, budget
+        As in :func:`solve_remat`.
+    max_states
+        Stop with ``RuntimeError`` after expanding this many states.
+
+    Returns
+    -------
+    RematResult
+        ``method == "search"``; optimal over all schedules (module docstring).
+
+    Raises
+    ------
+    RuntimeError
+        If the state budget ``max_states`` is exhausted.
+    """
+    t0 = time.perf_counter()
+    _check(cost, mem, preds, budget)
+    n = len(cost)
+    ms, cap = _exact_memory(mem, budget)
+    c = [float(x) for x in cost]
+    pmask = [sum(1 << p for p in ps) for ps in preds]
+    users: list[list[int]] = [[] for _ in range(n)]
+    for k, ps in enumerate(preds):
+        for i in ps:
+            users[i].append(k)
+    desc = [0] * n  # strict descendants
+    for i in range(n - 1, -1, -1):
+        for k in users[i]:
+            desc[i] |= (1 << k) | desc[k]
+    full = (1 << n) - 1
+    if any(ms[i] + sum(ms[p] for p in preds[i]) > cap for i in range(n)):
+        return RematResult(
+            "infeasible", "search", "full", math.inf, math.inf, -1, math.nan, (), _dt(t0), 0
+        )
+
+    def rest(done: int) -> float:
+        return sum(c[i] for i in range(n) if not done >> i & 1)
+
+    start = (0, 0)
+    best: dict[tuple[int, int], float] = {start: 0.0}
+    parent: dict[tuple[int, int], tuple[tuple[int, int], int, int, int]] = {}
+    zero = ms[0] * 0
+    heap: list[tuple[float, float, int, int, int, object]] = [(rest(0), 0.0, 0, 0, 0, zero)]
+    tie = 0
+    expanded = 0
+    hcache: dict[int, float] = {0: rest(0)}
+    while heap:
+        f, g, _, res, done, used = heapq.heappop(heap)
+        if best.get((res, done), math.inf) < g:
+            continue
+        if done == full:
+            return _search_result(parent, (res, done), cost, mem, preds, budget, t0, expanded)
+        expanded += 1
+        if expanded > max_states:
+            raise RuntimeError(f"search exceeded {max_states} states")
+        notdone = full & ~done
+        for i in range(n):
+            bit = 1 << i
+            if res & bit or (pmask[i] & res) != pmask[i]:
+                continue
+            if done & bit and not desc[i] & notdone:
+                continue  # already computed and useless
+            over = used + ms[i] - cap
+            if over > 0:
+                frees = _minimal_frees(res & ~pmask[i], ms, over)
+            else:
+                frees = [(0, zero)]
+            nd = done | bit
+            nnot = full & ~nd
+            ng = g + c[i]
+            h = hcache.get(nd)
+            if h is None:
+                h = hcache[nd] = rest(nd)
+            for before, size in frees:
+                nres = (res & ~before) | bit
+                nused = used - size + ms[i]
+                after = 0
+                x = nres
+                while x:  # drop values that can never be used again
+                    low = x & -x
+                    x ^= low
+                    if not desc[low.bit_length() - 1] & nnot:
+                        after |= low
+                        nused -= ms[low.bit_length() - 1]
+                nres &= ~after
+                key = (nres, nd)
+                if ng < best.get(key, math.inf):
+                    best[key] = ng
+                    parent[key] = ((res, done), before, i, after)
+                    tie += 1
+                    heapq.heappush(heap, (ng + h, ng, -tie, nres, nd, nused))
+    return RematResult(
+        "infeasible", "search", "full", math.inf, math.inf, -1, math.nan, (), _dt(t0), expanded
+    )
+
+
+def _minimal_frees(cands: int, ms: Sequence, over) -> list[tuple[int, object]]:
+    """Inclusion-minimal subsets of ``cands`` (bitmask) whose sizes sum to ``>= over``."""
+    items = []
+    x = cands
+    while x:
+        low = x & -x
+        x ^= low
+        j = low.bit_length() - 1
+        if ms[j] > 0:
+            items.append((ms[j], low))
+    items.sort(reverse=True)
+    suffix = [0] * (len(items) + 1)
+    for k in range(len(items) - 1, -1, -1):
+        suffix[k] = suffix[k + 1] + items[k][0]
+    out: list[tuple[int, object]] = []
+
+    def rec(k: int, mask: int, total, smallest) -> None:
+        if total >= over:
+            if total - smallest < over:  # items are in decreasing size: smallest is last
+                out.append((mask, total))
+            return
+        if k == len(items) or total + suffix[k] < over:
+            return
+        size, bit = items[k]
+        rec(k + 1, mask | bit, total + size, size)
+        rec(k + 1, mask, total, smallest)
+
+    rec(0, 0, 0, 0)
+    return out
+
+
+def _search_result(parent, goal, cost, mem, preds, budget, t0, expanded) -> RematResult:
+    steps = []
+    key = goal
+    while key in parent:
+        prev, before, i, after = parent[key]
+        steps.append((before, i, after))
+        key = prev
+    ops: list[Op] = []
+
+    def frees(mask: int) -> None:
+        while mask:
+            low = mask & -mask
+            ops.append(Op(FREE, low.bit_length() - 1))
+            mask ^= low
+
+    for before, i, after in reversed(steps):
+        frees(before)
+        ops.append(Op(COMPUTE, i))
+        frees(after)
+    return _result("search", ops, cost, mem, preds, budget, t0, expanded)
+
+
+def solve_remat(
+    cost: Sequence[float],
+    mem: Sequence[float],
+    preds: Sequence[Sequence[int]],
+    budget: float,
+    *,
+    method: str = "auto",
+    max_states: int = 5_000_000,
+) -> RematResult:
+    """Optimal multi-level rematerialization schedule under a memory budget.
+
+    Parameters
+    ----------
+    cost
+        Compute cost of each node (cycles, or any additive unit), topological order
+        (forward then backward).
+    mem
+        Output size of each node (bits, or any unit shared with ``budget``).
+    preds
+        ``preds[i]``: indices ``< i`` of the nodes whose outputs node ``i`` reads.
+    budget
+        Memory budget, same unit as ``mem``.
+    method
+        ``"auto"`` (chain DP if :func:`chain_spec` recognizes the graph and
+        :func:`uniform_sizes` holds, else search), ``"chain"`` (nested-space DP, any
+        sizes) or ``"search"`` (full space).
+    max_states
+        State limit of the search.
+
+    Returns
+    -------
+    RematResult
+        With the schedule, already checked by :func:`validate_schedule`.
+    """
+    if method not in ("auto", "chain", "search"):
+        raise ValueError(f"unknown method {method!r}")
+    if method == "search":
+        return solve_search(cost, mem, preds, budget, max_states=max_states)
+    spec = chain_spec(preds)
+    if spec is None:
+        if method == "chain":
+            raise ValueError("not a chain instance (see chain_spec)")
+        return solve_search(cost, mem, preds, budget, max_states=max_states)
+    if method == "auto" and not uniform_sizes(mem, spec):
+        return solve_search(cost, mem, preds, budget, max_states=max_states)
+    return solve_chain(cost, mem, preds, budget, spec)
+
+
+def uniform_sizes(mem: Sequence[float], spec: ChainSpec) -> bool:
+    """Whether all forward sizes are equal and all backward sizes are equal."""
+    fwd = {float(mem[spec.forward_index(i)]) for i in range(1, spec.n_forward + 1)}
+    bwd = {float(mem[spec.backward_index(i)]) for i in range(1, spec.steps + 1)}
+    return len(fwd) <= 1 and len(bwd) <= 1
