@@ -11,7 +11,7 @@ Example (paths are relative to the config file)::
     accelerator: hardware/tpu_like_quad_core.yaml   # ours or Stream's format
     objective: latency             # latency | energy | edp
     schedule: {prefetch_depth: 2, order: heft, tiles: 8}   # order: heft | layerwise
-    solver: {time_limit_s: 60, mip_gap: 1.0e-4, threads: null}
+    solver: {time_limit_s: 60, mip_gap: 1.0e-4, threads: null, order: fixed}   # fixed | optimal
     ga: {population: 32, generations: 30, cx_prob: 0.7, mut_prob: 0.3, seed: 0, processes: 1}
     fusion: {mode: none, max_stack: 8}      # none | greedy | fixed | optimal
     # fusion: {mode: fixed, stacks: [[conv1, layer1.0.conv1], ...]}   # node names
@@ -176,11 +176,19 @@ class ScheduleConfig(_Strict):
 
 
 class SolverConfig(_Strict):
-    """HiGHS MILP settings."""
+    """HiGHS MILP settings.
+
+    ``order``: ``fixed`` (the default, fast) solves the core allocation for the program
+    order π of ``schedule.order``, exact for that π only; ``optimal`` decides the
+    allocation and π together (:mod:`monet_opt.formulations.allocation_order`: the space
+    the MAGMA genome searches, with a bound valid over every π; objective ``latency``,
+    without fusion or checkpointing).
+    """
 
     time_limit_s: Seconds = 60.0
     mip_gap: Fraction = 1e-4
     threads: Threads | None = None
+    order: Literal["fixed", "optimal"] = "fixed"
 
 
 class GAConfig(_Strict):
@@ -317,6 +325,18 @@ class Config(_Strict):
                 "objective",
                 f"{self.objective!r} is not supported with fusion or checkpointing; "
                 f"allowed values: {', '.join(JOINT_OBJECTIVES)}",
+            )
+        if self.solver.order == "optimal" and (self.uses_joint or self.objective != "latency"):
+            why = (
+                "fusion or checkpointing (the joint solver keeps π fixed)"
+                if self.uses_joint
+                else f"objective {self.objective!r}"
+            )
+            raise _FieldError(
+                ("solver", "order"),
+                f"'optimal' (program order searched) is not supported with {why}; it needs "
+                "objective latency, fusion.mode none and checkpointing.mode store-all; "
+                "allowed values here: fixed",
             )
         return self
 

@@ -3,7 +3,9 @@
 With ``fusion.mode`` other than ``none`` or ``checkpointing.mode: optimal`` the MILP
 decides the core allocation, the layer stacks and the kept activations together
 (:mod:`monet_opt.formulations.joint`); otherwise it decides the core allocation
-(:mod:`monet_opt.formulations.allocation`).  The GA searches the same decisions
+(:mod:`monet_opt.formulations.allocation`), and with ``solver.order: optimal`` the
+allocation and the program order π together
+(:mod:`monet_opt.formulations.allocation_order`).  The GA searches the same decisions
 (:mod:`monet_opt.ga`).  The time limit is the limit of the whole run.
 """
 
@@ -19,6 +21,7 @@ from monet_opt.api.inputs import Budget, Inputs, fixed_stacks, footprint_budget,
 from monet_opt.config import JOINT_OBJECTIVES, Config
 from monet_opt.errors import InputError
 from monet_opt.formulations.allocation import solve_allocation
+from monet_opt.formulations.allocation_order import solve_allocation_order
 from monet_opt.formulations.joint import solve_joint
 from monet_opt.formulations.options import Deadline, ProgressCallback, SolverOptions
 from monet_opt.formulations.result import SolveResult
@@ -188,6 +191,12 @@ def solve(
     inputs = config if isinstance(config, Inputs) else load(config)
     cfg = inputs.config
     obj = check_objective(cfg, objective)
+    if cfg.solver.order == "optimal" and obj != "latency":
+        raise InputError(
+            cfg.source,
+            "--objective",
+            f"{obj!r} is not supported with solver.order: optimal; allowed values: latency",
+        )
     budget = stacks = None
     if cfg.uses_joint:  # input errors before any solve
         budget = footprint_budget(inputs) if cfg.checkpointing.mode == "optimal" else None
@@ -200,7 +209,10 @@ def solve(
         opts = solver_options(cfg, deadline.remaining(), progress)
         # under memory capacities the placement is decided too (joint step 5)
         capacity = cfg.schedule.memory == "capacity" and obj in ("latency", "energy")
-        if cfg.uses_joint or capacity:
+        if cfg.solver.order == "optimal":  # allocation and program order π
+            opts.report("allocation and program order")
+            milp = solve_allocation_order(inputs.problem, None, obj, opts)
+        elif cfg.uses_joint or capacity:
             opts.report("joint: allocation, fusion, checkpointing, placement")
             joint = solve_joint(
                 inputs.problem,

@@ -519,7 +519,10 @@ def _solve_edp(
 
 
 def _scope(fixed: Decision | None) -> str:
-    what = "core allocation for the fixed program order π"
+    what = (
+        "core allocation for the fixed program order π (exact for this π only; "
+        "allocation_order searches π too)"
+    )
     if fixed is not None and (fixed.stacks or fixed.checkpoints is not None):
         what += " and the fixed layer stacks and checkpoints"
     return what

@@ -74,6 +74,7 @@ against brute-force enumeration of allocations × topological orders on small in
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -117,7 +118,9 @@ SCOPE = "core allocation and program order π"
 #: (their 3-cycle rows grow with the cube of the nodes).
 ORDER_MASTER_MAX_PAIRS = 300
 #: Positions a local-search move may shift a node by.
-MOVE_WINDOW = 12
+MOVE_WINDOW = 128
+#: Kicks of the iterated local search without a better incumbent after which it stops.
+STALL_KICKS = 40
 
 
 @dataclass
@@ -325,9 +328,11 @@ def _local_search(
     value: float,
     deadline: Deadline,
     best: _Best,
+    rng: random.Random,
 ) -> tuple[list[int], list[int], float]:
     """First-improvement descent over node moves in π and core changes (module
-    docstring), evaluated with :func:`evaluate_fast`; returns the local optimum."""
+    docstring), nodes in a random order, evaluated with :func:`evaluate_fast`; returns
+    the local optimum (or the point reached at the deadline)."""
     n = problem.n_nodes
     preds, succs = problem.preds, problem.succs
     flexible = problem.flexible
@@ -348,24 +353,26 @@ def _local_search(
             val = ev(alloc, cand)
             if val < value * (1 - 1e-12):
                 order, value, improved = cand, val, True
-        for p0 in range(n):
+        for node in rng.sample(range(n), n):
             if deadline.expired:
                 break
-            node, p = order[p0], p0
+            p = order.index(node)
             lo = p
             while lo > 0 and p - lo < MOVE_WINDOW and order[lo - 1] not in preds[node]:
                 lo -= 1
             hi = p
             while hi < n - 1 and hi - p < MOVE_WINDOW and order[hi + 1] not in succs[node]:
                 hi += 1
+            rest = order[:p] + order[p + 1 :]
+            moved = None  # the best position of the node
             for q in [*range(lo, p), *range(p + 1, hi + 1)]:
-                cand = order[:p] + order[p + 1 :]
-                cand.insert(q, node)
+                cand = rest[:q] + [node] + rest[q:]
                 val = ev(alloc, cand)
                 if val < value * (1 - 1e-12):
-                    order, value, improved = cand, val, True
-                    break
-        for i in flexible:
+                    moved, value = cand, val
+            if moved is not None:
+                order, improved = moved, True
+        for i in rng.sample(flexible, len(flexible)):
             if deadline.expired:
                 break
             for cid in problem.allowed[i]:
@@ -380,16 +387,47 @@ def _local_search(
     return alloc, order, value
 
 
+def _perturb(
+    problem: Problem, alloc: list[int], order: list[int], rng: random.Random
+) -> tuple[list[int], list[int]]:
+    """A few random moves of nodes in π (between their producers and consumers) and
+    core changes: the kick of the iterated local search."""
+    n = problem.n_nodes
+    preds, succs = problem.preds, problem.succs
+    order = list(order)
+    alloc = list(alloc)
+    for _ in range(rng.randint(2, 6)):
+        p = rng.randrange(n)
+        node = order[p]
+        lo = p
+        while lo > 0 and p - lo < MOVE_WINDOW and order[lo - 1] not in preds[node]:
+            lo -= 1
+        hi = p
+        while hi < n - 1 and hi - p < MOVE_WINDOW and order[hi + 1] not in succs[node]:
+            hi += 1
+        q = rng.randint(lo, hi)
+        order.pop(p)
+        order.insert(q, node)
+    if problem.flexible:
+        for _ in range(rng.randint(0, 2)):
+            i = rng.choice(problem.flexible)
+            alloc[i] = rng.choice(problem.allowed[i])
+    return alloc, order
+
+
 def _improve(
-    problem: Problem, best: _Best, deadline: Deadline, opts: SolverOptions, rounds: int = 1000
+    problem: Problem, best: _Best, deadline: Deadline, opts: SolverOptions, kicks: bool = True
 ) -> None:
-    """Local search and the fixed-π MILP on its π, alternated until neither improves."""
+    """Iterated local search: descent, then the fixed-π MILP on its π (warm-started from
+    its allocation); when neither improves, a random kick from the incumbent
+    (:func:`_perturb`, seeded by ``opts.seed``), until the deadline or
+    :data:`STALL_KICKS` kicks in a row without a better incumbent."""
+    rng = random.Random(opts.seed)
     alloc, order = list(best.alloc), list(best.order)
     value = evaluate_fast(problem, alloc, order_priority(order))[0]
-    for _ in range(rounds):
-        if deadline.expired:
-            return
-        alloc, order, value = _local_search(problem, alloc, order, value, deadline, best)
+    stall, last = 0, best.value
+    while not deadline.expired:
+        alloc, order, value = _local_search(problem, alloc, order, value, deadline, best, rng)
         if deadline.expired:
             return
         r = _fixed_pi(
@@ -397,9 +435,17 @@ def _improve(
         )
         new = tuple(int(a) for a in r.decision.allocation)
         v2 = evaluate_fast(problem, new, order_priority(order))[0]
-        if v2 >= value * (1 - 1e-12):
+        if v2 < value * (1 - 1e-12):
+            alloc, value = list(new), v2
+            continue
+        if not kicks:
             return
-        alloc, value = list(new), v2
+        stall = stall + 1 if best.value >= last * (1 - 1e-12) else 0
+        last = best.value
+        if stall >= STALL_KICKS:
+            return
+        alloc, order = _perturb(problem, list(best.alloc), list(best.order), rng)
+        value = evaluate_fast(problem, alloc, order_priority(order))[0]
 
 
 def solve_allocation_order(
@@ -483,7 +529,9 @@ def solve_allocation_order(
     master_status = "not_solved"
     if benders:
         if improve:
-            _improve(problem, best, Deadline(min(deadline.remaining() * 0.1, 5.0)), opts)
+            _improve(
+                problem, best, Deadline(min(deadline.remaining() * 0.1, 5.0)), opts, kicks=False
+            )
         orders: dict[frozenset, tuple[int, ...]] = {}
 
         def point(order: Sequence[int]) -> frozenset:

@@ -6,14 +6,21 @@ import math
 
 import pytest
 
+from monet_opt.formulations import allocation_order
+from monet_opt.formulations._builder import solve_model
+from monet_opt.formulations.allocation import solve_allocation
 from monet_opt.formulations.allocation_order import (
     SCOPE,
+    build_order_master,
     order_priority,
     solve_allocation_order,
 )
 from monet_opt.formulations.options import SolverOptions
+from monet_opt.ga.engine import run_search
+from monet_opt.ga.spaces import AllocationSpace
 from monet_opt.schedule.evaluator import evaluate_fast
 from monet_opt.schedule.problem import build_problem
+from monet_opt.schedule.types import Decision
 from tests.factories import accelerator, random_graph
 
 SEEDS = range(24)
@@ -78,3 +85,47 @@ def test_equals_brute_force(seed):
     assert evaluate_fast(pb, r.decision.allocation, r.decision.priority)[0] == pytest.approx(
         r.simulated, rel=1e-9
     )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_capacity_bound_valid_and_never_worse_than_fixed_order(seed):
+    pb = instance(seed, memory="capacity")
+    r = solve_allocation_order(pb, None, "latency", SolverOptions(time_limit=3))
+    best = brute_force(pb)  # default placement: an upper bound of the space's optimum
+    assert r.bound <= best * (1 + 1e-6)
+    assert r.simulated <= r.extra["fixed_order_value"] * (1 + 1e-9)
+    assert r.simulated <= best * (1 + 1e-9) or r.status == "feasible"
+    assert "memory capacities" in r.scope
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_never_worse_than_a_magma_ga_warm_start(seed):
+    pb = instance(seed + 5, memory="capacity" if seed % 2 else "unbounded")
+    ga = run_search(AllocationSpace(pb, "magma"), ("latency",), seed=seed, max_evals=60)
+    fixed = solve_allocation(pb, None, "latency", SolverOptions(time_limit=5))
+    assert "exact for this π only" in fixed.scope
+    r = solve_allocation_order(pb, None, "latency", SolverOptions(time_limit=3), ga.decision)
+    assert r.simulated <= ga.best * (1 + 1e-9)
+    assert r.simulated <= fixed.simulated * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_without_order_binaries_the_bound_stays_valid(seed, monkeypatch):
+    monkeypatch.setattr(allocation_order, "ORDER_MASTER_MAX_PAIRS", 0)
+    pb = instance(seed)
+    r = solve_allocation_order(pb, None, "latency", SolverOptions(time_limit=2))
+    best = brute_force(pb)
+    assert r.extra["order_binaries"] == 0 and "no order binaries" in r.scope
+    assert r.bound <= best * (1 + 1e-6)
+    assert r.simulated >= best * (1 - 1e-9)
+    master = build_order_master(pb, 10 * best, order_binaries=False)
+    st = solve_model(master.builder.to_highs(SolverOptions(time_limit=5).highs()))
+    assert st.status == "optimal" and st.objective <= best * (1 + 1e-6)
+
+
+def test_latency_only_and_no_stacks():
+    pb = instance(1)
+    with pytest.raises(ValueError, match="latency"):
+        solve_allocation_order(pb, None, "energy")
+    with pytest.raises(ValueError, match="stacks"):
+        solve_allocation_order(pb, Decision((), None, ((0, 1),)), "latency")
