@@ -64,15 +64,7 @@ import math
 import time
 from collections.abc import Sequence
 
-import numpy as np
-
 from monet_opt.formulations.allocation import solve_allocation
-from monet_opt.formulations.joint_bound import (
-    RELAXATION_CAP_S,
-    RELAXATION_SHARE,
-    JointBound,
-    joint_lower_bound,
-)
 from monet_opt.formulations.checkpointing import (
     min_feasible_budget,
     solve_checkpointing,
@@ -85,6 +77,12 @@ from monet_opt.formulations.fusion import (
     stacks_from_names,
 )
 from monet_opt.formulations.fusion_capacity import solve_fusion_capacity
+from monet_opt.formulations.joint_bound import (
+    RELAXATION_CAP_S,
+    RELAXATION_SHARE,
+    JointBound,
+    joint_lower_bound,
+)
 from monet_opt.formulations.options import Deadline, SolverOptions
 from monet_opt.formulations.placement import solve_placement
 from monet_opt.formulations.remat_placement import solve_remat_placement

@@ -187,7 +187,9 @@ def _critical_path(problem: Problem, dmin: np.ndarray, fusion: bool) -> float:
     end = np.zeros(n)
     cp = 0.0
     for j in range(n):  # nodes are in a topological order
-        s = max([head[j]] + [end[p] for p in hard[j]] + [start[p] + dmin[p] / tiles for p in pipe[j]])
+        s = max(
+            [head[j]] + [end[p] for p in hard[j]] + [start[p] + dmin[p] / tiles for p in pipe[j]]
+        )
         e = s + dmin[j]
         for p in pipe[j]:
             e = max(e, end[p] + dmin[j] / tiles)

@@ -119,11 +119,17 @@ def _solver_table(milp: Any, ga: Any, objective: str, milp_label: str = "MILP (H
 
 
 def _lower_bounds_table(milp: Any) -> Table | None:
-    """The MILP's lower bounds (makespan bounds in cycles; ``*energy*`` keys in pJ)."""
+    """The MILP's lower bounds (makespan bounds in cycles; ``*energy*`` keys in pJ); for
+    a joint solve the bounds it certified over the whole joint space."""
     lbs = getattr(milp, "lower_bounds", None) if milp is not None else None
+    title = "Lower bounds"
+    joint = (getattr(milp, "extra", None) or {}).get("bounds")
+    if joint:
+        lbs = {**joint, "max": max(joint.values())}
+        title = "Lower bounds (valid over the whole joint space)"
     if not lbs:
         return None
-    t = Table(title="Lower bounds", title_justify="left")
+    t = Table(title=title, title_justify="left")
     t.add_column("bound")
     t.add_column("value", justify="right")
     for k, v in lbs.items():
