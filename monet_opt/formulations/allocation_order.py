@@ -24,13 +24,18 @@ with the rows of the fixed-π model that do not depend on π (``assignment_rows`
 the DRAM port: a node starts after its own read
 (:math:`S_j \ge \rho_j`, and :math:`S_j \ge E_w + \omega_w + \rho_j` for a read queued
 after the write of :math:`w`), ends before its write (:math:`T \ge E_i + \omega_i`),
-and the port carries all DMA tasks (:math:`T \ge \sum \rho + \sum \omega`).  The
+and the port carries all DMA tasks (:math:`T \ge \sum \rho + \sum \omega`) and
+every node's compulsory DRAM traffic on its core, in-node streams included
+(:math:`T \ge \sum_{ic} \pi_{ic} x_{ic}`, the tables of
+:func:`~monet_opt.formulations.joint_bound.node_tables` for layer-by-layer spaces).  The
 in-order core rows and the DMA queue order are left out: any schedule the evaluator
 produces for any π satisfies every row, so the master's optimum bounds the whole space.
 Under memory capacities a node may stream its DRAM operands and a spilled tensor makes
 no link transfer, so the capacity master keeps only what still holds there: node
-durations at least :math:`\max(d_{ic}, \text{stream}_{ic})`, precedence, core load and
-DRAM-port load.
+durations at least :math:`\max(d_{ic}, \sigma_{ic})` (its in-node DRAM stream),
+precedence, core load and DRAM-port load.  The certified bound of
+:func:`~monet_opt.formulations.joint_bound.joint_lower_bound` (``fusion=False``; its
+space contains this one) is taken too.
 
 **Order binaries (small graphs).**  When the graph has at most
 :data:`ORDER_MASTER_MAX_PAIRS` pairs of nodes not ordered by a path, the master also has
@@ -79,8 +84,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model, too_large
 from monet_opt.formulations.allocation import serial_upper_bound, solve_allocation
 from monet_opt.formulations.allocation_rows import (
@@ -97,6 +100,7 @@ from monet_opt.formulations.allocation_rows import (
 )
 from monet_opt.formulations.benders import run_benders
 from monet_opt.formulations.bounds import lower_bounds
+from monet_opt.formulations.joint_bound import joint_lower_bound, node_tables
 from monet_opt.formulations.options import Deadline, SolverOptions
 from monet_opt.formulations.result import SolveResult
 from monet_opt.schedule.evaluator import evaluate, evaluate_fast, simulate_times
@@ -144,25 +148,6 @@ def _free_pairs(problem: Problem) -> list[tuple[int, int]]:
     return [(i, j) for i in range(n) for j in range(i + 1, n) if not (reach[i, j] or reach[j, i])]
 
 
-def _durations(problem: Problem) -> np.ndarray:
-    """``(n, n_cores)`` least duration of a node on a core (the on-chip latency; under
-    capacities at least its in-node DRAM stream, which holds the port)."""
-    lat = np.where(np.isfinite(problem.costs.latency), problem.costs.latency, 0.0)
-    if problem.memory != "capacity":
-        return lat
-    cyc = problem.costs.dram_cycles_per_bit
-    det = problem.costs.details
-    out = lat.copy()
-    for i in range(problem.n_nodes):
-        for c in problem.allowed_idx[i]:
-            oc = det[i][c]
-            if oc is not None:
-                s = float(getattr(oc, "dram_read_bits", 0.0) or 0.0)
-                s += float(getattr(oc, "dram_write_bits", 0.0) or 0.0)
-                out[i, c] = max(out[i, c], s * cyc)
-    return out
-
-
 def build_order_master(
     problem: Problem, upper_bound: float, *, order_binaries: bool | None = None
 ) -> OrderMaster:
@@ -190,7 +175,7 @@ def build_order_master(
     v = Cols(problem, x, S, E, T, tau, eta)
     assignment_rows(mb, v)
     tie_rows(mb, v)
-    dur = _durations(problem)
+    dur, port_c = node_tables(problem, fusion=False)
 
     def work(i: int) -> Affine:
         return Affine.total(dur[i, c] * v.xv(i, c) for c in problem.allowed_idx[i])
@@ -215,6 +200,11 @@ def build_order_master(
     for c in range(problem.costs.latency.shape[1]):
         on_c = [i for i in range(n) if c in problem.allowed_idx[i]]
         mb.ge(Affine.of(T), Affine.total(dur[i, c] * v.xv(i, c) for i in on_c))
+    # compulsory DRAM port cycles of each node on its core (in-node streams included)
+    mb.ge(
+        Affine.of(T),
+        Affine.total(port_c[i, c] * v.xv(i, c) for i in range(n) for c in problem.allowed_idx[i]),
+    )
     pairs = _free_pairs(problem)
     use_o = len(pairs) <= ORDER_MASTER_MAX_PAIRS if order_binaries is None else order_binaries
     o: dict[tuple[int, int], int] = {}
@@ -515,7 +505,10 @@ def solve_allocation_order(
         _fixed_pi(
             problem, best.order, best.alloc, opts.with_time(deadline.share(4)), best, "fixed-π MILP"
         )
-    # 2. the master
+    # 2. the certified bound of the layer-by-layer joint space, then the master
+    jb = joint_lower_bound(
+        problem, "latency", fusion=False, options=opts.with_time(min(5.0, deadline.share(10)))
+    )
     t0 = time.perf_counter()
     ub = best.value * (1 + 1e-9) + 1.0 if math.isfinite(best.value) else None
     upper = ub if ub is not None else serial_upper_bound(problem) * (1 + 1e-9) + 1.0
@@ -598,7 +591,7 @@ def solve_allocation_order(
         n_binaries=sum(mb.integer),
         build_seconds=build,
         solve_seconds=deadline.elapsed,
-        extra_bounds={"global": lbs["max"]},
+        extra_bounds={"global": lbs["max"], "joint": jb.value},
         extra={
             "fixed_order_value": best.fixed_pi,
             "order_binaries": len(master.o),
