@@ -29,8 +29,9 @@ computation is optimal in both models, so both give the same peak to every sched
 both can express.  Checkmate's frontier-advancing schedules (stage :math:`t` computes
 node :math:`t` last and recomputes earlier nodes in index order, each at most once) are
 schedules here, so the optimum here is never above Checkmate's; it is below when a
-better schedule computes nodes first in another topological order (the tests have a
-graph where Checkmate's stages are infeasible and a schedule exists).  Gradients are
+better schedule recomputes values in another order, or first computes nodes in
+another topological order (the tests have a graph where no frontier-advancing schedule
+fits and a schedule exists).  Gradients are
 ordinary nodes: a backward value counts from its computation to its last use.
 
 Method 1: chain dynamic program (:func:`solve_chain`)
@@ -418,7 +419,7 @@ def chain_spec(preds: Sequence[Sequence[int]]) -> ChainSpec | None:
 
 
 def revolve_chain(steps: int) -> tuple[list[float], list[float], list[list[int]]]:
-    """Revolve's homogeneous chain of ``steps`` = :math:`l` steps as abstract data.
+    r"""Revolve's homogeneous chain of ``steps`` = :math:`l` steps as abstract data.
 
     Forward nodes :math:`f_1..f_l` (:math:`x_1..x_l`, cost 1, size 1), then backward
     nodes :math:`b_{l+1}, b_l, \dots, b_1` (cost 0, size 1): :math:`b_{l+1}` is the
