@@ -129,3 +129,25 @@ def test_latency_only_and_no_stacks():
         solve_allocation_order(pb, None, "energy")
     with pytest.raises(ValueError, match="stacks"):
         solve_allocation_order(pb, Decision((), None, ((0, 1),)), "latency")
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"solver": {"order": "best"}}, "allowed values: fixed, optimal"),
+        ({"solver": {"order": "optimal"}, "objective": "energy"}, "objective 'energy'"),
+        (
+            {"solver": {"order": "optimal"}, "fusion": {"mode": "greedy"}},
+            "fusion or checkpointing",
+        ),
+    ],
+)
+def test_config_solver_order_errors_name_the_field(extra, needle):
+    from monet_opt.config import ConfigError, config_from_dict
+
+    base = {"workload": {"model": "mlp"}, "accelerator": "acc.yaml"}
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({**base, **extra}, check_files=False)
+    assert "solver.order" in str(e.value) and needle in str(e.value)
+    ok = config_from_dict({**base, "solver": {"order": "optimal"}}, check_files=False)
+    assert ok.solver.order == "optimal"
