@@ -82,7 +82,7 @@ def main() -> None:
             _m(float(r.extra["fixed_order_value"])),
             r.status,
         )
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

@@ -311,37 +311,57 @@ def _fixed_pi(
     return r
 
 
+def _score(problem: Problem, alloc: Sequence[int], order: Sequence[int]) -> tuple[float, float]:
+    """(makespan, Σ node ends) of an allocation (core ids) and π, by the evaluator's
+    timing (:func:`simulate_times`, the default placement): the makespan is the
+    objective, the sum of ends breaks ties so that the descent crosses plateaus."""
+    index = {cid: k for k, cid in enumerate(problem.core_ids)}
+    _, _, end, reads, writes = simulate_times(problem, [index[a] for a in alloc], order)
+    mk = float(end.max()) if len(end) else 0.0
+    for d in (reads, writes):
+        if d:
+            mk = max(mk, max(v[1] for v in d.values()))
+    return mk, float(end.sum())
+
+
+def _better(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    if a[0] < b[0] * (1 - 1e-12):
+        return True
+    return a[0] <= b[0] * (1 + 1e-12) and a[1] < b[1] * (1 - 1e-12)
+
+
 def _local_search(
     problem: Problem,
     alloc: list[int],
     order: list[int],
-    value: float,
     deadline: Deadline,
     best: _Best,
     rng: random.Random,
 ) -> tuple[list[int], list[int], float]:
-    """First-improvement descent over node moves in π and core changes (module
-    docstring), nodes in a random order, evaluated with :func:`evaluate_fast`; returns
-    the local optimum (or the point reached at the deadline)."""
+    """Descent over node moves in π (each node to its best position between its
+    producers and consumers) and core changes, nodes in a random order, scored by
+    :func:`_score`; returns the local optimum (or the point reached at the deadline)
+    and its makespan."""
     n = problem.n_nodes
     preds, succs = problem.preds, problem.succs
     flexible = problem.flexible
 
-    def ev(a: Sequence[int], pi: Sequence[int]) -> float:
+    def ev(a: Sequence[int], pi: Sequence[int]) -> tuple[float, float]:
         best.evaluations += 1
-        return evaluate_fast(problem, a, order_priority(pi))[0]
+        return _score(problem, a, pi)
 
+    value = ev(alloc, order)
     improved = True
     while improved and not deadline.expired:
         improved = False
         # π from the schedule's start times (ties: current position)
-        ids = problem.core_ids
-        start = simulate_times(problem, [ids.index(a) for a in alloc], order)[0]
+        index = {cid: k for k, cid in enumerate(problem.core_ids)}
+        start = simulate_times(problem, [index[a] for a in alloc], order)[0]
         pos = {k: p for p, k in enumerate(order)}
         cand = sorted(range(n), key=lambda k: (start[k], pos[k]))
         if cand != order:
             val = ev(alloc, cand)
-            if val < value * (1 - 1e-12):
+            if _better(val, value):
                 order, value, improved = cand, val, True
         for node in rng.sample(range(n), n):
             if deadline.expired:
@@ -358,7 +378,7 @@ def _local_search(
             for q in [*range(lo, p), *range(p + 1, hi + 1)]:
                 cand = rest[:q] + [node] + rest[q:]
                 val = ev(alloc, cand)
-                if val < value * (1 - 1e-12):
+                if _better(val, value):
                     moved, value = cand, val
             if moved is not None:
                 order, improved = moved, True
@@ -371,10 +391,10 @@ def _local_search(
                 cand_a = list(alloc)
                 cand_a[i] = cid
                 val = ev(cand_a, order)
-                if val < value * (1 - 1e-12):
+                if _better(val, value):
                     alloc, value, improved = cand_a, val, True
-    best.offer(Decision(tuple(alloc), order_priority(order)), value, order, "local search")
-    return alloc, order, value
+    best.offer(Decision(tuple(alloc), order_priority(order)), value[0], order, "local search")
+    return alloc, order, value[0]
 
 
 def _perturb(
@@ -414,10 +434,9 @@ def _improve(
     :data:`STALL_KICKS` kicks in a row without a better incumbent."""
     rng = random.Random(opts.seed)
     alloc, order = list(best.alloc), list(best.order)
-    value = evaluate_fast(problem, alloc, order_priority(order))[0]
     stall, last = 0, best.value
     while not deadline.expired:
-        alloc, order, value = _local_search(problem, alloc, order, value, deadline, best, rng)
+        alloc, order, value = _local_search(problem, alloc, order, deadline, best, rng)
         if deadline.expired:
             return
         r = _fixed_pi(
@@ -435,7 +454,6 @@ def _improve(
         if stall >= STALL_KICKS:
             return
         alloc, order = _perturb(problem, list(best.alloc), list(best.order), rng)
-        value = evaluate_fast(problem, alloc, order_priority(order))[0]
 
 
 def solve_allocation_order(
