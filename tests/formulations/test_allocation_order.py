@@ -151,3 +151,28 @@ def test_config_solver_order_errors_name_the_field(extra, needle):
     assert "solver.order" in str(e.value) and needle in str(e.value)
     ok = config_from_dict({**base, "solver": {"order": "optimal"}}, check_files=False)
     assert ok.solver.order == "optimal"
+
+
+def test_solve_with_solver_order_optimal(tmp_path):
+    """``solver.order: optimal`` routes ``solve`` to the allocation-and-order search."""
+    import yaml
+
+    from monet_opt import api
+    from tests.factories import accelerator_dict
+
+    (tmp_path / "acc.yaml").write_text(yaml.safe_dump(accelerator_dict("ord")))
+    cfg = {
+        "workload": {"model": "mlp", "options": {"batch": 2, "sizes": [16, 32, 10]}},
+        "accelerator": "acc.yaml",
+        "schedule": {"memory": "unbounded"},
+        "solver": {"time_limit_s": 3, "order": "optimal"},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = api.solve(path)
+    fixed = solve_allocation(run.inputs.problem, None, "latency", SolverOptions(time_limit=3))
+    assert run.milp.formulation == "allocation_order" and run.milp.scope.startswith(SCOPE)
+    assert run.milp.simulated <= fixed.simulated * (1 + 1e-9)
+    assert run.milp.bound <= run.milp.simulated * (1 + 1e-9)
+    with pytest.raises(api.InputError, match="solver.order"):
+        api.solve(path, objective="energy")
