@@ -38,7 +38,8 @@ precedence, core load and DRAM-port load.  The certified bound of
 space contains this one) is taken too.
 
 **Order binaries (small graphs).**  When the graph has at most
-:data:`ORDER_MASTER_MAX_PAIRS` pairs of nodes not ordered by a path, the master also has
+:data:`ORDER_MASTER_MAX_PAIRS` pairs of nodes not ordered by a path (and at most
+:data:`ORDER_MASTER_MAX_NODES` nodes), the master also has
 a binary :math:`o_{ij}` (i before j in π) per such pair, the 3-cycle rows
 :math:`1 \le o_{ij} + o_{jk} + o_{ki} \le 2` (with the path-ordered pairs as constants
 they make :math:`o` exactly the linear extensions of the DAG, i.e. the topological
@@ -83,6 +84,8 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model, too_large
 from monet_opt.formulations.allocation import serial_upper_bound, solve_allocation
@@ -139,13 +142,25 @@ class OrderMaster:
     #: Order binaries ``(i, j) -> column`` (``i < j``; 1: i before j in π); empty when
     #: the master is π-free.
     o: dict[tuple[int, int], int] = field(default_factory=dict)
+    #: No pair of nodes is unordered by a path: π is unique.
+    single_order: bool = False
 
 
-def _free_pairs(problem: Problem) -> list[tuple[int, int]]:
-    """Pairs ``i < j`` of nodes no path orders."""
-    reach = problem.reachability
+#: Nodes above which the order binaries are not considered (no n × n reachability).
+ORDER_MASTER_MAX_NODES = 400
+
+
+def _free_pairs(problem: Problem) -> list[tuple[int, int]] | None:
+    """Pairs ``i < j`` of nodes no path orders (``None``: more than
+    :data:`ORDER_MASTER_MAX_PAIRS`, or more than :data:`ORDER_MASTER_MAX_NODES` nodes)."""
     n = problem.n_nodes
-    return [(i, j) for i in range(n) for j in range(i + 1, n) if not (reach[i, j] or reach[j, i])]
+    if n > ORDER_MASTER_MAX_NODES:
+        return None
+    reach = problem.reachability
+    free = np.triu(~(reach | reach.T), k=1)
+    if int(free.sum()) > ORDER_MASTER_MAX_PAIRS:
+        return None
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(free), strict=True)]
 
 
 def build_order_master(
@@ -159,7 +174,8 @@ def build_order_master(
         Makespan upper bound :math:`\\bar T` (also the big-M).
     order_binaries
         Add the order binaries and in-order rows (default: when the graph has at most
-        :data:`ORDER_MASTER_MAX_PAIRS` pairs not ordered by a path).
+        :data:`ORDER_MASTER_MAX_NODES` nodes and :data:`ORDER_MASTER_MAX_PAIRS` pairs
+        not ordered by a path; ``False``: never).
     """
     n = problem.n_nodes
     M = float(upper_bound)
@@ -205,15 +221,15 @@ def build_order_master(
         Affine.of(T),
         Affine.total(port_c[i, c] * v.xv(i, c) for i in range(n) for c in problem.allowed_idx[i]),
     )
-    pairs = _free_pairs(problem)
-    use_o = len(pairs) <= ORDER_MASTER_MAX_PAIRS if order_binaries is None else order_binaries
+    use_o = order_binaries is not False
+    pairs = _free_pairs(problem) if use_o else None
     o: dict[tuple[int, int], int] = {}
-    if use_o and pairs:
+    if pairs:
         for i, j in pairs:
             o[i, j] = mb.binary(f"o[{i},{j}]")
         _order_rows(mb, problem, v, o, M)
     mb.minimize(Affine.of(T))
-    return OrderMaster(mb, x, S, E, T, o)
+    return OrderMaster(mb, x, S, E, T, o, pairs == [])
 
 
 def _order_rows(
@@ -578,16 +594,21 @@ def solve_allocation_order(
         master_status = st.status
         if math.isfinite(st.bound):
             bound = float(st.bound)
-        if improve and not deadline.expired:
+        solved = master.single_order and exact_sub and base.status == "optimal"
+        if improve and not deadline.expired and not solved:
             _improve(problem, best, deadline, opts)
     assert best.decision is not None
     lbs = lower_bounds(problem)
     scope = SCOPE
-    if not benders:
+    if master.single_order and exact_sub:  # one topological order: the fixed-π MILP is exact
+        bound = max(bound, min(float(base.bound), float(base.simulated)))
+        scope += " (the graph has one topological order)"
+    elif not benders:
         why = (
             "memory capacities (the fixed-π MILP is exact for its start's placement only)"
             if not exact_sub
-            else f"more than {ORDER_MASTER_MAX_PAIRS} pairs of nodes not ordered by a path"
+            else f"more than {ORDER_MASTER_MAX_PAIRS} pairs of nodes not ordered by a path "
+            f"or more than {ORDER_MASTER_MAX_NODES} nodes"
         )
         scope += (
             f" (bound: the π-free relaxation MILP and the critical-path / DRAM-port / work "

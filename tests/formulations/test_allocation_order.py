@@ -176,3 +176,12 @@ def test_solve_with_solver_order_optimal(tmp_path):
     assert run.milp.bound <= run.milp.simulated * (1 + 1e-9)
     with pytest.raises(api.InputError, match="solver.order"):
         api.solve(path, objective="energy")
+
+
+def test_a_chain_has_one_order_and_the_fixed_order_milp_is_exact():
+    g = random_graph(3, n_ops=1)
+    pb = build_problem(g, accelerator(3, seed=3), memory="unbounded")
+    assert len(topological_orders(pb)) == 1
+    r = solve_allocation_order(pb, None, "latency", SolverOptions(time_limit=5))
+    assert r.status == "optimal" and "one topological order" in r.scope
+    assert r.simulated == pytest.approx(brute_force(pb), rel=1e-9)
