@@ -53,14 +53,15 @@ MIP gap, or proposes an order already evaluated (its cut then holds with equalit
 The orders are finitely many, so the loop ends, and its bound is valid over every π:
 this is exact under the unbounded semantics, where the fixed-π MILP is exact.
 
-**Anytime improvement (every graph).**  From the fixed-π answer (default π, and the
-warm start's decision with its priority, e.g. a MAGMA GA answer): a local search over
-moves of one node to another position of π between its producers and consumers and
-over core changes of one node, each evaluated with the evaluator
-(:func:`~monet_opt.schedule.evaluator.evaluate_fast`); π re-derived from the
-schedule's start times; and the fixed-π MILP on the improved π, warm-started from the
-improved allocation.  The best re-simulated answer is always kept, so the answer is
-never worse than the warm start nor than the fixed-π answer.
+**Anytime improvement (every graph).**  From the best fixed-π answer (default π, the
+HEFT upward-rank π, and the warm start's decision with its priority, e.g. a MAGMA GA
+answer): an iterated local search over moves of one node to its best position of π
+between its producers and consumers and over core changes of one node, scored by the
+evaluator's timing (makespan, then the sum of node ends to cross plateaus); π
+re-derived from the schedule's start times; the fixed-π MILP on the improved π,
+warm-started from the improved allocation; and random kicks from the incumbent when
+neither improves.  The best re-simulated answer is always kept, so the answer is never
+worse than the warm start nor than the fixed-π answer.
 
 Why it is exact
 ---------------
@@ -116,6 +117,7 @@ __all__ = [
     "OrderMaster",
     "build_order_master",
     "order_priority",
+    "heft_priority",
     "solve_allocation_order",
 ]
 
@@ -262,6 +264,30 @@ def _order_rows(
             # S_j >= E_i - M (3 - o_ij - x_ic - x_jc); S_i >= E_j - M (2 + o_ij - x_ic - x_jc)
             mb.ge(Affine.of(v.S[j]) - Affine.of(v.E[i]) - M * (oij + xi + xj), -3 * M)
             mb.ge(Affine.of(v.S[i]) - Affine.of(v.E[j]) + M * oij - M * (xi + xj), -2 * M)
+
+
+def heft_priority(problem: Problem) -> tuple[float, ...]:
+    """HEFT upward rank with core-averaged costs (Topcuoglu et al., IEEE TPDS 2002), as
+    :func:`~monet_opt.schedule.problem.build_problem` computes it for ``order="heft"``:
+    a second start when the problem's default π is another (e.g. layer-wise)."""
+    c = problem.costs
+    lat = np.where(np.isfinite(c.latency), c.latency, np.nan)
+    mean_lat = np.nan_to_num(np.nanmean(lat, axis=1))
+    nc = lat.shape[1]
+    mean_xfer = float(c.xfer_cycles.sum() / max(nc * (nc - 1), 1))
+    dram = (problem.dram_read_bits + problem.dram_write_bits) * c.dram_cycles_per_bit
+    rank = np.zeros(problem.n_nodes)
+    out_edges: list[list[int]] = [[] for _ in range(problem.n_nodes)]
+    for k, e in enumerate(problem.edges):
+        out_edges[e.src].append(k)
+    for i in range(problem.n_nodes - 1, -1, -1):  # nodes are in a topological order
+        tail = 0.0
+        for k in out_edges[i]:
+            e = problem.edges[k]
+            comm = 0.0 if e.via_dram else e.bits * mean_xfer
+            tail = max(tail, comm + rank[e.dst])
+        rank[i] = mean_lat[i] + dram[i] + tail
+    return tuple(float(r) for r in rank)
 
 
 def order_priority(order: Sequence[int]) -> tuple[float, ...]:
@@ -538,6 +564,11 @@ def solve_allocation_order(
     if warm_start is not None and warm_start.priority is not None and not deadline.expired:
         _fixed_pi(
             problem, best.order, best.alloc, opts.with_time(deadline.share(4)), best, "fixed-π MILP"
+        )
+    heft = problem.program_order(heft_priority(problem))
+    if improve and heft != tuple(start_order) and not deadline.expired:
+        _fixed_pi(
+            problem, heft, None, opts.with_time(deadline.share(8)), best, "fixed-π MILP (HEFT π)"
         )
     # 2. the certified bound of the layer-by-layer joint space, then the master
     jb = joint_lower_bound(
