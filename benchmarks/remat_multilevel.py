@@ -8,7 +8,9 @@ the repository root.  Prints two tables.
    abstract instances: instance, nodes, budget, multi-level seconds and optimum,
    Checkmate seconds, status and optimum, speedup (Checkmate / multi-level wall time),
    and the single-level optimum (MONET's bit vector,
-   :mod:`monet_opt.formulations.checkpointing`) where an equivalent instance exists.
+   :mod:`monet_opt.formulations.checkpointing`, budget ``s`` activations) where an
+   equivalent instance exists, counted like the multi-level optimum: ``L + 1`` plus its
+   extra forward steps.
    Instances: Revolve chains of L = 10, 20, 40 layers (``revolve_chain(L + 1)``, budget
    ``s + 2`` for ``s`` snapshots; the optimum is the total number of forward
    computations, ``T(L + 1, s) + 1``) and random training DAGs (the generator of
