@@ -182,7 +182,8 @@ class SolverConfig(_Strict):
     order π of ``schedule.order``, exact for that π only; ``optimal`` decides the
     allocation and π together (:mod:`monet_opt.formulations.allocation_order`: the space
     the MAGMA genome searches, with a bound valid over every π; objective ``latency``,
-    without fusion or checkpointing).
+    without fusion or checkpointing; under memory capacities the placement is the
+    default policy's or the fixed-π MILP's, not searched as the joint solver does).
     """
 
     time_limit_s: Seconds = 60.0
