@@ -185,3 +185,28 @@ def test_a_chain_has_one_order_and_the_fixed_order_milp_is_exact():
     r = solve_allocation_order(pb, None, "latency", SolverOptions(time_limit=5))
     assert r.status == "optimal" and "one topological order" in r.scope
     assert r.simulated == pytest.approx(brute_force(pb), rel=1e-9)
+
+
+def test_heft_priority_is_build_problems():
+    g = random_graph(4, n_ops=6)
+    pb = build_problem(g, accelerator(3, seed=4), order="heft")
+    assert allocation_order.heft_priority(pb) == pytest.approx(pb.default_priority)
+
+
+def test_compare_solves_the_magma_space_over_every_order():
+    from monet_opt.api.compare import CompareSettings, compare_problem
+
+    pb = instance(7)
+    st = CompareSettings(
+        seeds=(0,),
+        budget_evals=40,
+        spaces=("allocation_magma",),
+        pareto=False,
+        options=SolverOptions(time_limit=10),
+    )
+    sc = compare_problem(pb, st).space("allocation_magma")
+    assert sc.milp.formulation == "allocation_order" and sc.scope is None
+    assert sc.milp.status == "optimal" and sc.proven_optimal
+    assert sc.milp_value == pytest.approx(brute_force(pb), rel=1e-6)
+    assert sc.milp_value <= sc.best_run().best * (1 + 1e-9)
+    assert sc.warm is not None and sc.warm.simulated <= sc.best_run().best * (1 + 1e-9)
