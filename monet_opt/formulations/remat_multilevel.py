@@ -131,10 +131,17 @@ computation does not fit, and the set freed just before it is inclusion-minimal 
 other free can move later, past computations that still fit; if it moves past a
 recomputation of the same value, that recomputation is dropped, which only helps).
 So an edge computes node :math:`i` (cost :math:`C_i`) after freeing a minimal set of
-non-inputs that makes it fit.  A* with the admissible, consistent heuristic
-:math:`\sum_{i \notin D} C_i` (every remaining node runs at least once) returns a
-least-cost path, i.e. an optimal schedule over the full multi-level space; no path means
-no schedule fits.  The state space is exponential: this is for small graphs (tens of
+non-inputs that makes it fit.  A* uses the heuristic
+
+.. math:: h(\mathcal R, D) = \sum_{i \notin D} C_i + \sum_{j \in N} C_j,
+
+where :math:`N` is the smallest set containing every input of a node outside :math:`D`
+that is computed but not resident, closed under adding non-resident inputs of its
+members: every node outside :math:`D` still runs, and every :math:`j \in N` must run
+again before its reader.  It is admissible and consistent (a member leaves :math:`N`
+only by being computed, since the inputs of a computed node are resident), so the first
+goal reached is an optimal schedule over the full multi-level space; no path means no
+schedule fits.  The state space is exponential: this is for small graphs (tens of
 nodes); :attr:`RematResult.states` reports the expanded states.
 
 API
@@ -647,6 +654,27 @@ def solve_search(
     def rest(done: int) -> float:
         return sum(c[i] for i in range(n) if not done >> i & 1)
 
+    def again(res: int, notdone: int) -> float:
+        """Cost of values that must be computed again: computed, not resident, and an
+        input of a node not yet computed or (transitively) of such a value."""
+        need = 0
+        x = notdone
+        while x:
+            low = x & -x
+            x ^= low
+            need |= pmask[low.bit_length() - 1]
+        need &= ~res & ~notdone
+        todo, total = need, 0.0
+        while todo:
+            low = todo & -todo
+            todo ^= low
+            j = low.bit_length() - 1
+            total += c[j]
+            more = pmask[j] & ~res & ~need
+            need |= more
+            todo |= more
+        return total
+
     start = (0, 0)
     best: dict[tuple[int, int], float] = {start: 0.0}
     parent: dict[tuple[int, int], tuple[tuple[int, int], int, int, int]] = {}
@@ -699,7 +727,8 @@ def solve_search(
                     best[key] = ng
                     parent[key] = ((res, done), before, i, after)
                     tie += 1
-                    heapq.heappush(heap, (ng + h, ng, -tie, nres, nd, nused))
+                    hr = h + again(nres, nnot)
+                    heapq.heappush(heap, (ng + hr, ng, -tie, nres, nd, nused))
     return RematResult(
         "infeasible", "search", "full", math.inf, math.inf, -1, math.nan, (), _dt(t0), expanded
     )
