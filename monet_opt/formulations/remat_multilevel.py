@@ -610,7 +610,7 @@ def solve_search(
     preds: Sequence[Sequence[int]],
     budget: float,
     *,
-    max_states: int = 5_000_000,
+    max_states: int = 1_000_000,
 ) -> RematResult:
     """Solve any DAG exactly by A* over (resident set, computed set) states.
 
@@ -619,7 +619,8 @@ def solve_search(
     cost, mem, preds, budget
         As in :func:`solve_remat`.
     max_states
-        Stop with ``RuntimeError`` after expanding this many states.
+        Stop with ``RuntimeError`` after expanding this many states (each costs a few
+        hundred bytes of bookkeeping).
 
     Returns
     -------
@@ -794,7 +795,7 @@ def solve_remat(
     budget: float,
     *,
     method: str = "auto",
-    max_states: int = 5_000_000,
+    max_states: int = 1_000_000,
 ) -> RematResult:
     """Optimal multi-level rematerialization schedule under a memory budget.
 
