@@ -387,6 +387,9 @@ class SpaceComparison:
     warm: SolveResult | None = None
     warm_seconds: float | None = None
     ga_preset: str = "default"
+    #: The exact solve's progress: ``(seconds, incumbent, bound)`` at each report of its
+    #: blocks (``None`` where a report had no value), for the convergence plot.
+    milp_trace: tuple[tuple[float, float | None, float | None], ...] = ()
 
     @property
     def unit(self) -> str:
@@ -419,6 +422,7 @@ class SpaceComparison:
                 "status": self.warm.status,
             },
             "decision": _decision_summary(m.decision),
+            "trace": [[float(t), _num(b), _num(lb)] for t, b, lb in self.milp_trace],
         }
         runs = []
         for r in self.runs:
@@ -606,8 +610,12 @@ def compare_problem(
             continue  # no activation to checkpoint
         opts.report(f"{name}: exact")
         t0 = time.perf_counter()
-        milp = space.exact(ctx, opts, None)
+        trace: list[tuple[float, float | None, float | None]] = []
+        milp = space.exact(ctx, _tracing(opts, trace, t0, TRACE_STAGES.get(name, "")), None)
         secs = ref_seconds if milp is reference else time.perf_counter() - t0
+        if milp is reference:
+            trace = [(ref_seconds, float(milp.simulated), float(milp.bound))]
+        trace.append((secs, float(milp.simulated), float(space.bound(ctx, milp))))
         scope = space.scope(ctx, milp)
         metric = space.metric(st.objective)
         seconds = st.budget_seconds
@@ -630,6 +638,7 @@ def compare_problem(
                 )
             )
         sc = SpaceComparison(
+            milp_trace=tuple(trace),
             space=name,
             metric=metric,
             milp=milp,
@@ -663,6 +672,33 @@ def compare_problem(
         wall_seconds=time.perf_counter() - t_start,
         meta=dict(meta or {}),
     )
+
+
+#: Per space, the progress stages (a prefix) whose values are the space's own incumbent
+#: and whole-space bound (the inner blocks of a joint or order search report theirs).
+TRACE_STAGES: Mapping[str, str] = {
+    "joint": "joint:",
+    "allocation_magma": "allocation and program order",
+}
+
+
+def _tracing(
+    opts: SolverOptions,
+    trace: list[tuple[float, float | None, float | None]],
+    t0: float,
+    prefix: str = "",
+) -> SolverOptions:
+    """``opts`` whose progress callback also records ``(seconds since t0, incumbent,
+    bound)`` of every report of a stage starting with ``prefix`` that carries a value."""
+    outer = opts.progress
+
+    def record(stage: str, best: float | None = None, bound: float | None = None) -> None:
+        if stage.startswith(prefix) and (best is not None or bound is not None):
+            trace.append((time.perf_counter() - t0, best, bound))
+        if outer is not None:
+            outer(stage, best, bound)
+
+    return replace(opts, progress=record)
 
 
 def _pareto(ctx: Context, st: CompareSettings, opts: SolverOptions) -> dict[str, Any]:

@@ -325,6 +325,8 @@ class _Best:
     milp_solves: int = 0
     evaluations: int = 0
     source: str = ""
+    #: Options whose progress callback hears of every new incumbent (``None``: silent).
+    options: SolverOptions | None = None
 
     def offer(self, decision: Decision, value: float, order: Sequence[int], source: str) -> bool:
         if value < self.value * (1 - 1e-12):
@@ -332,6 +334,8 @@ class _Best:
             self.alloc = tuple(int(a) for a in decision.allocation)
             self.order = tuple(order)
             self.source = source
+            if self.options is not None:
+                self.options.report(f"allocation and program order: {source}", self.value)
             return True
         return False
 
@@ -547,7 +551,7 @@ def solve_allocation_order(
         raise ValueError("the program-order search takes no fixed stacks or checkpoints")
     opts = options or SolverOptions()
     deadline = Deadline(opts.time_limit)
-    best = _Best()
+    best = _Best(options=opts)
     start_prio = None if fixed is None else fixed.priority
     start_order = problem.program_order(start_prio)
     # 1. the fixed-π answer (the fast mode) and the warm start

@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from monet_opt.formulations.allocation import solve_allocation
 from monet_opt.formulations.checkpointing import (
@@ -250,6 +250,11 @@ def solve_joint(
     }
     t0 = time.perf_counter()
     history: list[dict[str, object]] = []
+
+    def note(stage: str) -> None:
+        """Progress: the incumbent and the certified bound after each block."""
+        opts.report(f"joint: {stage}", best.value if best.decision else None, bound.value)
+
     parts: dict[str, SolveResult] = {}
     in_pass = 4  # blocks left in the current pass (first: allocation + the three below)
 
@@ -281,6 +286,7 @@ def solve_joint(
     ar = solve_allocation(problem, None, objective, block_opts(), warm_start)
     parts["allocation"] = ar
     history.append(_step("allocation", ar, time.perf_counter() - t0))
+    note("allocation")
     alloc = ar.decision.allocation
     stacks: tuple[tuple[int, ...], ...] = fixed_idx
     kept: frozenset[str] | None = None
@@ -299,6 +305,7 @@ def solve_joint(
             )  # fmt: skip
             parts["checkpointing"] = ck
             history.append(_step("checkpointing", ck, time.perf_counter() - t0))
+            note("checkpointing")
             if ck.status == "infeasible":
                 return _infeasible(problem, objective, opts, budget, info)
             kept = ck.decision.checkpoints
@@ -314,6 +321,7 @@ def solve_joint(
             )  # fmt: skip
             parts["fusion"] = fu
             history.append(_step("fusion", fu, time.perf_counter() - t0))
+            note("fusion")
             stacks = fu.decision.stacks
         elif fusion == "greedy":
             stacks = greedy_stacks(problem, alloc, max_stack=max_stack, checkpoints=kept)
@@ -326,6 +334,7 @@ def solve_joint(
         ar2 = solve_allocation(problem, Decision((), None, stacks, kept), objective,
                                block_opts(), dec)  # fmt: skip
         history.append(_step("allocation", ar2, time.perf_counter() - t0))
+        note("allocation")
         new_alloc = ar2.decision.allocation
         fits = (
             fusion in ("fixed", "none")
@@ -341,7 +350,8 @@ def solve_joint(
         break
     assert best.decision is not None
     if problem.memory == "capacity" and not (fusion == "fixed" and best.decision.stacks):
-        _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0, budget)
+        _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0, budget,
+                          note)  # fmt: skip
     return _final(problem, objective, opts, best.decision, parts, history, iterations,
                   fusion, fixed_idx, max_stack, budget, info, t0, bound,
                   greedy_baseline=not deadline.expired)  # fmt: skip
@@ -357,6 +367,7 @@ def _placement_rounds(
     history: list[dict[str, object]],
     t0: float,
     budget: float | None,
+    note: Callable[[str], None] | None = None,
     rounds: int = 2,
 ) -> None:
     """Step 5 of the module docstring: placement for the incumbent's allocation (with
@@ -390,11 +401,15 @@ def _placement_rounds(
             pr = solve_remat_placement(problem, cur, objective, popts, cur, budget_bits=budget)
         parts["placement"] = pr
         history.append(_step("placement", pr, time.perf_counter() - t0))
+        if note is not None:
+            note("placement")
         if not improves(pr.decision) or deadline.expired:
             return
         fixed = Decision((), cur.priority, (), cur.checkpoints, cur.placement)
         ar = solve_allocation(problem, fixed, objective, opts.with_time(deadline.share(2)), cur)
         history.append(_step("allocation", ar, time.perf_counter() - t0))
+        if note is not None:
+            note("allocation")
         if not improves(ar.decision):
             return
         parts["allocation"] = ar

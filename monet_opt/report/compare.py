@@ -279,7 +279,10 @@ def plot_convergence(space_entry: Mapping[str, Any], path: str | Path) -> Path:
     step line per seed (a dot where the run stopped), the median over seeds in bold,
     the MILP objective as a solid line ("MILP optimum" when proven optimal, else "MILP
     incumbent"), its simulated value dotted when it differs, its bound dashed and its
-    wall time as a vertical line on the seconds panel.  Values are shown in the space's
+    wall time as a vertical line on the seconds panel, where the exact solve's incumbent
+    and bound are also drawn over time (best so far at each of its progress reports,
+    ``milp["trace"]``), so one sees how fast each method closes in.  Values are shown in
+    the space's
     unit (cycles with SI prefixes; pJ as J with SI prefixes).  When the GA's early values
     are far above its final ones, the y axis is clipped (noted in the plot).
 
@@ -335,6 +338,13 @@ def plot_convergence(space_entry: Mapping[str, Any], path: str | Path) -> Path:
             h = ax.axhline(m_bound * scale, color=_RED, lw=1.2, ls="--")
             handles.setdefault("bound", h)
         xs = [float(v) for c in curves for v in c[k]]
+        if k == 1:
+            for key, (tx, ty) in _milp_over_time(milp).items():
+                style = {"ls": "--", "lw": 1.6} if key == "bound_t" else {"lw": 2.2}
+                (h,) = ax.step(tx, ty * scale, where="post", color=_RED, alpha=0.85, **style)
+                ax.plot(tx, ty * scale, ".", color=_RED, ms=4, alpha=0.85)
+                handles.setdefault(key, h)
+                xs += [float(v) for v in tx]
         if k == 1 and m_secs is not None:
             h = ax.axvline(m_secs, color=_GREY, lw=1.2, ls="-.")
             handles.setdefault("milp_t", h)
@@ -387,6 +397,8 @@ def plot_convergence(space_entry: Mapping[str, Any], path: str | Path) -> Path:
         "sim": "MILP solution, simulated",
         "bound": "MILP bound",
         "milp_t": "MILP wall time" + (f" ({_fmt_s(m_secs)})" if m_secs is not None else ""),
+        "inc_t": "exact: incumbent over time",
+        "bound_t": "exact: bound over time",
     }
     if same_bound and "milp" in handles and not proven:
         labels["milp"] += " (= bound)"
@@ -411,6 +423,26 @@ def plot_convergence(space_entry: Mapping[str, Any], path: str | Path) -> Path:
     fig.suptitle(f"{title}\n{sub}", fontsize=11, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return save_figure_atomic(fig, path)
+
+
+def _milp_over_time(milp: Mapping[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The exact solve's incumbent (best so far) and bound (best so far) against wall
+    seconds, from ``milp["trace"]`` (``[seconds, incumbent, bound]`` rows); a curve
+    needs two points."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    rows = [r for r in (milp.get("trace") or []) if len(r) == 3]
+    for key, col, pick in (("inc_t", 1, min), ("bound_t", 2, max)):
+        pts = [(float(r[0]), float(v)) for r in rows if (v := _num(r[col])) is not None]
+        if len(pts) < 2:
+            continue
+        pts.sort()
+        tx, ty, cur = [], [], None
+        for t, v in pts:
+            cur = v if cur is None else pick(cur, v)
+            tx.append(t)
+            ty.append(cur)
+        out[key] = (np.asarray(tx), np.asarray(ty))
+    return out
 
 
 def _attainment(front: np.ndarray, ref: Sequence[float] | None) -> tuple[np.ndarray, ...]:

@@ -204,3 +204,23 @@ def test_default_ga_budget_is_reproducible(tmp_path):
     timed = api.compare(path, seeds=1, budget_seconds=0.2, spaces=["fusion"], pareto=False)
     assert timed.as_dict()["budget"]["reproducible"] is False
     assert "not reproducible" in timed.as_dict()["budget"]["note"]
+
+
+def test_exact_progress_is_traced_over_time(result):
+    """Every space records its exact solve's incumbent and bound over wall time: the
+    last point is the reported answer and bound, times never go back, and the joint's
+    trace is its own (the certified bound at every point, incumbents never rising)."""
+    _, c = result
+    d = json.loads(json.dumps(c.as_dict()))
+    for s, entry in zip(c.spaces, d["spaces"], strict=True):
+        trace = entry["milp"]["trace"]
+        assert trace, s.space
+        times = [t for t, _, _ in trace]
+        assert times == sorted(times)
+        assert trace[-1][1] == pytest.approx(s.milp_value)
+        assert trace[-1][2] == pytest.approx(s.bound)
+    joint = next(s for s in c.spaces if s.space == "joint")
+    assert len(joint.milp_trace) >= 3
+    incumbents = [b for _, b, _ in joint.milp_trace if b is not None]
+    assert all(b <= incumbents[0] * (1 + 1e-9) for b in incumbents)
+    assert {lb for _, _, lb in joint.milp_trace[:-1]} == {joint.milp.bound}

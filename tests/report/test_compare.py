@@ -275,3 +275,26 @@ def test_write_report(tmp_path, data, images):
     assert "conv_allocation.png" in md and "base64" not in md
     n_tables = sum(1 for ln in md.splitlines() if ln.startswith("|---"))
     assert page.count("<table>") == n_tables == 5  # settings, overview, 2 spaces, pareto
+
+
+def test_convergence_plot_draws_the_exact_solve_over_time(tmp_path):
+    """The seconds panel shows the exact solve's incumbent and bound as best-so-far
+    step curves from ``milp["trace"]``."""
+    from monet_opt.report.compare import _milp_over_time
+
+    milp = {
+        "trace": [[0.5, 120.0, 80.0], [1.0, 130.0, 90.0], [2.0, 100.0, None], [3.0, 100.0, 95.0]]
+    }
+    curves = _milp_over_time(milp)
+    assert list(curves["inc_t"][1]) == [120.0, 120.0, 100.0, 100.0]  # best so far
+    assert list(curves["bound_t"][1]) == [80.0, 90.0, 95.0]  # never falls
+    assert _milp_over_time({"trace": [[1.0, 5.0, 4.0]]}) == {}  # one point: no curve
+    entry = {
+        "space": "joint", "unit": "cycles", "metric": "latency",
+        "milp": {"objective": 100.0, "simulated": 100.0, "bound": 95.0, "seconds": 3.0,
+                 "status": "feasible", **milp},
+        "ga": {"runs": [{"seed": 0, "best": 110.0, "feasible": True,
+                         "history": [[1, 0.1, 150.0], [50, 2.5, 110.0]]}]},
+    }  # fmt: skip
+    p = plot_convergence(entry, tmp_path / "c.png")
+    assert mpimg.imread(p).shape[0] > 100
