@@ -31,6 +31,14 @@ and when the answer fuses nothing,
    (:mod:`monet_opt.formulations.allocation_memory`), alternating while the simulated
    objective improves.
 
+and finally, with the time left,
+
+6. a local search around the incumbent scored by the evaluator
+   (:mod:`monet_opt.heuristics.local_search`: one node to another core, one keep bit
+   flipped with optimal checkpointing, one stack cut flipped with optimal fusion), until
+   a full pass finds nothing better: the blocks are each optimal for the others fixed,
+   and a move across blocks can still improve their combination.
+
 Every step is decoded and
 re-simulated; the incumbent is replaced only by a decision whose simulated objective is
 better, whose stacks fit on chip and whose footprint meets the budget, so the answer
@@ -88,6 +96,7 @@ from monet_opt.formulations.placement import solve_placement
 from monet_opt.formulations.remat_placement import solve_remat_placement
 from monet_opt.formulations.result import SolveResult
 from monet_opt.heuristics.allocation import greedy_decision
+from monet_opt.heuristics.local_search import improve_decision
 from monet_opt.heuristics.stacks import greedy_stacks
 from monet_opt.schedule.evaluator import evaluate_metrics
 from monet_opt.schedule.problem import Problem
@@ -352,9 +361,44 @@ def solve_joint(
     if problem.memory == "capacity" and not (fusion == "fixed" and best.decision.stacks):
         _placement_rounds(problem, objective, opts, deadline, best, parts, history, t0, budget,
                           note)  # fmt: skip
+    polished = _polish(problem, best, deadline, fusion, budget, max_stack, note)
+    info["polish_evaluations"] = polished
     return _final(problem, objective, opts, best.decision, parts, history, iterations,
                   fusion, fixed_idx, max_stack, budget, info, t0, bound,
                   greedy_baseline=not deadline.expired)  # fmt: skip
+
+
+def _polish(
+    problem: Problem,
+    best: _Incumbent,
+    deadline: Deadline,
+    fusion: str,
+    budget: float | None,
+    max_stack: int,
+    note: Callable[[str], None],
+) -> int:
+    """Step 6: the evaluator-scored local search of
+    :mod:`monet_opt.heuristics.local_search` around the incumbent with the time left
+    (core moves; keep bits with optimal checkpointing; stack cuts with optimal fusion).
+    Returns the neighbours evaluated."""
+    if deadline.expired or best.decision is None:
+        return 0
+
+    def accept(dec: Decision) -> bool:
+        ok = best.offer(dec, check_fit=fusion != "fixed")
+        if ok:
+            note("local search")
+        return ok
+
+    return improve_decision(
+        problem,
+        lambda: best.decision,
+        accept,
+        time.perf_counter() + deadline.remaining(),
+        keep=budget is not None,
+        cuts=fusion == "optimal",
+        max_stack=max_stack,
+    )
 
 
 def _placement_rounds(
