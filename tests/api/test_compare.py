@@ -29,7 +29,7 @@ def result():
     g = derive_training_graph(forward_graph(3), optimizer="sgd", loss="mse")
     p = build_problem(g, accelerator(n=2, seed=3, hetero=True), layer_io="onchip")
     st = CompareSettings(
-        seeds=(0, 1, 2), budget_evals=60, options=SolverOptions(time_limit=20), max_stack=4
+        seeds=(0, 1, 2), budget_evals=60, options=SolverOptions(time_limit=10), max_stack=4
     )
     return p, compare(p, st)
 
