@@ -34,8 +34,9 @@ and when the answer fuses nothing,
 and finally, with the time left,
 
 6. a local search around the incumbent scored by the evaluator
-   (:mod:`monet_opt.heuristics.local_search`: one node to another core, one keep bit
-   flipped with optimal checkpointing, one stack cut flipped with optimal fusion), until
+   (:mod:`monet_opt.heuristics.local_search`: one node to another core, two independent
+   nodes consecutive in π swapped, one keep bit flipped with optimal checkpointing, one
+   stack cut flipped with optimal fusion), until
    a full pass finds nothing better: the blocks are each optimal for the others fixed,
    and a move across blocks can still improve their combination.
 
@@ -112,7 +113,8 @@ CHECKPOINT_MODES = ("store-all", "optimal")
 #: What the joint bound and status refer to.
 JOINT_SCOPE = (
     "core allocation, program order π, layer stacks, kept checkpoints and placement "
-    "(bound and gap over this whole space; the search itself keeps the default π)"
+    "(bound and gap over this whole space; the blocks use the default π, the final local "
+    "search also reorders it)"
 )
 
 

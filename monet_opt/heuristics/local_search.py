@@ -13,7 +13,9 @@ Moves (one per neighbour):
   derived problem is unchanged);
 * ``keep``: one checkpoint candidate kept ↔ recomputed (when a keep set is decided);
 * ``cut``: one cut between two nodes consecutive in the program order π flipped (a
-  stack split or two runs joined; runs longer than ``max_stack`` are skipped).
+  stack split or two runs joined; runs longer than ``max_stack`` are skipped);
+* ``swap``: two nodes consecutive in π that no edge joins and no stack holds exchanged
+  (π stays a topological order; the decision's priority becomes that order).
 
 Moves are visited in a seeded random order, so the same seed and the same time give the
 same answer.  The search is a heuristic: it finds incumbents, never bounds.
@@ -59,9 +61,11 @@ def neighbours(
     cores: bool = True,
     keep: bool = True,
     cuts: bool = True,
+    swaps: bool = True,
 ) -> list[Move]:
     """Every move of the module docstring from ``decision``: ``("core", node, core id)``,
-    ``("keep", candidate index, 0)``, ``("cut", position, 0)``."""
+    ``("keep", candidate index, 0)``, ``("cut", position, 0)``, ``("swap", position,
+    0)``."""
     out: list[Move] = []
     if cores:
         for i in problem.flexible:
@@ -70,6 +74,8 @@ def neighbours(
         out += [("keep", k, 0) for k in range(len(problem.checkpoint_tensors))]
     if cuts:
         out += [("cut", p, 0) for p in range(problem.n_nodes - 1)]
+    if swaps:
+        out += [("swap", p, 0) for p in range(problem.n_nodes - 1)]
     return out
 
 
@@ -88,6 +94,18 @@ def _apply(
         kept = set(cands if dec.checkpoints is None else dec.checkpoints)
         kept ^= {cands[a]}
         return replace(dec, checkpoints=frozenset(kept), placement=None)
+    if kind == "swap":
+        i, j = order[a], order[a + 1]
+        stacked = {k for st in dec.stacks if len(st) > 1 for k in st}
+        if i in stacked or j in stacked or j in problem.succs[i]:
+            return None
+        new = list(order)
+        new[a], new[a + 1] = j, i
+        n = len(new)
+        prio = [0.0] * n
+        for p, k in enumerate(new):
+            prio[k] = float(n - p)
+        return replace(dec, priority=tuple(prio))
     cut = _cuts(order, dec.stacks)
     cut[a] = not cut[a]
     stacks = _stacks(order, cut)
@@ -105,6 +123,7 @@ def improve_decision(
     cores: bool = True,
     keep: bool = True,
     cuts: bool = True,
+    swaps: bool = True,
     max_stack: int = 8,
     seed: int = 0,
 ) -> int:
@@ -120,7 +139,7 @@ def improve_decision(
         Re-simulates a neighbour and returns whether it became the incumbent.
     deadline
         ``time.perf_counter()`` value at which to stop.
-    cores, keep, cuts
+    cores, keep, cuts, swaps
         Which moves to use.
     max_stack
         Longest stack a ``cut`` move may make.
@@ -139,12 +158,15 @@ def improve_decision(
         improved = False
         dec = current()
         order = problem.program_order(dec.priority)
-        moves = neighbours(problem, dec, cores=cores, keep=keep, cuts=cuts)
+        moves = neighbours(problem, dec, cores=cores, keep=keep, cuts=cuts, swaps=swaps)
         rng.shuffle(moves)
         for move in moves:
             if time.perf_counter() >= deadline:
                 break
-            cand = _apply(problem, current(), move, order, max_stack)
+            now = current()
+            if now is not dec:  # the incumbent moved: moves refer to its order
+                dec, order = now, problem.program_order(now.priority)
+            cand = _apply(problem, dec, move, order, max_stack)
             if cand is None:
                 continue
             evaluated += 1
