@@ -591,7 +591,11 @@ def _result(
         milp_bound=status.bound if status is not None else None,
         solver_status="infeasible" if status is None else status.status,
         mip_gap=mip_gap,
-        scope="kept checkpoints for the fixed allocation, program order π and stacks",
+        scope=(
+            "kept checkpoints for the fixed allocation, program order π and stacks "
+            "(single-level recomputation: each dropped activation recomputed once from kept "
+            "tensors; multi-level schedules, remat_multilevel, can need less)"
+        ),
         n_vars=model.n_vars,
         n_cons=model.n_cons,
         n_binaries=model.n_binaries,
