@@ -413,12 +413,7 @@ def _local_search(
             if deadline.expired:
                 break
             p = order.index(node)
-            lo = p
-            while lo > 0 and p - lo < MOVE_WINDOW and order[lo - 1] not in preds[node]:
-                lo -= 1
-            hi = p
-            while hi < n - 1 and hi - p < MOVE_WINDOW and order[hi + 1] not in succs[node]:
-                hi += 1
+            lo, hi = _move_window(order, p, preds, succs)
             rest = order[:p] + order[p + 1 :]
             moved = None  # the best position of the node
             for q in [*range(lo, p), *range(p + 1, hi + 1)]:
@@ -443,6 +438,24 @@ def _local_search(
     return alloc, order, value[0]
 
 
+def _move_window(
+    order: Sequence[int],
+    p: int,
+    preds: Sequence[Sequence[int]],
+    succs: Sequence[Sequence[int]],
+) -> tuple[int, int]:
+    """The positions ``[lo, hi]`` the node at position ``p`` of π may move to (at most
+    :data:`MOVE_WINDOW` away) without passing one of its producers or consumers."""
+    node, n = order[p], len(order)
+    lo = p
+    while lo > 0 and p - lo < MOVE_WINDOW and order[lo - 1] not in preds[node]:
+        lo -= 1
+    hi = p
+    while hi < n - 1 and hi - p < MOVE_WINDOW and order[hi + 1] not in succs[node]:
+        hi += 1
+    return lo, hi
+
+
 def _perturb(
     problem: Problem, alloc: list[int], order: list[int], rng: random.Random
 ) -> tuple[list[int], list[int]]:
@@ -455,12 +468,7 @@ def _perturb(
     for _ in range(rng.randint(2, 6)):
         p = rng.randrange(n)
         node = order[p]
-        lo = p
-        while lo > 0 and p - lo < MOVE_WINDOW and order[lo - 1] not in preds[node]:
-            lo -= 1
-        hi = p
-        while hi < n - 1 and hi - p < MOVE_WINDOW and order[hi + 1] not in succs[node]:
-            hi += 1
+        lo, hi = _move_window(order, p, preds, succs)
         q = rng.randint(lo, hi)
         order.pop(p)
         order.insert(q, node)
