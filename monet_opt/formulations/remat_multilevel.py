@@ -634,9 +634,42 @@ def solve_search(
     """
     t0 = time.perf_counter()
     _check(cost, mem, preds, budget)
-    n = len(cost)
     ms, cap = _exact_memory(mem, budget)
-    c = [float(x) for x in cost]
+    out = _astar([float(x) for x in cost], ms, cap, preds, max_states=max_states)
+    if out is None:
+        return RematResult(
+            "infeasible", "search", "full", math.inf, math.inf, -1, math.nan, (), _dt(t0), 0
+        )
+    _, ops, expanded = out
+    return _result("search", ops, cost, mem, preds, budget, t0, expanded)
+
+
+def _astar(
+    c: Sequence[float],
+    ms: Sequence,
+    cap,
+    preds: Sequence[Sequence[int]],
+    *,
+    fixed: int = 0,
+    predone: int = 0,
+    resident: int = 0,
+    final: int = 0,
+    max_states: int = 1_000_000,
+    counter: list[int] | None = None,
+) -> tuple[float, list[Op], int] | None:
+    """A* of :func:`solve_search`, generalized to a sub-problem of a larger schedule.
+
+    ``fixed`` (bitmask): values resident at the start that cannot be computed here (the
+    block's inputs: their cost is not counted, a freed one is lost); ``predone``: nodes
+    already computed earlier, not resident unless in ``resident`` (computed again only
+    if a node still needs them); ``resident``: further values resident at the start
+    (must be in ``predone``); ``final``: values that must be resident at the end
+    (never dropped as useless).  Memory ``ms`` and ``cap`` are exact (ints/Fractions);
+    the values resident at the start count from the start.  Returns ``(cost, ops,
+    expanded)`` (``ops`` from the start state, frees of useless start values first) or
+    ``None`` if no schedule fits.
+    """
+    n = len(c)
     pmask = [sum(1 << p for p in ps) for ps in preds]
     users: list[list[int]] = [[] for _ in range(n)]
     for k, ps in enumerate(preds):
@@ -647,24 +680,44 @@ def solve_search(
         for k in users[i]:
             desc[i] |= (1 << k) | desc[k]
     full = (1 << n) - 1
-    if any(ms[i] + sum(ms[p] for p in preds[i]) > cap for i in range(n)):
-        return RematResult(
-            "infeasible", "search", "full", math.inf, math.inf, -1, math.nan, (), _dt(t0), 0
-        )
+    zero = ms[0] * 0 if n else 0
+    for i in range(n):
+        if not fixed >> i & 1 and ms[i] + sum(ms[p] for p in preds[i]) > cap:
+            return None
+    res0 = fixed | resident
+    done0 = fixed | predone | resident
+    used0 = sum((ms[i] for i in range(n) if res0 >> i & 1), zero)
+
+    def useless(res: int, notdone: int) -> int:
+        drop = 0
+        x = res & ~final
+        while x:
+            low = x & -x
+            x ^= low
+            if not desc[low.bit_length() - 1] & notdone:
+                drop |= low
+        return drop
+
+    drop0 = useless(res0, full & ~done0)
+    res0 &= ~drop0
+    used0 -= sum((ms[i] for i in range(n) if drop0 >> i & 1), zero)
+    if used0 > cap:
+        return None
 
     def rest(done: int) -> float:
         return sum(c[i] for i in range(n) if not done >> i & 1)
 
     def again(res: int, notdone: int) -> float:
-        """Cost of values that must be computed again: computed, not resident, and an
-        input of a node not yet computed or (transitively) of such a value."""
-        need = 0
+        """Cost of values that must be computed again (``inf`` if a lost input is)."""
+        need = final & ~res
         x = notdone
         while x:
             low = x & -x
             x ^= low
             need |= pmask[low.bit_length() - 1]
         need &= ~res & ~notdone
+        if need & fixed:
+            return math.inf
         todo, total = need, 0.0
         while todo:
             low = todo & -todo
@@ -672,33 +725,39 @@ def solve_search(
             j = low.bit_length() - 1
             total += c[j]
             more = pmask[j] & ~res & ~need
+            if more & fixed:
+                return math.inf
             need |= more
             todo |= more
         return total
 
-    start = (0, 0)
+    start = (res0, done0)
     best: dict[tuple[int, int], float] = {start: 0.0}
     parent: dict[tuple[int, int], tuple[tuple[int, int], int, int, int]] = {}
-    zero = ms[0] * 0
-    heap: list[tuple[float, float, int, int, int, object]] = [(rest(0), 0.0, 0, 0, 0, zero)]
+    h0 = rest(done0) + again(res0, full & ~done0)
+    if h0 == math.inf:
+        return None
+    heap: list[tuple[float, float, int, int, int, object]] = [(h0, 0.0, 0, res0, done0, used0)]
     tie = 0
     expanded = 0
-    hcache: dict[int, float] = {0: rest(0)}
+    hcache: dict[int, float] = {}
     while heap:
         f, g, _, res, done, used = heapq.heappop(heap)
         if best.get((res, done), math.inf) < g:
             continue
-        if done == full:
-            return _search_result(parent, (res, done), cost, mem, preds, budget, t0, expanded)
+        if done == full and res & final == final:
+            if counter is not None:
+                counter[0] += expanded
+            return g, _astar_ops(parent, (res, done), drop0), expanded
         expanded += 1
         if expanded > max_states:
             raise RuntimeError(f"search exceeded {max_states} states")
         notdone = full & ~done
         for i in range(n):
             bit = 1 << i
-            if res & bit or (pmask[i] & res) != pmask[i]:
+            if fixed & bit or res & bit or (pmask[i] & res) != pmask[i]:
                 continue
-            if done & bit and not desc[i] & notdone:
+            if done & bit and not desc[i] & notdone and not final & bit:
                 continue  # already computed and useless
             over = used + ms[i] - cap
             if over > 0:
@@ -714,25 +773,45 @@ def solve_search(
             for before, size in frees:
                 nres = (res & ~before) | bit
                 nused = used - size + ms[i]
-                after = 0
-                x = nres
-                while x:  # drop values that can never be used again
-                    low = x & -x
-                    x ^= low
-                    if not desc[low.bit_length() - 1] & nnot:
-                        after |= low
-                        nused -= ms[low.bit_length() - 1]
+                after = useless(nres, nnot)  # values that can never be used again
+                if after:
+                    nused -= sum(ms[j] for j in range(n) if after >> j & 1)
                 nres &= ~after
                 key = (nres, nd)
                 if ng < best.get(key, math.inf):
+                    hr = again(nres, nnot)
+                    if hr == math.inf:
+                        continue
                     best[key] = ng
                     parent[key] = ((res, done), before, i, after)
                     tie += 1
-                    hr = h + again(nres, nnot)
-                    heapq.heappush(heap, (ng + hr, ng, -tie, nres, nd, nused))
-    return RematResult(
-        "infeasible", "search", "full", math.inf, math.inf, -1, math.nan, (), _dt(t0), expanded
-    )
+                    heapq.heappush(heap, (ng + h + hr, ng, -tie, nres, nd, nused))
+    if counter is not None:
+        counter[0] += expanded
+    return None
+
+
+def _astar_ops(parent, goal, drop0: int) -> list[Op]:
+    steps = []
+    key = goal
+    while key in parent:
+        prev, before, i, after = parent[key]
+        steps.append((before, i, after))
+        key = prev
+    ops: list[Op] = []
+
+    def frees(mask: int) -> None:
+        while mask:
+            low = mask & -mask
+            ops.append(Op(FREE, low.bit_length() - 1))
+            mask ^= low
+
+    frees(drop0)
+    for before, i, after in reversed(steps):
+        frees(before)
+        ops.append(Op(COMPUTE, i))
+        frees(after)
+    return ops
 
 
 def _minimal_frees(cands: int, ms: Sequence, over) -> list[tuple[int, object]]:
@@ -764,28 +843,6 @@ def _minimal_frees(cands: int, ms: Sequence, over) -> list[tuple[int, object]]:
 
     rec(0, 0, 0, 0)
     return out
-
-
-def _search_result(parent, goal, cost, mem, preds, budget, t0, expanded) -> RematResult:
-    steps = []
-    key = goal
-    while key in parent:
-        prev, before, i, after = parent[key]
-        steps.append((before, i, after))
-        key = prev
-    ops: list[Op] = []
-
-    def frees(mask: int) -> None:
-        while mask:
-            low = mask & -mask
-            ops.append(Op(FREE, low.bit_length() - 1))
-            mask ^= low
-
-    for before, i, after in reversed(steps):
-        frees(before)
-        ops.append(Op(COMPUTE, i))
-        frees(after)
-    return _result("search", ops, cost, mem, preds, budget, t0, expanded)
 
 
 def solve_remat(
@@ -841,3 +898,356 @@ def uniform_sizes(mem: Sequence[float], spec: ChainSpec) -> bool:
     fwd = {float(mem[spec.forward_index(i)]) for i in range(1, spec.n_forward + 1)}
     bwd = {float(mem[spec.backward_index(i)]) for i in range(1, spec.steps + 1)}
     return len(fwd) <= 1 and len(bwd) <= 1
+
+
+# ---------------------------------------------------------------------------------------
+# chain of blocks: DP across blocks, exact search inside each block
+
+
+@dataclass(frozen=True)
+class BlockChain:
+    """A training graph cut into a chain of blocks (see :func:`solve_blocks`).
+
+    Attributes
+    ----------
+    forward, backward
+        ``forward[k]``, ``backward[k]``: node indices of :math:`F_{k+1}` and
+        :math:`B_{k+1}` (block ``k + 1`` of ``K = len(forward)``).
+    outputs
+        ``outputs[k]``: :math:`x_{k+1}`, the node of :math:`F_{k+1}` read by the next
+        block.
+    gradients
+        ``gradients[k]``: :math:`\\delta_{k+1}`, the node of :math:`B_{k+1}` read by
+        :math:`B_k`, or ``-1`` if none is.
+    """
+
+    forward: tuple[tuple[int, ...], ...]
+    backward: tuple[tuple[int, ...], ...]
+    outputs: tuple[int, ...]
+    gradients: tuple[int, ...]
+
+    @property
+    def n_blocks(self) -> int:
+        """:math:`K`."""
+        return len(self.forward)
+
+
+def make_blocks(
+    preds: Sequence[Sequence[int]],
+    forward: Sequence[Sequence[int]],
+    backward: Sequence[Sequence[int]],
+) -> BlockChain:
+    """Check a block partition and find its boundary values; ``ValueError`` if invalid.
+
+    Conditions (:math:`x_0` and :math:`\\delta_{K+1}` do not exist): the blocks partition
+    the nodes; every input of a node of :math:`F_k` is in :math:`F_k \\cup
+    \\{x_{k-1}\\}`; every input of a node of :math:`B_k` is in :math:`F_k \\cup B_k \\cup
+    \\{x_{k-1}, \\delta_{k+1}\\}`; :math:`x_k` is the only node of :math:`F_k` read
+    outside block :math:`k` and :math:`\\delta_k` the only node of :math:`B_k` read
+    outside it; for :math:`k < K` every node of :math:`F_k` is :math:`x_k` or an
+    ancestor of it (so advancing through the block computes all of it).
+    """
+    n = len(preds)
+    K = len(forward)
+    if K == 0 or len(backward) != K:
+        raise ValueError("need as many backward as forward blocks, at least one")
+    fb: dict[int, tuple[int, str]] = {}
+    for k in range(K):
+        for part, nodes in (("f", forward[k]), ("b", backward[k])):
+            for i in nodes:
+                if not 0 <= i < n or i in fb:
+                    raise ValueError(f"node {i} out of range or in two blocks")
+                fb[i] = (k, part)
+    if len(fb) != n:
+        raise ValueError(f"nodes in no block: {sorted(set(range(n)) - set(fb))}")
+    outs: list[int] = []
+    grads: list[int] = []
+    for k in range(K):
+        fset = set(forward[k])
+        read_f = {p for i in range(n) if fb[i][0] != k for p in preds[i] if p in fset}
+        if k < K - 1 and len(read_f) != 1 or len(read_f) > 1:
+            raise ValueError(f"block {k + 1}: forward values read outside: {sorted(read_f)}")
+        x = read_f.pop() if read_f else max(forward[k]) if forward[k] else -1
+        if x < 0:
+            raise ValueError(f"block {k + 1} has no forward node")
+        outs.append(x)
+        bset = set(backward[k])
+        read_b = {p for i in range(n) if fb[i][0] != k for p in preds[i] if p in bset}
+        if len(read_b) > 1:
+            raise ValueError(f"block {k + 1}: backward values read outside: {sorted(read_b)}")
+        grads.append(read_b.pop() if read_b else -1)
+    for k in range(K):
+        xin = {outs[k - 1]} if k else set()
+        din = {grads[k + 1]} - {-1} if k + 1 < K else set()
+        okf = set(forward[k]) | xin
+        okb = okf | set(backward[k]) | din
+        for i in forward[k]:
+            if not set(preds[i]) <= okf:
+                raise ValueError(f"forward node {i} of block {k + 1} reads {preds[i]}")
+        for i in backward[k]:
+            if not set(preds[i]) <= okb:
+                raise ValueError(f"backward node {i} of block {k + 1} reads {preds[i]}")
+        if k < K - 1:
+            anc = {outs[k]}
+            for i in sorted(forward[k], reverse=True):
+                if i in anc:
+                    anc |= set(preds[i])
+            if not set(forward[k]) <= anc:
+                raise ValueError(f"block {k + 1}: forward nodes not ancestors of its output")
+    return BlockChain(
+        tuple(tuple(sorted(f)) for f in forward),
+        tuple(tuple(sorted(b)) for b in backward),
+        tuple(outs),
+        tuple(grads),
+    )
+
+
+def detect_blocks(
+    preds: Sequence[Sequence[int]],
+    is_forward: Sequence[bool],
+    hint: Sequence[int] | None = None,
+) -> BlockChain:
+    """Cut a training graph into the finest chain of blocks.
+
+    Forward cuts: a forward node :math:`v` (in index order) ends a block when every
+    forward edge from a node at or before :math:`v` to one after it leaves :math:`v`
+    (a single-tensor cut, an articulation value).  A backward node goes to the block
+    of ``hint[i]`` (a forward node index, e.g. the forward op it differentiates;
+    ``-1``: none), else to the block of its latest non-boundary forward input, else to
+    the lowest block of its backward inputs, else to block 1.  The result is checked
+    by :func:`make_blocks` (``ValueError`` if the graph is not a chain of blocks).
+    """
+    n = len(preds)
+    fwd = [i for i in range(n) if is_forward[i]]
+    reach = {}  # forward node -> largest forward reader
+    for i in fwd:
+        for p in preds[i]:
+            reach[p] = max(reach.get(p, -1), i)
+    blocks: list[list[int]] = [[]]
+    cuts: set[int] = set()
+    far = -1  # furthest forward reader of a node before the current one
+    for pos, v in enumerate(fwd):
+        blocks[-1].append(v)
+        if far <= v and pos < len(fwd) - 1:
+            cuts.add(v)
+            blocks.append([])
+        far = max(far, reach.get(v, -1))
+    blk = {v: k for k, b in enumerate(blocks) for v in b}
+    bwd: list[list[int]] = [[] for _ in blocks]
+    bblk: dict[int, int] = {}
+    for i in range(n):
+        if is_forward[i]:
+            continue
+        h = hint[i] if hint is not None else -1
+        inner = [blk[p] for p in preds[i] if is_forward[p] and p not in cuts]
+        back = [bblk[p] for p in preds[i] if not is_forward[p]]
+        if h >= 0 and h in blk:
+            k = blk[h]
+        elif inner:
+            k = max(inner)
+        elif back:
+            k = min(back)
+        else:
+            k = 0
+        bblk[i] = k
+        bwd[k].append(i)
+    return make_blocks(preds, blocks, bwd)
+
+
+class _Intervals:
+    """Exact step function ``capacity -> least cost`` of a sub-problem, filled lazily.
+
+    A solve at capacity ``c`` that returns cost ``v`` with peak ``p`` proves the cost is
+    ``v`` on all of ``[p, c]`` (the schedule fits, and the least cost can only grow as
+    the capacity shrinks); an infeasible solve proves infeasibility for every capacity
+    ``<= c``.
+    """
+
+    def __init__(self, solve) -> None:
+        self.solve = solve
+        self.known: list[tuple[object, object, float, list]] = []  # (lo, hi, cost, ops)
+        self.infeasible_upto = None
+        self.calls = 0
+
+    def __call__(self, cap) -> tuple[float, list]:
+        if self.infeasible_upto is not None and cap <= self.infeasible_upto:
+            return math.inf, []
+        for lo, hi, v, ops in self.known:
+            if lo <= cap <= hi:
+                return v, ops
+        self.calls += 1
+        out = self.solve(cap)
+        if out is None:
+            if self.infeasible_upto is None or cap > self.infeasible_upto:
+                self.infeasible_upto = cap
+            return math.inf, []
+        v, ops, peak = out
+        self.known.append((peak, cap, v, ops))
+        return v, ops
+
+
+def _sub_solver(c, ms, preds, nodes, fixed, predone, resident, final, max_states, counter):
+    """An :class:`_Intervals` solver for the sub-problem on ``nodes`` (global ids)."""
+    nodes = sorted(nodes)
+    loc = {v: k for k, v in enumerate(nodes)}
+    src = set(fixed)
+    lp = [[loc[p] for p in preds[v]] if v not in src else [] for v in nodes]
+    lc = [c[v] for v in nodes]
+    lm = [ms[v] for v in nodes]
+
+    def mask(vs) -> int:
+        return sum(1 << loc[v] for v in vs)
+
+    fm, pm, rm, em = mask(fixed), mask(predone), mask(resident), mask(final)
+    zero = ms[0] * 0
+
+    def solve(cap):
+        out = _astar(
+            lc, lm, cap, lp, fixed=fm, predone=pm, resident=rm, final=em,
+            max_states=max_states, counter=counter,
+        )  # fmt: skip
+        if out is None:
+            return None
+        v, ops, _ = out
+        res = {k for k in range(len(nodes)) if (fm | rm) >> k & 1}
+        used = sum((lm[k] for k in res), zero)
+        peak = used
+        gops = []
+        for op in ops:
+            if op.kind == COMPUTE:
+                used += lm[op.node]
+                peak = max(peak, used)
+            else:
+                used -= lm[op.node]
+            gops.append(Op(op.kind, nodes[op.node]))
+        return v, gops, peak
+
+    return _Intervals(solve)
+
+
+def solve_blocks(
+    cost: Sequence[float],
+    mem: Sequence[float],
+    preds: Sequence[Sequence[int]],
+    budget: float,
+    blocks: BlockChain,
+    *,
+    max_states: int = 1_000_000,
+) -> RematResult:
+    r"""Optimal block-nested schedule of a chain of blocks (module docstring, method 3).
+
+    Parameters
+    ----------
+    cost, mem, preds, budget
+        As in :func:`solve_remat`.
+    blocks
+        From :func:`make_blocks` or :func:`detect_blocks`.
+    max_states
+        State limit of each sub-search.
+
+    Returns
+    -------
+    RematResult
+        ``method == "block_dp"``, ``space == "block_nested"``; ``states`` counts the DP
+        subproblems plus the states expanded by all sub-searches.  Never below the
+        full-space optimum; the schedule is checked by :func:`validate_schedule`.
+    """
+    t0 = time.perf_counter()
+    _check(cost, mem, preds, budget)
+    ms, cap = _exact_memory(mem, budget)
+    c = [float(x) for x in cost]
+    zero = ms[0] * 0
+    K = blocks.n_blocks
+    x = [-1, *blocks.outputs]  # x[k], k = 0..K (x[0]: the network input, not a node)
+    d = [-1, *blocks.gradients, -1]  # d[k], k = 1..K+1
+    a = [ms[v] if v >= 0 else zero for v in x]
+    g = [ms[v] if v >= 0 else zero for v in d]
+    F = [(), *blocks.forward]
+    B = [(), *blocks.backward]
+    reads_x = [False] + [x[k] in {p for i in B[k] for p in preds[i]} for k in range(1, K + 1)]
+    counter = [0]
+
+    def some(*vs: int) -> list[int]:
+        return [v for v in vs if v >= 0]
+
+    adv = [None] + [
+        _sub_solver(c, ms, preds, {*some(x[k - 1]), *F[k]}, some(x[k - 1]), (), (),
+                    some(x[k - 1], x[k]), max_states, counter)
+        for k in range(1, K + 1)
+    ]  # fmt: skip
+    rev = {
+        (t, h): _sub_solver(
+            c,
+            ms,
+            preds,
+            {*some(x[t - 1], d[t + 1]), *F[t], *B[t]},
+            some(x[t - 1], d[t + 1]),
+            F[t] if t < K else (x[t],) if h else (),
+            (x[t],) if h else (),
+            some(x[t - 1], d[t]),
+            max_states,
+            counter,
+        )  # fmt: skip
+        for t in range(1, K + 1)
+        for h in ((0, 1) if reads_x[t] else (0,))
+    }
+    inf = math.inf
+    memo: dict[tuple, tuple[float, tuple]] = {}
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * K + 1000))
+
+    def seg(s: int, t: int, m, h: int) -> float:
+        key = (s, t, m, h)
+        hit = memo.get(key)
+        if hit is not None:
+            return hit[0]
+        if t == s + 1:
+            val = rev[(t, h)](m)[0]
+            memo[key] = (val, ())
+            return val
+        best_val, best_choice = inf, ()
+        held = g[t + 1] + (a[t] if h else zero)
+        adv_cost = 0.0
+        for j in range(s + 1, t):
+            cj = adv[j](m - held - (a[s] if j - 1 > s else zero))[0]
+            if cj == inf:
+                break  # x_j cannot be computed, so nothing beyond it
+            adv_cost += cj
+            right = seg(j, t, m - a[s], h)
+            if right == inf:
+                continue
+            for hp in (0, 1) if reads_x[j] else (0,):
+                val = adv_cost + right + seg(s, j, m, hp)
+                if val < best_val:
+                    best_val, best_choice = val, (j, hp)
+        memo[key] = (best_val, best_choice)
+        return best_val
+
+    total = seg(0, K, cap, 0)
+    if total == inf:
+        return RematResult(
+            "infeasible", "block_dp", "block_nested", inf, inf, -1, math.nan, (), _dt(t0),
+            len(memo) + counter[0],
+        )  # fmt: skip
+    ops: list[Op] = []
+
+    def emit(s: int, t: int, m, h: int) -> None:
+        if t == s + 1:
+            ops.extend(rev[(t, h)](m)[1])
+            return
+        j, hp = memo[(s, t, m, h)][1]
+        held = g[t + 1] + (a[t] if h else zero)
+        for k in range(s + 1, j + 1):
+            ops.extend(adv[k](m - held - (a[s] if k - 1 > s else zero))[1])
+            if k - 1 > s:
+                ops.append(Op(FREE, x[k - 1]))
+        emit(j, t, m - a[s], h)
+        if not hp:
+            ops.append(Op(FREE, x[j]))
+        emit(s, j, m, hp)
+
+    emit(0, K, cap, 0)
+    r = _result("block_dp", ops, cost, mem, preds, budget, t0, len(memo) + counter[0])
+    return RematResult(
+        r.status, r.method, "block_nested", r.objective, r.recompute_cost, r.recomputations,
+        r.peak_memory, r.schedule, r.seconds, r.states,
+    )  # fmt: skip
