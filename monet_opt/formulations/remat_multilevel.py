@@ -181,7 +181,15 @@ from fractions import Fraction
 from functools import reduce
 
 __all__ = [
+    "BlockChain",
     "ChainSpec",
+    "TrainingGraph",
+    "detect_blocks",
+    "from_problem",
+    "make_blocks",
+    "min_budget_blocks",
+    "single_level_schedule",
+    "solve_blocks",
     "Op",
     "RematResult",
     "ScheduleCheck",
@@ -1011,11 +1019,15 @@ def detect_blocks(
 
     Forward cuts: a forward node :math:`v` (in index order) ends a block when every
     forward edge from a node at or before :math:`v` to one after it leaves :math:`v`
-    (a single-tensor cut, an articulation value).  A backward node goes to the block
-    of ``hint[i]`` (a forward node index, e.g. the forward op it differentiates;
-    ``-1``: none), else to the block of its latest non-boundary forward input, else to
-    the lowest block of its backward inputs, else to block 1.  The result is checked
-    by :func:`make_blocks` (``ValueError`` if the graph is not a chain of blocks).
+    (a single-tensor cut, an articulation value).  A backward node (in index order)
+    goes to the block of its latest forward input that is not a boundary value; else,
+    if it reads two or more backward values all of one block (a gradient
+    accumulation), to that block; else to the block of ``hint[i]`` (a forward node
+    index, e.g. the forward op it differentiates; ``-1``: none) if that block is the
+    block of each of its backward inputs or the one below; else to the lowest block of
+    its backward inputs; else to the block of its boundary inputs; else to block 1.
+    The result is checked by :func:`make_blocks` (``ValueError`` if the graph is not a
+    chain of blocks).
     """
     n = len(preds)
     fwd = [i for i in range(n) if is_forward[i]]
@@ -1041,12 +1053,17 @@ def detect_blocks(
         h = hint[i] if hint is not None else -1
         inner = [blk[p] for p in preds[i] if is_forward[p] and p not in cuts]
         back = [bblk[p] for p in preds[i] if not is_forward[p]]
-        if h >= 0 and h in blk:
-            k = blk[h]
-        elif inner:
+        cut = [blk[p] for p in preds[i] if p in cuts]
+        if inner:
             k = max(inner)
+        elif len(back) > 1 and len(set(back)) == 1:
+            k = back[0]  # accumulates gradients of one block: stays with them
+        elif h >= 0 and h in blk and all(b - 1 <= blk[h] <= b for b in back):
+            k = blk[h]
         elif back:
             k = min(back)
+        elif cut:
+            k = max(cut)
         else:
             k = 0
         bblk[i] = k
@@ -1191,6 +1208,33 @@ def solve_blocks(
         for t in range(1, K + 1)
         for h in ((0, 1) if reads_x[t] else (0,))
     }
+    # recorded advance (Rotor's F_all): keep the values of F_k that B_k reads
+    S = [()] + [
+        tuple(sorted({p for i in B[k] for p in preds[i] if p in set(F[k])} - {x[k]}))
+        for k in range(1, K + 1)
+    ]
+    sS = [sum((ms[v] for v in S[k]), zero) for k in range(K + 1)]
+    rec = [None] + [
+        _sub_solver(c, ms, preds, {*some(x[k - 1]), *F[k]}, some(x[k - 1]), (), (),
+                    {*some(x[k - 1], x[k]), *S[k]}, max_states, counter)
+        for k in range(1, K + 1)
+    ]  # fmt: skip
+    rev_rec = {
+        (t, h): _sub_solver(
+            c,
+            ms,
+            preds,
+            {*some(x[t - 1], d[t + 1]), *F[t], *B[t]},
+            some(x[t - 1], d[t + 1]),
+            F[t],
+            (*S[t], x[t]) if h else S[t],
+            some(x[t - 1], d[t]),
+            max_states,
+            counter,
+        )  # fmt: skip
+        for t in range(1, K)
+        for h in ((0, 1) if reads_x[t] else (0,))
+    }
     inf = math.inf
     memo: dict[tuple, tuple[float, tuple]] = {}
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * K + 1000))
@@ -1218,7 +1262,16 @@ def solve_blocks(
             for hp in (0, 1) if reads_x[j] else (0,):
                 val = adv_cost + right + seg(s, j, m, hp)
                 if val < best_val:
-                    best_val, best_choice = val, (j, hp)
+                    best_val, best_choice = val, (j, hp, False)
+        k = s + 1  # recorded advance through block s + 1, then its reversal directly
+        if S[k]:
+            ck = rec[k](m - held)[0]
+            right = seg(k, t, m - a[s] - sS[k], h) if ck < inf else inf
+            if right < inf:
+                for hp in (0, 1) if reads_x[k] else (0,):
+                    val = ck + right + rev_rec[(k, hp)](m)[0]
+                    if val < best_val:
+                        best_val, best_choice = val, (k, hp, True)
         memo[key] = (best_val, best_choice)
         return best_val
 
@@ -1234,8 +1287,15 @@ def solve_blocks(
         if t == s + 1:
             ops.extend(rev[(t, h)](m)[1])
             return
-        j, hp = memo[(s, t, m, h)][1]
+        j, hp, recorded = memo[(s, t, m, h)][1]
         held = g[t + 1] + (a[t] if h else zero)
+        if recorded:
+            ops.extend(rec[j](m - held)[1])
+            emit(j, t, m - a[s] - sS[j], h)
+            if not hp:
+                ops.append(Op(FREE, x[j]))
+            ops.extend(rev_rec[(j, hp)](m)[1])
+            return
         for k in range(s + 1, j + 1):
             ops.extend(adv[k](m - held - (a[s] if k - 1 > s else zero))[1])
             if k - 1 > s:
@@ -1251,3 +1311,193 @@ def solve_blocks(
         r.status, r.method, "block_nested", r.objective, r.recompute_cost, r.recomputations,
         r.peak_memory, r.schedule, r.seconds, r.states,
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# training graphs of monet_opt.schedule.problem.Problem
+
+
+@dataclass(frozen=True)
+class TrainingGraph:
+    """Abstract data of a :class:`~monet_opt.schedule.problem.Problem` (:func:`from_problem`).
+
+    ``cost``, ``mem``, ``preds`` as taken by :func:`solve_remat`, over the forward and
+    backward computation nodes (indices ``nodes`` of the problem, kept in its order);
+    ``is_forward`` per node; ``hint`` per node: the local index of the forward node a
+    backward node derives from (``-1``: none), for :func:`detect_blocks`; ``names``.
+    """
+
+    cost: tuple[float, ...]
+    mem: tuple[float, ...]
+    preds: tuple[tuple[int, ...], ...]
+    is_forward: tuple[bool, ...]
+    hint: tuple[int, ...]
+    names: tuple[str, ...]
+    nodes: tuple[int, ...]
+
+    def blocks(self) -> BlockChain:
+        """:func:`detect_blocks` with the forward-op hints."""
+        return detect_blocks(self.preds, self.is_forward, self.hint)
+
+
+def from_problem(problem, allocation: Sequence[int]) -> TrainingGraph:
+    """The abstract data of a training graph under an allocation.
+
+    What is counted: every tensor with the role ``activation``, ``gradient`` (of an
+    activation) or ``loss``, written by a forward or backward computation node, from its
+    computation until it is freed (sizes in bits: the problem's edge bits, else the
+    graph's tensor bits).  Not counted: weights and optimizer state (they live in DRAM
+    and are streamed in, as in the rest of the package), weight gradients (written to
+    DRAM by the node producing them; their edges, e.g. the accumulation of a tied
+    embedding's gradient, are not data dependencies here), network inputs and labels
+    (not computed), and optimizer nodes (not part of the schedule: they run after the
+    backward pass on values in DRAM).  ``cost[i]`` is the latency of node ``i`` on its
+    core, ``problem.costs.latency[i, core index of allocation[i]]``, in cycles.
+    ``preds`` are the data edges among the kept nodes carrying counted tensors.
+    """
+    from monet_opt.models.ir import Phase, TensorRole
+
+    counted = {TensorRole.ACTIVATION, TensorRole.GRADIENT, TensorRole.LOSS}
+    tens = problem.graph.tensors
+    keep = [i for i, op in enumerate(problem.nodes) if op.phase != Phase.OPTIMIZER]
+    loc = {v: k for k, v in enumerate(keep)}
+    core_index = {cid: k for k, cid in enumerate(problem.core_ids)}
+    out_bits: dict[int, dict[str, float]] = {v: {} for v in keep}
+    preds: list[set[int]] = [set() for _ in keep]
+    for e in problem.edges:
+        t = tens.get(e.tensor)
+        if e.src not in loc or (t is not None and t.role not in counted):
+            continue
+        out_bits[e.src][e.tensor] = max(out_bits[e.src].get(e.tensor, 0.0), float(e.bits))
+        if e.dst in loc:
+            preds[loc[e.dst]].add(loc[e.src])
+    mem = []
+    for v in keep:
+        bits = dict(out_bits[v])
+        for name in problem.nodes[v].outputs:
+            t = tens.get(name)
+            if name not in bits and t is not None and t.role in counted:
+                bits[name] = float(t.numel * t.precision)
+        mem.append(sum(bits.values()))
+    by_name = {problem.nodes[v].name: k for k, v in enumerate(keep)}
+    hint = []
+    for v in keep:
+        op = problem.nodes[v]
+        h = by_name.get(op.forward_op or "", -1) if op.phase == Phase.BACKWARD else -1
+        hint.append(h if h >= 0 and problem.nodes[keep[h]].phase == Phase.FORWARD else -1)
+    cost = [
+        float(problem.costs.latency[v, core_index.get(allocation[v], allocation[v])]) for v in keep
+    ]
+    return TrainingGraph(
+        tuple(cost),
+        tuple(mem),
+        tuple(tuple(sorted(p)) for p in preds),
+        tuple(problem.nodes[v].phase == Phase.FORWARD for v in keep),
+        tuple(hint),
+        tuple(problem.nodes[v].name for v in keep),
+        tuple(keep),
+    )
+
+
+def single_level_schedule(
+    preds: Sequence[Sequence[int]], is_forward: Sequence[bool], kept: Sequence[int] | set[int]
+) -> list[Op]:
+    """MONET's single-level schedule of a keep set, as operations of this module.
+
+    The semantics of :mod:`monet_opt.schedule.realize`: the forward pass runs once in
+    index order; a forward value read by the backward pass is *kept* (resident from its
+    computation to its last backward reader) if in ``kept``, else freed after its last
+    forward reader and recomputed just before its first backward reader from the kept
+    values and the network input, by its own copies of the non-kept forward values it
+    depends on (:math:`R_K(a)`), then held until its last backward reader.  Every other
+    value is freed right after its last reader.  Replay it with
+    :func:`validate_schedule` to get its cost and its peak under this module's
+    accounting (every resident value counts).
+    """
+    n = len(preds)
+    kept = set(kept)
+    users: list[list[int]] = [[] for _ in range(n)]
+    for k, ps in enumerate(preds):
+        for p in ps:
+            users[p].append(k)
+    last = [max(u) if u else -1 for u in users]
+    last_fwd = [max((u for u in users[i] if is_forward[u]), default=-1) for i in range(n)]
+    bwd_read = [is_forward[i] and any(not is_forward[u] for u in users[i]) for i in range(n)]
+    ops: list[Op] = []
+    res: set[int] = set()
+
+    def free_dead(pos: int) -> None:
+        for j in sorted(res):
+            if last[j] <= pos:
+                ops.append(Op(FREE, j))
+                res.discard(j)
+
+    fwd = [i for i in range(n) if is_forward[i]]
+    end_fwd = max(fwd) if fwd else -1
+    for i in fwd:
+        ops.append(Op(COMPUTE, i))
+        res.add(i)
+        for j in sorted(res):
+            if last[j] <= i or (bwd_read[j] and j not in kept and last_fwd[j] <= i and j != i):
+                ops.append(Op(FREE, j))
+                res.discard(j)
+    for j in sorted(res):
+        if bwd_read[j] and j not in kept or last[j] <= end_fwd:
+            ops.append(Op(FREE, j))
+            res.discard(j)
+    for i in range(n):
+        if is_forward[i]:
+            continue
+        for a in preds[i]:
+            if a in res:
+                continue
+            chain: set[int] = set()  # R_K(a): a and its non-kept forward ancestors
+            todo = [a]
+            while todo:
+                v = todo.pop()
+                if v in chain:
+                    continue
+                chain.add(v)
+                todo += [p for p in preds[v] if p not in kept and p not in res]
+            order = sorted(chain)
+            for pos, v in enumerate(order):
+                ops.append(Op(COMPUTE, v))
+                res.add(v)
+                for w in order[:pos]:  # free copies no later copy reads
+                    if w in res and w != a and not any(w in preds[u] for u in order[pos + 1 :]):
+                        ops.append(Op(FREE, w))
+                        res.discard(w)
+        ops.append(Op(COMPUTE, i))
+        res.add(i)
+        free_dead(i)
+    return ops
+
+
+def min_budget_blocks(
+    cost: Sequence[float],
+    mem: Sequence[float],
+    preds: Sequence[Sequence[int]],
+    blocks: BlockChain,
+    *,
+    max_states: int = 1_000_000,
+) -> float:
+    """Smallest budget at which :func:`solve_blocks` finds a schedule (exact).
+
+    Bisection over the integer multiples of the gcd of the sizes (every peak is one),
+    between the largest single step (a node, its inputs and its output) and the sum of
+    all sizes.  Feasibility is monotone in the budget.
+    """
+    ms, _ = _exact_memory(mem, float(sum(mem)))
+    if not all(isinstance(v, int) for v in ms):
+        raise ValueError("min_budget_blocks needs integral sizes")
+    unit = reduce(math.gcd, (int(v) for v in mem if v), 0) or 1
+    lo = max(ms[i] + sum(ms[p] for p in preds[i]) for i in range(len(ms))) - 1
+    hi = sum(ms)  # feasible: nothing is ever freed
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        r = solve_blocks(cost, mem, preds, float(mid * unit), blocks, max_states=max_states)
+        if r.status == "optimal":
+            hi = mid
+        else:
+            lo = mid
+    return float(hi * unit)
