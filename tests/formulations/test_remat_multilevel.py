@@ -20,7 +20,11 @@ from monet_opt.formulations.remat_multilevel import (
     Op,
     RematResult,
     chain_spec,
+    from_problem,
+    make_blocks,
     revolve_chain,
+    single_level_schedule,
+    solve_blocks,
     solve_chain,
     solve_remat,
     solve_search,
@@ -340,3 +344,161 @@ def test_fractional_sizes_and_bad_input() -> None:
         solve_remat([1.0, 1.0], [1.0, 1.0], [[1], []], 2.0)
     with pytest.raises(ValueError, match="unknown method"):
         solve_remat(cost, mem, preds, 9.0, method="milp")
+
+
+# ---------------------------------------------------------------------------------------
+# chain of blocks (solve_blocks) and Problem training graphs
+
+
+def block_graph(rng: random.Random, n_blocks: int) -> tuple[Graph, list, list]:
+    """Random residual blocks: forward u = op(x), [v = op(u)], x' = add(u|v, x); backward
+    with ReLU-like reads, a weight-gradient sink and a gradient accumulation."""
+    cost: list[float] = []
+    mem: list[float] = []
+    preds: list[list[int]] = []
+
+    def node(ps: list[int]) -> int:
+        cost.append(float(rng.randint(1, 5)))
+        mem.append(float(rng.randint(1, 3)))
+        preds.append(sorted(set(ps)))
+        return len(cost) - 1
+
+    fwd, bwd, xs, inner = [], [], [-1], []
+    for _ in range(n_blocks):
+        x = xs[-1]
+        f = [node([x] if x >= 0 else [])]
+        if rng.random() < 0.5:
+            f.append(node([f[-1]]))
+        skip = x >= 0 and rng.random() < 0.7
+        f.append(node([f[-1], x] if skip else [f[-1]]))
+        fwd.append(f)
+        xs.append(f[-1])
+        inner.append(skip)
+    grad = -1
+    for k in range(n_blocks - 1, -1, -1):
+        f, x = fwd[k], xs[k]
+        b = []
+        g = node([p for p in (grad, f[-1]) if p >= 0])  # reads its output (ReLU-like)
+        b.append(g)
+        for v in reversed(f[:-1]):
+            if rng.random() < 0.5:
+                b.append(node([g, v]))  # weight gradient: a sink reading an activation
+            g = node([g, v] if rng.random() < 0.5 else [g])
+            b.append(g)
+        if x >= 0:
+            b.append(node([g, x]))  # weight gradient of the first op
+        if inner[k]:
+            g = node([g, b[0]])  # accumulate the skip gradient
+            b.append(g)
+        bwd.append(b)
+        grad = g
+    return (cost, mem, preds), fwd, bwd[::-1]
+
+
+@pytest.mark.parametrize("steps", [3, 5, 7])
+def test_blocks_of_single_layers_equal_chain_dp(steps: int) -> None:
+    cost, mem, preds = revolve_chain(steps)
+    fi, bi = (lambda i: i - 1), (lambda i: 2 * steps + 1 - i)
+    fwd = [[fi(k)] for k in range(1, steps + 1)]
+    bwd = [[bi(k)] for k in range(1, steps + 1)]
+    bwd[-1].append(bi(steps + 1))
+    bc = make_blocks(preds, fwd, bwd)
+    for s in range(1, steps + 1):
+        r = checked(solve_blocks(cost, mem, preds, s + 2, bc), (cost, mem, preds), s + 2)
+        assert r.space == "block_nested"
+        assert r.objective == solve_chain(cost, mem, preds, s + 2).objective
+        assert r.objective == revolve_steps(steps, s) + 1
+
+
+def test_blocks_never_below_full_search_and_often_equal() -> None:
+    rng = random.Random(7)
+    equal = total = 0
+    for _ in range(12):
+        g, fwd, bwd = block_graph(rng, rng.choice([2, 3]))
+        cost, mem, preds = g
+        bc = make_blocks(preds, fwd, bwd)
+        for b in budgets_for(mem, preds)[::2]:
+            full = checked(solve_search(cost, mem, preds, b), g, b)
+            blk = checked(solve_blocks(cost, mem, preds, b, bc), g, b)
+            if full.status == "infeasible":
+                assert blk.status == "infeasible"
+                continue
+            assert blk.objective >= full.objective - 1e-9
+            total += 1
+            equal += blk.objective == full.objective
+            if blk.status == "optimal" and full.recomputations == 0:
+                # store-all budgets: a recorded advance per block reaches zero recompute
+                assert blk.objective == pytest.approx(full.objective) or b < sum(mem)
+    assert total and equal / total > 0.5
+
+
+def test_blocks_equal_full_search_when_the_full_optimum_is_block_nested() -> None:
+    """On a chain of single-op blocks whose sizes are uniform the full optimum is
+    nested (chain DP tests), so the block DP must reach it."""
+    rng = random.Random(3)
+    for _ in range(10):
+        cost, mem, preds = random_chain(rng, uniform=True)
+        spec = chain_spec(preds)
+        assert spec is not None
+        if spec.n_forward < spec.steps:
+            continue
+        fwd = [[spec.forward_index(k)] for k in range(1, spec.n_forward + 1)]
+        bwd = [[spec.backward_index(k)] for k in range(1, spec.steps + 1)]
+        bc = make_blocks(preds, fwd, bwd)
+        for b in budgets_for(mem, preds):
+            full = solve_search(cost, mem, preds, b)
+            blk = checked(solve_blocks(cost, mem, preds, b, bc), (cost, mem, preds), b)
+            assert blk.objective == full.objective
+
+
+def test_make_blocks_rejects_bad_partitions() -> None:
+    (cost, mem, preds), fwd, bwd = block_graph(random.Random(1), 3)
+    with pytest.raises(ValueError):
+        make_blocks(preds, fwd, bwd[::-1])
+    with pytest.raises(ValueError):
+        make_blocks(preds, [fwd[0] + fwd[1], fwd[2]], [bwd[0], bwd[1] + bwd[2]][:1] + [[]])
+
+
+@pytest.fixture(scope="module")
+def resnet_graph():
+    from monet_opt.api import load
+    from monet_opt.heuristics.allocation import greedy_decision
+
+    p = load("examples/resnet18_cifar_edge.yaml").problem
+    return p, from_problem(p, greedy_decision(p).allocation)
+
+
+def test_from_problem_resnet18(resnet_graph) -> None:
+    from monet_opt.models.ir import Phase
+
+    p, tg = resnet_graph
+    n_train = sum(op.phase != Phase.OPTIMIZER for op in p.nodes)
+    assert len(tg.cost) == n_train == 107
+    assert all(c > 0 for c in tg.cost)
+    # forward activations and gradients counted, weight gradients not read
+    i = tg.names.index("layer1.0.conv1")
+    assert tg.mem[i] == 4194304.0 and tg.preds[i] == (tg.names.index("conv1"),)
+    bc = tg.blocks()
+    assert bc.n_blocks == 20
+    big = float(sum(tg.mem))
+    r = checked(solve_blocks(tg.cost, tg.mem, tg.preds, big, bc), (tg.cost, tg.mem, tg.preds), big)
+    assert r.recompute_cost == 0.0
+    tight = 2.5 * 8 * 2**20
+    r = solve_blocks(tg.cost, tg.mem, tg.preds, tight, bc)
+    checked(r, (tg.cost, tg.mem, tg.preds), tight)
+    assert r.status == "optimal" and r.recompute_cost > 0
+    assert solve_blocks(tg.cost, tg.mem, tg.preds, tight - 8 * 2**20 / 64, bc).status == (
+        "infeasible"
+    )
+
+
+def test_single_level_schedule_is_valid_and_matches_monet_costs(resnet_graph) -> None:
+    _, tg = resnet_graph
+    g = (tg.cost, tg.mem, tg.preds)
+    big = float(sum(tg.mem))
+    fwd = [i for i in range(len(tg.cost)) if tg.is_forward[i]]
+    store_all = validate_schedule(single_level_schedule(tg.preds, tg.is_forward, fwd), *g, big)
+    assert store_all.objective == pytest.approx(sum(tg.cost))
+    none = validate_schedule(single_level_schedule(tg.preds, tg.is_forward, ()), *g, big)
+    assert none.objective > store_all.objective
+    assert none.peak_memory < store_all.peak_memory
