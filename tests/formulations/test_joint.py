@@ -188,3 +188,24 @@ def test_joint_keep_dram_recompute_under_capacity(seed, fusion) -> None:
         assert m.memory_overflow == 0
         assert m.latency <= w.latency * (1 + 1e-9)
     assert res.extra["parts"]["placement"].formulation == "remat_placement"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_joint_never_worse_than_a_ga_answer_it_is_given(seed) -> None:
+    """Issue 12: warm-started from the best answer of the joint GA, the joint solve ends
+    at or below it, whatever its time limit, under capacities and the budget."""
+    from monet_opt.ga.engine import run_search
+    from monet_opt.ga.spaces import JointSpace
+
+    p = _capacity_instance(seed, kib=[2.0, 4.0, 16.0][seed])
+    budget = 0.7 * store_all_footprint(p)
+    ga = run_search(JointSpace(p, max_stack=4), ("latency",), seed=seed, max_evals=300,
+                    budget_bits=budget)  # fmt: skip
+    if not ga.feasible:
+        pytest.skip("no feasible GA answer on this instance")
+    for limit in (0.001, 5.0):
+        r = solve_joint(p, None, "latency", SolverOptions(time_limit=limit), ga.decision,
+                        fusion="optimal", checkpointing="optimal", budget_bits=budget,
+                        max_stack=4)  # fmt: skip
+        assert r.simulated <= ga.best * (1 + 1e-9)
+        assert r.bound <= r.simulated * (1 + 1e-9)
