@@ -172,6 +172,7 @@ References
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import sys
 import time
@@ -1014,12 +1015,17 @@ def detect_blocks(
     preds: Sequence[Sequence[int]],
     is_forward: Sequence[bool],
     hint: Sequence[int] | None = None,
+    *,
+    merge: bool = True,
 ) -> BlockChain:
-    """Cut a training graph into the finest chain of blocks.
+    """Cut a training graph into a chain of blocks.
 
     Forward cuts: a forward node :math:`v` (in index order) ends a block when every
     forward edge from a node at or before :math:`v` to one after it leaves :math:`v`
-    (a single-tensor cut, an articulation value).  A backward node (in index order)
+    (a single-tensor cut, an articulation value).  With ``merge``, a block whose output
+    no backward node reads is merged with the next one (holding such a boundary value
+    as a stored left end costs memory and saves nothing; ResNet's add before the
+    block's final ReLU); else the blocks are the finest.  A backward node (in index order)
     goes to the block of its latest forward input that is not a boundary value; else,
     if it reads two or more backward values all of one block (a gradient
     accumulation), to that block; else to the block of ``hint[i]`` (a forward node
@@ -1044,6 +1050,16 @@ def detect_blocks(
             cuts.add(v)
             blocks.append([])
         far = max(far, reach.get(v, -1))
+    if merge:  # a boundary no backward node reads costs memory and buys nothing
+        bread = {p for i in range(n) if not is_forward[i] for p in preds[i]}
+        merged: list[list[int]] = []
+        for b in blocks:
+            if merged and merged[-1][-1] in cuts and merged[-1][-1] not in bread:
+                cuts.discard(merged[-1][-1])
+                merged[-1] += b
+            else:
+                merged.append(b)
+        blocks = merged
     blk = {v: k for k, b in enumerate(blocks) for v in b}
     bwd: list[list[int]] = [[] for _ in blocks]
     bblk: dict[int, int] = {}
@@ -1149,6 +1165,7 @@ def solve_blocks(
     budget: float,
     blocks: BlockChain,
     *,
+    record: str = "subsets",
     max_states: int = 1_000_000,
 ) -> RematResult:
     r"""Optimal block-nested schedule of a chain of blocks (module docstring, method 3).
@@ -1159,6 +1176,11 @@ def solve_blocks(
         As in :func:`solve_remat`.
     blocks
         From :func:`make_blocks` or :func:`detect_blocks`.
+    record
+        Which recorded advances the DP may use: ``"subsets"`` (keep any nonempty subset
+        of the block's values its backward reads: :math:`2^{|S_k|} - 1` options per
+        block), ``"all"`` (keep all of them, Rotor's :math:`F_{all}`) or ``"none"``
+        (boundary values only, Revolve's space).  The space solved grows with it.
     max_states
         State limit of each sub-search.
 
@@ -1171,6 +1193,8 @@ def solve_blocks(
     """
     t0 = time.perf_counter()
     _check(cost, mem, preds, budget)
+    if record not in ("subsets", "all", "none"):
+        raise ValueError(f"unknown record option {record!r}")
     ms, cap = _exact_memory(mem, budget)
     c = [float(x) for x in cost]
     zero = ms[0] * 0
@@ -1208,32 +1232,43 @@ def solve_blocks(
         for t in range(1, K + 1)
         for h in ((0, 1) if reads_x[t] else (0,))
     }
-    # recorded advance (Rotor's F_all): keep the values of F_k that B_k reads
+    # recorded advances (Rotor's F_all, generalized): keep a subset T of the values of F_k
+    # that B_k reads (all nonempty subsets if record == "subsets", else T = S_k)
     S = [()] + [
         tuple(sorted({p for i in B[k] for p in preds[i] if p in set(F[k])} - {x[k]}))
         for k in range(1, K + 1)
     ]
-    sS = [sum((ms[v] for v in S[k]), zero) for k in range(K + 1)]
-    rec = [None] + [
-        _sub_solver(c, ms, preds, {*some(x[k - 1]), *F[k]}, some(x[k - 1]), (), (),
-                    {*some(x[k - 1], x[k]), *S[k]}, max_states, counter)
+    subsets: list[list[tuple[int, ...]]] = [[]]
+    for k in range(1, K + 1):
+        if record == "subsets":
+            subsets.append(
+                [T for r in range(1, len(S[k]) + 1) for T in itertools.combinations(S[k], r)]
+            )
+        else:
+            subsets.append([S[k]] if S[k] and record == "all" else [])
+    size = {T: sum((ms[v] for v in T), zero) for k in range(K + 1) for T in subsets[k]}
+    rec = {
+        (k, T): _sub_solver(c, ms, preds, {*some(x[k - 1]), *F[k]}, some(x[k - 1]), (), (),
+                            {*some(x[k - 1], x[k]), *T}, max_states, counter)
         for k in range(1, K + 1)
-    ]  # fmt: skip
+        for T in subsets[k]
+    }  # fmt: skip
     rev_rec = {
-        (t, h): _sub_solver(
+        (t, h, T): _sub_solver(
             c,
             ms,
             preds,
             {*some(x[t - 1], d[t + 1]), *F[t], *B[t]},
             some(x[t - 1], d[t + 1]),
             F[t],
-            (*S[t], x[t]) if h else S[t],
+            (*T, x[t]) if h else T,
             some(x[t - 1], d[t]),
             max_states,
             counter,
         )  # fmt: skip
         for t in range(1, K)
         for h in ((0, 1) if reads_x[t] else (0,))
+        for T in subsets[t]
     }
     inf = math.inf
     memo: dict[tuple, tuple[float, tuple]] = {}
@@ -1262,16 +1297,16 @@ def solve_blocks(
             for hp in (0, 1) if reads_x[j] else (0,):
                 val = adv_cost + right + seg(s, j, m, hp)
                 if val < best_val:
-                    best_val, best_choice = val, (j, hp, False)
+                    best_val, best_choice = val, (j, hp, ())
         k = s + 1  # recorded advance through block s + 1, then its reversal directly
-        if S[k]:
-            ck = rec[k](m - held)[0]
-            right = seg(k, t, m - a[s] - sS[k], h) if ck < inf else inf
+        for T in subsets[k]:
+            ck = rec[(k, T)](m - held)[0]
+            right = seg(k, t, m - a[s] - size[T], h) if ck < inf else inf
             if right < inf:
                 for hp in (0, 1) if reads_x[k] else (0,):
-                    val = ck + right + rev_rec[(k, hp)](m)[0]
+                    val = ck + right + rev_rec[(k, hp, T)](m)[0]
                     if val < best_val:
-                        best_val, best_choice = val, (k, hp, True)
+                        best_val, best_choice = val, (k, hp, T)
         memo[key] = (best_val, best_choice)
         return best_val
 
@@ -1290,11 +1325,11 @@ def solve_blocks(
         j, hp, recorded = memo[(s, t, m, h)][1]
         held = g[t + 1] + (a[t] if h else zero)
         if recorded:
-            ops.extend(rec[j](m - held)[1])
-            emit(j, t, m - a[s] - sS[j], h)
+            ops.extend(rec[(j, recorded)](m - held)[1])
+            emit(j, t, m - a[s] - size[recorded], h)
             if not hp:
                 ops.append(Op(FREE, x[j]))
-            ops.extend(rev_rec[(j, hp)](m)[1])
+            ops.extend(rev_rec[(j, hp, recorded)](m)[1])
             return
         for k in range(s + 1, j + 1):
             ops.extend(adv[k](m - held - (a[s] if k - 1 > s else zero))[1])
@@ -1479,6 +1514,7 @@ def min_budget_blocks(
     preds: Sequence[Sequence[int]],
     blocks: BlockChain,
     *,
+    record: str = "subsets",
     max_states: int = 1_000_000,
 ) -> float:
     """Smallest budget at which :func:`solve_blocks` finds a schedule (exact).
@@ -1495,7 +1531,9 @@ def min_budget_blocks(
     hi = sum(ms)  # feasible: nothing is ever freed
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        r = solve_blocks(cost, mem, preds, float(mid * unit), blocks, max_states=max_states)
+        r = solve_blocks(
+            cost, mem, preds, float(mid * unit), blocks, record=record, max_states=max_states
+        )
         if r.status == "optimal":
             hi = mid
         else:

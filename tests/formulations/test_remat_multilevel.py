@@ -451,6 +451,21 @@ def test_blocks_equal_full_search_when_the_full_optimum_is_block_nested() -> Non
             assert blk.objective == full.objective
 
 
+def test_block_dp_record_options_nest() -> None:
+    """More recorded advances, larger space: subsets <= all <= none."""
+    rng = random.Random(11)
+    for _ in range(6):
+        g, fwd, bwd = block_graph(rng, 3)
+        cost, mem, preds = g
+        bc = make_blocks(preds, fwd, bwd)
+        for b in budgets_for(mem, preds)[::2]:
+            v = [
+                checked(solve_blocks(cost, mem, preds, b, bc, record=r), g, b).objective
+                for r in ("subsets", "all", "none")
+            ]
+            assert v[0] <= v[1] <= v[2]
+
+
 def test_make_blocks_rejects_bad_partitions() -> None:
     (cost, mem, preds), fwd, bwd = block_graph(random.Random(1), 3)
     with pytest.raises(ValueError):
@@ -479,7 +494,11 @@ def test_from_problem_resnet18(resnet_graph) -> None:
     i = tg.names.index("layer1.0.conv1")
     assert tg.mem[i] == 4194304.0 and tg.preds[i] == (tg.names.index("conv1"),)
     bc = tg.blocks()
-    assert bc.n_blocks == 20
+    # stem, 8 basic blocks ending at their last ReLU, avgpool, fc, loss
+    assert bc.n_blocks == 12
+    assert [tg.names[x] for x in bc.outputs[1:9]] == [
+        f"layer{i}.{j}.relu_1" for i in range(1, 5) for j in range(2)
+    ]
     big = float(sum(tg.mem))
     r = checked(solve_blocks(tg.cost, tg.mem, tg.preds, big, bc), (tg.cost, tg.mem, tg.preds), big)
     assert r.recompute_cost == 0.0
