@@ -19,6 +19,19 @@ the repository root.  Prints two tables.
 2. The recompute work of single-level and multi-level checkpointing on the homogeneous
    chains (extra forward steps over one forward pass, budget of ``s`` activations for
    the single-level model), L up to 60.
+3. With ``--models resnet18,gpt2`` (only these tables run): real training graphs
+   (``examples/resnet18_cifar_edge.yaml``, ``examples/gpt2_mini_datacenter.yaml``,
+   greedy allocation), abstract data from
+   :func:`~monet_opt.formulations.remat_multilevel.from_problem`, one accounting for
+   both models: every resident activation and gradient counts (module docstring).
+   Multi-level: the block DP (:func:`solve_blocks`, exact over block-nested
+   schedules) and its minimum feasible budget.  Single level: MONET keep sets realized
+   as schedules (:func:`single_level_schedule`) and replayed; the keep sets tried are
+   the empty one, the full one and the optimal keep sets of
+   :func:`~monet_opt.formulations.checkpointing.checkpoint_front` at 24 footprint
+   budgets (optimal for MONET's footprint, not for this accounting: the single-level
+   column is an upper bound here).  Also MONET's own minimum footprint
+   (:func:`~monet_opt.formulations.checkpointing.min_feasible_budget`).
 """
 
 from __future__ import annotations
@@ -35,9 +48,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monet_opt.formulations.checkmate import solve_checkmate  # noqa: E402
-from monet_opt.formulations.checkpointing import revolve_steps, solve_checkpointing  # noqa: E402
+from monet_opt.formulations.checkpointing import (  # noqa: E402
+    checkpoint_front,
+    min_feasible_budget,
+    revolve_steps,
+    solve_checkpointing,
+    store_all_footprint,
+)
 from monet_opt.formulations.remat_multilevel import (  # noqa: E402
+    from_problem,
+    min_budget_blocks,
     revolve_chain,
+    single_level_schedule,
+    solve_blocks,
     solve_remat,
     validate_schedule,
 )
@@ -116,12 +139,94 @@ def gap_table(console: Console, quick: bool) -> None:
     console.print(t)
 
 
+MODELS = {
+    "resnet18": ("ResNet-18 CIFAR training", "examples/resnet18_cifar_edge.yaml"),
+    "gpt2": ("GPT-2-style mini LM training", "examples/gpt2_mini_datacenter.yaml"),
+}
+
+
+def single_level_points(problem, tg, alloc) -> list[tuple[float, float]]:
+    """(peak bits, recompute cycles) of single-level schedules, under one accounting."""
+    from monet_opt.schedule.types import Decision
+
+    prod = {}
+    for e in problem.edges:
+        prod[e.tensor] = e.src
+    loc = {v: k for k, v in enumerate(tg.nodes)}
+    lo, hi = min_feasible_budget(problem), store_all_footprint(problem)
+    front = checkpoint_front(
+        problem, [lo + (hi - lo) * k / 23 for k in range(24)], fixed=Decision(tuple(alloc))
+    )
+    keeps = [set(), {i for i in range(len(tg.cost)) if tg.is_forward[i]}]
+    for r in front:
+        if r.status != "infeasible":
+            keeps.append({loc[prod[a]] for a in r.extra["kept"]})
+    big = float(sum(tg.mem))
+    out = []
+    for kept in keeps:
+        ops = single_level_schedule(tg.preds, tg.is_forward, kept)
+        chk = validate_schedule(ops, tg.cost, tg.mem, tg.preds, big)
+        out.append((chk.peak_memory, chk.objective - sum(tg.cost)))
+    return out
+
+
+def models_table(console: Console, names: list[str]) -> None:
+    from monet_opt.api import load
+    from monet_opt.heuristics.allocation import greedy_decision
+    from monet_opt.units import MIB_BITS
+
+    for name in names:
+        title, path = MODELS[name]
+        problem = load(str(ROOT / path)).problem
+        alloc = greedy_decision(problem).allocation
+        tg = from_problem(problem, alloc)
+        bc = tg.blocks()
+        w = time.perf_counter()
+        mb = min_budget_blocks(tg.cost, tg.mem, tg.preds, bc)
+        mb_s = time.perf_counter() - w
+        pts = single_level_points(problem, tg, alloc)
+        sl_min = min(p for p, _ in pts)
+        store = max(p for p, _ in pts)
+        largest = max(len(f) + len(b) for f, b in zip(bc.forward, bc.backward, strict=True))
+        console.print(
+            f"[bold]{title}[/]: {len(tg.cost)} nodes, {bc.n_blocks} blocks (largest "
+            f"{largest} nodes), "
+            f"one pass {sum(tg.cost):,.0f} cycles; MONET footprint min "
+            f"{min_feasible_budget(problem) / MIB_BITS:g} MiB (store-all "
+            f"{store_all_footprint(problem) / MIB_BITS:g}); all values counted: min feasible "
+            f"budget single-level {sl_min / MIB_BITS:g} MiB, multi-level {mb / MIB_BITS:g} MiB "
+            f"({mb_s:.1f} s), store-all {store / MIB_BITS:g} MiB"
+        )
+        t = Table(title=f"{title}: recompute cycles at equal budgets (all values counted)")
+        for c in ("budget MiB", "single-level", "multi-level", "ratio", "multi s", "states"):
+            t.add_column(c)
+        budgets = sorted({mb, sl_min, *(mb + (store - mb) * f for f in (0.25, 0.5, 0.75)), store})
+        for b in budgets:
+            single = min((r for p, r in pts if p <= b), default=float("inf"))
+            w = time.perf_counter()
+            r = solve_blocks(tg.cost, tg.mem, tg.preds, b, bc)
+            sec = time.perf_counter() - w
+            multi = r.recompute_cost
+            ratio = "" if single == float("inf") or not multi else f"{single / multi:.2f}"
+            if single != float("inf") and multi == 0:
+                ratio = "–" if single == 0 else "∞"
+            t.add_row(f"{b / MIB_BITS:.4g}", fmt(single), fmt(multi), ratio, f"{sec:.2f}",
+                      str(r.states))  # fmt: skip
+        console.print(t)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller instances")
     ap.add_argument("--checkmate-time-limit", type=float, default=600.0)
+    ap.add_argument(
+        "--models", default="", help="comma-separated: resnet18,gpt2 (only these tables)"
+    )
     args = ap.parse_args()
     console = Console(width=200)
+    if args.models:
+        models_table(console, [m.strip() for m in args.models.split(",") if m.strip()])
+        return
     gap_table(console, args.quick)
     speed_table(console, args.quick, args.checkmate_time_limit)
 
