@@ -190,9 +190,10 @@ schedule is arbitrary (full multi-level space, the A*), so the result is never a
 the nested chain DP (singleton blocks give exactly it: Revolve's :math:`T(l, s)`, tested)
 and never below the full optimum of :func:`solve_search` (it is a schedule, checked by
 :func:`validate_schedule`).  It is above the full optimum when the best schedule keeps
-a block's inner value across another block's operation without storing the boundary
-between them (single-level keep sets can do that, see the documentation's measured
-table), or drops a stored boundary early to make room for a larger gradient (the
+a block's inner value across other blocks' operations while the block's input
+boundary is dropped and recomputed later (a recorded value needs its block's input
+stored; single-level keep sets can do that, see the documentation's measured table),
+or drops a stored boundary early to make room for a larger gradient (the
 heterogeneous-size case of method 1).  Cost: the DP has :math:`O(K^2)` segments per
 distinct memory value; each block's sub-searches are exponential in the block's size
 only (14 nodes per ResNet-18 basic block, 22 for the GPT-2 mini attention block).
