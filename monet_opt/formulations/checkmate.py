@@ -107,7 +107,13 @@ import numpy as np
 
 from monet_opt.formulations._builder import ModelBuilder, solve_model
 
-__all__ = ["CheckmateModel", "CheckmateResult", "build_checkmate", "solve_checkmate"]
+__all__ = [
+    "CheckmateModel",
+    "CheckmateResult",
+    "build_checkmate",
+    "check_remat_data",
+    "solve_checkmate",
+]
 
 FREE_FORMS = ("paper", "product")
 
@@ -178,9 +184,12 @@ def _memory_scale(mem: Sequence[float], budget: float) -> float:
     return top if top > 0 else 1.0
 
 
-def _check(
+def check_remat_data(
     cost: Sequence[float], mem: Sequence[float], preds: Sequence[Sequence[int]], budget: float
 ) -> None:
+    """Check rematerialization data (nodes in topological order): equal lengths, at least
+    one node, predecessors earlier and unique, non-negative costs and sizes, a finite
+    budget.  Raises :class:`ValueError` naming what is wrong."""
     n = len(cost)
     if len(mem) != n or len(preds) != n:
         raise ValueError("cost, mem and preds must have the same length")
@@ -223,7 +232,7 @@ def build_checkmate(
     -------
     CheckmateModel
     """
-    _check(cost, mem, preds, budget)
+    check_remat_data(cost, mem, preds, budget)
     if free_form not in FREE_FORMS:
         raise ValueError(f"free_form must be one of {FREE_FORMS}, got {free_form!r}")
     n = len(cost)

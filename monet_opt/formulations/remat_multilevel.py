@@ -241,6 +241,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import reduce
 
+from monet_opt.formulations.checkmate import check_remat_data
+
 __all__ = [
     "BlockChain",
     "ChainSpec",
@@ -353,26 +355,6 @@ class ChainSpec:
         return self.n_forward + self.steps - i
 
 
-def _check(
-    cost: Sequence[float], mem: Sequence[float], preds: Sequence[Sequence[int]], budget: float
-) -> None:
-    n = len(cost)
-    if len(mem) != n or len(preds) != n:
-        raise ValueError("cost, mem and preds must have the same length")
-    if n == 0:
-        raise ValueError("empty graph")
-    for k, ps in enumerate(preds):
-        for i in ps:
-            if not 0 <= i < k:
-                raise ValueError(f"preds[{k}] contains {i}; predecessors must be < {k}")
-        if len(set(ps)) != len(ps):
-            raise ValueError(f"preds[{k}] has duplicates")
-    if any(m < 0 for m in mem) or any(c < 0 for c in cost):
-        raise ValueError("costs and memory sizes must be non-negative")
-    if not math.isfinite(budget):
-        raise ValueError("budget must be finite")
-
-
 def _exact_memory(mem: Sequence[float], budget: float) -> tuple[list, object]:
     """Memory values as ints (integral data, divided by their gcd) or Fractions (exact)."""
     vals = [*mem, budget]
@@ -414,7 +396,7 @@ def validate_schedule(
     ValueError
         On the first violated condition.
     """
-    _check(cost, mem, preds, budget)
+    check_remat_data(cost, mem, preds, budget)
     n = len(cost)
     m, cap = _exact_memory(mem, budget)
     scale = float(budget) / float(cap) if cap else 1.0
@@ -554,7 +536,7 @@ def solve_chain(
         If the graph is not a chain instance.
     """
     t0 = time.perf_counter()
-    _check(cost, mem, preds, budget)
+    check_remat_data(cost, mem, preds, budget)
     spec = spec or chain_spec(preds)
     if spec is None:
         raise ValueError("not a chain instance (see chain_spec)")
@@ -702,7 +684,7 @@ def solve_search(
         If the state budget ``max_states`` is exhausted.
     """
     t0 = time.perf_counter()
-    _check(cost, mem, preds, budget)
+    check_remat_data(cost, mem, preds, budget)
     ms, cap = _exact_memory(mem, budget)
     out = _astar([float(x) for x in cost], ms, cap, preds, max_states=max_states)
     if out is None:
@@ -1252,7 +1234,7 @@ def solve_blocks(
         full-space optimum; the schedule is checked by :func:`validate_schedule`.
     """
     t0 = time.perf_counter()
-    _check(cost, mem, preds, budget)
+    check_remat_data(cost, mem, preds, budget)
     if record not in ("subsets", "all", "none"):
         raise ValueError(f"unknown record option {record!r}")
     ms, cap = _exact_memory(mem, budget)
