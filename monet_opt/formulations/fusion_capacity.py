@@ -83,6 +83,7 @@ from monet_opt.formulations.fusion import (
     stack_names,
     stacks_of_cuts,
 )
+from monet_opt.formulations.joint_bound import node_tables
 from monet_opt.formulations.options import Deadline, SolverOptions
 from monet_opt.formulations.result import SolveResult
 from monet_opt.heuristics.allocation import greedy_decision
@@ -178,19 +179,39 @@ def _master_time_rows(
         last_on[c] = i
 
 
-def _bound_rows(mb: ModelBuilder, inp: _Inputs, eta: int, objective: str) -> None:
-    """:math:`\\eta` ≥ each core's work and the unavoidable DRAM traffic (or energy)."""
+def _bound_rows(
+    mb: ModelBuilder, inp: _Inputs, eta: int, objective: str, problem: Problem
+) -> float:
+    """:math:`\\eta` ≥ each core's work and the DRAM port's compulsory traffic (or the
+    energy): per node on its core, its duration with in-node streams and its unavoidable
+    and streamed DRAM bits (:func:`~monet_opt.formulations.joint_bound.node_tables`, which
+    no stacking changes).  Returns the largest of these constants: a bound of every
+    stacking even when the master never runs."""
     pb = inp.problem
     c = pb.costs
     u_r, u_w = unavoidable_dram_bits(pb)
     if objective == "latency":
+        # tables of the base problem under capacities, read through each derived node's
+        # original (recompute copies run the same mapping; their traffic only adds)
+        dur, port = node_tables(problem, fusion=True)
+        origin = inp.real.origin
+        best = 0.0
         for core in sorted(set(inp.core)):
-            load = sum(float(inp.lat[i]) for i, cc in enumerate(inp.core) if cc == core)
+            load = sum(
+                max(float(inp.lat[i]), float(dur[origin[i], cc]))
+                for i, cc in enumerate(inp.core)
+                if cc == core
+            )
             mb.ge(Affine.of(eta), load)
-        mb.ge(Affine.of(eta), c.dram_cycles_per_bit * (u_r + u_w))
-    else:
-        e = sum(float(c.energy[i, inp.core[i]]) for i in range(pb.n_nodes))
-        mb.ge(Affine.of(eta), e + u_r * c.dram_read_pj_per_bit + u_w * c.dram_write_pj_per_bit)
+            best = max(best, load)
+        firsts = {o: inp.core[i] for i, o in reversed(list(enumerate(origin)))}
+        dram = float(sum(port[o, cc] for o, cc in firsts.items()))
+        mb.ge(Affine.of(eta), dram)
+        return max(best, dram)
+    e = sum(float(c.energy[i, inp.core[i]]) for i in range(pb.n_nodes))
+    e += u_r * c.dram_read_pj_per_bit + u_w * c.dram_write_pj_per_bit
+    mb.ge(Affine.of(eta), e)
+    return e
 
 
 def solve_fusion_capacity(
@@ -257,7 +278,7 @@ def solve_fusion_capacity(
     eta = mb.var("eta", 0.0, math.inf)
     big_m = float(inp.lat.sum()) + 1.0  # no node starts later in the least times
     _master_time_rows(mb, inp, z, eta, big_m)
-    _bound_rows(mb, inp, eta, objective)
+    compulsory = _bound_rows(mb, inp, eta, objective, problem)
     mb.minimize(Affine.of(eta))
     build = time.perf_counter() - t0
 
@@ -326,6 +347,7 @@ def solve_fusion_capacity(
         build_seconds=build,
         solve_seconds=solve_s,
         extra={"tiles": problem.tiles, "max_stack": max_stack},
+        extra_bounds={"compulsory": compulsory},
         models_capacity=True,
         method="milp-benders",
     )
