@@ -86,7 +86,7 @@ from monet_opt.formulations.bounds import unavoidable_dram_bits, unavoidable_nod
 from monet_opt.formulations.options import SolverOptions
 from monet_opt.schedule.problem import Problem
 
-__all__ = ["JointBound", "joint_lower_bound", "node_tables"]
+__all__ = ["JointBound", "closed_form_bound", "joint_lower_bound", "node_tables"]
 
 #: Wall-time share of a joint solve spent on the relaxation MILP, and its cap (seconds).
 RELAXATION_SHARE = 0.1
@@ -255,6 +255,25 @@ def _relaxation(
     return float(st.bound), st.status
 
 
+def _closed_form(
+    problem: Problem, dur: np.ndarray, port: np.ndarray, fusion: bool
+) -> dict[str, float]:
+    dmin = dur.min(axis=1)
+    return {
+        "work": _work(problem, dmin),
+        "critical_path": _critical_path(problem, dmin, fusion),
+        "dram_port": float(port.min(axis=1).sum()),
+    }
+
+
+def closed_form_bound(problem: Problem, fusion: bool = True) -> float:
+    """The largest of the ``work``, ``critical_path`` and ``dram_port`` bounds of the
+    module docstring (cycles), without the relaxation MILP: valid for every decision of
+    the joint space (of its layer-by-layer part when ``fusion`` is ``False``)."""
+    dur, port = node_tables(problem, fusion)
+    return max(_closed_form(problem, dur, port, fusion).values())
+
+
 def joint_lower_bound(
     problem: Problem,
     objective: str = "latency",
@@ -294,12 +313,7 @@ def joint_lower_bound(
     if objective != "latency":
         raise ValueError(f"objective must be 'latency' or 'energy', got {objective!r}")
     dur, port = node_tables(problem, fusion)
-    dmin = dur.min(axis=1)
-    parts = {
-        "work": _work(problem, dmin),
-        "critical_path": _critical_path(problem, dmin, fusion),
-        "dram_port": float(port.min(axis=1).sum()),
-    }
+    parts = _closed_form(problem, dur, port, fusion)
     opts = options or SolverOptions(time_limit=5.0)
     relax, status = _relaxation(problem, dur, port, fusion, opts)
     if math.isfinite(relax):

@@ -102,6 +102,7 @@ import numpy as np
 
 from monet_opt.formulations._builder import Affine, MipStatus, ModelBuilder, solve_model
 from monet_opt.formulations.bounds import lower_bounds
+from monet_opt.formulations.joint_bound import closed_form_bound
 from monet_opt.formulations.options import SolverOptions
 from monet_opt.formulations.result import SolveResult, metric_value
 from monet_opt.heuristics import greedy_decision
@@ -658,10 +659,11 @@ def _agrees(simulated: float, milp: float) -> bool:
 
 def _global_bound(problem: Problem, objective: str) -> float:
     """A lower bound of ``objective`` over every decision (critical path / DRAM port /
-    work for the makespan, every node on its cheapest core plus the compulsory DRAM
-    energy for energy)."""
+    work for the makespan, with the compulsory port traffic and stream durations of
+    :func:`~monet_opt.formulations.joint_bound.closed_form_bound`; every node on its
+    cheapest core plus the compulsory DRAM energy for energy)."""
     if objective == "latency":
-        return float(lower_bounds(problem)["max"])
+        return max(float(lower_bounds(problem)["max"]), closed_form_bound(problem))
     en = problem.costs.energy
     emin = np.where(np.isfinite(en), en, np.inf).min(axis=1)
     return float(emin.sum() + problem.dram_energy)
