@@ -108,7 +108,7 @@ from monet_opt.formulations.joint_bound import joint_lower_bound, node_tables
 from monet_opt.formulations.options import Deadline, SolverOptions
 from monet_opt.formulations.result import SolveResult
 from monet_opt.schedule.evaluator import evaluate, evaluate_fast, simulate_times
-from monet_opt.schedule.problem import Problem
+from monet_opt.schedule.problem import Problem, heft_rank
 from monet_opt.schedule.types import Decision
 
 __all__ = [
@@ -270,24 +270,7 @@ def heft_priority(problem: Problem) -> tuple[float, ...]:
     """HEFT upward rank with core-averaged costs (Topcuoglu et al., IEEE TPDS 2002), as
     :func:`~monet_opt.schedule.problem.build_problem` computes it for ``order="heft"``:
     a second start when the problem's default π is another (e.g. layer-wise)."""
-    c = problem.costs
-    lat = np.where(np.isfinite(c.latency), c.latency, np.nan)
-    mean_lat = np.nan_to_num(np.nanmean(lat, axis=1))
-    nc = lat.shape[1]
-    mean_xfer = float(c.xfer_cycles.sum() / max(nc * (nc - 1), 1))
-    dram = (problem.dram_read_bits + problem.dram_write_bits) * c.dram_cycles_per_bit
-    rank = np.zeros(problem.n_nodes)
-    out_edges: list[list[int]] = [[] for _ in range(problem.n_nodes)]
-    for k, e in enumerate(problem.edges):
-        out_edges[e.src].append(k)
-    for i in range(problem.n_nodes - 1, -1, -1):  # nodes are in a topological order
-        tail = 0.0
-        for k in out_edges[i]:
-            e = problem.edges[k]
-            comm = 0.0 if e.via_dram else e.bits * mean_xfer
-            tail = max(tail, comm + rank[e.dst])
-        rank[i] = mean_lat[i] + dram[i] + tail
-    return tuple(float(r) for r in rank)
+    return heft_rank(problem.costs, problem.edges, problem.dram_read_bits, problem.dram_write_bits)
 
 
 def order_priority(order: Sequence[int]) -> tuple[float, ...]:

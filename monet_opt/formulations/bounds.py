@@ -22,12 +22,59 @@ and re-fetch only add to it), and the work bound is unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from monet_opt.models.ir import TensorRole
 from monet_opt.schedule.problem import Problem
 
-__all__ = ["lower_bounds", "unavoidable_dram_bits", "unavoidable_node_dram_bits"]
+__all__ = [
+    "longest_path",
+    "lower_bounds",
+    "unavoidable_dram_bits",
+    "unavoidable_node_dram_bits",
+    "work_bound",
+]
+
+
+def longest_path(
+    problem: Problem,
+    dmin: np.ndarray,
+    hard: Sequence[Sequence[int]],
+    pipe: Sequence[Sequence[int]],
+    head: np.ndarray,
+    tail: np.ndarray,
+) -> float:
+    """Longest path (cycles) with node durations ``dmin``: a node starts after the end of
+    its ``hard`` producers, the first tile of its ``pipe`` (fused) producers and its own
+    ``head``; it ends no earlier than a fused producer's end plus one tile of its own;
+    ``tail`` follows its end.  Nodes must be in a topological order."""
+    n = problem.n_nodes
+    end = np.zeros(n)
+    start = np.zeros(n)
+    tiles = problem.tiles
+    cp = 0.0
+    for j in range(n):
+        s = max([float(head[j])] + [end[p] for p in hard[j]])
+        for p in pipe[j]:  # fused: first tile of the producer
+            s = max(s, start[p] + dmin[p] / tiles)
+        start[j] = s
+        end[j] = s + dmin[j]
+        for p in pipe[j]:
+            end[j] = max(end[j], end[p] + dmin[j] / tiles)
+        cp = max(cp, end[j] + tail[j])
+    return float(cp)
+
+
+def work_bound(problem: Problem, dmin: np.ndarray) -> float:
+    """For every set of cores that is some node's allowed set, the nodes that can run only
+    inside it need Σ ``dmin`` / its size cycles of it (cycles)."""
+    work = 0.0
+    for group in {frozenset(a) for a in problem.allowed_idx}:
+        load = sum(dmin[i] for i in range(problem.n_nodes) if set(problem.allowed_idx[i]) <= group)
+        work = max(work, load / len(group))
+    return float(work)
 
 
 def lower_bounds(problem: Problem) -> dict[str, float]:
@@ -38,25 +85,8 @@ def lower_bounds(problem: Problem) -> dict[str, float]:
     port = float(rc.sum() + wc.sum())
     if problem.memory == "capacity":  # DRAM traffic may be streamed in-node
         rc, wc = np.zeros_like(rc), np.zeros_like(wc)
-    n = problem.n_nodes
-    end = np.zeros(n)
-    start = np.zeros(n)
-    tiles = problem.tiles
-    cp = 0.0
-    for j in range(n):  # nodes are in a topological order
-        head = max([rc[j]] + [end[p] for p in problem.hard_preds[j]])
-        for p in problem.pipe_preds[j]:  # fused: first tile of the producer
-            head = max(head, start[p] + dmin[p] / tiles)
-        start[j] = head
-        end[j] = head + dmin[j]
-        for p in problem.pipe_preds[j]:
-            end[j] = max(end[j], end[p] + dmin[j] / tiles)
-        cp = max(cp, end[j] + wc[j])
-    work = 0.0
-    sets = {frozenset(a) for a in problem.allowed_idx}
-    for group in sets:
-        load = sum(dmin[i] for i in range(n) if set(problem.allowed_idx[i]) <= group)
-        work = max(work, load / len(group))
+    cp = longest_path(problem, dmin, problem.hard_preds, problem.pipe_preds, rc, wc)
+    work = work_bound(problem, dmin)
     out = {"critical_path": float(cp), "dram_port": port, "work": float(work)}
     out["max"] = max(out.values())
     return out

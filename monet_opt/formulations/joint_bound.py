@@ -82,7 +82,12 @@ from types import MappingProxyType
 import numpy as np
 
 from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model, too_large
-from monet_opt.formulations.bounds import unavoidable_dram_bits, unavoidable_node_dram_bits
+from monet_opt.formulations.bounds import (
+    longest_path,
+    unavoidable_dram_bits,
+    unavoidable_node_dram_bits,
+    work_bound,
+)
 from monet_opt.formulations.options import SolverOptions
 from monet_opt.schedule.problem import Problem
 
@@ -181,29 +186,7 @@ def _head_tail(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
 def _critical_path(problem: Problem, dmin: np.ndarray, fusion: bool) -> float:
     hard, pipe = _edge_rules(problem, fusion)
     head, tail = _head_tail(problem)
-    tiles = problem.tiles
-    n = problem.n_nodes
-    start = np.zeros(n)
-    end = np.zeros(n)
-    cp = 0.0
-    for j in range(n):  # nodes are in a topological order
-        s = max(
-            [head[j]] + [end[p] for p in hard[j]] + [start[p] + dmin[p] / tiles for p in pipe[j]]
-        )
-        e = s + dmin[j]
-        for p in pipe[j]:
-            e = max(e, end[p] + dmin[j] / tiles)
-        start[j], end[j] = s, e
-        cp = max(cp, e + tail[j])
-    return float(cp)
-
-
-def _work(problem: Problem, dmin: np.ndarray) -> float:
-    work = 0.0
-    for group in {frozenset(a) for a in problem.allowed_idx}:
-        load = sum(dmin[i] for i in range(problem.n_nodes) if set(problem.allowed_idx[i]) <= group)
-        work = max(work, load / len(group))
-    return float(work)
+    return longest_path(problem, dmin, hard, pipe, head, tail)
 
 
 def _relaxation(
@@ -260,7 +243,7 @@ def _closed_form(
 ) -> dict[str, float]:
     dmin = dur.min(axis=1)
     return {
-        "work": _work(problem, dmin),
+        "work": work_bound(problem, dmin),
         "critical_path": _critical_path(problem, dmin, fusion),
         "dram_port": float(port.min(axis=1).sum()),
     }

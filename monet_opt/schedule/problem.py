@@ -58,7 +58,7 @@ from monet_opt.hardware.model import Accelerator
 from monet_opt.models.ir import Graph, Op, OpKind, Phase, TensorRole
 from monet_opt.units import fmt_bits
 
-__all__ = ["Problem", "build_problem", "Edge"]
+__all__ = ["Problem", "build_problem", "Edge", "heft_rank"]
 
 
 @dataclass(frozen=True)
@@ -416,6 +416,34 @@ MEMORY_MODELS = ("capacity", "unbounded")
 ORDERS = ("heft", "layerwise")
 
 
+def heft_rank(
+    costs: CostTables,
+    edges: Sequence[Edge],
+    read_bits: np.ndarray,
+    write_bits: np.ndarray,
+) -> tuple[float, ...]:
+    """HEFT upward rank per node (Topcuoglu, Hariri and Wu, IEEE TPDS 13(3), 2002) with
+    core-averaged latencies (cycles), the mean core-to-core transfer cycles per bit and
+    each node's own DRAM read + write cycles; nodes must be in a topological order."""
+    n = costs.latency.shape[0]
+    lat = np.where(np.isfinite(costs.latency), costs.latency, np.nan)
+    mean_lat = np.nan_to_num(np.nanmean(lat, axis=1))
+    nc = len(costs.core_ids)
+    mean_xfer = float(costs.xfer_cycles.sum() / max(nc * (nc - 1), 1))
+    dcyc = costs.dram_cycles_per_bit
+    rank = np.zeros(n)
+    succ_edges: list[list[Edge]] = [[] for _ in range(n)]
+    for e in edges:
+        succ_edges[e.src].append(e)
+    for i in range(n - 1, -1, -1):
+        best = 0.0
+        for e in succ_edges[i]:
+            comm = 0.0 if e.via_dram else e.bits * mean_xfer
+            best = max(best, comm + rank[e.dst])
+        rank[i] = mean_lat[i] + (read_bits[i] + write_bits[i]) * dcyc + best
+    return tuple(float(r) for r in rank)
+
+
 def _layerwise_priority(nodes: Sequence[Op]) -> tuple[float, ...]:
     """Priorities for the layer-wise order: forward nodes in graph order first, then the
     backward and optimizer nodes of the deepest forward op first."""
@@ -584,22 +612,7 @@ def build_problem(
             f"workload whose tensors never leave the chip"
         )
     costs = build_cost_tables(graph, accelerator, nodes)
-    # HEFT upward rank with core-averaged costs.
-    lat = np.where(np.isfinite(costs.latency), costs.latency, np.nan)
-    mean_lat = np.nan_to_num(np.nanmean(lat, axis=1))
-    nc = len(costs.core_ids)
-    mean_xfer = float(costs.xfer_cycles.sum() / max(nc * (nc - 1), 1))
-    dcyc = costs.dram_cycles_per_bit
-    rank = np.zeros(n)
-    succ_edges: list[list[Edge]] = [[] for _ in range(n)]
-    for e in edges:
-        succ_edges[e.src].append(e)
-    for i in range(n - 1, -1, -1):
-        best = 0.0
-        for e in succ_edges[i]:
-            comm = 0.0 if e.via_dram else e.bits * mean_xfer
-            best = max(best, comm + rank[e.dst])
-        rank[i] = mean_lat[i] + (rbits[i] + wbits[i]) * dcyc + best
+    rank = heft_rank(costs, edges, rbits, wbits)
     return Problem(
         graph=graph,
         accelerator=accelerator,
@@ -614,9 +627,7 @@ def build_problem(
         prefetch_depth=prefetch_depth,
         layer_io=layer_io,
         memory=memory,
-        default_priority=(
-            tuple(float(r) for r in rank) if order == "heft" else _layerwise_priority(nodes)
-        ),
+        default_priority=(rank if order == "heft" else _layerwise_priority(nodes)),
         tiles=tiles,
         input_operands=tuple(MappingProxyType(o) for o in operands),
     )
