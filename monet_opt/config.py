@@ -329,7 +329,7 @@ class Config(_Strict):
             )
         if self.solver.order == "optimal" and (self.uses_joint or self.objective != "latency"):
             why = (
-                "fusion or checkpointing (the joint solver keeps π fixed)"
+                "fusion or checkpointing (the joint solver searches π only by local swaps)"
                 if self.uses_joint
                 else f"objective {self.objective!r}"
             )
