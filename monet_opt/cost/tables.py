@@ -120,14 +120,17 @@ def has_dram(acc: Accelerator) -> bool:
     return acc.dram is not None and acc.dram_bandwidth > 0
 
 
-def route(acc: Accelerator, a: int, b: int) -> tuple[float, float, str]:
+def route(
+    acc: Accelerator, a: int, b: int, topo: nx.Graph | None = None
+) -> tuple[float, float, str]:
     """Cycles/bit, pJ/bit and label of the route from core ``a`` to core ``b``.
 
-    See the module docstring for the routing rule.
+    See the module docstring for the routing rule.  ``topo``: ``acc.topology()`` when
+    the caller already has it (built once per table, not once per pair).
     """
     if a == b or acc.shares_memory(a, b):
         return 0.0, 0.0, "local"
-    topo = acc.topology()
+    topo = acc.topology() if topo is None else topo
     if nx.has_path(topo, a, b):
         best: tuple[int, float, list[int]] | None = None
         for path in nx.all_shortest_paths(topo, a, b):
@@ -159,10 +162,11 @@ def _core_table(acc: Accelerator) -> tuple[np.ndarray, np.ndarray, tuple[tuple[s
     cyc = np.zeros((n, n))
     pj = np.zeros((n, n))
     labels: list[list[str]] = [["local"] * n for _ in range(n)]
+    topo = acc.topology()
     for i, a in enumerate(ids):
         for j, b in enumerate(ids):
             if i != j:
-                cyc[i, j], pj[i, j], labels[i][j] = route(acc, a, b)
+                cyc[i, j], pj[i, j], labels[i][j] = route(acc, a, b, topo)
     return cyc, pj, tuple(tuple(r) for r in labels)
 
 
