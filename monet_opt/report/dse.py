@@ -186,6 +186,19 @@ def _params(rec: Mapping[str, Any]) -> Mapping[str, Any]:
     return rec.get("params") or {}
 
 
+def _pval(rec: Mapping[str, Any], name: str) -> Any:
+    """A parameter's value for comparisons and plots: ``None`` when missing or a
+    non-finite float, a string when not hashable (a list), else the value."""
+    v = _params(rec).get(name)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    try:
+        hash(v)
+    except TypeError:
+        return json.dumps(v, default=str)
+    return v
+
+
 def _is_ok(rec: Mapping[str, Any]) -> bool:
     return rec.get("status") == _OK
 
@@ -662,7 +675,7 @@ def plot_parameter_effects(
         vals_all = np.array([_obj(r, k) if _obj(r, k) is not None else np.nan for _, r in ok])
         for row, p in enumerate(params):
             ax = axes[row][col]
-            labels, level = _levels([_params(r).get(p) for _, r in ok])
+            labels, level = _levels([_pval(r, p) for _, r in ok])
             groups: list[list[float]] = [[] for _ in labels]
             strip: list[tuple[float, float, bool]] = []
             for (i, _r), lv, v in zip(ok, level, vals_all, strict=True):
@@ -677,7 +690,7 @@ def plot_parameter_effects(
                 ax.boxplot(
                     [data[j] for j in shown], positions=shown, widths=0.55, showfliers=False,
                     patch_artist=True, medianprops={"color": "black", "lw": 1.6},
-                    boxprops={"facecolor": "#dfe7f2", "edgecolor": "#4C72B0"},
+                    boxprops={"facecolor": "#dfe7f2b0", "edgecolor": "#4C72B0"},
                     whiskerprops={"color": "#4C72B0"}, capprops={"color": "#4C72B0"},
                 )  # fmt: skip
             if strip:
@@ -685,9 +698,11 @@ def plot_parameter_effects(
                 sx += rng.uniform(-0.18, 0.18, len(sx))
                 sy = np.array([s[1] for s in strip]) / div
                 sf = np.array([s[2] for s in strip])
-                ax.scatter(sx[~sf], sy[~sf], s=5, color=_REST_COLOR, alpha=0.35, lw=0,
-                           zorder=3, rasterized=True)  # fmt: skip
-                ax.scatter(sx[sf], sy[sf], s=10, color=_FRONT_COLOR, alpha=0.9, lw=0, zorder=4)
+                few = len(strip) <= 300
+                ax.scatter(sx[~sf], sy[~sf], s=12 if few else 5, color=_REST_COLOR,
+                           alpha=0.7 if few else 0.35, lw=0, zorder=3, rasterized=True)  # fmt: skip
+                ax.scatter(sx[sf], sy[sf], s=14 if few else 10, color=_FRONT_COLOR, alpha=0.9,
+                           lw=0, zorder=4)  # fmt: skip
             ax.set_xticks(range(len(labels)))
             ax.set_xticklabels(
                 [f"{lab}\nn={len(g)}" for lab, g in zip(labels, groups, strict=True)],
@@ -759,10 +774,10 @@ def separation(param: str, front_values: Sequence[Any], rest_values: Sequence[An
 
     The sentence names the most telling fact the data support, in this order:
 
-    * one value on the whole front: "front points all have ``p`` = v (rest: 41 % do)";
+    * one value on the whole front: "all front points have ``p`` = v (rest: 41 % do)";
     * numeric: a one-sided threshold that every front point meets and the fewest other
-      points do, "front points all have ``p`` >= 2 (rest: 41 % do)";
-    * a strict subset of the values: "front points all have ``p`` in {a, b} (rest: ...)";
+      points do, "all front points have ``p`` >= 2 (rest: 41 % do)";
+    * a strict subset of the values: "all front points have ``p`` in {a, b} (rest: ...)";
     * else the value most over-represented on the front, "``p`` = a on 70 % of front
       points (rest: 20 %)", or that the parameter does not separate them.
 
@@ -785,7 +800,7 @@ def separation(param: str, front_values: Sequence[Any], rest_values: Sequence[An
     if len(distinct) == 1:
         v = distinct[0]
         return make(
-            f"front points all have {name} = {_fmt_value(v)} (rest: {_pct(rs.get(v, 0.0))} do)"
+            f"all front points have {name} = {_fmt_value(v)} (rest: {_pct(rs.get(v, 0.0))} do)"
         )
     numeric = all(_is_number(v) for v in fv + rv)
     cands: list[tuple[float, str]] = []
@@ -804,7 +819,7 @@ def separation(param: str, front_values: Sequence[Any], rest_values: Sequence[An
     cands = [c for c in cands if c[0] < 1.0 - 1e-12]
     if cands:
         share, cond = min(cands, key=lambda c: c[0])
-        return make(f"front points all have {cond} (rest: {_pct(share)} do)")
+        return make(f"all front points have {cond} (rest: {_pct(share)} do)")
     v = max(distinct, key=lambda u: (fs[u] - rs.get(u, 0.0), -_value_key(u)[1]))
     if fs[v] - rs.get(v, 0.0) < 0.1:
         if numeric:
@@ -855,6 +870,13 @@ def _choices_text(spec: Any) -> str:
     return _fmt_value(spec)
 
 
+def _constraint_text(c: Any) -> str:
+    """``area_mm2 <= 10`` or ``{memory_fits: true}`` as inline code."""
+    if isinstance(c, Mapping):
+        c = ", ".join(f"{k}: {json.dumps(v, default=str)}" for k, v in c.items())
+    return f"`{str(c).replace('`', '')}`"
+
+
 def _design_link(rec: Mapping[str, Any], designs: Mapping[str, str]) -> str:
     pid = str(rec.get("id"))
     rel = designs.get(pid)
@@ -862,7 +884,7 @@ def _design_link(rec: Mapping[str, Any], designs: Mapping[str, str]) -> str:
 
 
 def _param_cell(rec: Mapping[str, Any], p: str) -> str:
-    v = _params(rec).get(p)
+    v = _pval(rec, p)
     return "—" if v is None else _md_escape(_fmt_value(v))
 
 
@@ -914,7 +936,10 @@ def report_markdown(
         ("budget", f"{summary.get('budget', '—')} points"),
         ("inner mode", _md_escape(summary.get("inner_mode", "—"))),
         ("objectives", ", ".join(f"{_objective(k).label} (`{k}`)" for k in objectives) or "—"),
-        ("constraints", ", ".join(f"`{c}`" for c in summary.get("constraints") or []) or "none"),
+        (
+            "constraints",
+            ", ".join(_constraint_text(c) for c in summary.get("constraints") or []) or "none",
+        ),
         ("workloads", wl or "—"),
         ("points evaluated", f"{len(records):,}"),
         ("wall time", _fmt_s(summary.get("seconds"))),
@@ -926,7 +951,7 @@ def report_markdown(
     space = summary.get("space") or {}
     rows = []
     for p in params:
-        seen = {_params(r).get(p) for r in records} - {None}
+        seen = {_pval(r, p) for r in records} - {None}
         spec = space.get(p)
         choices = _choices_text(spec) if spec is not None else "(not in the space file)"
         rows.append([f"`{p}`", _md_escape(choices), str(len(seen))])
@@ -1010,10 +1035,11 @@ def report_markdown(
         if len(order) > _MAX_FRONT_ROWS:
             lines += ["", f"The first {_MAX_FRONT_ROWS} of {len(order)}; all in `pareto.csv`."]
         lines.append("")
-    if "pareto" in images:
+    if "pareto" in images and n_ok:
         lines += [f"![Pareto front]({images['pareto']})", "", "*" + _md_escape(
-            "Latency against energy of the ok points, coloured by area; outlined markers: "
-            "the Pareto front; red line: the latency-energy front.") + "*", ""]  # fmt: skip
+            "The ok points, latency against energy when both are known, coloured by area; "
+            "outlined markers: the Pareto front; red line: the front in the plotted plane."
+        ) + "*", ""]  # fmt: skip
 
     best = best_per_objective(records, objectives)
     if best:
@@ -1050,7 +1076,25 @@ def report_markdown(
         lines += _md_table(["sampler", "hypervolume", "ok points"], rows, "lrr") + [""]
         lines += [_ref_text(ref, objectives) + " Computed from the records.", ""]
 
-    lines += ["## What separates the front from the rest", ""]
+    if n_ok:
+        lines += _separation_lines(records, front, params)
+    if "effects" in images and n_ok:
+        lines += ["## Parameter effects", "", f"![Parameter effects]({images['effects']})", "",
+                  "*" + _md_escape("Each objective per parameter value over the ok points: "
+                  "box = quartiles, black line = median, red dots = front points.") + "*",
+                  ""]  # fmt: skip
+    if notes:
+        lines += ["## Notes", ""]
+        for n in notes:
+            lines += [n, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _separation_lines(
+    records: Sequence[Mapping[str, Any]], front: Sequence[int], params: Sequence[str]
+) -> list[str]:
+    """The section "What separates the front from the rest" (Markdown lines)."""
+    lines = ["## What separates the front from the rest", ""]
     on = set(front)
     rest = [i for i, r in enumerate(records) if _is_ok(r) and i not in on]
     if not front:
@@ -1061,8 +1105,8 @@ def report_markdown(
         lines += ["The space has no parameters.", ""]
     else:
         seps = [
-            separation(p, [_params(records[i]).get(p) for i in front],
-                       [_params(records[i]).get(p) for i in rest])
+            separation(p, [_pval(records[i], p) for i in front],
+                       [_pval(records[i], p) for i in rest])
             for p in params
         ]  # fmt: skip
         seps.sort(key=lambda s: -s.distance)
@@ -1081,16 +1125,7 @@ def report_markdown(
                            "lllr") + [""]  # fmt: skip
         for s in seps:
             lines += [s.sentence[0].upper() + s.sentence[1:] + ".", ""]
-    if "effects" in images:
-        lines += ["## Parameter effects", "", f"![Parameter effects]({images['effects']})", "",
-                  "*" + _md_escape("Each objective per parameter value over the ok points: "
-                  "box = quartiles, black line = median, red dots = front points.") + "*",
-                  ""]  # fmt: skip
-    if notes:
-        lines += ["## Notes", ""]
-        for n in notes:
-            lines += [n, ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
 def _ref_text(ref: Sequence[Any], objectives: Sequence[str]) -> str:
@@ -1297,11 +1332,11 @@ def _data_notes(records: Sequence[Mapping[str, Any]], objectives: Sequence[str])
             f"objective and are not on the front ({_md_escape(ex)})."
         )
     for p in _param_names({}, records):
-        missing = [str(r.get("id")) for r in records if _params(r).get(p) is None]
+        missing = [str(r.get("id")) for r in records if _pval(r, p) is None]
         if missing:
             ex = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
             notes.append(
-                f"{len(missing)} point{'s' if len(missing) != 1 else ''} have no value of "
+                f"{len(missing)} point{'s have' if len(missing) != 1 else ' has'} no value of "
                 f"`{p}` ({_md_escape(ex)}); they are left out of its comparisons and plots."
             )
     return notes

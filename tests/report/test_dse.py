@@ -131,10 +131,10 @@ def test_front_and_best_by_hand():
 
 def test_separation_sentences():
     s = separation("sram_mib", [2, 4, 2, None], [1, 0.5, 1, 4])
-    assert s.sentence == "front points all have `sram_mib` >= 2 (rest: 25 % do)"
+    assert s.sentence == "all front points have `sram_mib` >= 2 (rest: 25 % do)"
     assert s.n_front == 3 and 0 < s.distance <= 1
     s = separation("dataflow", ["KC", "KC"], ["OX", "KC", "OX", "OX"])
-    assert s.sentence == "front points all have `dataflow` = KC (rest: 25 % do)"
+    assert s.sentence == "all front points have `dataflow` = KC (rest: 25 % do)"
     s = separation("cores", [1, 2, 4, 8], [1, 2, 4, 8])
     assert "does not separate" in s.sentence and s.distance == 0
     assert "on the front" in separation("x", [1], []).sentence
@@ -232,7 +232,7 @@ def test_report_contents(written):
     assert "| random | 0.42 |" in hv and "| grid | 0.37 |" in hv
     sep = section(md, "What separates the front from the rest")
     # front sram_mib: 2, 4, 2, 4, 2; rest (ok, off the front, with the parameter): 1, 0.5, 1
-    assert "Front points all have `sram_mib` >= 2 (rest: 0 % do)." in sep
+    assert "All front points have `sram_mib` >= 2 (rest: 0 % do)." in sep
     notes = section(md, "Notes")
     assert "p09" in notes and "`sram_mib`" in notes and "p10" in notes
 
