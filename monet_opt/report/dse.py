@@ -532,7 +532,7 @@ def plot_dse_pareto(
     pos = np.array([p[0] for p in pts])
     x = np.array([p[1] for p in pts], dtype=float)
     y = np.array([p[2] for p in pts], dtype=float)
-    area = np.array([_obj(records[i], "area_mm2") or np.nan for i in pos], dtype=float)
+    area = np.array([_nan_if_none(_obj(records[i], "area_mm2")) for i in pos], dtype=float)
     has_area = bool(np.isfinite(area).any())
 
     fig, ax = plt.subplots(figsize=(8.0, 5.6))
@@ -549,7 +549,8 @@ def plot_dse_pareto(
         finite_area = area[np.isfinite(area)]
         lo, hi = float(finite_area.min()), float(finite_area.max())
         norm = LogNorm(lo, hi) if lo > 0 and hi > 10 * lo else Normalize(lo, hi)
-        kw = {"c": area, "cmap": "viridis", "norm": norm, "plotnonfinite": True}
+        cmap = plt.get_cmap("viridis").with_extremes(bad="#b0b0b0")  # no area: grey
+        kw = {"c": area, "cmap": cmap, "norm": norm, "plotnonfinite": True}
     else:
         kw = {"color": "#4C72B0"}
     ax.scatter(xs[~on], ys[~on], s=14, alpha=0.55, lw=0, zorder=2, rasterized=True,
@@ -582,7 +583,7 @@ def plot_dse_pareto(
         handles.append(Line2D([], [], ls="", marker="x", color="#aa0000",
                               label=f"failed / infeasible: {n_bad} (not plotted)"))  # fmt: skip
     if has_area:
-        cb = fig.colorbar(ScalarMappable(norm=kw["norm"], cmap="viridis"), ax=ax, pad=0.02)
+        cb = fig.colorbar(ScalarMappable(norm=kw["norm"], cmap=kw["cmap"]), ax=ax, pad=0.02)
         cb.set_label("area [mm²]")
         cb.ax.yaxis.set_major_formatter(FuncFormatter(_tick))
     ax.legend(handles=handles, fontsize=8, frameon=True, framealpha=0.9, loc="best")
@@ -592,6 +593,10 @@ def plot_dse_pareto(
     ax.set_title(head, fontsize=10, loc="left")
     fig.tight_layout()
     return save_figure_atomic(fig, path)
+
+
+def _nan_if_none(v: float | None) -> float:
+    return math.nan if v is None else v
 
 
 def _sub(kw: Mapping[str, Any], mask: np.ndarray) -> dict[str, Any]:
@@ -655,8 +660,8 @@ def plot_parameter_effects(
     :data:`_MAX_LEVELS` values in quantile bins), a box (quartiles, whiskers at 1.5 IQR,
     a black median line) of the objective, the points as a jittered strip (front points
     in red) and the number of points under each box.  Points without the parameter or
-    with a non-finite objective are left out of that panel.  Log y axis when the values
-    span more than 10x.
+    with a non-finite objective are left out of that panel.  The panels of one objective
+    share their y axis, logarithmic when the values span more than 10x.
     """
     path = Path(path)
     ok = [(i, r) for i, r in enumerate(records) if _is_ok(r)]
@@ -667,7 +672,7 @@ def plot_parameter_effects(
     on_front = set(front)
     fig, axes = plt.subplots(
         len(params), len(objs), figsize=(3.3 * len(objs) + 0.6, 2.4 * len(params) + 0.8),
-        squeeze=False,
+        squeeze=False, sharey="col",
     )  # fmt: skip
     rng = np.random.default_rng(0)
     for col, k in enumerate(objs):
