@@ -875,6 +875,12 @@ def _choices_text(spec: Any) -> str:
     return _fmt_value(spec)
 
 
+def _one_line(text: Any, limit: int = 200) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
 def _constraint_text(c: Any) -> str:
     """``area_mm2 <= 10`` or ``{memory_fits: true}`` as inline code."""
     if isinstance(c, Mapping):
@@ -890,7 +896,7 @@ def _design_link(rec: Mapping[str, Any], designs: Mapping[str, str]) -> str:
 
 def _param_cell(rec: Mapping[str, Any], p: str) -> str:
     v = _pval(rec, p)
-    return "—" if v is None else _md_escape(_fmt_value(v))
+    return "—" if v is None else _md_escape(_one_line(_fmt_value(v)))
 
 
 def report_markdown(
@@ -998,7 +1004,8 @@ def report_markdown(
                    if str(r.get("status")) == status
                    and str(r.get("reason") or "no reason given") == reason]  # fmt: skip
             example = ", ".join(ids[:3]) + (" …" if len(ids) > 3 else "")
-            rows.append([_md_escape(status), _md_escape(reason), f"{n:,}", _md_escape(example)])
+            rows.append([_md_escape(status), _md_escape(_one_line(reason)), f"{n:,}",
+                         _md_escape(example)])  # fmt: skip
         lines += _md_table(["status", "reason", "points", "e.g."], rows, "llrl")
         if len(reasons) > _MAX_REASONS:
             rest = sum(n for _, n in reasons.most_common()[_MAX_REASONS:])
@@ -1070,7 +1077,12 @@ def report_markdown(
         lines += _md_table(["sampler", "hypervolume"], rows, "lr") + [""]
         if ref:
             lines += [_ref_text(ref, objectives), ""]
-    elif ref and n_ok and objectives and len(ref) == len(objectives):
+    elif (
+        ref
+        and n_ok
+        and len(ref) == len(objectives) > 0
+        and all(finite_or_none(v) is not None for v in ref)
+    ):
         lines += ["## Hypervolume per sampler", ""]
         rows = []
         for s in dict.fromkeys(str(r.get("sampler")) for r in records):
@@ -1199,7 +1211,7 @@ def _write_designs(
         except Exception as exc:  # noqa: BLE001 - a bad design must not stop the report
             notes.append(
                 f"Front point {_md_escape(pid)}: its accelerator does not validate, no design "
-                f"file ({_md_escape(exc)})."
+                f"file ({_md_escape(_one_line(exc))})."
             )
             continue
         written.append(dump_accelerator(acc, ddir / name))

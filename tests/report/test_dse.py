@@ -288,3 +288,30 @@ def test_no_record_at_all(tmp_path):
     md = paths["report.md"].read_text(encoding="utf-8")
     assert "No point was evaluated." in md
     assert paths["pareto.png"].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_bad_designs_reasons_and_computed_hypervolume(tmp_path, acc_dict):
+    recs = {r["id"]: r for r in make_records(acc_dict)}
+    recs["p01"]["accelerator"] = None
+    recs["p03"]["accelerator"] = {"format": "monet-opt/accelerator@1", "name": "broken"}
+    recs["p05"]["reason"] = "Traceback:\n  line | two\n"
+    summary = make_summary(["latency_cycles", "energy_pj"])
+    summary.pop("hypervolume")
+    summary["reference_point"] = [1000.0, 1000.0]
+    paths = write_dse_outputs(tmp_path, summary, list(recs.values()))
+    # 2-D front by hand: p00 (100, 50), p08 (120, 45), p01 (200, 40), p03 (300, 30)
+    _, rows = read_csv(tmp_path / "pareto.csv")
+    assert [r["id"] for r in rows] == ["p00", "p08", "p01", "p03"]
+    assert [r["design"] for r in rows] == ["designs/p00.yaml", "designs/p08.yaml", "", ""]
+    assert sorted(k for k in paths if k.startswith("designs/")) == [
+        "designs/p00.yaml",
+        "designs/p08.yaml",
+    ]
+    md = paths["report.md"].read_text(encoding="utf-8")
+    notes = section(md, "Notes")
+    assert "p01 has no accelerator" in notes and "p03: its accelerator does not validate" in notes
+    assert "| Traceback: line \\| two |" in section(md, "Points")
+    # random: p00 (100, 50), p08 (120, 45) -> 900 * 950 + 880 * 5;
+    # grid: p01 (200, 40), p03 (300, 30) -> 800 * 960 + 700 * 10
+    hv = section(md, "Hypervolume per sampler")
+    assert "| random | 859400 | 5 |" in hv and "| grid | 775000 | 4 |" in hv
