@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("schedule",),  # 3: problem, evaluator, realized decisions
     ("heuristics",),  # 4: greedy allocation and stacking
     ("formulations", "ga"),  # 5: MILPs, genetic search
-    ("api",),  # 6: the workflows (solve, pareto, compare, export)
+    ("api", "dse"),  # 6: the workflows (solve, pareto, compare, export, dse)
     ("report",),  # 7: result files, plots, summaries
     ("cli",),  # 8: command line
 )
