@@ -1,4 +1,5 @@
-"""Command line: ``monet-opt validate|solve|pareto|compare|export CONFIG.yaml``.
+"""Command line: ``monet-opt validate|solve|pareto|compare|export CONFIG.yaml`` and
+``monet-opt dse SPACE.yaml``.
 
 A thin layer over :mod:`monet_opt.api`: each command parses its options, calls one API
 function, prints a summary and writes its files as one set
@@ -374,6 +375,141 @@ def export(config: Path, fmt: str, time_limit: float | None, out_dir: Path | Non
         path = folder.dest / m.model.name
         table.add_row(m.name, f"{m.n_vars:,}", f"{m.n_cons:,}", f"{m.n_binaries:,}", str(path))
     Console().print(table)
+
+
+class _DseBar:
+    """Rich progress bar of ``monet-opt dse``: points done / total, points/s, ETA and
+    the best value of each objective so far (on standard error)."""
+
+    _SHORT = {
+        "latency_cycles": "lat",
+        "energy_pj": "E",
+        "edp": "EDP",
+        "area_mm2": "mm2",
+        "peak_dram_bits": "DRAM",
+    }
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("dse"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[best]}"),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> _DseBar:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, done: int, total: int, counts: Any, best: Any, rate: float) -> None:
+        best_txt = " ".join(f"{self._SHORT.get(k, k)} {v:.4g}" for k, v in best.items())
+        bad = counts.get("failed", 0) + counts.get("infeasible", 0)
+        fields = {"rate": f"{rate:.2f} pt/s", "best": f"best {best_txt} ({bad} not ok)"}
+        if self.task is None:
+            self.task = self.bar.add_task("dse", total=total, completed=done, **fields)
+        else:
+            self.bar.update(self.task, total=total, completed=done, **fields)
+
+
+@cli.command()
+@click.argument("space", type=click.Path(path_type=Path))
+@click.option("--budget", type=click.IntRange(1, 10**7), required=True,
+              help="Distinct design points to evaluate.")  # fmt: skip
+@click.option(
+    "--sampler",
+    type=click.Choice(["random", "grid", "nsga2"]),
+    default="random",
+    show_default=True,
+    help="random (MONET's), grid (exhaustive, small spaces) or nsga2 (DEAP NSGA-II).",
+)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Sampler seed: same seed, same points and results for any workers.")  # fmt: skip
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Local worker processes (default: the CPU count).")  # fmt: skip
+@click.option("--resume", is_flag=True, help="Continue the sweep in --out (dse.sqlite).")
+@click.option("--scheduler", default=None,
+              help="Address of a dask.distributed scheduler (tcp://host:port).")  # fmt: skip
+@click.option("--cluster", default=None, help="local:N starts a Dask LocalCluster of N workers.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output folder (default: out/<space stem>); holds dse.sqlite and the report files.",
+)
+def dse(
+    space: Path,
+    budget: int,
+    sampler: str,
+    seed: int,
+    workers: int | None,
+    resume: bool,
+    scheduler: str | None,
+    cluster: str | None,
+    out_dir: Path | None,
+) -> None:
+    """Hardware design-space exploration of SPACE.yaml: sample accelerators of its
+    template, run its workloads on each (inner decisions fast or exact), and write
+    dse.sqlite (committed point by point; --resume continues), dse.csv, pareto.csv,
+    pareto.png, the parameter effects, report.md / report.html and designs/<id>.yaml."""
+    from monet_opt.api.dse import load_space, run_dse
+
+    out = out_dir or Path("out") / space.stem
+    with _errors(space):
+        sp = load_space(space)
+        with _DseBar() as bar:
+            run = run_dse(
+                sp,
+                budget=budget,
+                out_dir=out,
+                sampler=sampler,
+                seed=seed,
+                workers=workers,
+                resume=resume,
+                scheduler=scheduler,
+                cluster=cluster,
+                progress=bar,
+            )
+        written = _write_dse_report(out, run.summary, run.records)
+    for note in run.notes:
+        click.echo(f"note: {note}", err=True)
+    s = run.summary
+    c = s["counts"]
+    con = Console()
+    con.print(
+        f"{s['evaluated']} points ({c.get('ok', 0)} ok, {c.get('infeasible', 0)} infeasible, "
+        f"{c.get('failed', 0)} failed) in {s['seconds']:.1f} s "
+        f"({s['points_per_second']:.2f} points/s this run)"
+        + (f"; hypervolume {s['hypervolume'][sampler]:.4f}" if "hypervolume" in s else "")
+    )
+    con.print(f"results written to [bold]{out}[/]" + ("" if written else " (dse.sqlite only)"))
+
+
+def _write_dse_report(out: Path, summary: Any, records: Any) -> bool:
+    """The report files of a sweep (``monet_opt.report.dse``); ``False`` when that
+    module is not available."""
+    try:
+        from monet_opt.report.dse import write_dse_outputs
+    except ImportError:
+        return False
+    write_dse_outputs(out, summary, records)
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:
