@@ -16,8 +16,9 @@ Templates
     outputs; plus Stream 0.0.8's pooling and SIMD cores and DRAM. Links are
     ``link_bw`` b/cc (MONET: 32) between mesh neighbours and from every compute core to
     the pooling and SIMD cores; one DRAM bus of ``dram_bw`` b/cc (MONET: 128) reaches
-    every core. Energies per access are those of ``examples/hardware/monet_edge_512k.yaml``
-    (Stream 0.0.8's TPU-like core) at its sizes, scaled with the square root of the
+    every core; the DRAM holds ``dram_gbit`` (Stream's 10 Gbit). Energies per access
+    are those of ``examples/hardware/monet_edge_512k.yaml`` (Stream 0.0.8's TPU-like
+    core) at its sizes, scaled with the square root of the
     capacity for other sizes (bit-line and word-line length grow with the side of the
     array; our first-order choice).
 ``fusemax``
@@ -137,6 +138,7 @@ _EDGE_PARAMS = (
     Param("sram_bw", "int", 1024, 8, 65536, "b/cc", "SRAM port width"),
     Param("link_bw", "float", 32, 1, 65536, "b/cc", "core-to-core link bandwidth"),
     Param("dram_bw", "float", 128, 1, 65536, "b/cc", "DRAM port and bus bandwidth"),
+    Param("dram_gbit", "float", 10, 1e-6, 1e6, "Gbit", "DRAM capacity (Stream's 10 Gbit)"),
     Param("mac_bits", "int", 8, 1, 64, "bits", "MAC operand precision (area model)"),
 )
 
@@ -215,7 +217,7 @@ def _edge(p: Mapping[str, Any]) -> dict[str, Any]:
             "memories": [
                 _mem(
                     "dram",
-                    10_000_000_000,
+                    max(1.0, float(p["dram_gbit"]) * 1e9),
                     dram_bw,
                     15.625 * dram_bw,
                     15.625 * dram_bw,

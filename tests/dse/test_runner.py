@@ -1,0 +1,106 @@
+"""Sweeps: same results for any number of workers and for pool vs Dask, failing designs
+recorded, resume, NSGA-II reproducibility."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from monet_opt.api.dse import run_dse
+from monet_opt.dse.runner import front
+from monet_opt.dse.store import DB_NAME, Store
+from monet_opt.errors import InputError
+from tests.dse.conftest import plain
+
+HAS_DASK = importlib.util.find_spec("distributed") is not None
+
+
+def test_one_vs_two_workers_same_points_and_results(tiny_space, tmp_path: Path) -> None:
+    one = run_dse(tiny_space, budget=10, seed=3, workers=1, out_dir=tmp_path / "w1")
+    two = run_dse(tiny_space, budget=10, seed=3, workers=2, out_dir=tmp_path / "w2")
+    assert plain(one.records) == plain(two.records)
+    assert [r["id"] for r in one.records] == [f"p{i:06d}" for i in range(10)]
+    assert len({str(sorted(r["params"].items())) for r in one.records}) == 10
+    assert one.summary["counts"] == two.summary["counts"]
+    # another seed, other points
+    other = run_dse(tiny_space, budget=10, seed=4, workers=1, out_dir=tmp_path / "s4")
+    assert [r["params"] for r in other.records] != [r["params"] for r in one.records]
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="dask.distributed not installed (monet-opt[dask])")
+def test_pool_vs_dask_local_cluster_same_results(tiny_space, tmp_path: Path) -> None:
+    pool = run_dse(tiny_space, budget=8, seed=1, workers=2, out_dir=tmp_path / "pool")
+    dask = run_dse(tiny_space, budget=8, seed=1, cluster="local:2", out_dir=tmp_path / "dask")
+    assert plain(pool.records) == plain(dask.records)
+
+
+def test_failing_design_recorded_not_fatal(tiny_space, tmp_path: Path) -> None:
+    tiny_space["parameters"]["dram_gbit"] = [0.0001]  # too small for weights + moments
+    tiny_space["parameters"]["x_pe"] = [1, 2, 3]
+    run = run_dse(tiny_space, budget=4, workers=1, out_dir=tmp_path / "f")
+    assert run.summary["counts"]["failed"] == 4
+    for r in run.records:
+        assert r["status"] == "failed"
+        assert "DRAM" in r["reason"] or "dram" in r["reason"]
+        assert r["objectives"] == {}
+    store = Store(tmp_path / "f" / DB_NAME)
+    assert store.count() == 4
+    store.close()
+
+
+def test_grid_and_constraints(tiny_space, tmp_path: Path) -> None:
+    tiny_space["parameters"] = {"x_pe": [1, 2], "sram_mib": [0.5, 1]}
+    tiny_space["constraints"] = ["area_mm2 <= 30"]
+    run = run_dse(tiny_space, budget=100, sampler="grid", workers=1, out_dir=tmp_path / "g")
+    assert [r["params"] for r in run.records] == [
+        {"x_pe": 1, "sram_mib": 0.5},
+        {"x_pe": 1, "sram_mib": 1.0},
+        {"x_pe": 2, "sram_mib": 0.5},
+        {"x_pe": 2, "sram_mib": 1.0},
+    ]
+    for r in run.records:  # an area over the bound is infeasible, never run
+        area = r["objectives"]["area_mm2"]
+        assert (r["status"] == "infeasible") == (area > 30)
+        if r["status"] == "infeasible":
+            assert "area_mm2 <= 30" in r["reason"] and "latency_cycles" not in r["objectives"]
+        else:
+            assert r["objectives"]["latency_cycles"] > 0 and r["metrics"]["memory_fits"]
+    assert run.notes and "only 4 distinct points" in run.notes[0]
+    assert front(run.records, ["latency_cycles", "energy_pj", "area_mm2"])
+
+
+def test_resume_continues_and_refuses_a_different_sweep(tiny_space, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    first = run_dse(tiny_space, budget=5, seed=2, workers=1, out_dir=out)
+    with pytest.raises(InputError, match="--resume"):
+        run_dse(tiny_space, budget=8, seed=2, workers=1, out_dir=out)
+    more = run_dse(tiny_space, budget=8, seed=2, workers=1, out_dir=out, resume=True)
+    fresh = run_dse(tiny_space, budget=8, seed=2, workers=1, out_dir=tmp_path / "fresh")
+    assert plain(more.records) == plain(fresh.records)
+    assert plain(more.records[:5]) == plain(first.records)
+    with pytest.raises(InputError, match="seed"):
+        run_dse(tiny_space, budget=8, seed=9, workers=1, out_dir=out, resume=True)
+    tiny_space["objectives"] = ["latency", "area"]
+    with pytest.raises(InputError, match="space file"):
+        run_dse(tiny_space, budget=8, seed=2, workers=1, out_dir=out, resume=True)
+
+
+def test_nsga2_reproducible_and_within_budget(tiny_space, tmp_path: Path) -> None:
+    a = run_dse(tiny_space, budget=14, sampler="nsga2", seed=5, workers=1, out_dir=tmp_path / "a")
+    b = run_dse(tiny_space, budget=14, sampler="nsga2", seed=5, workers=2, out_dir=tmp_path / "b")
+    assert plain(a.records) == plain(b.records)
+    assert len(a.records) == 14
+    assert len({str(sorted(r["params"].items())) for r in a.records}) == 14
+    assert a.summary["sampler"] == "nsga2" and "nsga2" in a.summary["hypervolume"]
+
+
+def test_bad_options(tiny_space, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--sampler"):
+        run_dse(tiny_space, budget=2, sampler="sobol", out_dir=tmp_path / "x")
+    with pytest.raises(InputError, match="--cluster"):
+        run_dse(tiny_space, budget=2, cluster="slurm:3", out_dir=tmp_path / "y")
+    tiny_space["parameters"]["sram_mib"] = {"low": 0.5, "high": 1.0}
+    with pytest.raises(InputError, match="parameters.sram_mib"):
+        run_dse(tiny_space, budget=2, sampler="grid", out_dir=tmp_path / "z")
