@@ -253,11 +253,19 @@ class CheckpointingConfig(_Strict):
     ``store-all``: keep every activation; ``optimal``: the exact keep set under a
     footprint budget, given as ``budget_mib`` (MiB) or ``budget_fraction`` (of the
     store-all activation footprint) — exactly one of them.
+
+    ``levels`` (with ``optimal``): ``single`` is MONET's bit vector (a dropped
+    activation is recomputed once, from kept tensors; the footprint counts the
+    checkpoint activations); ``multi`` also considers multi-level recomputation
+    (recomputed values feed further recomputations, Revolve / Checkmate) and states the
+    budget in Checkmate's accounting, where every resident activation, activation
+    gradient and loss value counts (``budget_fraction`` is of the store-all peak in it).
     """
 
     mode: Literal["store-all", "optimal"] = "store-all"
     budget_mib: BudgetMiB | None = None
     budget_fraction: BudgetFraction | None = None
+    levels: Literal["single", "multi"] = "single"
 
     @model_validator(mode="after")
     def _one_budget(self) -> CheckpointingConfig:
@@ -275,6 +283,12 @@ class CheckpointingConfig(_Strict):
                 given[0],
                 "a budget only applies to checkpointing.mode 'optimal' (mode is "
                 "'store-all'); set mode: optimal or remove the budget",
+            )
+        if self.mode == "store-all" and self.levels != "single":
+            raise _FieldError(
+                "levels",
+                "levels 'multi' only applies to checkpointing.mode 'optimal' (mode is "
+                "'store-all'); allowed with store-all: single",
             )
         return self
 

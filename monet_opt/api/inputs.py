@@ -14,7 +14,7 @@ import difflib
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +95,20 @@ class Budget:
         Peak activation footprint when every checkpoint candidate is kept, bits.
     min_feasible_bits
         The smallest budget any keep set meets (every activation recomputed), bits.
+    multilevel_bits, multilevel_store_all_bits, multilevel_step_bits
+        With ``checkpointing.levels: multi``: the budget in the multi-level accounting
+        (every resident activation, activation gradient and loss value,
+        :mod:`monet_opt.schedule.realize_remat`), the store-all peak in it, and the
+        largest single step (a node's inputs and output), below which no schedule fits;
+        ``None`` otherwise.
     """
 
     bits: float | None
     store_all_bits: float
     min_feasible_bits: float
+    multilevel_bits: float | None = None
+    multilevel_store_all_bits: float | None = None
+    multilevel_step_bits: float | None = None
 
     @property
     def mib(self) -> float | None:
@@ -450,7 +459,46 @@ def footprint_budget(inputs: Inputs) -> Budget:
             f"{store_all / MIB_BITS:.6g} MiB; smallest budget_fraction "
             f"{fmin / store_all:.10g})",
         )
+    if ck.levels == "multi":
+        return _multilevel_budget(inputs, Budget(max(bits, fmin), store_all, fmin))
     return Budget(max(bits, fmin), store_all, fmin)
+
+
+def _multilevel_budget(inputs: Inputs, single: Budget) -> Budget:
+    """The budget of ``checkpointing.levels: multi`` in its accounting.
+
+    Raises
+    ------
+    InputError
+        When it is below the largest single step (a node's counted inputs and output).
+    """
+    from monet_opt.formulations.remat_levels import multilevel_store_all_bits
+    from monet_opt.schedule.realize_remat import resident_bits, value_preds
+
+    problem = inputs.problem
+    ck = inputs.config.checkpointing
+    store_all = multilevel_store_all_bits(problem)
+    rb, vp = resident_bits(problem), value_preds(problem)
+    step = max(float(rb[i] + sum(rb[p] for p in vp[i])) for i in range(problem.n_nodes))
+    bits = ck.budget_bits(store_all)
+    assert bits is not None
+    if not within(step, bits):
+        key = "budget_mib" if ck.budget_mib is not None else "budget_fraction"
+        value = ck.budget_mib if ck.budget_mib is not None else ck.budget_fraction
+        raise InputError(
+            inputs.config.source,
+            f"checkpointing.{key}",
+            f"{value:g} gives a multi-level budget of {bits / MIB_BITS:.6g} MiB, below the "
+            f"largest single step {step / MIB_BITS:.6g} MiB (a node's inputs and output; "
+            f"store-all {store_all / MIB_BITS:.6g} MiB in the multi-level accounting, "
+            f"smallest budget_fraction {step / store_all:.6g})",
+        )
+    return replace(
+        single,
+        multilevel_bits=bits,
+        multilevel_store_all_bits=store_all,
+        multilevel_step_bits=step,
+    )
 
 
 def fixed_stacks(inputs: Inputs) -> list[list[str]] | None:

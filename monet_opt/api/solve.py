@@ -24,6 +24,7 @@ from monet_opt.formulations.allocation import solve_allocation
 from monet_opt.formulations.allocation_order import solve_allocation_order
 from monet_opt.formulations.joint import solve_joint
 from monet_opt.formulations.options import Deadline, ProgressCallback, SolverOptions
+from monet_opt.formulations.remat_levels import solve_multilevel
 from monet_opt.formulations.result import SolveResult
 from monet_opt.ga import GAResult, run_ga
 from monet_opt.ga.engine import run_search
@@ -206,7 +207,9 @@ def solve(
     milp = joint = ga = None
     if method in ("milp", "both"):
         t0 = time.perf_counter()
-        opts = solver_options(cfg, deadline.remaining(), progress)
+        multi = cfg.checkpointing.mode == "optimal" and cfg.checkpointing.levels == "multi"
+        # the multi-level step after the joint gets a share of the time
+        opts = solver_options(cfg, deadline.remaining() * (0.85 if multi else 1.0), progress)
         # under memory capacities the placement is decided too (joint step 5)
         capacity = cfg.schedule.memory == "capacity" and obj in ("latency", "energy")
         if cfg.solver.order == "optimal":  # allocation and program order π
@@ -226,6 +229,15 @@ def solve(
                 options=opts,
             )
             milp = joint
+            if multi and joint.status != "infeasible":
+                assert budget is not None and budget.multilevel_bits is not None
+                milp = solve_multilevel(
+                    inputs.problem,
+                    joint,
+                    obj,
+                    solver_options(cfg, deadline.remaining(), progress),
+                    budget_bits=budget.multilevel_bits,
+                )
         else:
             opts.report("allocation MILP")
             milp = solve_allocation(inputs.problem, None, obj, opts)

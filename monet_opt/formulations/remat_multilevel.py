@@ -1417,45 +1417,56 @@ class TrainingGraph:
         return detect_blocks(self.preds, self.is_forward, self.hint)
 
 
-def from_problem(problem, allocation: Sequence[int]) -> TrainingGraph:
+def from_problem(
+    problem, allocation: Sequence[int], order: Sequence[int] | None = None
+) -> TrainingGraph:
     """The abstract data of a training graph under an allocation.
 
-    What is counted: every tensor with the role ``activation``, ``gradient`` (of an
-    activation) or ``loss``, written by a forward or backward computation node, from its
-    computation until it is freed (sizes in bits: the problem's edge bits, else the
-    graph's tensor bits).  Not counted: weights and optimizer state (they live in DRAM
-    and are streamed in, as in the rest of the package), weight gradients (written to
-    DRAM by the node producing them; their edges, e.g. the accumulation of a tied
-    embedding's gradient, are not data dependencies here), network inputs and labels
-    (not computed), and optimizer nodes (not part of the schedule: they run after the
-    backward pass on values in DRAM).  ``cost[i]`` is the latency of node ``i`` on its
-    core, ``problem.costs.latency[i, core index of allocation[i]]``, in cycles.
-    ``preds`` are the data edges among the kept nodes carrying counted tensors.
-    """
-    from monet_opt.models.ir import Phase, TensorRole
+    What is counted (:func:`monet_opt.schedule.realize_remat.resident_bits`, the
+    footprint of :attr:`Decision.remat <monet_opt.schedule.types.Decision.remat>`):
+    every tensor with the role ``activation``, ``gradient`` (of an activation) or
+    ``loss``, written by a forward or backward computation node, from its computation
+    until it is freed (sizes in bits: the problem's edge bits, else the graph's tensor
+    bits).  Not counted: weights and optimizer state (they live in DRAM and are
+    streamed in, as in the rest of the package), weight gradients (written to DRAM by
+    the node producing them; their edges, e.g. the accumulation of a tied embedding's
+    gradient, are not data dependencies here), network inputs and labels (not
+    computed), and optimizer nodes (not part of the schedule: they run after their
+    inputs on values in DRAM).  ``cost[i]`` is the latency of node ``i`` on its core,
+    ``problem.costs.latency[i, core index of allocation[i]]``, in cycles.  ``preds``
+    are the data edges among the kept nodes carrying counted tensors.
 
-    counted = {TensorRole.ACTIVATION, TensorRole.GRADIENT, TensorRole.LOSS}
-    tens = problem.graph.tensors
-    keep = [i for i, op in enumerate(problem.nodes) if op.phase != Phase.OPTIMIZER]
+    Parameters
+    ----------
+    problem
+        The base problem.
+    allocation
+        Core id per node of ``problem``.
+    order
+        A topological order of the problem's nodes (e.g. the program order π); the
+        local indices follow it.  ``None``: the problem's node order.
+
+    Raises
+    ------
+    ValueError
+        If ``order`` is not a topological order of the counted dependencies.
+    """
+    from monet_opt.models.ir import Phase
+    from monet_opt.schedule.realize_remat import resident_bits, scheduled_nodes, value_preds
+
+    sched = scheduled_nodes(problem)
+    member = set(sched)
+    keep = list(sched) if order is None else [int(i) for i in order if int(i) in member]
+    if len(keep) != len(sched):
+        raise ValueError("order must list every forward and backward node once")
     loc = {v: k for k, v in enumerate(keep)}
     core_index = {cid: k for k, cid in enumerate(problem.core_ids)}
-    out_bits: dict[int, dict[str, float]] = {v: {} for v in keep}
-    preds: list[set[int]] = [set() for _ in keep]
-    for e in problem.edges:
-        t = tens.get(e.tensor)
-        if e.src not in loc or (t is not None and t.role not in counted):
-            continue
-        out_bits[e.src][e.tensor] = max(out_bits[e.src].get(e.tensor, 0.0), float(e.bits))
-        if e.dst in loc:
-            preds[loc[e.dst]].add(loc[e.src])
-    mem = []
-    for v in keep:
-        bits = dict(out_bits[v])
-        for name in problem.nodes[v].outputs:
-            t = tens.get(name)
-            if name not in bits and t is not None and t.role in counted:
-                bits[name] = float(t.numel * t.precision)
-        mem.append(sum(bits.values()))
+    vp = value_preds(problem)
+    preds = [tuple(sorted(loc[s] for s in vp[v])) for v in keep]
+    late = next((k for k, ps in enumerate(preds) if ps and ps[-1] >= k), None)
+    if late is not None:
+        raise ValueError(f"order is not topological at node {problem.nodes[keep[late]].name!r}")
+    bits = resident_bits(problem)
     by_name = {problem.nodes[v].name: k for k, v in enumerate(keep)}
     hint = []
     for v in keep:
@@ -1467,8 +1478,8 @@ def from_problem(problem, allocation: Sequence[int]) -> TrainingGraph:
     ]
     return TrainingGraph(
         tuple(cost),
-        tuple(mem),
-        tuple(tuple(sorted(p)) for p in preds),
+        tuple(float(bits[v]) for v in keep),
+        tuple(preds),
         tuple(problem.nodes[v].phase == Phase.FORWARD for v in keep),
         tuple(hint),
         tuple(problem.nodes[v].name for v in keep),

@@ -42,6 +42,7 @@ from monet_opt.schedule.realize import (
     stack_overflow,
     validate_stacks,
 )
+from monet_opt.schedule.realize_remat import realize_remat
 from monet_opt.schedule.timing import Times, _simulate_placed, simulate
 from monet_opt.schedule.types import Decision, EnergyBreakdown, MemoryTrace, Schedule, Transfer
 
@@ -346,11 +347,15 @@ class _Run:
 
 def _run(problem: Problem, decision: Decision) -> _Run:
     cidx = _core_indices(problem, decision.allocation)
-    if _is_trivial(problem, decision):
+    if decision.remat is None and _is_trivial(problem, decision):
         order = None if decision.priority is None else problem.program_order(decision.priority)
         pb, real = problem, None
     else:
-        real = realize(problem, decision)
+        real = (
+            realize(problem, decision)
+            if decision.remat is None
+            else realize_remat(problem, decision)
+        )
         pb = real.problem
         cidx = _core_indices(pb, real.expand(decision.allocation))
         order = None

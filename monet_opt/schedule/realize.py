@@ -239,6 +239,9 @@ class Realization:
         Activation footprint (bits) per derived position.
     priority
         The base program-order priority of the decision (``None``: the default).
+    remat
+        The multi-level schedule realized (:mod:`monet_opt.schedule.realize_remat`), or
+        ``None`` for a single-level decision.
     """
 
     base: Problem
@@ -250,6 +253,7 @@ class Realization:
     stacks: tuple[tuple[int, ...], ...]
     footprint: np.ndarray
     priority: tuple[float, ...] | None = None
+    remat: tuple[int, ...] | None = None
 
     @property
     def peak_footprint_bits(self) -> float:
@@ -306,6 +310,8 @@ class Realization:
                     f"recompute copy {self.problem.nodes[d].name!r} runs on core {alloc[d]}, "
                     f"its original on core {base[o]}"
                 )
+        if self.remat is not None:
+            return Decision(tuple(base), None, self.stacks, None, derived.placement, self.remat)
         kept = None if self.kept == frozenset(self.base.checkpoint_tensors) else self.kept
         placement = derived.placement
         if placement is not None and kept is None and not any(len(s) > 1 for s in self.stacks):
@@ -474,11 +480,15 @@ def _derived_edges(
     return edges
 
 
-def _dram_traffic(problem: Problem, layout: _Layout, edges: Sequence[Edge]) -> _DramTraffic:
+def _dram_traffic(
+    problem: Problem, layout: _Layout, edges: Sequence[Edge], *, write_unread: bool = True
+) -> _DramTraffic:
     """DRAM reads (weights and other non-edge inputs of the base node, plus edges via
     DRAM) and writes (weights, optimizer state, outputs nobody reads on chip, and tensors
     some consumer reads from DRAM; copies write nothing) of every derived node.  Original
-    nodes keep their base DMA queue dependencies (module docstring)."""
+    nodes keep their base DMA queue dependencies (module docstring).  With
+    ``write_unread=False`` an output that base nodes read but no derived node reads
+    (every reader reads a recomputed copy) is discarded, not written."""
     g = problem.graph
     n = len(layout.origin)
     into: list[dict[str, Edge]] = [{} for _ in range(n)]
@@ -490,8 +500,10 @@ def _dram_traffic(problem: Problem, layout: _Layout, edges: Sequence[Edge]) -> _
         if e.via_dram:
             out_via.add((e.src, e.tensor))
     base_edge_tensors: list[set[str]] = [set() for _ in problem.nodes]
+    base_read: set[tuple[int, str]] = set()
     for e in problem.edges:
         base_edge_tensors[e.dst].add(e.tensor)
+        base_read.add((e.src, e.tensor))
     rt: list[tuple[str, ...]] = []
     wt: list[tuple[str, ...]] = []
     deps: list[tuple[int, ...]] = []
@@ -507,7 +519,7 @@ def _dram_traffic(problem: Problem, layout: _Layout, edges: Sequence[Edge]) -> _
                     t
                     for t in problem.dram_write_tensors[o]
                     if g.tensors[t].role in (TensorRole.WEIGHT, TensorRole.OPTIMIZER_STATE)
-                    or (d, t) not in consumed
+                    or ((d, t) not in consumed and (write_unread or (o, t) not in base_read))
                     or (d, t) in out_via
                 )
             )
@@ -589,8 +601,11 @@ def realize(problem: Problem, decision: Decision) -> Realization:
     Raises
     ------
     ValueError
-        On invalid stacks or unknown checkpoint names.
+        On invalid stacks or unknown checkpoint names, or a decision with a multi-level
+        schedule (realize it with :func:`monet_opt.schedule.realize_remat.realize_remat`).
     """
+    if decision.remat is not None:
+        raise ValueError("a decision with a multi-level schedule is realized by realize_remat")
     order = problem.program_order(decision.priority)
     kept, dropped = _kept_and_dropped(problem, decision.checkpoints)
     stacks = validate_stacks(problem, decision.stacks, order)

@@ -48,6 +48,16 @@ class Decision:
         write-back windows) on the problem the evaluator simulates: the derived problem
         of :func:`monet_opt.schedule.realize.realize` when the decision fuses or drops
         activations (windows per derived node); ``None`` lets the default policy choose.
+    remat
+        Optional multi-level rematerialization schedule: the base node indices of the
+        forward and backward nodes in execution order, each at least once; a forward
+        node listed again is *recomputed* (from the latest computation of each of its
+        inputs), so a recomputed value may feed further recomputations, as in Revolve
+        and Checkmate.  Optimizer nodes are not listed (they follow their inputs).
+        Realized by :func:`monet_opt.schedule.realize_remat.realize_remat`;
+        ``checkpoints`` must then be ``None`` (the schedule decides) and ``priority`` is
+        ignored (the schedule is the program order).  ``None``: MONET's single-level
+        checkpointing through ``checkpoints``.
     """
 
     allocation: tuple[int, ...]
@@ -55,6 +65,7 @@ class Decision:
     stacks: tuple[tuple[int, ...], ...] = ()
     checkpoints: frozenset[str] | None = None
     placement: Placement | None = None
+    remat: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

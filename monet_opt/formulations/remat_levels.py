@@ -1,0 +1,285 @@
+r"""Multi-level recomputation as the recompute decision of a solve.
+
+``checkpointing.levels: multi`` widens MONET's keep / recompute bit vector (single level:
+a dropped activation is recomputed once, from kept tensors) to multi-level
+rematerialization: a value may be recomputed from recomputed values, freed and
+recomputed again (Revolve, Griewank and Walther 2000; Checkmate, Jain et al. 2020).
+The decision is then a schedule (:attr:`Decision.remat
+<monet_opt.schedule.types.Decision.remat>`), realized by
+:func:`~monet_opt.schedule.realize_remat.realize_remat` and simulated by the evaluator.
+
+Budget.  The footprint of a schedule counts every resident activation, activation
+gradient and loss value (Checkmate's accounting,
+:mod:`~monet_opt.schedule.realize_remat`), which is stricter than MONET's footprint
+:math:`F(K)` of single-level checkpointing; :func:`multilevel_store_all_bits` is the
+store-all peak in it, and ``budget_fraction`` refers to that.
+
+Method (:func:`solve_multilevel`), given the joint solver's answer (allocation :math:`a`,
+program order π, stacks :math:`S`, keep set :math:`K`):
+
+1. **Single-level candidate.** :math:`K`'s schedule in π
+   (:func:`~monet_opt.schedule.realize_remat.single_level_sequence`), with :math:`S`.
+2. **Multi-level candidate.** The training graph under :math:`a`, indexed in π
+   (:func:`~monet_opt.formulations.remat_multilevel.from_problem`), solved for the least
+   total compute cycles under the budget: the chain DP on uniform chains, the exact A\*
+   search over all schedules when the graph is small (≤ ``search_nodes`` nodes), else
+   the block DP over block-nested schedules (exact in that space,
+   :func:`~monet_opt.formulations.remat_multilevel.solve_blocks`).  Realized with
+   the stacks of :math:`S`, their members' first computations gathered where that stays
+   valid and within the budget (:func:`gather_stacks`; the others run layer by layer),
+   and the default placement policy.
+3. Both are re-simulated; an answer must meet the budget and every memory capacity.
+   The one with the better simulated objective is returned.
+
+Exactness and bound.  Step 2 minimizes recompute *work* exactly over its schedule
+space; the latency of a step also depends on overlap, which the schedule does not see,
+so the answer is labelled ``feasible`` unless its gap closes.  The bound is the joint
+solver's certified bound: each of its parts holds for every schedule that computes every
+node at least once on some core (recompute copies only add nodes and DRAM traffic, and
+copies run after their original on its core), so it bounds the multi-level space too.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from monet_opt.formulations.options import SolverOptions
+from monet_opt.formulations.remat_multilevel import (
+    COMPUTE,
+    RematResult,
+    chain_spec,
+    from_problem,
+    solve_blocks,
+    solve_chain,
+    solve_search,
+    uniform_sizes,
+)
+from monet_opt.formulations.result import SolveResult, metric_value
+from monet_opt.schedule.evaluator import evaluate
+from monet_opt.schedule.problem import Problem
+from monet_opt.schedule.realize_remat import (
+    remat_footprint,
+    single_level_sequence,
+    stacks_in_schedule,
+    with_optimizer_nodes,
+)
+from monet_opt.schedule.types import Decision, Schedule
+from monet_opt.units import within
+
+__all__ = [
+    "MULTILEVEL_SCOPE",
+    "gather_stacks",
+    "multilevel_store_all_bits",
+    "solve_multilevel",
+    "remat_schedule",
+]
+
+#: What the status and bound of :func:`solve_multilevel` refer to.
+MULTILEVEL_SCOPE = (
+    "allocation, program order, fusion and placement of the joint answer, recomputation "
+    "over multi-level schedules (recompute work minimal over the schedule space named in "
+    "extra['remat_space']; latency re-simulated); bound: the joint certified bound, valid "
+    "for every schedule computing each node at least once"
+)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    name: str
+    decision: Decision
+    schedule: Schedule
+    peak_bits: float
+    value: float
+    fits: bool
+
+
+def multilevel_store_all_bits(problem: Problem, priority: Sequence[float] | None = None) -> float:
+    """Peak footprint (bits) of store-all in the multi-level accounting: every forward
+    value kept from its computation to its last reader, program order π of
+    ``priority``."""
+    fp = remat_footprint(problem, single_level_sequence(problem, None, priority))
+    return float(fp.max()) if len(fp) else 0.0
+
+
+def remat_schedule(
+    problem: Problem,
+    decision: Decision,
+    budget_bits: float,
+    *,
+    search_nodes: int = 24,
+    max_states: int = 1_000_000,
+) -> tuple[tuple[int, ...] | None, RematResult]:
+    """Least-work multi-level schedule under ``budget_bits`` for the decision's
+    allocation and program order (step 2 of the module docstring).
+
+    Returns
+    -------
+    (sequence, result)
+        ``sequence`` in base node indices (``None`` when no schedule of the space fits)
+        and the solver's :class:`~monet_opt.formulations.remat_multilevel.RematResult`.
+    """
+    order = problem.program_order(decision.priority)
+    tg = from_problem(problem, decision.allocation, order)
+    spec = chain_spec(tg.preds)
+    if spec is not None and uniform_sizes(tg.mem, spec):
+        r = solve_chain(tg.cost, tg.mem, tg.preds, budget_bits, spec)
+    elif len(tg.cost) <= search_nodes:
+        r = solve_search(tg.cost, tg.mem, tg.preds, budget_bits, max_states=max_states)
+    else:
+        r = solve_blocks(tg.cost, tg.mem, tg.preds, budget_bits, tg.blocks(), max_states=max_states)
+    if r.status != "optimal":
+        return None, r
+    return tuple(tg.nodes[op.node] for op in r.schedule if op.kind == COMPUTE), r
+
+
+def gather_stacks(
+    problem: Problem,
+    stacks: Sequence[Sequence[int]],
+    remat: Sequence[int],
+    budget_bits: float,
+) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
+    """Move the originals of each stack next to each other where that stays valid.
+
+    For each stack, in turn, whose originals are not consecutive in the schedule, its
+    later members' first computations are moved right after its first member's, in
+    program order, when every input they read is then already computed and the
+    footprint peak (:func:`~monet_opt.schedule.realize_remat.remat_footprint`) stays
+    within ``budget_bits``.  Moving a first computation earlier changes no value, only
+    which computation of an input it reads and how long values stay resident, both
+    re-checked.
+
+    Returns
+    -------
+    (remat, stacks)
+        The schedule and the stacks consecutive in it (the others dropped).
+    """
+    seq = list(with_optimizer_nodes(problem, remat))
+    rank = {o: k for k, o in enumerate(problem.program_order())}
+    for st in stacks:
+        members = sorted((int(i) for i in st), key=rank.__getitem__)
+        if len(members) < 2 or stacks_in_schedule(problem, [members], seq):
+            continue
+        first = {o: seq.index(o) for o in members}
+        head = min(first.values())
+        moved = sorted((o for o in members if first[o] != head), key=first.__getitem__)
+        trial = [o for p, o in enumerate(seq) if not (o in first and p == first[o] and p != head)]
+        at = trial.index(seq[head]) + 1
+        trial[at:at] = moved
+        try:
+            peak = remat_footprint(problem, trial).max(initial=0.0)
+        except ValueError:  # an input is not computed yet at the new place
+            continue
+        if within(float(peak), budget_bits) and stacks_in_schedule(problem, [members], trial):
+            seq = trial
+    return tuple(seq), stacks_in_schedule(problem, stacks, seq)
+
+
+def _candidate(
+    problem: Problem, name: str, decision: Decision, objective: str, budget_bits: float
+) -> _Candidate:
+    sched = evaluate(problem, decision)
+    peak = float(sched.stats["peak_footprint_bits"])
+    fits = within(peak, budget_bits) and not int(sched.stats.get("memory_overflow", 0))
+    return _Candidate(name, decision, sched, peak, metric_value(objective, sched), fits)
+
+
+def solve_multilevel(
+    problem: Problem,
+    joint: SolveResult,
+    objective: str,
+    options: SolverOptions,
+    *,
+    budget_bits: float,
+    search_nodes: int = 24,
+) -> SolveResult:
+    r"""Multi-level recomputation for the joint answer (module docstring).
+
+    Parameters
+    ----------
+    problem
+        The base problem.
+    joint
+        The joint solver's result (:func:`monet_opt.formulations.joint.solve_joint`):
+        its decision gives the allocation, π, stacks and keep set; its bound is reused.
+    objective
+        ``latency``, ``energy`` or ``edp``.
+    options
+        ``mip_gap`` for the status; progress reports.
+    budget_bits
+        Footprint budget in the multi-level accounting (bits).
+    search_nodes
+        Largest training graph (forward and backward nodes) solved by the full A\*
+        search; larger ones use the block DP.
+
+    Returns
+    -------
+    SolveResult
+        ``formulation == "multilevel"``; ``extra`` has ``remat_space``, ``remat_method``,
+        ``candidates`` (name → simulated value, peak bits, fits), ``chosen``,
+        ``budget_bits``, ``recompute_work_cycles`` of the multi-level schedule and its
+        solve seconds.  Status ``no_solution`` when neither candidate fits.
+    """
+    t0 = time.perf_counter()
+    base = joint.decision
+    options.report("multi-level recomputation")
+    single = single_level_sequence(problem, base.checkpoints, base.priority)
+    cands = []
+    # the sequence has the derived nodes of the joint's realization, in its order, so the
+    # joint's placement (spill set, windows per derived node) carries over
+    for placement in (base.placement, None) if base.placement is not None else (None,):
+        try:
+            dec = Decision(base.allocation, None, base.stacks, None, placement, single)
+            cands.append(_candidate(problem, "single_level", dec, objective, budget_bits))
+            break
+        except ValueError:
+            continue
+    seq, r = remat_schedule(problem, base, budget_bits, search_nodes=search_nodes)
+    if seq is not None:  # the joint's stacks, gathered where the budget allows
+        seq, stacks = gather_stacks(problem, base.stacks, seq, budget_bits)
+        dec = Decision(base.allocation, None, stacks, None, None, seq)
+        cands.append(_candidate(problem, "multi_level", dec, objective, budget_bits))
+    fitting = [c for c in cands if c.fits]
+    best = min(fitting, key=lambda c: c.value) if fitting else cands[0]
+    extra = {
+        "remat_space": r.space if seq is not None else f"{r.space} (no schedule fits)",
+        "remat_method": r.method,
+        "remat_seconds": r.seconds,
+        "recompute_work_cycles": r.recompute_cost,
+        "budget_bits": budget_bits,
+        "chosen": best.name if fitting else None,
+        "candidates": {
+            c.name: {
+                "value": c.value,
+                "peak_footprint_bits": c.peak_bits,
+                "fits": c.fits,
+                "stacks": len(c.decision.stacks),
+            }
+            for c in cands
+        },
+    }
+    bounds = {"joint": joint.bound} if math.isfinite(joint.bound) else {}
+    res = SolveResult.build(
+        problem,
+        formulation="multilevel",
+        objective_name=objective,
+        decision=best.decision,
+        simulated_of=objective,
+        milp_objective=best.value if fitting else None,
+        milp_bound=None,
+        solver_status="solved" if fitting else "no_solution",
+        mip_gap=options.mip_gap,
+        scope=MULTILEVEL_SCOPE,
+        schedule=best.schedule,
+        extra_bounds=bounds,
+        extra=extra,
+        method="multilevel",
+        models_capacity=True,
+        solve_seconds=time.perf_counter() - t0,
+    )
+    if not fitting:  # no answer meets the budget and the capacities
+        res = replace(res, status="no_solution", objective=math.inf)
+    options.report("multi-level done", res.simulated, res.bound)
+    return res
