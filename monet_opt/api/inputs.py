@@ -423,7 +423,10 @@ def footprint_budget(inputs: Inputs) -> Budget:
 
     The budget is feasible when it is at least the minimum feasible footprint up to
     the one relative tolerance :data:`monet_opt.units.REL_TOL` (a ``budget_fraction``
-    equal to the printed minimum fraction is feasible).
+    equal to the printed minimum fraction is feasible).  With ``checkpointing.levels:
+    multi`` the budget is checked in the multi-level accounting instead, and the
+    single-level budget the joint solver gets is the same fraction (or MiB) of MONET's
+    footprint, raised to its minimum when below.
 
     Raises
     ------
@@ -450,6 +453,8 @@ def footprint_budget(inputs: Inputs) -> Budget:
             "no forward activation is read by the backward: nothing to checkpoint; "
             "set checkpointing.mode: store-all",
         )
+    if ck.levels == "multi":  # its budget is checked in its own accounting
+        return _multilevel_budget(inputs, Budget(max(bits, fmin), store_all, fmin))
     if not within(fmin, bits):
         raise InputError(
             inputs.config.source,
@@ -459,8 +464,6 @@ def footprint_budget(inputs: Inputs) -> Budget:
             f"{store_all / MIB_BITS:.6g} MiB; smallest budget_fraction "
             f"{fmin / store_all:.10g})",
         )
-    if ck.levels == "multi":
-        return _multilevel_budget(inputs, Budget(max(bits, fmin), store_all, fmin))
     return Budget(max(bits, fmin), store_all, fmin)
 
 

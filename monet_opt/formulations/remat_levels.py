@@ -277,6 +277,9 @@ def solve_multilevel(
         extra=extra,
         method="multilevel",
         models_capacity=True,
+        n_vars=joint.n_vars,
+        n_cons=joint.n_cons,
+        n_binaries=joint.n_binaries,
         solve_seconds=time.perf_counter() - t0,
     )
     if not fitting:  # no answer meets the budget and the capacities

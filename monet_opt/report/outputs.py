@@ -76,12 +76,19 @@ def write_solve(folder: str | Path, run: SolveRun, *, plots: bool = True) -> lis
         )
         if sched.footprint is not None and len(sched.footprint):
             ck = inputs.config.checkpointing.mode
+            multi = budget is not None and getattr(best, "formulation", "") == "multilevel"
+            if multi:  # the footprint of a multi-level schedule is in its own accounting
+                ck = f"{ck}, multi-level"
+                fp_budget, fp_store = budget.multilevel_bits, budget.multilevel_store_all_bits
+            else:
+                fp_budget = None if budget is None else budget.bits
+                fp_store = None if budget is None else budget.store_all_bits
             written.append(
                 plot_footprint(
                     sched,
                     folder / "footprint.png",
-                    budget_bits=None if budget is None else budget.bits,
-                    store_all_bits=None if budget is None else budget.store_all_bits,
+                    budget_bits=fp_budget,
+                    store_all_bits=fp_store,
                     title=f"{where} — activation footprint ({label}, checkpointing {ck})",
                 )
             )

@@ -21,6 +21,7 @@ __all__ = [
     "joint_table",
     "baselines_table",
     "footprint_line",
+    "multilevel_line",
     "summary_tables",
     "print_summary",
     "inputs_tables",
@@ -256,6 +257,28 @@ def footprint_line(schedule: Schedule, budget_bits: float | None) -> str:
     )
 
 
+def multilevel_line(res: Any, objective: str) -> str:
+    """What ``checkpointing.levels: multi`` chose (rich markup): the footprint in its
+    accounting against its budget, the recompute schedule's method and space, and each
+    candidate's simulated objective."""
+    ex = res.extra
+    budget = float(ex["budget_bits"])
+    peak = float(res.schedule.stats.get("peak_footprint_bits", 0.0))
+    ok = within(peak, budget)
+    rel = "<=" if ok else "[red]>[/]"
+    cands = ", ".join(
+        f"{name} {_fmt_obj(objective, c['value'])}"
+        f"{'' if c['fits'] else ' (over budget or capacity)'}"
+        for name, c in ex.get("candidates", {}).items()
+    )
+    return (
+        f"multi-level recomputation (every resident activation and gradient counted): peak "
+        f"{fmt_bytes(peak / 8)} {rel} budget {fmt_bytes(budget / 8)}; schedule "
+        f"{ex.get('remat_method')} over {ex.get('remat_space')} schedules; chosen "
+        f"{ex.get('chosen')} of {cands}"
+    )
+
+
 def _times_table(wall_times: Mapping[str, float]) -> Table:
     t = Table(title="Wall times", title_justify="left")
     t.add_column("step")
@@ -278,6 +301,8 @@ def summary_tables(
         milp = joint
     schedules = {k: r.schedule for k, r in (("milp", milp), ("ga", ga)) if r is not None}
     label = "MILP (HiGHS)" if joint is None else "joint MILP (HiGHS)"
+    if getattr(milp, "formulation", "") == "multilevel":
+        label = "joint MILP + multi-level"
     tables = [_metrics_table(schedules), _solver_table(milp, ga, objective, label)]
     if joint is not None:
         tables.append(joint_table(joint, objective))
@@ -316,6 +341,8 @@ def print_summary(
         console.print(t)
         if joint is not None and t.title and str(t.title).startswith("Decisions"):
             console.print(footprint_line(joint.schedule, budget_bits))
+            if getattr(milp, "formulation", "") == "multilevel":
+                console.print(multilevel_line(milp, objective))
     if baseline and baseline.get("improvement_pct"):
         imp = baseline["improvement_pct"]
         console.print(
