@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,9 @@ from monet_opt.ga.engine import run_search
 from monet_opt.ga.spaces import JointSpace
 from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.schedule.evaluator import evaluate, stacks_over_capacity
+from monet_opt.schedule.realize_remat import single_level_sequence
 from monet_opt.schedule.types import Decision
-from monet_opt.units import within
+from monet_opt.units import MIB_BITS, within
 
 __all__ = ["METHODS", "SolveRun", "solve", "baseline", "check_objective", "solver_options"]
 
@@ -102,8 +103,18 @@ class SolveRun:
         cands = [(n, r) for n, r in (("milp", self.milp), ("ga", self.ga)) if r is not None]
         if not cands:
             raise ValueError("no method ran")
-        feasible = [c for c in cands if getattr(c[1], "status", "") != "infeasible"]
+        feasible = [
+            c for c in cands if getattr(c[1], "status", "") != "infeasible" and self._fits(c[1])
+        ]
         return min(feasible or cands, key=lambda c: _value(c[1], self.objective))
+
+    def _fits(self, res: Any) -> bool:
+        """Whether an answer meets the multi-level budget (always true otherwise: the
+        single-level formulations and the GA enforce their own)."""
+        b = self.budget
+        if b is None or b.multilevel_bits is None or res is self.milp:
+            return True
+        return within(float(res.schedule.stats.get("peak_footprint_bits", 0.0)), b.multilevel_bits)
 
 
 def _value(res: Any, objective: str) -> float:
@@ -257,6 +268,9 @@ def solve(
     if method in ("ga", "both"):
         ga = _run_ga(inputs, obj, deadline, seed, budget, progress)
         wall["ga"] = ga.seconds
+        if budget is not None and budget.multilevel_bits is not None:
+            ga, note = _ga_as_schedule(inputs, ga, budget.multilevel_bits)
+            notes += [note] if note else []
         searched = cfg.fusion.mode == "optimal" or cfg.checkpointing.mode == "optimal"
         if cfg.uses_joint and not searched:
             notes.append(
@@ -275,7 +289,7 @@ def solve(
         wall_seconds=wall,
         overrides={"time_limit": time_limit, "seed": seed, "objective": objective},
         notes=tuple(notes),
-        baseline=_compare_baseline(inputs, milp, ga, obj, None if budget is None else budget.bits),
+        baseline=_compare_baseline(inputs, milp, ga, obj, budget),
     )
 
 
@@ -286,19 +300,55 @@ def baseline(inputs: Inputs) -> Decision:
     return greedy_decision(inputs.problem)
 
 
+def _ga_as_schedule(inputs: Inputs, ga: GAResult, budget_bits: float) -> tuple[GAResult, str]:
+    """With ``checkpointing.levels: multi``: the GA's single-level answer written as a
+    schedule (:func:`~monet_opt.schedule.realize_remat.single_level_sequence`, its stacks
+    and placement kept), so that its footprint is in the multi-level accounting, and a
+    note when it is over the multi-level budget (it is then no candidate of
+    :meth:`SolveRun.best`)."""
+    problem = inputs.problem
+    d = ga.decision
+    seq = single_level_sequence(problem, d.checkpoints, d.priority)
+    try:
+        dec = Decision(d.allocation, None, d.stacks, None, d.placement, seq)
+        sched = evaluate(problem, dec)
+    except ValueError:  # its placement does not carry over: the default policy
+        dec = Decision(d.allocation, None, d.stacks, None, None, seq)
+        sched = evaluate(problem, dec)
+    ga = replace(ga, decision=dec, schedule=sched)
+    peak = float(sched.stats["peak_footprint_bits"])
+    if within(peak, budget_bits):
+        return ga, ""
+    return ga, (
+        f"the GA searches single-level checkpointing under MONET's footprint; its answer's "
+        f"multi-level footprint {peak / MIB_BITS:.4g} MiB is over the multi-level budget "
+        f"{budget_bits / MIB_BITS:.4g} MiB, so it is not a candidate"
+    )
+
+
 def _compare_baseline(
     inputs: Inputs,
     milp: SolveResult | None,
     ga: GAResult | None,
     objective: str,
-    budget_bits: float | None = None,
+    budget: Budget | None = None,
 ) -> dict[str, Any]:
     """Baseline metrics and the improvement of the best answer over them (%); with an
-    activation budget, whether the baseline (store-all) meets it."""
+    activation budget, whether the baseline (store-all) meets it (in the multi-level
+    accounting with ``checkpointing.levels: multi``)."""
     sched = evaluate(inputs.problem, baseline(inputs))
     base: dict[str, Any] = {"latency": float(sched.latency), "energy": float(sched.energy.total)}
     base["edp"] = base["latency"] * base["energy"]
     peak = float(sched.stats["peak_footprint_bits"])
+    budget_bits = None if budget is None else budget.bits
+    if budget is not None and budget.multilevel_bits is not None:
+        assert budget.multilevel_store_all_bits is not None
+        peak, budget_bits = budget.multilevel_store_all_bits, budget.multilevel_bits
+    if ga is not None and budget_bits is not None and budget is not None:
+        if budget.multilevel_bits is not None and not within(
+            float(ga.schedule.stats["peak_footprint_bits"]), budget_bits
+        ):
+            ga = None  # over the budget: not an answer
     extra: dict[str, Any] = {"peak_footprint_bits": peak}
     if budget_bits is not None:
         extra.update(budget_bits=budget_bits, within_budget=within(peak, budget_bits))

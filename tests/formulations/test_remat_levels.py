@@ -91,3 +91,19 @@ def test_levels_config_errors():
         api.load(cfg)
     with pytest.raises(api.InputError, match="largest single step"):
         api.footprint_budget(api.load(_mlp(0.01, "multi")))
+
+
+def test_ga_answer_is_judged_in_the_multi_level_accounting():
+    """The GA searches single-level keep sets under MONET's footprint; with levels: multi
+    its answer is written as a schedule and is no candidate when it is over the
+    multi-level budget, and the baseline is judged in that accounting too."""
+    run = api.solve(_mlp(0.4, "multi", 2.0), method="both")
+    assert run.ga.decision.remat is not None
+    peak = run.ga.schedule.stats["peak_footprint_bits"]
+    assert not within(peak, run.budget.multilevel_bits)
+    assert any("not a candidate" in n for n in run.notes)
+    name, best = run.best()
+    assert name == "milp"
+    assert within(best.schedule.stats["peak_footprint_bits"], run.budget.multilevel_bits)
+    assert run.baseline["peak_footprint_bits"] == run.budget.multilevel_store_all_bits
+    assert run.baseline["within_budget"] is False
