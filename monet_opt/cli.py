@@ -255,11 +255,14 @@ def pareto(
         write_pareto(folder.path, run, plots=not no_plots)
     out = Console()
     rows = pareto_rows(run.fronts, run.budgets_bits)
-    for table in pareto_tables(rows, suffix=f" ({alloc_mode} allocation)"):
+    multi = run.inputs.config.checkpointing.levels == "multi"
+    levels = ", multi-level schedules" if multi else ""
+    for table in pareto_tables(rows, suffix=f" ({alloc_mode} allocation{levels})"):
         out.print(table)
     fmin, fall = run.min_feasible_bits, run.store_all_bits
+    low = "largest single step" if multi else "minimum feasible budget"
     out.print(
-        f"minimum feasible budget {fmin / MIB_BITS:.4f} MiB ({fmin / fall:.1%} of store-all "
+        f"{low} {fmin / MIB_BITS:.4f} MiB ({fmin / fall:.1%} of store-all "
         f"{fall / MIB_BITS:.4f} MiB); {run.n_optimal}/{run.n_points} points optimal; "
         + ", ".join(f"{k} {v:.2f} s" for k, v in run.seconds.items())
     )

@@ -4,7 +4,9 @@ Sweeps ``points`` budgets evenly from the minimum feasible activation footprint 
 activation recomputed) to the store-all footprint and solves the exact checkpointing
 MILP at each (:func:`monet_opt.formulations.checkpointing.checkpoint_front`, one HiGHS
 model per objective), layer by layer, for the latency-optimal allocation or the greedy
-one.
+one.  With ``checkpointing.levels: multi`` the budgets are in the multi-level accounting
+(from the largest single step to the store-all peak) and each point is the least-work
+multi-level schedule (:func:`monet_opt.formulations.remat_levels.multilevel_front`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from monet_opt.formulations.checkpointing import (
     store_all_footprint,
 )
 from monet_opt.formulations.options import Deadline, ProgressCallback
+from monet_opt.formulations.remat_levels import multilevel_front, multilevel_store_all_bits
 from monet_opt.formulations.result import SolveResult
 from monet_opt.heuristics.allocation import greedy_decision
+from monet_opt.schedule.realize_remat import resident_bits, value_preds
 from monet_opt.schedule.types import Decision
 
 __all__ = ["ALLOCATIONS", "FRONT_OBJECTIVES", "ParetoRun", "pareto"]
@@ -139,8 +143,14 @@ def pareto(
         alloc = alloc_res.decision.allocation
     else:
         alloc = greedy_decision(problem).allocation
-    fmin = min_feasible_budget(problem)
-    fall = store_all_footprint(problem)
+    multi = cfg.checkpointing.levels == "multi"
+    if multi:  # the multi-level accounting: from the largest single step to store-all
+        rb, vp = resident_bits(problem), value_preds(problem)
+        fmin = max(float(rb[i] + sum(rb[p] for p in vp[i])) for i in range(problem.n_nodes))
+        fall = multilevel_store_all_bits(problem)
+    else:
+        fmin = min_feasible_budget(problem)
+        fall = store_all_footprint(problem)
     budgets = tuple(float(b) for b in np.linspace(fmin, fall, n_points))
     fronts: dict[str, tuple[SolveResult, ...]] = {}
     seconds: dict[str, float] = {}
@@ -148,7 +158,8 @@ def pareto(
         t0 = time.perf_counter()
         opts = solver_options(cfg, deadline.share(len(objectives) - k), progress)
         opts.report(f"checkpointing front ({obj}, {n_points} budgets)")
-        fronts[obj] = tuple(checkpoint_front(problem, budgets, Decision(alloc), obj, opts))
+        front = multilevel_front if multi else checkpoint_front
+        fronts[obj] = tuple(front(problem, budgets, Decision(alloc), obj, opts))
         seconds[obj] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_all
     return ParetoRun(

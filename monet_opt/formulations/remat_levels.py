@@ -21,7 +21,8 @@ program order π, stacks :math:`S`, keep set :math:`K`):
    (:func:`~monet_opt.schedule.realize_remat.single_level_sequence`), with :math:`S`.
 2. **Multi-level candidate.** The training graph under :math:`a`, indexed in π
    (:func:`~monet_opt.formulations.remat_multilevel.from_problem`), solved for the least
-   total compute cycles under the budget: the chain DP on uniform chains, the exact A\*
+   total work under the budget (each computation's latency and the weight reads it
+   repeats): the chain DP on uniform chains, the exact A\*
    search over all schedules when the graph is small (≤ ``search_nodes`` nodes), else
    the block DP over block-nested schedules (exact in that space,
    :func:`~monet_opt.formulations.remat_multilevel.solve_blocks`).  Realized with
@@ -61,6 +62,7 @@ from monet_opt.formulations.result import SolveResult, metric_value
 from monet_opt.schedule.evaluator import evaluate
 from monet_opt.schedule.problem import Problem
 from monet_opt.schedule.realize_remat import (
+    own_read_cycles,
     remat_footprint,
     single_level_sequence,
     stacks_in_schedule,
@@ -72,6 +74,7 @@ from monet_opt.units import within
 __all__ = [
     "MULTILEVEL_SCOPE",
     "gather_stacks",
+    "multilevel_front",
     "multilevel_store_all_bits",
     "solve_multilevel",
     "remat_schedule",
@@ -115,6 +118,12 @@ def remat_schedule(
     """Least-work multi-level schedule under ``budget_bits`` for the decision's
     allocation and program order (step 2 of the module docstring).
 
+    The work of a computation is its latency on its core plus the DRAM port cycles of
+    the reads it repeats (:func:`~monet_opt.schedule.realize_remat.own_read_cycles`:
+    weights, optimizer state, network inputs), so the recompute work minimized is the
+    evaluator's recompute cycles less the reads of stored inputs, which depend on the
+    schedule.
+
     Returns
     -------
     (sequence, result)
@@ -123,13 +132,15 @@ def remat_schedule(
     """
     order = problem.program_order(decision.priority)
     tg = from_problem(problem, decision.allocation, order)
+    reads = own_read_cycles(problem)
+    cost = [c + float(reads[v]) for c, v in zip(tg.cost, tg.nodes, strict=True)]
     spec = chain_spec(tg.preds)
     if spec is not None and uniform_sizes(tg.mem, spec):
-        r = solve_chain(tg.cost, tg.mem, tg.preds, budget_bits, spec)
-    elif len(tg.cost) <= search_nodes:
-        r = solve_search(tg.cost, tg.mem, tg.preds, budget_bits, max_states=max_states)
+        r = solve_chain(cost, tg.mem, tg.preds, budget_bits, spec)
+    elif len(cost) <= search_nodes:
+        r = solve_search(cost, tg.mem, tg.preds, budget_bits, max_states=max_states)
     else:
-        r = solve_blocks(tg.cost, tg.mem, tg.preds, budget_bits, tg.blocks(), max_states=max_states)
+        r = solve_blocks(cost, tg.mem, tg.preds, budget_bits, tg.blocks(), max_states=max_states)
     if r.status != "optimal":
         return None, r
     return tuple(tg.nodes[op.node] for op in r.schedule if op.kind == COMPUTE), r
@@ -286,3 +297,82 @@ def solve_multilevel(
         res = replace(res, status="no_solution", objective=math.inf)
     options.report("multi-level done", res.simulated, res.bound)
     return res
+
+
+def multilevel_front(
+    problem: Problem,
+    budgets_bits: Sequence[float],
+    fixed: Decision,
+    objective: str = "latency",
+    options: SolverOptions | None = None,
+    *,
+    search_nodes: int = 24,
+) -> list[SolveResult]:
+    r"""The multi-level recompute front: one schedule per footprint budget.
+
+    For each budget (bits, the multi-level accounting), the least-work schedule of
+    :func:`remat_schedule` for ``fixed``'s allocation and program order, layer by layer,
+    realized and re-simulated.
+
+    Parameters
+    ----------
+    problem
+        The base problem.
+    budgets_bits
+        Footprint budgets, bits.
+    fixed
+        The allocation and priority.
+    objective
+        ``"latency"``: the serial recompute cycles of the copies (their latency and DRAM
+        reads, the quantity of MONET's front); ``"energy"``: the step energy, pJ.
+    options
+        ``mip_gap`` for the status.
+
+    Returns
+    -------
+    list[SolveResult]
+        One per budget, in order; ``formulation == "multilevel_front"``.  For
+        ``latency`` the bound is the schedule solver's optimum of the recompute work
+        (latency and repeated weight reads, without the reads of stored inputs), valid
+        over the schedule space named in
+        ``extra["remat_space"]`` (``full`` for the A\* search); ``energy`` has no bound.
+        A budget no schedule of that space meets gives ``infeasible`` when the space is
+        the full one, else ``no_solution``.
+    """
+    opts = options or SolverOptions()
+    metric = {"latency": "recompute", "energy": "energy"}[objective]
+    out = []
+    for b in budgets_bits:
+        t0 = time.perf_counter()
+        seq, r = remat_schedule(problem, fixed, float(b), search_nodes=search_nodes)
+        dec = Decision(fixed.allocation, None, (), None, None, seq) if seq else fixed
+        extra = {
+            "remat_space": r.space,
+            "remat_method": r.method,
+            "budget_bits": float(b),
+            "recompute_work_cycles": r.recompute_cost,
+            "recomputations": r.recomputations,
+        }
+        res = SolveResult.build(
+            problem,
+            formulation="multilevel_front",
+            objective_name=objective,
+            decision=dec,
+            simulated_of=metric,
+            milp_objective=None,
+            milp_bound=r.recompute_cost if objective == "latency" and seq else None,
+            solver_status="optimal" if seq else "no_solution",  # its space, its work
+            mip_gap=opts.mip_gap,
+            scope=f"multi-level schedules ({r.space} space), layer by layer, for the fixed "
+            "allocation and program order",
+            infeasible=seq is None and r.space == "full",
+            extra=extra,
+            method="multilevel",
+            models_capacity=True,
+            solve_seconds=time.perf_counter() - t0,
+        )
+        if seq is None and r.space != "full":
+            res = replace(res, status="no_solution", objective=math.inf)
+        out.append(res)
+        opts.report(f"multi-level front: {len(out)}/{len(budgets_bits)}", res.simulated, None)
+    return out

@@ -79,6 +79,7 @@ __all__ = [
     "COUNTED_ROLES",
     "realize_remat",
     "remat_footprint",
+    "own_read_cycles",
     "resident_bits",
     "scheduled_nodes",
     "single_level_sequence",
@@ -118,6 +119,21 @@ def resident_bits(problem: Problem) -> np.ndarray:
                 b[name] = float(t.numel * t.precision)
         bits[i] = sum(b.values())
     return bits
+
+
+@lru_cache(maxsize=16)
+def own_read_cycles(problem: Problem) -> np.ndarray:
+    """DRAM port cycles of the reads every computation of a node makes, whatever the
+    schedule: its inputs that no edge brings (weights, optimizer state, network inputs),
+    shape ``(n_nodes,)``.  A recompute copy repeats them (:func:`realize_remat`)."""
+    g = problem.graph
+    edge_in: list[set[str]] = [set() for _ in problem.nodes]
+    for e in problem.edges:
+        edge_in[e.dst].add(e.tensor)
+    out = np.zeros(problem.n_nodes)
+    for i, ts in enumerate(problem.dram_read_tensors):
+        out[i] = sum(float(g.tensors[t].bits) for t in ts if t not in edge_in[i])
+    return out * float(problem.costs.dram_cycles_per_bit)
 
 
 @lru_cache(maxsize=16)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monet_opt import api
-from monet_opt.formulations.remat_levels import remat_schedule
+from monet_opt.formulations.remat_levels import multilevel_store_all_bits, remat_schedule
 from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.schedule.evaluator import evaluate_metrics
 from monet_opt.schedule.realize_remat import remat_footprint, single_level_sequence
@@ -107,3 +107,25 @@ def test_ga_answer_is_judged_in_the_multi_level_accounting():
     assert within(best.schedule.stats["peak_footprint_bits"], run.budget.multilevel_bits)
     assert run.baseline["peak_footprint_bits"] == run.budget.multilevel_store_all_bits
     assert run.baseline["within_budget"] is False
+
+
+def test_pareto_sweeps_multi_level_schedules():
+    """pareto with levels: multi: budgets from the largest single step to the store-all
+    peak of the multi-level accounting; every point meets its budget, its bound (the
+    schedule solver's least work) is below its re-simulated recompute cycles and does
+    not grow with the budget, and store-all recomputes nothing."""
+    run = api.pareto(_mlp(0.9, "multi", 20.0), points=5, objective="latency")
+    problem = run.inputs.problem
+    assert run.store_all_bits == pytest.approx(multilevel_store_all_bits(problem))
+    front = run.fronts["latency"]
+    assert len(front) == 5
+    bounds = []
+    for b, r in zip(run.budgets_bits, front, strict=True):
+        assert r.formulation == "multilevel_front"
+        assert r.status in ("optimal", "feasible")
+        assert within(r.schedule.stats["peak_footprint_bits"], b)
+        assert r.bound <= r.simulated + 1e-6
+        assert r.simulated == pytest.approx(r.schedule.stats["recompute_cycles"])
+        bounds.append(r.bound)
+    assert bounds == sorted(bounds, reverse=True)
+    assert bounds[0] > 0 and front[-1].simulated == 0
