@@ -77,9 +77,10 @@ def main(argv: list[str] | None = None) -> None:
             sec, run = _timed(_space(mode, args.time_limit), n, "random", 0, args.workers, tmp)
             c = run.summary["counts"]
             rows.append((mode, n, sec, n / sec, c))
-        print(f"\n## DSE throughput: {SPACE.name}, random sample, {args.workers} workers\n")
-        print("| inner mode | points | wall s | points/s | ok / infeasible / failed |")
-        print("|---|---:|---:|---:|---|")
+        if rows:
+            print(f"\n## DSE throughput: {SPACE.name}, random sample, {args.workers} workers\n")
+            print("| inner mode | points | wall s | points/s | ok / infeasible / failed |")
+            print("|---|---:|---:|---:|---|")
         for mode, n, sec, rate, c in rows:
             label = f"exact ({args.time_limit:g} s limit)" if mode == "exact" else mode
             counts = f"{c.get('ok', 0)} / {c.get('infeasible', 0)} / {c.get('failed', 0)}"

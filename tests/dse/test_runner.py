@@ -104,3 +104,15 @@ def test_bad_options(tiny_space, tmp_path: Path) -> None:
     tiny_space["parameters"]["sram_mib"] = {"low": 0.5, "high": 1.0}
     with pytest.raises(InputError, match="parameters.sram_mib"):
         run_dse(tiny_space, budget=2, sampler="grid", out_dir=tmp_path / "z")
+
+
+def test_fast_then_exact_polishes_the_front(tiny_space, tmp_path: Path) -> None:
+    tiny_space["inner"] = {"mode": "fast+exact", "time_limit_s": 5.0, "polish": 2}
+    run = run_dse(tiny_space, budget=8, seed=0, workers=1, out_dir=tmp_path / "p")
+    polished = [r for r in run.records if "polished" in r["metrics"]]
+    assert 1 <= len(polished) <= 2
+    for r in polished:
+        assert r["metrics"]["polished"] is True
+        assert "fast_latency_cycles" in r["metrics"] and "gap" in r["metrics"]
+        assert r["objectives"]["latency_cycles"] > 0
+    assert any("fast+exact" in n for n in run.notes)
