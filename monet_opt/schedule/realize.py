@@ -587,6 +587,46 @@ def _footprint_positions(
     return np.cumsum(diff)[:n]
 
 
+def _derived_problem(
+    problem: Problem,
+    layout: _Layout,
+    nodes: Sequence[Op],
+    edges: Sequence[Edge],
+    *,
+    write_unread: bool = True,
+) -> Problem:
+    """The derived :class:`Problem` of a layout and its edges: DMA traffic, costs, tile
+    tensors, the layout order as the default program order, copies tied to the core of
+    their original (``write_unread`` as in :func:`_dram_traffic`)."""
+    dram = _dram_traffic(problem, layout, edges, write_unread=write_unread)
+    n = len(layout.origin)
+    return Problem(
+        graph=problem.graph,
+        accelerator=problem.accelerator,
+        nodes=tuple(nodes),
+        edges=tuple(edges),
+        costs=_derived_costs(problem, layout, nodes),
+        dram_read_bits=dram.read_bits,
+        dram_write_bits=dram.write_bits,
+        dram_read_tensors=dram.read_tensors,
+        dram_write_tensors=dram.write_tensors,
+        dram_deps=dram.deps,
+        prefetch_depth=problem.prefetch_depth,
+        layer_io=problem.layer_io,
+        memory=problem.memory,
+        default_priority=tuple(float(n - k) for k in range(n)),
+        tiles=problem.tiles,
+        tile_tensors=_tile_tensors(edges),
+        ties=tuple(
+            -1 if a is None else layout.dmap[o]
+            for o, a in zip(layout.origin, layout.rfor, strict=True)
+        ),
+        input_operands=tuple(problem.input_operands[o] for o in layout.origin)
+        if problem.input_operands
+        else (),
+    )
+
+
 def realize(problem: Problem, decision: Decision) -> Realization:
     """Derived problem of a decision's stacks and checkpoints (module docstring).
 
@@ -612,33 +652,7 @@ def realize(problem: Problem, decision: Decision) -> Realization:
     win = reader_positions(problem, order)
     layout, nodes = _derived_nodes(problem, order, win, kept, dropped)
     edges = _derived_edges(problem, layout, dropped, stacks)
-    dram = _dram_traffic(problem, layout, edges)
-    n = len(layout.origin)
-    derived = Problem(
-        graph=problem.graph,
-        accelerator=problem.accelerator,
-        nodes=nodes,
-        edges=tuple(edges),
-        costs=_derived_costs(problem, layout, nodes),
-        dram_read_bits=dram.read_bits,
-        dram_write_bits=dram.write_bits,
-        dram_read_tensors=dram.read_tensors,
-        dram_write_tensors=dram.write_tensors,
-        dram_deps=dram.deps,
-        prefetch_depth=problem.prefetch_depth,
-        layer_io=problem.layer_io,
-        memory=problem.memory,
-        default_priority=tuple(float(n - k) for k in range(n)),
-        tiles=problem.tiles,
-        tile_tensors=_tile_tensors(edges),
-        ties=tuple(
-            -1 if a is None else layout.dmap[o]
-            for o, a in zip(layout.origin, layout.rfor, strict=True)
-        ),
-        input_operands=tuple(problem.input_operands[o] for o in layout.origin)
-        if problem.input_operands
-        else (),
-    )
+    derived = _derived_problem(problem, layout, nodes, edges)
     return Realization(
         base=problem,
         problem=derived,

@@ -64,11 +64,9 @@ from monet_opt.models.ir import Phase, TensorRole
 from monet_opt.schedule.problem import Edge, Problem
 from monet_opt.schedule.realize import (
     Realization,
-    _derived_costs,
-    _dram_traffic,
+    _derived_problem,
     _kept_and_dropped,
     _Layout,
-    _tile_tensors,
     reader_positions,
     recompute_set,
     validate_stacks,
@@ -413,30 +411,7 @@ def realize_remat(problem: Problem, decision: Decision) -> Realization:
         for d, o in enumerate(full)
     )
     edges = _edges(problem, full, sources, original, stacks)
-    dram = _dram_traffic(problem, layout, edges, write_unread=False)
-    n = len(full)
-    derived = Problem(
-        graph=problem.graph,
-        accelerator=problem.accelerator,
-        nodes=nodes,
-        edges=tuple(edges),
-        costs=_derived_costs(problem, layout, nodes),
-        dram_read_bits=dram.read_bits,
-        dram_write_bits=dram.write_bits,
-        dram_read_tensors=dram.read_tensors,
-        dram_write_tensors=dram.write_tensors,
-        dram_deps=dram.deps,
-        prefetch_depth=problem.prefetch_depth,
-        layer_io=problem.layer_io,
-        memory=problem.memory,
-        default_priority=tuple(float(n - k) for k in range(n)),
-        tiles=problem.tiles,
-        tile_tensors=_tile_tensors(edges),
-        ties=tuple(-1 if original[d] else first[o] for d, o in enumerate(full)),
-        input_operands=tuple(problem.input_operands[o] for o in full)
-        if problem.input_operands
-        else (),
-    )
+    derived = _derived_problem(problem, layout, nodes, edges, write_unread=False)
     cands = set(problem.checkpoint_tensors)
     dropped = sorted(
         {
