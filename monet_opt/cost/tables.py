@@ -32,7 +32,7 @@ cost model directly.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -120,20 +120,43 @@ def has_dram(acc: Accelerator) -> bool:
     return acc.dram is not None and acc.dram_bandwidth > 0
 
 
+def _shortest_paths(
+    topo: nx.Graph, a: int, b: int, pred: Mapping[int, list[int]] | None
+) -> Iterator[list[int]] | None:
+    """Every shortest path from ``a`` to ``b`` in the order of
+    :func:`networkx.all_shortest_paths` (``None`` if there is none); ``pred`` is
+    ``nx.predecessor(topo, a)`` when the caller has it (one BFS per source)."""
+    if pred is None:
+        return nx.all_shortest_paths(topo, a, b) if nx.has_path(topo, a, b) else None
+    if b not in pred:
+        return None
+    try:  # the generator nx.all_shortest_paths returns, without a BFS per target
+        from networkx.algorithms.shortest_paths.generic import _build_paths_from_predecessors
+    except ImportError:  # pragma: no cover - older / newer networkx
+        return nx.all_shortest_paths(topo, a, b)
+    return _build_paths_from_predecessors({a}, b, pred)
+
+
 def route(
-    acc: Accelerator, a: int, b: int, topo: nx.Graph | None = None
+    acc: Accelerator,
+    a: int,
+    b: int,
+    topo: nx.Graph | None = None,
+    pred: Mapping[int, list[int]] | None = None,
 ) -> tuple[float, float, str]:
     """Cycles/bit, pJ/bit and label of the route from core ``a`` to core ``b``.
 
-    See the module docstring for the routing rule.  ``topo``: ``acc.topology()`` when
-    the caller already has it (built once per table, not once per pair).
+    See the module docstring for the routing rule.  ``topo``: ``acc.topology()`` and
+    ``pred``: ``nx.predecessor(topo, a)``, when the caller already has them (built once
+    per table or per source, not once per pair; the answer is the same).
     """
     if a == b or acc.shares_memory(a, b):
         return 0.0, 0.0, "local"
     topo = acc.topology() if topo is None else topo
-    if nx.has_path(topo, a, b):
+    paths = _shortest_paths(topo, a, b, pred)
+    if paths is not None:
         best: tuple[int, float, list[int]] | None = None
-        for path in nx.all_shortest_paths(topo, a, b):
+        for path in paths:
             bw = min(
                 topo.edges[u, v]["link"].bandwidth for u, v in zip(path, path[1:], strict=False)
             )
@@ -164,9 +187,10 @@ def _core_table(acc: Accelerator) -> tuple[np.ndarray, np.ndarray, tuple[tuple[s
     labels: list[list[str]] = [["local"] * n for _ in range(n)]
     topo = acc.topology()
     for i, a in enumerate(ids):
+        pred = nx.predecessor(topo, a)
         for j, b in enumerate(ids):
             if i != j:
-                cyc[i, j], pj[i, j], labels[i][j] = route(acc, a, b, topo)
+                cyc[i, j], pj[i, j], labels[i][j] = route(acc, a, b, topo, pred)
     return cyc, pj, tuple(tuple(r) for r in labels)
 
 
@@ -197,12 +221,16 @@ def build_cost_tables(
     cpb = (1.0 / bw) if bw > 0 and not math.isinf(bw) else 0.0
     dram = DramSpec(cpb, r_pj, w_pj, has_dram(acc))
     specs = [core_spec(c) for c in cores]
+    runs: dict[tuple[str, int], bool] = {}  # can_run depends on the op's kind only
     for i, op in enumerate(ops):
         row: list[OpCost | None] = []
         spec = None
         blocked: list[str] = []
         for c, core in enumerate(cores):
-            if not can_run(op, core, cores):
+            ok = runs.get((op.kind.value, c))
+            if ok is None:
+                ok = runs[op.kind.value, c] = can_run(op, core, cores)
+            if not ok:
                 row.append(None)
                 continue
             if op.macs == 0 or op.kind.value == "shape":
