@@ -116,3 +116,15 @@ def test_fast_then_exact_polishes_the_front(tiny_space, tmp_path: Path) -> None:
         assert "fast_latency_cycles" in r["metrics"] and "gap" in r["metrics"]
         assert r["objectives"]["latency_cycles"] > 0
     assert any("fast+exact" in n for n in run.notes)
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="dask.distributed not installed (monet-opt[dask])")
+def test_existing_scheduler_address(tiny_space, tmp_path: Path) -> None:
+    from dask.distributed import LocalCluster
+
+    inline = run_dse(tiny_space, budget=4, seed=6, workers=1, out_dir=tmp_path / "inline")
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as lc:
+        run = run_dse(
+            tiny_space, budget=4, seed=6, scheduler=lc.scheduler_address, out_dir=tmp_path / "tcp"
+        )
+    assert plain(run.records) == plain(inline.records)
