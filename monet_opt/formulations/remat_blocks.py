@@ -32,7 +32,8 @@ computed marked so, and the values handed on required resident at the end:
   and reverse block :math:`s+1` with them resident (``record="subsets"``: every
   nonempty :math:`T`; ``"all"``: :math:`T = S_{s+1}`; ``"none"``: never).
 
-:math:`\mathrm{Seg}(s, t, m, h)` is the chain recurrence with advance costs
+:math:`\mathrm{Seg}(s, t, m, h)` is the chain recurrence
+(:mod:`~monet_opt.formulations.remat_segments`, :func:`block_model`) with advance costs
 :math:`A_k(\cdot)` (capacity: :math:`m` minus the held values outside the block), the
 leaf :math:`R_t(m, h)`, and the recorded option :math:`\mathrm{rec}_{s+1,T} +
 \mathrm{Seg}(s+1, t, m - a_s - |T|, h) + R^{T}_{s+1}(m, h')`.  Each sub-problem's
@@ -68,7 +69,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,7 +77,7 @@ from functools import reduce
 from monet_opt.formulations.checkmate import check_remat_data
 from monet_opt.formulations.remat_core import (
     COMPUTE,
-    FREE,
+    ExactMemory,
     Op,
     RematResult,
     checked_result,
@@ -85,8 +85,17 @@ from monet_opt.formulations.remat_core import (
     infeasible_result,
 )
 from monet_opt.formulations.remat_search import astar
+from monet_opt.formulations.remat_segments import Recorded, SegmentModel, solve_segments
 
-__all__ = ["BlockChain", "detect_blocks", "make_blocks", "min_budget_blocks", "solve_blocks"]
+__all__ = [
+    "BlockChain",
+    "block_model",
+    "detect_blocks",
+    "make_blocks",
+    "min_budget_blocks",
+    "record_sets",
+    "solve_blocks",
+]
 
 
 @dataclass(frozen=True)
@@ -372,150 +381,101 @@ def solve_blocks(
     if record not in ("subsets", "all", "none"):
         raise ValueError(f"unknown record option {record!r}")
     ms, cap = exact_memory(mem, budget)
-    c = [float(x) for x in cost]
+    counter = [0]
+    model = block_model(cost, ms, preds, blocks, record, max_states, counter)
+    sol = solve_segments(model, cap)
+    states = sol.states + counter[0]
+    if sol.ops is None:
+        return infeasible_result("block_dp", "block_nested", t0, states)
+    return checked_result("block_dp", "block_nested", sol.ops, cost, mem, preds, budget, t0, states)
+
+
+def block_model(
+    cost: Sequence[float],
+    ms: Sequence[ExactMemory],
+    preds: Sequence[Sequence[int]],
+    blocks: BlockChain,
+    record: str,
+    max_states: int,
+    counter: list[int],
+) -> SegmentModel:
+    """The segment DP of a chain of blocks: steps are blocks (module docstring).
+
+    The advance :math:`A_k`, the leaf :math:`R_t(\\cdot, h)` and the recorded options
+    (:func:`record_sets`) are lazy :class:`_Intervals` over exact sub-searches; ``ms``
+    are exact sizes, ``counter[0]`` accumulates the states the sub-searches expand.
+    """
+    c = [float(v) for v in cost]
     zero = ms[0] * 0
     K = blocks.n_blocks
     x = [-1, *blocks.outputs]  # x[k], k = 0..K (x[0]: the network input, not a node)
     d = [-1, *blocks.gradients, -1]  # d[k], k = 1..K+1
-    a = [ms[v] if v >= 0 else zero for v in x]
-    g = [ms[v] if v >= 0 else zero for v in d]
     F = [(), *blocks.forward]
     B = [(), *blocks.backward]
     reads_x = [False] + [x[k] in {p for i in B[k] for p in preds[i]} for k in range(1, K + 1)]
-    counter = [0]
 
     def some(*vs: int) -> list[int]:
         return [v for v in vs if v >= 0]
 
-    adv = [None] + [
-        _sub_solver(c, ms, preds, {*some(x[k - 1]), *F[k]}, some(x[k - 1]), (), (),
-                    some(x[k - 1], x[k]), max_states, counter)
-        for k in range(1, K + 1)
-    ]  # fmt: skip
-    rev = {
-        (t, h): _sub_solver(
+    def advance(k: int, keep: Sequence[int] = ()) -> _Intervals:
+        """From x_{k-1}, compute F_k, ending with x_{k-1}, x_k and ``keep`` resident."""
+        return _sub_solver(c, ms, preds, {*some(x[k - 1]), *F[k]}, some(x[k - 1]), (), (),
+                           {*some(x[k - 1], x[k]), *keep}, max_states, counter)  # fmt: skip
+
+    def reverse(t: int, predone: Sequence[int], resident: Sequence[int]) -> _Intervals:
+        """From x_{t-1}, d_{t+1} and ``resident``, compute B_t, ending with x_{t-1}, d_t."""
+        return _sub_solver(
             c,
             ms,
             preds,
             {*some(x[t - 1], d[t + 1]), *F[t], *B[t]},
             some(x[t - 1], d[t + 1]),
-            F[t] if t < K else (x[t],) if h else (),
-            (x[t],) if h else (),
+            predone,
+            resident,
             some(x[t - 1], d[t]),
             max_states,
             counter,
-        )  # fmt: skip
+        )
+
+    adv = [None] + [advance(k) for k in range(1, K + 1)]
+    rev = {
+        (t, h): reverse(t, F[t] if t < K else (x[t],) if h else (), (x[t],) if h else ())
         for t in range(1, K + 1)
         for h in ((0, 1) if reads_x[t] else (0,))
     }
-    # recorded advances (Rotor's F_all, generalized): keep a subset T of the values of F_k
-    # that B_k reads (all nonempty subsets if record == "subsets", else T = S_k)
-    S = [()] + [
-        tuple(sorted({p for i in B[k] for p in preds[i] if p in set(F[k])} - {x[k]}))
-        for k in range(1, K + 1)
-    ]
-    subsets: list[list[tuple[int, ...]]] = [[]]
-    for k in range(1, K + 1):
-        if record == "subsets":
-            subsets.append(
-                [T for r in range(1, len(S[k]) + 1) for T in itertools.combinations(S[k], r)]
+    recorded: list[tuple[Recorded, ...]] = [()]
+    for k in range(1, K):  # a recorded block is reversed inside a segment: never block K
+        S = {p for i in B[k] for p in preds[i] if p in set(F[k])} - {x[k]}
+        options = []
+        for T in record_sets(tuple(sorted(S)), record):
+            rev_T = {h: reverse(k, F[k], (*T, x[k]) if h else T) for h in (0, 1)[: 1 + reads_x[k]]}
+            options.append(
+                Recorded(
+                    sum((ms[v] for v in T), zero),
+                    advance(k, T),
+                    lambda m, h, rev_T=rev_T: rev_T[h](m),
+                )
             )
-        else:
-            subsets.append([S[k]] if S[k] and record == "all" else [])
-    size = {T: sum((ms[v] for v in T), zero) for k in range(K + 1) for T in subsets[k]}
-    rec = {
-        (k, T): _sub_solver(c, ms, preds, {*some(x[k - 1]), *F[k]}, some(x[k - 1]), (), (),
-                            {*some(x[k - 1], x[k]), *T}, max_states, counter)
-        for k in range(1, K + 1)
-        for T in subsets[k]
-    }  # fmt: skip
-    rev_rec = {
-        (t, h, T): _sub_solver(
-            c,
-            ms,
-            preds,
-            {*some(x[t - 1], d[t + 1]), *F[t], *B[t]},
-            some(x[t - 1], d[t + 1]),
-            F[t],
-            (*T, x[t]) if h else T,
-            some(x[t - 1], d[t]),
-            max_states,
-            counter,
-        )  # fmt: skip
-        for t in range(1, K)
-        for h in ((0, 1) if reads_x[t] else (0,))
-        for T in subsets[t]
-    }
-    inf = math.inf
-    memo: dict[tuple, tuple[float, tuple]] = {}
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * K + 1000))
+        recorded.append(tuple(options))
+    recorded.append(())
+    return SegmentModel(
+        [ms[v] if v >= 0 else zero for v in x],
+        [ms[v] if v >= 0 else zero for v in d],
+        reads_x,
+        x,
+        lambda t, m, h: rev[(t, h)](m),
+        lambda k, cap: adv[k](cap),
+        recorded,
+    )
 
-    def seg(s: int, t: int, m, h: int) -> float:
-        key = (s, t, m, h)
-        hit = memo.get(key)
-        if hit is not None:
-            return hit[0]
-        if t == s + 1:
-            val = rev[(t, h)](m)[0]
-            memo[key] = (val, ())
-            return val
-        best_val, best_choice = inf, ()
-        held = g[t + 1] + (a[t] if h else zero)
-        adv_cost = 0.0
-        for j in range(s + 1, t):
-            cj = adv[j](m - held - (a[s] if j - 1 > s else zero))[0]
-            if cj == inf:
-                break  # x_j cannot be computed, so nothing beyond it
-            adv_cost += cj
-            right = seg(j, t, m - a[s], h)
-            if right == inf:
-                continue
-            for hp in (0, 1) if reads_x[j] else (0,):
-                val = adv_cost + right + seg(s, j, m, hp)
-                if val < best_val:
-                    best_val, best_choice = val, (j, hp, ())
-        k = s + 1  # recorded advance through block s + 1, then its reversal directly
-        for T in subsets[k]:
-            ck = rec[(k, T)](m - held)[0]
-            right = seg(k, t, m - a[s] - size[T], h) if ck < inf else inf
-            if right < inf:
-                for hp in (0, 1) if reads_x[k] else (0,):
-                    val = ck + right + rev_rec[(k, hp, T)](m)[0]
-                    if val < best_val:
-                        best_val, best_choice = val, (k, hp, T)
-        memo[key] = (best_val, best_choice)
-        return best_val
 
-    total = seg(0, K, cap, 0)
-    if total == inf:
-        return infeasible_result("block_dp", "block_nested", t0, len(memo) + counter[0])
-    ops: list[Op] = []
-
-    def emit(s: int, t: int, m, h: int) -> None:
-        if t == s + 1:
-            ops.extend(rev[(t, h)](m)[1])
-            return
-        j, hp, recorded = memo[(s, t, m, h)][1]
-        held = g[t + 1] + (a[t] if h else zero)
-        if recorded:
-            ops.extend(rec[(j, recorded)](m - held)[1])
-            emit(j, t, m - a[s] - size[recorded], h)
-            if not hp:
-                ops.append(Op(FREE, x[j]))
-            ops.extend(rev_rec[(j, hp, recorded)](m)[1])
-            return
-        for k in range(s + 1, j + 1):
-            ops.extend(adv[k](m - held - (a[s] if k - 1 > s else zero))[1])
-            if k - 1 > s:
-                ops.append(Op(FREE, x[k - 1]))
-        emit(j, t, m - a[s], h)
-        if not hp:
-            ops.append(Op(FREE, x[j]))
-        emit(s, j, m, hp)
-
-    emit(0, K, cap, 0)
-    states = len(memo) + counter[0]
-    return checked_result("block_dp", "block_nested", ops, cost, mem, preds, budget, t0, states)
+def record_sets(S: tuple[int, ...], record: str) -> list[tuple[int, ...]]:
+    """The subsets :math:`T` of :math:`S_k` a recorded advance may keep (Rotor's
+    :math:`F_{all}`, generalized): every nonempty one (``"subsets"``), :math:`S_k` itself
+    if nonempty (``"all"``) or none (``"none"``)."""
+    if record == "subsets":
+        return [T for r in range(1, len(S) + 1) for T in itertools.combinations(S, r)]
+    return [S] if S and record == "all" else []
 
 
 def min_budget_blocks(

@@ -42,6 +42,9 @@ forward value stored while advancing from :math:`f_s`; :math:`h'` says whether
 recomputed.  The optimum is :math:`\mathrm{Seg}(0, l, B, 0)`; ``m`` takes the exact
 values :math:`B - \sum` (sizes of stored values) and is memoized (integers after
 dividing by the gcd of the data, else fractions): no memory discretization.
+The recurrence is the one of :mod:`~monet_opt.formulations.remat_segments`
+(:func:`chain_model`: the advance :math:`A_j(c) = u_j` if :math:`a_{j-1} + a_j \le c`,
+the leaf above), shared with the block DP.
 
 Exactness scope.  The recurrence enumerates exactly the *nested* (persistent)
 schedules: forward values are computed by advancing from a resident one, each backward
@@ -104,7 +107,6 @@ References
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,14 +115,23 @@ from monet_opt.formulations.checkmate import check_remat_data
 from monet_opt.formulations.remat_core import (
     COMPUTE,
     FREE,
+    ExactMemory,
     Op,
     RematResult,
     checked_result,
     exact_memory,
     infeasible_result,
 )
+from monet_opt.formulations.remat_segments import SegmentModel, solve_segments
 
-__all__ = ["ChainSpec", "chain_spec", "revolve_chain", "solve_chain", "uniform_sizes"]
+__all__ = [
+    "ChainSpec",
+    "chain_model",
+    "chain_spec",
+    "revolve_chain",
+    "solve_chain",
+    "uniform_sizes",
+]
 
 
 @dataclass(frozen=True)
@@ -252,83 +263,63 @@ def solve_chain(
     if spec is None:
         raise ValueError("not a chain instance (see chain_spec)")
     ms, cap = exact_memory(mem, budget)
+    sol = solve_segments(chain_model(spec, cost, ms), cap)
+    if sol.ops is None:
+        return infeasible_result("chain_dp", "nested", t0, sol.states)
+    ops = [*sol.ops, Op(FREE, spec.backward_index(1))]
+    return checked_result("chain_dp", "nested", ops, cost, mem, preds, budget, t0, sol.states)
+
+
+def chain_model(spec: ChainSpec, cost: Sequence[float], ms: Sequence) -> SegmentModel:
+    """The segment DP of a chain instance: steps are nodes (module docstring).
+
+    ``ms``: exact sizes (:func:`~monet_opt.formulations.remat_core.exact_memory`).  The
+    advance :math:`A_j(c) = u_j` if :math:`a_{j-1} + a_j \\le c` computes :math:`f_j`;
+    the leaf is :math:`\\mathrm{Seg}(t-1, t, m, h)` of the module docstring: compute
+    :math:`f_t` if :math:`o_t` and not :math:`h`, then :math:`b_t`, then free
+    :math:`b_{t+1}` and :math:`f_t`.
+    """
     zero = ms[0] * 0
     l, n_f = spec.steps, spec.n_forward  # noqa: E741 - Griewank's notation
+    fi, bi = spec.forward_index, spec.backward_index
     o = (False, *spec.reads_output)  # o[i], i = 1..l
-    u = [0.0] + [float(cost[spec.forward_index(i)]) for i in range(1, n_f + 1)]
-    a = [zero] + [ms[spec.forward_index(i)] for i in range(1, n_f + 1)]
+    u = [0.0] + [float(cost[fi(i)]) for i in range(1, n_f + 1)]
+    a = [zero] + [ms[fi(i)] for i in range(1, n_f + 1)]
     if n_f < l:
         u.append(0.0)
         a.append(zero)
-    v = [0.0] + [float(cost[spec.backward_index(i)]) for i in range(1, l + 1)]
-    g = [zero] + [ms[spec.backward_index(i)] for i in range(1, l + 1)] + [zero]
+    v = [0.0] + [float(cost[bi(i)]) for i in range(1, l + 1)]
+    g = [zero] + [ms[bi(i)] for i in range(1, l + 1)] + [zero]
     inf = math.inf
-    memo: dict[tuple, tuple[float, tuple]] = {}
+    compute = [()] + [(Op(COMPUTE, fi(j)),) for j in range(1, n_f + 1)]
+    reversal = {(t, h): _reversal_ops(spec, t, h) for t in range(1, l + 1) for h in (0, 1)}
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * l + 1000))
+    def advance(j: int, c: ExactMemory) -> tuple[float, Sequence[Op]]:
+        return (u[j], compute[j]) if a[j - 1] + a[j] <= c else (inf, ())
 
-    def seg(s: int, t: int, m, h: int) -> float:
-        key = (s, t, m, h)
-        hit = memo.get(key)
-        if hit is not None:
-            return hit[0]
-        if t == s + 1:
-            comp = o[t] and not h
-            ok = (not comp or a[s] + a[t] + g[t + 1] <= m) and (
-                a[s] + (a[t] if o[t] else zero) + g[t + 1] + g[t] <= m
-            )
-            best = ((u[t] if comp else 0.0) + v[t], ()) if ok else (inf, ())
-            memo[key] = best
-            return best[0]
-        best_val, best_choice = inf, ()
-        base = a[s] + g[t + 1] + (a[t] if h else zero)
-        adv_cost = 0.0
-        for j in range(s + 1, t):
-            need = base + (a[j - 1] if j - 1 > s else zero) + a[j]
-            if need > m:
-                break  # computing f_j does not fit, so no advance beyond j does
-            adv_cost += u[j]
-            right = seg(j, t, m - a[s], h)
-            if right == inf:
-                continue
-            for hp in (0, 1) if o[j] else (0,):
-                val = adv_cost + right + seg(s, j, m, hp)
-                if val < best_val:
-                    best_val, best_choice = val, (j, hp)
-        memo[key] = (best_val, best_choice)
-        return best_val
+    def leaf(t: int, m: ExactMemory, h: int) -> tuple[float, Sequence[Op]]:
+        s = t - 1
+        comp = o[t] and not h
+        ok = (not comp or a[s] + a[t] + g[t + 1] <= m) and (
+            a[s] + (a[t] if o[t] else zero) + g[t + 1] + g[t] <= m
+        )
+        return ((u[t] if comp else 0.0) + v[t], reversal[(t, h)]) if ok else (inf, ())
 
-    total = seg(0, l, cap, 0)
-    states = len(memo)
-    if total == inf:
-        return infeasible_result("chain_dp", "nested", t0, states)
+    boundary = [-1] + [fi(j) for j in range(1, n_f + 1)] + [-1] * (l - n_f)
+    return SegmentModel(a, g, o, boundary, leaf, advance)
 
-    ops: list[Op] = []
+
+def _reversal_ops(spec: ChainSpec, t: int, h: int) -> tuple[Op, ...]:
+    """Operations of the leaf :math:`\\mathrm{Seg}(t-1, t, m, h)` of a chain."""
+    o_t = spec.reads_output[t - 1]
     fi, bi = spec.forward_index, spec.backward_index
-
-    def emit(s: int, t: int, m, h: int) -> None:
-        if t == s + 1:
-            if o[t] and not h:
-                ops.append(Op(COMPUTE, fi(t)))
-            ops.append(Op(COMPUTE, bi(t)))
-            if t < l:
-                ops.append(Op(FREE, bi(t + 1)))
-            if o[t]:
-                ops.append(Op(FREE, fi(t)))
-            return
-        j, hp = memo[(s, t, m, h)][1]
-        for k in range(s + 1, j + 1):
-            ops.append(Op(COMPUTE, fi(k)))
-            if k - 1 > s:
-                ops.append(Op(FREE, fi(k - 1)))
-        emit(j, t, m - a[s], h)
-        if not hp:
-            ops.append(Op(FREE, fi(j)))
-        emit(s, j, m, hp)
-
-    emit(0, l, cap, 0)
-    ops.append(Op(FREE, bi(1)))
-    return checked_result("chain_dp", "nested", ops, cost, mem, preds, budget, t0, states)
+    ops = [Op(COMPUTE, fi(t))] if o_t and not h else []
+    ops.append(Op(COMPUTE, bi(t)))
+    if t < spec.steps:
+        ops.append(Op(FREE, bi(t + 1)))
+    if o_t:
+        ops.append(Op(FREE, fi(t)))
+    return tuple(ops)
 
 
 def uniform_sizes(mem: Sequence[float], spec: ChainSpec) -> bool:

@@ -9,6 +9,10 @@ values that were themselves recomputed.  The package is split by method:
 * :mod:`~monet_opt.formulations.remat_core`: the problem, the memory accounting
   (Checkmate's), the operations :class:`Op`, the results :class:`RematResult` and the
   replay :func:`validate_schedule` every result goes through;
+* :mod:`~monet_opt.formulations.remat_segments`: the nested segment recurrence
+  :math:`\mathrm{Seg}(s, t, m, h)` shared by the two DPs below (exact memory values,
+  memoized, schedule reconstruction), parameterized by the advance, the reversal and the
+  recorded advances of a step;
 * :mod:`~monet_opt.formulations.remat_chain`, method 1: the chain DP
   (:func:`solve_chain`, optimal over nested schedules, equal to Revolve's
   :math:`T(l, s)` on :func:`revolve_chain`);
