@@ -13,9 +13,9 @@ the repository root.  Prints two tables.
    extra forward steps.
    Instances: Revolve chains of L = 10, 20, 40 layers (``revolve_chain(L + 1)``, budget
    ``s + 2`` for ``s`` snapshots; the optimum is the total number of forward
-   computations, ``T(L + 1, s) + 1``) and random training DAGs (the generator of
-   ``tests/formulations/test_checkmate.py``).  A Checkmate time is a lower bound when its
-   status is ``time_limit``.
+   computations, ``T(L + 1, s) + 1``) and random training DAGs
+   (:func:`~monet_opt.formulations.remat_instances.random_training_dag`).  A Checkmate
+   time is a lower bound when its status is ``time_limit``.
 2. The recompute work of single-level and multi-level checkpointing on the homogeneous
    chains (extra forward steps over one forward pass, budget of ``s`` activations for
    the single-level model), L up to 60.
@@ -55,6 +55,7 @@ from monet_opt.formulations.checkpointing import (  # noqa: E402
     solve_checkpointing,
     store_all_footprint,
 )
+from monet_opt.formulations.remat_instances import random_training_dag  # noqa: E402
 from monet_opt.formulations.remat_multilevel import (  # noqa: E402
     from_problem,
     min_budget_blocks,
@@ -65,7 +66,6 @@ from monet_opt.formulations.remat_multilevel import (  # noqa: E402
     validate_schedule,
 )
 from monet_opt.models.ir import Phase  # noqa: E402
-from tests.formulations.test_checkmate import training_dag  # noqa: E402
 from tests.formulations.test_checkpointing import chain_problem  # noqa: E402
 
 
@@ -97,7 +97,7 @@ def speed_table(console: Console, quick: bool, limit: float) -> None:
     dags = ((6, (0, 1, 5)), (8, (2,))) if quick else ((6, (0, 1, 5)), (8, (2, 3)), (10, (4,)))
     for n_fwd, seeds in dags:
         for seed in seeds:
-            g = training_dag(seed, n_fwd)
+            g = random_training_dag(n_fwd, seed=seed)
             cost, mem, preds = g
             need = max(mem[i] + sum(mem[p] for p in preds[i]) for i in range(len(mem)))
             b = float(need + (sum(mem) - need) // 3)

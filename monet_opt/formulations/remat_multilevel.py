@@ -19,7 +19,10 @@ values that were themselves recomputed.  The package is split by method:
 * :mod:`~monet_opt.formulations.remat_search`, method 2: A* over (resident set,
   computed set) states (:func:`solve_search`, the full space, any small DAG);
 * :mod:`~monet_opt.formulations.remat_blocks`, method 3: the block DP
-  (:func:`solve_blocks`, a chain of blocks with an exact A* inside each block).
+  (:func:`solve_blocks`, a chain of blocks with an exact A* inside each block);
+* :mod:`~monet_opt.formulations.remat_instances`: generators of instances (a training
+  chain, random training DAGs, random chains, random chains of residual blocks) for the
+  tests and benchmarks.
 
 This module holds the dispatcher :func:`solve_remat` and the adapter to
 :class:`~monet_opt.schedule.problem.Problem` (:class:`TrainingGraph`,

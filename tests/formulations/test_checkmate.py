@@ -3,53 +3,13 @@
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from monet_opt.formulations.checkmate import CheckmateResult, solve_checkmate
-
-Graph = tuple[list[float], list[float], list[list[int]]]
-
-
-def chain(depth: int) -> Graph:
-    """Forward chain f1..fL (cost 1), then b_L..b_1 (cost 0); every output has size 1.
-
-    ``L = depth``; ``b_i`` depends on ``f_{i-1}`` (``i > 1``), ``f_i`` and ``b_{i+1}``
-    (``i < L``).
-    """
-    n_f = depth
-    preds: list[list[int]] = [[i - 1] if i else [] for i in range(n_f)]
-    for i in range(n_f, 0, -1):  # b_i has index 2L - i; f_i has index i - 1
-        p = [i - 2] if i > 1 else []
-        p.append(i - 1)
-        if i < n_f:
-            p.append(2 * n_f - (i + 1))
-        preds.append(sorted(p))
-    return [1.0] * n_f + [0.0] * n_f, [1.0] * (2 * n_f), preds
-
-
-def training_dag(seed: int, n_fwd: int = 5) -> Graph:
-    """A random forward DAG and its mirrored backward pass (2 * n_fwd nodes)."""
-    rng = random.Random(seed)
-    fwd: list[list[int]] = [[]]
-    for j in range(1, n_fwd):
-        extra = [i for i in range(j - 1) if rng.random() < 0.3]
-        fwd.append(sorted({j - 1, *extra}))
-    users: list[list[int]] = [[] for _ in range(n_fwd)]
-    for j, ps in enumerate(fwd):
-        for i in ps:
-            users[i].append(j)
-    preds = [list(p) for p in fwd]
-    for j in range(n_fwd - 1, -1, -1):  # gradient of f_j has index 2 n_fwd - 1 - j
-        grads = [2 * n_fwd - 1 - u for u in users[j]]
-        preds.append(sorted({j, *fwd[j], *grads}))
-    cost = [float(rng.randint(1, 5)) for _ in range(n_fwd)]
-    cost += [float(rng.randint(1, 9)) for _ in range(n_fwd)]
-    mem = [float(rng.randint(1, 4)) for _ in range(2 * n_fwd)]
-    return cost, mem, preds
+from monet_opt.formulations.remat_instances import random_training_dag, training_chain
 
 
 def check_schedule(
@@ -100,7 +60,7 @@ def check_schedule(
 
 @pytest.mark.parametrize("seed", range(4))
 def test_store_all_budget_has_no_recomputation(seed: int) -> None:
-    cost, mem, preds = training_dag(seed)
+    cost, mem, preds = random_training_dag(seed=seed)
     r = solve_checkmate(cost, mem, preds, sum(mem))
     assert r.status == "optimal"
     assert r.objective == pytest.approx(sum(cost))
@@ -111,7 +71,7 @@ def test_store_all_budget_has_no_recomputation(seed: int) -> None:
 
 def test_chain_objective_decreases_with_budget() -> None:
     depth = 5
-    cost, mem, preds = chain(depth)
+    cost, mem, preds = training_chain(depth)
     objs = []
     for budget in range(4, 2 * depth + 1):
         r = solve_checkmate(cost, mem, preds, budget)
@@ -128,7 +88,7 @@ def test_chain_objective_decreases_with_budget() -> None:
 
 @pytest.mark.parametrize(("seed", "budget"), [(0, 15.0), (2, 18.0), (3, 13.0)])
 def test_decoded_schedule_is_feasible_at_tight_budgets(seed: int, budget: float) -> None:
-    cost, mem, preds = training_dag(seed)
+    cost, mem, preds = random_training_dag(seed=seed)
     assert budget < sum(mem)
     r = solve_checkmate(cost, mem, preds, budget)
     assert r.status == "optimal"
@@ -138,7 +98,7 @@ def test_decoded_schedule_is_feasible_at_tight_budgets(seed: int, budget: float)
 
 
 def test_infeasible_budget() -> None:
-    cost, mem, preds = chain(5)
+    cost, mem, preds = training_chain(5)
     for budget in (1.0, 2.0, 3.0):  # computing b_i needs f_{i-1}, f_i, b_{i+1} and b_i
         r = solve_checkmate(cost, mem, preds, budget)
         assert r.status == "infeasible"
@@ -147,7 +107,7 @@ def test_infeasible_budget() -> None:
 
 
 def test_general_stages_are_no_worse_than_frontier_advancing() -> None:
-    cost, mem, preds = chain(3)
+    cost, mem, preds = training_chain(3)
     for budget in (4, 5, 6):
         fa = solve_checkmate(cost, mem, preds, budget)
         gen = solve_checkmate(cost, mem, preds, budget, frontier_advancing=False)
@@ -157,7 +117,7 @@ def test_general_stages_are_no_worse_than_frontier_advancing() -> None:
 
 
 def test_model_size_formula() -> None:
-    cost, mem, preds = chain(10)
+    cost, mem, preds = training_chain(10)
     n = len(cost)
     r = solve_checkmate(cost, mem, preds, n, time_limit=5.0)
     p = [len(ps) for ps in preds]

@@ -16,6 +16,12 @@ import pytest
 
 from monet_opt.formulations.checkmate import solve_checkmate
 from monet_opt.formulations.checkpointing import revolve_steps, solve_checkpointing
+from monet_opt.formulations.remat_instances import (
+    random_block_chain,
+    random_chain,
+    random_training_dag,
+    training_chain,
+)
 from monet_opt.formulations.remat_multilevel import (
     Op,
     RematResult,
@@ -32,8 +38,6 @@ from monet_opt.formulations.remat_multilevel import (
     validate_schedule,
 )
 from monet_opt.models.ir import Phase
-from tests.formulations.test_checkmate import chain as checkmate_chain
-from tests.formulations.test_checkmate import training_dag
 from tests.formulations.test_checkpointing import chain_problem
 
 Graph = tuple[list[float], list[float], list[list[int]]]
@@ -83,31 +87,6 @@ def brute_force(cost: Sequence[float], mem: Sequence[float], preds, budget: floa
                 dist[nxt] = d + c
                 heapq.heappush(heap, (d + c, next(tie), nxt))
     return math.inf
-
-
-def random_chain(rng: random.Random, uniform: bool) -> Graph:
-    """A chain instance: l backward steps, n_f in {l-1, l}, random o_i, costs, sizes."""
-    l = rng.randint(1, 6)  # noqa: E741
-    n_f = rng.choice([l - 1, l]) if l > 1 else 1
-    reads = [rng.random() < 0.5 for _ in range(l)]
-    if n_f == l:
-        reads[-1] = True
-    preds: list[list[int]] = [[i - 1] if i else [] for i in range(n_f)]
-    for i in range(l, 0, -1):
-        p = [i - 2] if i >= 2 else []
-        if reads[i - 1] and i <= n_f:
-            p.append(i - 1)
-        if i < l:
-            p.append(n_f + l - i - 1)
-        preds.append(sorted(p))
-    n = n_f + l
-    cost = [float(rng.randint(1, 5)) for _ in range(n)]
-    if uniform:
-        a, g = float(rng.randint(1, 3)), float(rng.randint(0, 3))
-        mem = [a] * n_f + [g] * l
-    else:
-        mem = [float(rng.randint(1, 4)) for _ in range(n)]
-    return cost, mem, preds
 
 
 # --- 1. Revolve ------------------------------------------------------------------------
@@ -184,7 +163,7 @@ def budgets_for(mem: Sequence[float], preds) -> list[float]:
 
 @pytest.mark.parametrize("seed", range(24))
 def test_search_equals_brute_force_on_random_training_dags(seed: int) -> None:
-    g = training_dag(seed, n_fwd=3 + seed % 2)
+    g = random_training_dag(3 + seed % 2, seed=seed)
     cost, mem, preds = g
     statuses = set()
     for b in budgets_for(mem, preds):
@@ -198,7 +177,7 @@ def test_search_equals_brute_force_on_random_training_dags(seed: int) -> None:
 def test_chain_dp_equals_brute_force_on_uniform_chains(seed: int) -> None:
     rng = random.Random(100 + seed)
     for _ in range(3):
-        g = random_chain(rng, uniform=True)
+        g = random_chain(uniform=True, seed=rng)
         cost, mem, preds = g
         spec = chain_spec(preds)
         assert spec is not None and uniform_sizes(mem, spec)
@@ -210,7 +189,7 @@ def test_chain_dp_equals_brute_force_on_uniform_chains(seed: int) -> None:
 def test_chain_dp_equals_search_on_many_uniform_chains() -> None:
     rng = random.Random(7)
     for _ in range(60):
-        g = random_chain(rng, uniform=True)
+        g = random_chain(uniform=True, seed=rng)
         for b in range(int(sum(g[1])) + 1):
             assert solve_chain(*g, b).objective == solve_search(*g, b).objective
 
@@ -234,7 +213,7 @@ def test_nested_space_can_lose_with_heterogeneous_sizes() -> None:
     # random heterogeneous chains: the DP is an upper bound, the search is exact
     rng = random.Random(3)
     for _ in range(10):
-        h = random_chain(rng, uniform=False)
+        h = random_chain(uniform=False, seed=rng)
         for b in range(int(sum(h[1])) + 1):
             exact = solve_remat(*h, b).objective
             assert exact == brute_force(*h, b)
@@ -247,7 +226,7 @@ def test_nested_space_can_lose_with_heterogeneous_sizes() -> None:
 @pytest.mark.parametrize("depth", [3, 4, 5])
 def test_chain_equals_checkmate(depth: int) -> None:
     """Nested schedules are frontier-advancing, so on uniform chains both optima agree."""
-    g = checkmate_chain(depth)
+    g = training_chain(depth)
     cost, mem, preds = g
     assert chain_spec(preds) is not None
     for b in range(3, 2 * depth + 1):
@@ -259,7 +238,7 @@ def test_chain_equals_checkmate(depth: int) -> None:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_at_most_checkmate_on_random_dags(seed: int) -> None:
-    g = training_dag(seed)
+    g = random_training_dag(seed=seed)
     cost, mem, preds = g
     for b in budgets_for(mem, preds)[1:4]:
         r = checked(solve_remat(cost, mem, preds, b), g, b)
@@ -293,7 +272,7 @@ def test_full_space_beats_frontier_advancing_stages() -> None:
     The optimum recomputes 3, 4, 7 and then 1 before the first computation of 10:
     computing 1 first, as a stage must, would hold it across the others.
     """
-    g = training_dag(1, n_fwd=6)
+    g = random_training_dag(6, seed=1)
     r = checked(solve_remat(*g, 17.0), g, 17.0)
     assert r.status == "optimal" and r.objective == 51.0
     assert not frontier_advancing(r.schedule)
@@ -325,13 +304,13 @@ def test_chain_spec_recognition() -> None:
     spec = chain_spec(revolve_chain(5)[2])
     assert spec is not None and (spec.steps, spec.n_forward) == (6, 5)
     assert not any(spec.reads_output)
-    spec = chain_spec(checkmate_chain(4)[2])
+    spec = chain_spec(training_chain(4)[2])
     assert spec is not None and (spec.steps, spec.n_forward) == (4, 4)
     assert all(spec.reads_output)
-    assert chain_spec(training_dag(0)[2]) is None
+    assert chain_spec(random_training_dag(seed=0)[2]) is None
     assert chain_spec([[], [0], [0]]) is None  # b_1 does not read b_2
     with pytest.raises(ValueError, match="not a chain"):
-        solve_remat(*training_dag(0), 30.0, method="chain")
+        solve_remat(*random_training_dag(seed=0), 30.0, method="chain")
 
 
 def test_fractional_sizes_and_bad_input() -> None:
@@ -348,51 +327,6 @@ def test_fractional_sizes_and_bad_input() -> None:
 
 # ---------------------------------------------------------------------------------------
 # chain of blocks (solve_blocks) and Problem training graphs
-
-
-def block_graph(rng: random.Random, n_blocks: int) -> tuple[Graph, list, list]:
-    """Random residual blocks: forward u = op(x), [v = op(u)], x' = add(u|v, x); backward
-    with ReLU-like reads, a weight-gradient sink and a gradient accumulation."""
-    cost: list[float] = []
-    mem: list[float] = []
-    preds: list[list[int]] = []
-
-    def node(ps: list[int]) -> int:
-        cost.append(float(rng.randint(1, 5)))
-        mem.append(float(rng.randint(1, 3)))
-        preds.append(sorted(set(ps)))
-        return len(cost) - 1
-
-    fwd, bwd, xs, inner = [], [], [-1], []
-    for _ in range(n_blocks):
-        x = xs[-1]
-        f = [node([x] if x >= 0 else [])]
-        if rng.random() < 0.5:
-            f.append(node([f[-1]]))
-        skip = x >= 0 and rng.random() < 0.7
-        f.append(node([f[-1], x] if skip else [f[-1]]))
-        fwd.append(f)
-        xs.append(f[-1])
-        inner.append(skip)
-    grad = -1
-    for k in range(n_blocks - 1, -1, -1):
-        f, x = fwd[k], xs[k]
-        b = []
-        g = node([p for p in (grad, f[-1]) if p >= 0])  # reads its output (ReLU-like)
-        b.append(g)
-        for v in reversed(f[:-1]):
-            if rng.random() < 0.5:
-                b.append(node([g, v]))  # weight gradient: a sink reading an activation
-            g = node([g, v] if rng.random() < 0.5 else [g])
-            b.append(g)
-        if x >= 0:
-            b.append(node([g, x]))  # weight gradient of the first op
-        if inner[k]:
-            g = node([g, b[0]])  # accumulate the skip gradient
-            b.append(g)
-        bwd.append(b)
-        grad = g
-    return (cost, mem, preds), fwd, bwd[::-1]
 
 
 @pytest.mark.parametrize("steps", [3, 5, 7])
@@ -414,7 +348,7 @@ def test_blocks_never_below_full_search_and_often_equal() -> None:
     rng = random.Random(7)
     equal = total = 0
     for _ in range(12):
-        g, fwd, bwd = block_graph(rng, rng.choice([2, 3]))
+        g, fwd, bwd = random_block_chain(rng.choice([2, 3]), seed=rng)
         cost, mem, preds = g
         bc = make_blocks(preds, fwd, bwd)
         for b in budgets_for(mem, preds)[::2]:
@@ -437,7 +371,7 @@ def test_blocks_equal_full_search_when_the_full_optimum_is_block_nested() -> Non
     nested (chain DP tests), so the block DP must reach it."""
     rng = random.Random(3)
     for _ in range(10):
-        cost, mem, preds = random_chain(rng, uniform=True)
+        cost, mem, preds = random_chain(uniform=True, seed=rng)
         spec = chain_spec(preds)
         assert spec is not None
         if spec.n_forward < spec.steps:
@@ -455,7 +389,7 @@ def test_block_dp_record_options_nest() -> None:
     """More recorded advances, larger space: subsets <= all <= none."""
     rng = random.Random(11)
     for _ in range(6):
-        g, fwd, bwd = block_graph(rng, 3)
+        g, fwd, bwd = random_block_chain(3, seed=rng)
         cost, mem, preds = g
         bc = make_blocks(preds, fwd, bwd)
         for b in budgets_for(mem, preds)[::2]:
@@ -467,7 +401,7 @@ def test_block_dp_record_options_nest() -> None:
 
 
 def test_make_blocks_rejects_bad_partitions() -> None:
-    (cost, mem, preds), fwd, bwd = block_graph(random.Random(1), 3)
+    (cost, mem, preds), fwd, bwd = random_block_chain(3, seed=1)
     with pytest.raises(ValueError):
         make_blocks(preds, fwd, bwd[::-1])
     with pytest.raises(ValueError):
