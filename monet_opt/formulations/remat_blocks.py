@@ -448,7 +448,8 @@ def block_model(
         S = {p for i in B[k] for p in preds[i] if p in set(F[k])} - {x[k]}
         options = []
         for T in record_sets(tuple(sorted(S)), record):
-            rev_T = {h: reverse(k, F[k], (*T, x[k]) if h else T) for h in (0, 1)[: 1 + reads_x[k]]}
+            hs = (0, 1) if reads_x[k] else (0,)
+            rev_T = {h: reverse(k, F[k], (*T, x[k]) if h else T) for h in hs}
             options.append(
                 Recorded(
                     sum((ms[v] for v in T), zero),
