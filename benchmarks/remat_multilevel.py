@@ -65,17 +65,32 @@ from monet_opt.formulations.remat_multilevel import (  # noqa: E402
     solve_remat,
     validate_schedule,
 )
-from monet_opt.models.ir import Phase  # noqa: E402
-from tests.formulations.test_checkpointing import chain_problem  # noqa: E402
+from monet_opt.hardware.yaml_io import load_monet_accelerator  # noqa: E402
+from monet_opt.models.builder import GraphBuilder  # noqa: E402
+from monet_opt.models.training import derive_training_graph  # noqa: E402
+from monet_opt.schedule.problem import Problem, build_problem  # noqa: E402
+
+QUAD = ROOT / "examples" / "hardware" / "tpu_like_quad_core.yaml"
+
+
+def chain_problem(layers: int) -> tuple[Problem, float]:
+    """``layers`` equal 64x64 Gemms (batch 4, MSE loss, SGD) on the TPU-like quad core
+    (identical MAC cores, so every copy costs the same) and one activation's bits."""
+    b = GraphBuilder(f"chain{layers}")
+    x = b.input("x", (4, 64))
+    for k in range(layers):
+        x = b.gemm(f"fc{k}", x, b.weight(f"w{k}", (64, 64)))
+    g = derive_training_graph(b.build(), optimizer="sgd", loss="mse")
+    p = build_problem(g, load_monet_accelerator(QUAD), order="layerwise")
+    return p, g.tensors["fc0.out"].bits
 
 
 def single_level_extra(layers: int, snapshots: int) -> int:
-    """Extra forward steps of the single-level optimum, budget ``snapshots`` activations."""
+    """Extra forward steps of the single-level optimum, budget ``snapshots`` activations
+    (its recompute copies: every copy costs the same, so least cycles is least copies)."""
     p, unit = chain_problem(layers)
-    fwd = [i for i, op in enumerate(p.nodes) if op.op_type == "Gemm" and op.phase == Phase.FORWARD]
-    lat = float(p.costs.latency[fwd[0], 0])
     r = solve_checkpointing(p, budget_bits=snapshots * unit)
-    return round(r.objective / lat)
+    return int(r.schedule.stats["recompute_nodes"])
 
 
 def fmt(x: float) -> str:

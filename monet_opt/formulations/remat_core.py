@@ -102,7 +102,7 @@ class RematResult:
     status
         ``"optimal"`` or ``"infeasible"`` (no schedule fits the budget).
     method
-        ``"chain_dp"`` or ``"search"``.
+        ``"chain_dp"``, ``"search"`` or ``"block_dp"``.
     space
         The schedule space the optimum is over: ``"full"`` (search) or ``"nested"``
         (chain DP; module docstring).
