@@ -8,6 +8,11 @@ Example (paths are relative to the config file)::
       options: {batch: 4}          # model / importer options
       optimizer: adamw             # adamw | sgd
       precision: {activation: 16, weight: 16, gradient: 16, optimizer_state: 32}
+      sparsity:                    # optional sparse layers (docs/sparsity.md)
+        default: {kind: constant_fan_in, density: 0.1, ablated: 0.0, index_bits: 32}
+        layers: {fc2: dense, "fc*": {kind: n_m, n: 2, m: 4, index_bits: hw}}
+        delta: 800                 # SRigL: dense dW on grad_accumulation_n / delta
+        grad_accumulation_n: 8     #        of the steps (amortized)
     accelerator: hardware/tpu_like_quad_core.yaml   # ours or Stream's format
     objective: latency             # latency | energy | edp
     schedule: {prefetch_depth: 2, order: heft, tiles: 8}   # order: heft | layerwise
@@ -37,6 +42,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -49,6 +55,8 @@ __all__ = [
     "Config",
     "WorkloadConfig",
     "PrecisionConfig",
+    "SparsityConfig",
+    "LayerSparsityConfig",
     "ScheduleConfig",
     "SolverConfig",
     "GAConfig",
@@ -126,6 +134,130 @@ class PrecisionConfig(_Strict):
     optimizer_state: Bits = 32
 
 
+Density = Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)]
+Ablated = Annotated[float, Field(strict=True, ge=0, lt=1, allow_inf_nan=False)]
+#: Accepted ``kind`` values of a layer's sparsity.
+SPARSITY_KINDS = ("constant_fan_in", "n_m", "unstructured")
+
+
+class LayerSparsityConfig(_Strict):
+    """One layer's sparsity.
+
+    * ``constant_fan_in`` (SRigL): ``density`` (kept fraction of the layer's weights),
+      ``ablated`` (fraction of output neurons removed; the others keep the same fan-in),
+      ``index_bits`` 32 (default), 16 or 8;
+    * ``n_m``: ``n`` kept of every ``m`` consecutive weights along the fan-in (1 <= n < m);
+      ``index_bits: hw`` (default) is the hardware metadata, ``ceil(log2 m)`` bits per kept
+      value (2 for 2:4), or 32 / 16 / 8;
+    * ``unstructured``: ``density``, stored as CSR (values, a column index per value of
+      ``index_bits`` 32 (default) or 16, 32-bit row pointers).
+    """
+
+    kind: Literal["constant_fan_in", "n_m", "unstructured"]
+    density: Density | None = None
+    ablated: Ablated = 0.0
+    n: _int(1, 64) | None = None  # type: ignore[valid-type]
+    m: _int(2, 64) | None = None  # type: ignore[valid-type]
+    index_bits: Literal[32, 16, 8, "hw"] | None = None
+
+    @model_validator(mode="after")
+    def _per_kind(self) -> LayerSparsityConfig:
+        k = self.kind
+        if k == "n_m":
+            for f in ("n", "m"):
+                if getattr(self, f) is None:
+                    raise _FieldError(f, "required with kind 'n_m' (n kept of every m)")
+            assert self.n is not None and self.m is not None
+            if self.n >= self.m:
+                raise _FieldError(
+                    "n", f"{self.n} not allowed with m = {self.m}; allowed: 1 <= n < m"
+                )
+            if self.density is not None:
+                raise _FieldError("density", "not allowed with kind 'n_m' (it is n / m)")
+        else:
+            if self.density is None:
+                raise _FieldError("density", f"required with kind {k!r}: kept fraction (0, 1]")
+            for f in ("n", "m"):
+                if getattr(self, f) is not None:
+                    raise _FieldError(f, f"only allowed with kind 'n_m' (kind is {k!r})")
+            if self.index_bits == "hw":
+                raise _FieldError(
+                    "index_bits",
+                    f"'hw' (N:M metadata) only allowed with kind 'n_m'; allowed with {k!r}: "
+                    + ("32, 16" if k == "unstructured" else "32, 16, 8"),
+                )
+            if k == "unstructured" and self.index_bits == 8:
+                raise _FieldError(
+                    "index_bits", "8 not allowed with 'unstructured'; allowed: 32, 16"
+                )
+        if self.ablated and k != "constant_fan_in":
+            raise _FieldError(
+                "ablated", f"only allowed with kind 'constant_fan_in' (kind is {k!r})"
+            )
+        return self
+
+    @property
+    def index_width(self) -> int | None:
+        """Index bits per stored value; ``None`` for the N:M hardware metadata."""
+        if self.index_bits is None:
+            return None if self.kind == "n_m" else 32
+        return None if self.index_bits == "hw" else int(self.index_bits)
+
+
+class SparsityConfig(_Strict):
+    """Sparse layers (``docs/sparsity.md``).
+
+    ``default`` applies to every Gemm / MatMul-with-weight / Conv layer; ``layers`` maps
+    node names or globs (``fnmatch``: ``"fc*"``, ``"layer?.conv1"``) to a spec or to
+    ``dense`` (held as ``None``); an exact name wins, then the first matching glob in file
+    order.  A pattern that matches no layer, or only layers that cannot be sparse, is an
+    error.
+    ``delta`` (steps between SRigL's mask updates) and ``grad_accumulation_n`` (steps
+    whose dense gradient it accumulates) give the share of steps that compute the dense
+    weight gradient, ``grad_accumulation_n / delta``, amortized into every step.
+    """
+
+    default: LayerSparsityConfig | None = None
+    layers: dict[str, LayerSparsityConfig | None] = Field(default_factory=dict)
+    delta: _int(1, 10**9) = 800  # type: ignore[valid-type]
+    grad_accumulation_n: _int(0, 10**9) = 8  # type: ignore[valid-type]
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _dense_or_spec(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if not isinstance(x, dict) and x != "dense":
+                    raise _FieldError(
+                        (str(k),),
+                        f"invalid value {x!r}; allowed: dense, or a mapping with kind "
+                        f"{', '.join(SPARSITY_KINDS)}",
+                    )
+            return {k: None if x == "dense" else x for k, x in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _fraction(self) -> SparsityConfig:
+        if self.grad_accumulation_n > self.delta:
+            raise _FieldError(
+                "grad_accumulation_n",
+                f"{self.grad_accumulation_n} not allowed with delta = {self.delta}; allowed: "
+                "0 <= grad_accumulation_n <= delta",
+            )
+        if self.default is None and not any(v is not None for v in self.layers.values()):
+            raise _FieldError(
+                (),
+                "no sparse layer: give sparsity.default or a spec in sparsity.layers "
+                "(or remove workload.sparsity)",
+            )
+        return self
+
+    @property
+    def dense_grad_fraction(self) -> float:
+        """Share of steps computing the dense weight gradient."""
+        return self.grad_accumulation_n / self.delta
+
+
 class WorkloadConfig(_Strict):
     """The network: a built-in model or an ONNX file, plus the optimizer.
 
@@ -145,6 +277,7 @@ class WorkloadConfig(_Strict):
     mode: Literal["training", "inference"] = "training"
     optimizer: Literal["adamw", "sgd"] = "adamw"
     precision: PrecisionConfig = Field(default_factory=PrecisionConfig)
+    sparsity: SparsityConfig | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> WorkloadConfig:
@@ -155,6 +288,12 @@ class WorkloadConfig(_Strict):
             )
         if self.graph != "auto" and self.onnx is None:
             raise ValueError("'graph' applies only to an ONNX workload ('onnx: <file>')")
+        if self.sparsity is not None and self.graph == "training":
+            raise _FieldError(
+                "sparsity",
+                "not supported with graph 'training' (an imported training graph); "
+                "allowed with graph: auto (forward files), forward",
+            )
         return self
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from monet_opt.config import Config, config_from_dict, load_config
+from monet_opt.config import Config, LayerSparsityConfig, config_from_dict, load_config
 from monet_opt.errors import InputError
 from monet_opt.hardware import Accelerator, load_accelerator
 from monet_opt.models import Graph, Precision, build_model, derive_training_graph, load_onnx
@@ -30,6 +30,7 @@ from monet_opt.models.onnx_training import (
     forward_part,
     load_onnx_training,
 )
+from monet_opt.models.sparsity import SparsitySpec, apply_sparsity, resolve_layers
 from monet_opt.models.zoo import BUILTIN_MODELS
 from monet_opt.schedule.problem import Problem, build_problem
 from monet_opt.units import MIB_BITS, within
@@ -285,16 +286,66 @@ def _build_graph(cfg: Config, forward: Graph | None, kind: str) -> Graph:
     """:func:`build_training_graph` for an ONNX file already classified as ``kind``."""
     wl = cfg.workload
     if forward is None and kind == "training":
+        if wl.sparsity is not None:
+            raise InputError(
+                cfg.source,
+                "workload.sparsity",
+                "not supported for an imported ONNX training graph (its backward is taken "
+                "as it is); set workload.graph: forward to derive the training step",
+            )
         return _imported_training_graph(cfg)
     if forward is None:
         forward = build_forward(cfg)
     if wl.mode == "inference":
-        return forward
+        return _sparsify(cfg, forward)
     precision = _precision(cfg)
     try:
-        return derive_training_graph(forward, optimizer=wl.optimizer, precision=precision)
+        graph = derive_training_graph(forward, optimizer=wl.optimizer, precision=precision)
     except (ValueError, TypeError) as exc:
         raise InputError(cfg.source, "workload", _first_line(str(exc))) from None
+    return _sparsify(cfg, graph)
+
+
+def _layer_spec(c: LayerSparsityConfig) -> SparsitySpec:
+    """A config layer spec as the model's :class:`~monet_opt.models.sparsity.SparsitySpec`."""
+    if c.kind == "n_m":
+        assert c.n is not None and c.m is not None
+        return SparsitySpec.n_m_spec(c.n, c.m, c.index_width)
+    assert c.density is not None
+    return SparsitySpec(c.kind, float(c.density), float(c.ablated), index_bits=c.index_width)
+
+
+def _sparsify(cfg: Config, graph: Graph) -> Graph:
+    """``graph`` with ``workload.sparsity`` applied (:mod:`monet_opt.models.sparsity`).
+
+    Raises
+    ------
+    InputError
+        Field ``workload.sparsity.layers.<pattern>`` for a pattern that matches no layer or
+        only layers that cannot be sparse; ``workload.sparsity`` when no layer is sparse.
+    """
+    sp = cfg.workload.sparsity
+    if sp is None:
+        return graph
+    default = None if sp.default is None else _layer_spec(sp.default)
+    rules = [(p, None if c is None else _layer_spec(c)) for p, c in sp.layers.items()]
+    try:
+        specs = resolve_layers(graph, default, rules)
+    except KeyError as exc:
+        pattern, msg = exc.args
+        raise InputError(cfg.source, f"workload.sparsity.layers.{pattern}", msg) from None
+    if not specs:
+        raise InputError(
+            cfg.source,
+            "workload.sparsity",
+            f"no layer of {graph.name!r} is sparse: it has no Gemm / MatMul-with-weight / "
+            "Conv layer, or sparsity.layers sets every one dense",
+        )
+    q = sp.dense_grad_fraction if cfg.workload.mode == "training" else 0.0
+    try:
+        return apply_sparsity(graph, specs, dense_grad_fraction=q)
+    except ValueError as exc:
+        raise InputError(cfg.source, "workload.sparsity", _first_line(str(exc))) from None
 
 
 def load_accelerator_for(cfg: Config) -> Accelerator:

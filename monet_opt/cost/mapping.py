@@ -195,6 +195,11 @@ class NodeSpec:
     window_bits
         Bits of I1 one output row needs across all input channels (the window tier of a
         lower-level buffer); ``inf``: no window tier.
+    floor
+        Cycles no mapping can go below for reasons outside this model (a sparse layer's
+        gather-path bounds, :mod:`monet_opt.cost.sparse`): the key's latency is
+        ``max(T, T_D, floor)``, so among the mappings under the floor the least energy
+        (and DRAM traffic) wins.  0 for every dense node.
     """
 
     mac: bool
@@ -205,6 +210,7 @@ class NodeSpec:
     tileable: tuple[str, ...]
     r_win: float = 1.0
     window_bits: float = math.inf
+    floor: float = 0.0
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -692,7 +698,7 @@ def _evaluate(
         + d_write * dram.write_pj_per_bit
     )
     names = tuple((cs.memories[i].name, c) for i, c in enumerate(cyc) if cs.bw_counted[i])
-    return _Eval((max(cycles, d_cyc), e), cycles, mem_e, names, d_read, d_write)
+    return _Eval((max(cycles, d_cyc, spec.floor), e), cycles, mem_e, names, d_read, d_write)
 
 
 def _present(spec: NodeSpec, cs: CoreSpec) -> tuple[int, ...]:

@@ -81,6 +81,10 @@ is what ZigZag does when it adds DRAM as a top memory level for operands that do
 (Mei et al., "ZigZag", IEEE Trans. Computers 70(8), 2021; used per computation node by
 Stream, Symons et al., IEEE Trans. Computers, 2025).
 
+**Sparse layers** (ops with ``attrs["sparsity"]``) are costed by :func:`node_cost` with
+the core's sparse support: dense execution on the condensed operands, an input-gather
+path or native N:M (:mod:`monet_opt.cost.sparse`).
+
 Not modelled: the capacity of the PE registers beyond the window check above (the
 schedule below the top assumes they keep the weights in use and the running partial
 sums), partial-sum precision above the registers, and the time to fill and drain the
@@ -92,7 +96,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from monet_opt.cost.mapping import (
@@ -105,6 +109,7 @@ from monet_opt.cost.mapping import (
     best_mapping,
     core_spec,
 )
+from monet_opt.cost.sparse import sparse_bounds, sparse_mode, sparse_node_spec
 from monet_opt.hardware.model import Core
 from monet_opt.hardware.yaml_io import core_supports
 from monet_opt.models.ir import Graph, Op, OpKind
@@ -113,6 +118,7 @@ __all__ = [
     "OpCost",
     "op_cost",
     "cost_of_spec",
+    "node_cost",
     "node_spec",
     "spatial_unrolling",
     "can_run",
@@ -578,7 +584,47 @@ def op_cost(
         float(dram_write_pj_per_bit),
         bool(has_dram),
     )
-    return cost_of_spec(node_spec(op, graph), core_spec(core), dram)
+    return node_cost(op, node_spec(op, graph), core, core_spec(core), dram)
+
+
+def node_cost(op: Op, spec: NodeSpec, core: Core, cs: CoreSpec, dram: DramSpec) -> OpCost:
+    """:class:`OpCost` of ``op`` (dense spec ``spec``) on ``core`` (spec ``cs``).
+
+    A dense op costs :func:`cost_of_spec`.  An op of a sparse layer runs as the core's
+    sparse support allows (:func:`monet_opt.cost.sparse.sparse_mode`): its spec is cut to
+    the kept work (:func:`~monet_opt.cost.sparse.sparse_node_spec`) and the gather-path
+    bounds (:func:`~monet_opt.cost.sparse.sparse_bounds`) join the roofline; they are
+    listed in ``memory_cycles`` as ``"gather"`` and ``"index"``, and ``mapping`` ends
+    with ``"| sparse <mode>"``.
+    """
+    if "sparsity" not in op.attrs:
+        return cost_of_spec(spec, cs, dram)
+    mode = sparse_mode(op, core)
+    run = sparse_node_spec(spec, op, mode, cs)
+    bounds = sparse_bounds(op, mode, run, core)
+    if bounds:  # the mapping search prefers the least energy among mappings under them
+        t_comp = cost_of_spec(run, cs, dram).compute_cycles
+        bounds = sparse_bounds(op, mode, run, core, t_comp)
+        run = replace(run, floor=max(c for _, c in bounds))
+    oc = cost_of_spec(run, cs, dram)
+    if math.isinf(oc.cycles):
+        return oc
+    cycles = max([oc.cycles, *(c for _, c in bounds)])
+    return OpCost(
+        cycles=float(cycles),
+        compute_cycles=oc.compute_cycles,
+        utilization=oc.utilization,
+        compute_energy=oc.compute_energy,
+        memory_energy=oc.memory_energy,
+        unrolling=oc.unrolling,
+        memory_cycles=oc.memory_cycles + bounds,
+        dram_read_bits=oc.dram_read_bits,
+        dram_write_bits=oc.dram_write_bits,
+        streamed=oc.streamed,
+        held=oc.held,
+        mapping=f"{oc.mapping} | sparse {mode}",
+        dram_energy=oc.dram_energy,
+    )
 
 
 def cost_of_spec(spec: NodeSpec, cs: CoreSpec, dram: DramSpec) -> OpCost:

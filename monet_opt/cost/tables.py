@@ -39,7 +39,7 @@ import networkx as nx
 import numpy as np
 
 from monet_opt.cost.mapping import DramSpec, core_spec
-from monet_opt.cost.op_cost import OpCost, can_run, cost_of_spec, node_spec, supported_kinds
+from monet_opt.cost.op_cost import OpCost, can_run, node_cost, node_spec, supported_kinds
 from monet_opt.hardware.model import Accelerator, Core
 from monet_opt.models.ir import Graph, Op
 
@@ -237,7 +237,7 @@ def build_cost_tables(
                 oc = OpCost(0.0, 0.0, 1.0, 0.0, 0.0, mapping="no work")
             else:
                 spec = spec or node_spec(op, graph)
-                oc = cost_of_spec(spec, specs[c], dram)
+                oc = node_cost(op, spec, core, specs[c], dram)
             if math.isinf(oc.cycles):
                 blocked.append(f"{core.id}:{core.name}")
                 row.append(None)

@@ -19,7 +19,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .model import OPERANDS, Accelerator, Core, Link, Memory, OperationalArray, Port
+from .model import (
+    OPERANDS,
+    Accelerator,
+    Core,
+    Link,
+    Memory,
+    OperationalArray,
+    Port,
+    SparseSupport,
+)
 from .stream_io import load_stream_accelerator, load_stream_core
 from .yaml_io import (
     FORMAT_ID,
@@ -44,6 +53,7 @@ __all__ = [
     "Memory",
     "OperationalArray",
     "Port",
+    "SparseSupport",
     "FORMAT_ID",
     "OP_KINDS",
     "MAC_OP_KINDS",

@@ -27,7 +27,16 @@ from types import MappingProxyType
 
 import networkx as nx
 
-__all__ = ["Port", "Memory", "OperationalArray", "Core", "Link", "Accelerator", "OPERANDS"]
+__all__ = [
+    "Port",
+    "Memory",
+    "OperationalArray",
+    "SparseSupport",
+    "Core",
+    "Link",
+    "Accelerator",
+    "OPERANDS",
+]
 
 #: ZigZag operands: I1 = input activation, I2 = weight, O = output.
 OPERANDS: tuple[str, ...] = ("I1", "I2", "O")
@@ -130,6 +139,41 @@ class OperationalArray:
 
 
 @dataclass(frozen=True)
+class SparseSupport:
+    """What a core can skip of a sparse layer (``docs/sparsity.md``).
+
+    Parameters
+    ----------
+    gather_bits_per_cycle
+        Bandwidth of an input-gather path (bits/cycle): it fetches the activation each
+        stored weight needs by the weight's column index (and scatters dX partial sums the
+        same way).  ``None``: no gather path.
+    index_bits_per_cycle
+        Index bits the gather path decodes per cycle (``None``: as
+        ``gather_bits_per_cycle``).
+    n_m
+        N:M patterns ``(n, m)`` the array runs natively at the ``n / m`` rate (sparse
+        tensor cores: the metadata selects the inputs inside the PE, no gather path).
+    """
+
+    gather_bits_per_cycle: float | None = None
+    index_bits_per_cycle: float | None = None
+    n_m: frozenset[tuple[int, int]] = frozenset()
+
+    @property
+    def gathers(self) -> bool:
+        """Whether the core has an input-gather path."""
+        return self.gather_bits_per_cycle is not None
+
+    @property
+    def index_rate(self) -> float | None:
+        """Index bits decoded per cycle (``None`` without a gather path)."""
+        if self.index_bits_per_cycle is not None:
+            return self.index_bits_per_cycle
+        return self.gather_bits_per_cycle
+
+
+@dataclass(frozen=True)
 class Core:
     """A core (compute core or the off-chip DRAM core).
 
@@ -154,6 +198,9 @@ class Core:
         restricted to, or ``None`` (no restriction). The loaders map Stream's ONNX op
         types to op kinds; :func:`monet_opt.hardware.yaml_io.core_supports` is the
         capability test (exact: listed kinds only).
+    sparse
+        Sparse-layer support (:class:`SparseSupport`), or ``None``: the core executes
+        sparse layers dense (it decompresses condensed weights on the way to the array).
     """
 
     id: int
@@ -163,6 +210,7 @@ class Core:
     memories: tuple[Memory, ...]
     dataflows: Mapping[str, tuple[tuple[str, int], ...]] | None = None
     operator_types: frozenset[str] | None = None
+    sparse: SparseSupport | None = None
 
     def __post_init__(self) -> None:
         if self.dataflows is not None:

@@ -30,7 +30,10 @@ Core file
     ``multiplier_energy`` spellings accepted), optional ``dataflows``
     (``{D1: ["K, 32"]}``) and ``operator_types`` (ONNX op types, mapped to op kinds with
     :func:`~monet_opt.hardware.yaml_io.op_kinds_for_onnx_types`; the raw list is kept in
-    ``Accelerator._extra["stream_operator_types"]``). ``area``, ``unit_area``,
+    ``Accelerator._extra["stream_operator_types"]``), and monet-opt's optional ``sparse``
+    (``{gather_bits_per_cycle: 4096, index_bits_per_cycle: 512, n_m: [[2, 4]]}``, the
+    same mapping as our schema's :class:`~monet_opt.hardware.yaml_io.SparseSpec`).
+    ``area``, ``unit_area``,
     ``latency``, ``input_precision``, ``operand_precision``, ``auto_cost_extraction``...
     are accepted and ignored. AMD AIE2 tiles (``type: aie2.*`` with a single ``memory:``
     entry and no operational array) are rejected: they carry no PE array or energy data.
@@ -75,13 +78,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from . import limits
-from .model import OPERANDS, Accelerator, Core, Link, Memory, OperationalArray, Port
+from .model import (
+    OPERANDS,
+    Accelerator,
+    Core,
+    Link,
+    Memory,
+    OperationalArray,
+    Port,
+    SparseSupport,
+)
 from .yaml_io import (
     DIRECTIONS,
     LOOP_DIMS,
     PORT_KINDS,
     HardwareFormatError,
+    SparseSpec,
     default_ports,
     op_kinds_for_onnx_types,
     read_yaml,
@@ -114,6 +129,7 @@ _CORE_KEYS = (
     "utilization",
     "max_object_fifo_depth",
     "memory",
+    "sparse",
 )
 _ARRAY_KEYS = (
     "unit_energy",
@@ -570,7 +586,23 @@ def _parse_core_file(path: Path, note: str) -> dict[str, Any]:
         "dataflows": _dataflows(raw.get("dataflows"), array, ctx),
         "operator_types": kinds,
         "raw_operator_types": None if op_types is None else tuple(map(str, op_types)),
+        "sparse": _sparse(raw.get("sparse"), ctx),
     }
+
+
+def _sparse(v: Any, ctx: _Ctx) -> SparseSupport | None:
+    """The core's ``sparse`` support (our schema's :class:`SparseSpec`), or ``None``."""
+    if v is None:
+        return None
+    v = ctx.mapping(v, "sparse")
+    try:
+        return SparseSpec.model_validate(v).to_support()
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = ".".join(["sparse", *(str(x) for x in e["loc"])])
+        raise ctx.err(
+            where, str(e["msg"]), "gather_bits_per_cycle, index_bits_per_cycle, n_m [[n, m]]"
+        ) from None
 
 
 def _make_core(core_id: int, parsed: Mapping[str, Any], offchip_core_id: int | None) -> Core:
@@ -587,6 +619,7 @@ def _make_core(core_id: int, parsed: Mapping[str, Any], offchip_core_id: int | N
         memories=parsed["memories"],
         dataflows=parsed["dataflows"],
         operator_types=parsed["operator_types"],
+        sparse=parsed.get("sparse"),
     )
 
 

@@ -20,6 +20,7 @@ File layout
         array: {dimensions: [D1, D2], sizes: [32, 32], unit_energy_pj: 0.04}
         dataflow: {D1: [[K, 32]], D2: [[C, 32]]} # optional fixed spatial unrolling
         operator_types: [conv, gemm]             # optional restriction (see below)
+        sparse: {gather_bits_per_cycle: 4096, n_m: [[2, 4]]}   # optional (docs/sparsity.md)
         memories:                                # lowest level (closest to PEs) first
           - name: w_reg
             size_bits: 512
@@ -135,7 +136,16 @@ from monet_opt.errors import InputError, from_validation_error
 from monet_opt.safe_yaml import load_yaml
 
 from . import limits
-from .model import OPERANDS, Accelerator, Core, Link, Memory, OperationalArray, Port
+from .model import (
+    OPERANDS,
+    Accelerator,
+    Core,
+    Link,
+    Memory,
+    OperationalArray,
+    Port,
+    SparseSupport,
+)
 
 __all__ = [
     "FORMAT_ID",
@@ -403,6 +413,7 @@ BitEnergy = _ranged(float, limits.BIT_ENERGY)
 ArraySize = _ranged(int, limits.ARRAY_SIZE)
 Unroll = _ranged(int, limits.UNROLL)
 CoreId = _ranged(int, limits.CORE_ID)
+NMCount = Annotated[int, Strict(), Field(ge=1, le=64)]
 StrictBool = Annotated[bool, Strict()]
 Name = Annotated[str, Field(min_length=1)]
 
@@ -458,6 +469,47 @@ class ArraySpec(_Spec):
     unit_energy_pj: OpEnergy
 
 
+class SparseSpec(_Spec):
+    """A core's sparse-layer support (schema; :class:`~monet_opt.hardware.model.SparseSupport`).
+
+    ``gather_bits_per_cycle``: an input-gather path of that bandwidth (bits/cycle);
+    ``index_bits_per_cycle``: index bits it decodes per cycle (default: the gather
+    bandwidth); ``n_m``: the ``[n, m]`` patterns the array runs natively (``1 <= n < m``).
+    """
+
+    gather_bits_per_cycle: Bandwidth | None = None
+    index_bits_per_cycle: Bandwidth | None = None
+    n_m: list[tuple[NMCount, NMCount]] = []
+
+    @field_validator("n_m")
+    @classmethod
+    def _patterns(cls, v: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        for n, m in v:
+            if not 1 <= n < m:
+                raise ValueError(f"pattern [{n}, {m}] not allowed; allowed: [n, m] with 1 <= n < m")
+        return v
+
+    def to_support(self) -> SparseSupport:
+        """The model object."""
+        return SparseSupport(
+            None if self.gather_bits_per_cycle is None else float(self.gather_bits_per_cycle),
+            None if self.index_bits_per_cycle is None else float(self.index_bits_per_cycle),
+            frozenset((int(n), int(m)) for n, m in self.n_m),
+        )
+
+
+def sparse_to_dict(sp: SparseSupport) -> dict[str, Any]:
+    """Our schema's ``sparse`` mapping for ``sp`` (inverse of :meth:`SparseSpec.to_support`)."""
+    d: dict[str, Any] = {}
+    if sp.gather_bits_per_cycle is not None:
+        d["gather_bits_per_cycle"] = _num(sp.gather_bits_per_cycle)
+    if sp.index_bits_per_cycle is not None:
+        d["index_bits_per_cycle"] = _num(sp.index_bits_per_cycle)
+    if sp.n_m:
+        d["n_m"] = [[n, m] for n, m in sorted(sp.n_m)]
+    return d
+
+
 class CoreSpec(_Spec):
     """A core (schema)."""
 
@@ -467,6 +519,7 @@ class CoreSpec(_Spec):
     array: ArraySpec | None = None
     dataflow: dict[ArrayDim, list[tuple[LoopDim, Unroll]]] | None = None
     operator_types: list[OpKindName] | None = None
+    sparse: SparseSpec | None = None
     memories: list[MemorySpec] = Field(min_length=1)
 
     @field_validator("dataflow", mode="before")
@@ -712,6 +765,7 @@ def _core_from_spec(c: CoreSpec, i: int, source: str) -> Core:
         memories=tuple(memories),
         dataflows=dataflows,
         operator_types=None if c.operator_types is None else frozenset(c.operator_types),
+        sparse=None if c.sparse is None else c.sparse.to_support(),
     )
 
 
@@ -899,6 +953,8 @@ def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
             cd["operator_types"] = [k for k in OP_KINDS if k in c.operator_types] + sorted(
                 k for k in c.operator_types if k not in OP_KINDS
             )
+        if c.sparse is not None:
+            cd["sparse"] = sparse_to_dict(c.sparse)
         cd["memories"] = [_memory_to_dict(m) for m in c.memories]
         cores.append(cd)
     doc: dict[str, Any] = {"format": FORMAT_ID, "name": acc.name}

@@ -36,6 +36,7 @@ __all__ = [
     "Phase",
     "OpKind",
     "TensorRole",
+    "SparseStorage",
     "Tensor",
     "Op",
     "Graph",
@@ -86,6 +87,45 @@ class TensorRole(StrEnum):
 
 
 @dataclass(frozen=True)
+class SparseStorage:
+    """Condensed storage of a sparse tensor (see ``docs/sparsity.md``).
+
+    A tensor stored this way holds ``nnz`` values at the tensor's precision, plus
+    ``index_bits`` per value (the column index of each non-zero, shared layout with the
+    weight it belongs to) plus ``extra_bits`` (e.g. CSR row pointers).  Tensors aligned
+    with a weight's index array (its gradient, optimizer moments) carry ``index_bits = 0``:
+    they store values only.
+
+    Parameters
+    ----------
+    nnz
+        Stored values (elements), ``0 <= nnz <= numel`` of the dense tensor.
+    index_bits
+        Bits of metadata per stored value (32 / 16 for a column index, 2 for the 2:4
+        hardware metadata, 0 for values aligned with another tensor's indices).
+    extra_bits
+        Metadata bits independent of ``nnz`` (CSR row pointers), total.
+
+    Raises
+    ------
+    ValueError
+        On a negative count.
+    """
+
+    nnz: int
+    index_bits: int = 0
+    extra_bits: int = 0
+
+    def __post_init__(self) -> None:
+        if self.nnz < 0 or self.index_bits < 0 or self.extra_bits < 0:
+            raise ValueError(f"SparseStorage fields must be >= 0, got {self}")
+
+    def bits(self, precision: int) -> int:
+        """Stored bits for values of ``precision`` bits: ``nnz (p + index) + extra``."""
+        return self.nnz * (precision + self.index_bits) + self.extra_bits
+
+
+@dataclass(frozen=True)
 class Tensor:
     """A named tensor.
 
@@ -99,12 +139,17 @@ class Tensor:
         Bits per element.
     role
         What the tensor is (:class:`TensorRole`).
+    sparse
+        Condensed storage of a sparse weight, weight gradient or optimizer state
+        (:class:`SparseStorage`), or ``None`` (dense).  :attr:`shape` and :attr:`numel`
+        stay the logical (dense) ones; :attr:`bits` is the stored size.
     """
 
     name: str
     shape: tuple[int, ...]
     precision: int
     role: TensorRole
+    sparse: SparseStorage | None = None
 
     @property
     def numel(self) -> int:
@@ -113,7 +158,11 @@ class Tensor:
 
     @property
     def bits(self) -> int:
-        """Size in bits."""
+        """Stored size in bits: ``numel * precision`` dense, the condensed size when
+        :attr:`sparse` is set (every DRAM transfer, memory footprint and operand size
+        follows from it)."""
+        if self.sparse is not None:
+            return self.sparse.bits(self.precision)
         return self.numel * self.precision
 
     @property
