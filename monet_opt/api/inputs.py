@@ -30,7 +30,12 @@ from monet_opt.models.onnx_training import (
     forward_part,
     load_onnx_training,
 )
-from monet_opt.models.sparsity import SparsitySpec, apply_sparsity, resolve_layers
+from monet_opt.models.sparsity import (
+    SparseOpInfo,
+    SparsitySpec,
+    apply_sparsity,
+    resolve_layers,
+)
 from monet_opt.models.zoo import BUILTIN_MODELS
 from monet_opt.schedule.problem import Problem, build_problem
 from monet_opt.units import MIB_BITS, within
@@ -437,10 +442,43 @@ def load(config: str | Path | Mapping[str, Any] | Config) -> Inputs:
 
 
 def workload_notes(cfg: Config, graph: Graph, kind: str | None = None) -> tuple[str, ...]:
-    """Notes on an ONNX workload: a training graph imported as it is (its op counts per
-    phase; ``workload.optimizer`` does not apply), or hints of an eval-mode export
-    (:func:`monet_opt.models.onnx_import.export_notes`).  ``kind``: the file's
-    classification when known (``"forward"`` / ``"training"``), else it is classified."""
+    """Notes on the workload: its sparse layers (kept weights, stored size, the amortized
+    dense-gradient share), and for an ONNX workload a training graph imported as it is
+    (its op counts per phase; ``workload.optimizer`` does not apply), or hints of an
+    eval-mode export (:func:`monet_opt.models.onnx_import.export_notes`).  ``kind``: the
+    file's classification when known (``"forward"`` / ``"training"``), else it is
+    classified."""
+    return _sparse_notes(cfg, graph) + _onnx_notes(cfg, graph, kind)
+
+
+def _sparse_notes(cfg: Config, graph: Graph) -> tuple[str, ...]:
+    """One note per sparse layer and one on SRigL's amortized dense-gradient steps."""
+    sp = cfg.workload.sparsity
+    if sp is None:
+        return ()
+    notes = []
+    for op in graph.ops:
+        info = op.attrs.get("sparsity")
+        if not isinstance(info, SparseOpInfo) or info.role != "forward":
+            continue
+        geo, spec = info.geometry, info.spec
+        w = graph.tensors[op.inputs[1]]
+        what = spec.kind if spec.kind != "n_m" else f"{spec.n}:{spec.m}"
+        notes.append(
+            f"sparse layer {op.name}: {what}, {geo.nnz:,} of {geo.numel:,} weights kept "
+            f"({geo.nnz / geo.numel:.1%}, {geo.active} of {geo.neurons} neurons live), "
+            f"{spec.bits_per_index}-bit index; weight stored in {w.bytes / 2**20:.3f} MiB "
+            f"(dense {w.numel * w.precision / 8 / 2**20:.3f} MiB)"
+        )
+    if notes and cfg.workload.mode == "training":
+        notes.append(
+            f"SRigL dense weight gradient on {sp.grad_accumulation_n}/{sp.delta} = "
+            f"{sp.dense_grad_fraction:.2%} of the steps, amortized into the dW ops"
+        )
+    return tuple(notes)
+
+
+def _onnx_notes(cfg: Config, graph: Graph, kind: str | None) -> tuple[str, ...]:
     wl = cfg.workload
     if wl.onnx is None or cfg.onnx_path is None:
         return ()

@@ -93,3 +93,6 @@ def test_example_solves_within_capacity():
         if trace.capacity_bits:
             assert trace.peak_bits <= trace.capacity_bits * (1 + 1e-9)
     assert any(op.attrs.get("sparsity") for op in run.inputs.graph.ops)
+    notes = run.inputs.notes
+    assert notes[0].startswith("sparse layer fc0: constant_fan_in, 236,544 of 2,359,296")
+    assert "amortized" in notes[-1] and "1.00%" in notes[-1]
