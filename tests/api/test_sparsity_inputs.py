@@ -96,3 +96,33 @@ def test_example_solves_within_capacity():
     notes = run.inputs.notes
     assert notes[0].startswith("sparse layer fc0: constant_fan_in, 236,544 of 2,359,296")
     assert "amortized" in notes[-1] and "1.00%" in notes[-1]
+
+
+def test_onnx_and_conv_layers():
+    onnx = ROOT.parent / "shared" / "peer-data/stream/v1.13.14_28fb9011/stream/inputs/aie/workload"
+    onnx = onnx / "swiglu_32_32_32.onnx"
+    nm = {"kind": "n_m", "n": 2, "m": 4}
+    if onnx.is_file():
+        g = api.load(
+            {"workload": {"onnx": str(onnx), "sparsity": {"default": nm}}, "accelerator": CHIP}
+        ).graph
+        w = g.tensors[g.ops[g.op_index["Gemm_Down"]].inputs[1]]
+        assert w.sparse is not None and w.bits == 512 * (16 + 2)  # 2:4 of 32x32, 2-bit meta
+    cfi = {"kind": "constant_fan_in", "density": 0.25}
+    cfg = {
+        "workload": {
+            "model": "resnet18-cifar",
+            "options": {"batch": 1},
+            "sparsity": {"layers": {"layer1.0.conv1": cfi}},
+        },
+        "accelerator": CHIP,
+    }
+    g = api.load(cfg).graph
+    w = g.tensors["layer1.0.conv1.weight"]  # 64 x 64 x 3 x 3: fan-in 576 -> 144 kept
+    assert w.sparse.nnz == 64 * 144 and w.bits == 64 * 144 * (16 + 32)
+    roles = {op.name: op.attrs["sparsity"].role for op in g.ops if "sparsity" in op.attrs}
+    assert roles == {
+        "layer1.0.conv1": "forward",
+        "layer1.0.conv1.dX": "dX",
+        "layer1.0.conv1.dW": "dW",
+    }
