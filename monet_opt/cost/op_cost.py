@@ -81,6 +81,10 @@ is what ZigZag does when it adds DRAM as a top memory level for operands that do
 (Mei et al., "ZigZag", IEEE Trans. Computers 70(8), 2021; used per computation node by
 Stream, Symons et al., IEEE Trans. Computers, 2025).
 
+**Tile groups** (a core with ``tiles``, MIMD tiles such as an IPU's) run each node as a
+BSP superstep on the node split over the tiles: exchange + one tile's slice + sync
+(:mod:`monet_opt.cost.tiles`, ``docs/mimd_tiles.md``).
+
 **Sparse layers** (ops with ``attrs["sparsity"]``) are costed by :func:`node_cost` with
 the core's sparse support: dense execution on the condensed operands, an input-gather
 path or native N:M (:mod:`monet_opt.cost.sparse`).
@@ -110,6 +114,7 @@ from monet_opt.cost.mapping import (
     core_spec,
 )
 from monet_opt.cost.sparse import sparse_bounds, sparse_mode, sparse_node_spec
+from monet_opt.cost.tiles import split_spec, superstep_cycles
 from monet_opt.hardware.model import Core
 from monet_opt.hardware.yaml_io import core_supports
 from monet_opt.models.ir import Graph, Op, OpKind
@@ -597,6 +602,54 @@ def node_cost(op: Op, spec: NodeSpec, core: Core, cs: CoreSpec, dram: DramSpec) 
     listed in ``memory_cycles`` as ``"gather"`` and ``"index"``, and ``mapping`` ends
     with ``"| sparse <mode>"``.
     """
+    if core.tiles is not None:
+        return _tile_group_cost(op, spec, core, cs, dram)
+    return _one_core_cost(op, spec, core, cs, dram)
+
+
+def _tile_group_cost(op: Op, spec: NodeSpec, core: Core, cs: CoreSpec, dram: DramSpec) -> OpCost:
+    """A node on a tile group: one tile's slice as a BSP superstep (:mod:`.tiles`)."""
+    assert core.tiles is not None
+    top = [m for m in (core.top_memory(x) for x in ("I1", "I2", "O")) if m is not None]
+    sp = split_spec(
+        spec,
+        core.tiles.count,
+        cs.n_pes,
+        min((m.r_bw for m in top), default=math.inf),
+        core.tiles.exchange_bits_per_cycle,
+        sum({id(m): m.size_bits for m in top}.values()),
+    )
+    oc = _one_core_cost(op, sp.spec, core, cs, dram, share=sp.used)
+    if math.isinf(oc.cycles):
+        return oc
+    n = sp.used
+    ex_bits = sp.exchange_bits * n
+    cycles = superstep_cycles(core.tiles, oc.cycles, sp.exchange_bits)
+    ex_cycles = cycles - oc.cycles - core.tiles.sync_cycles
+    split = " ".join(f"{d} {s}" for d, s in sp.dims) or "none"
+    return OpCost(
+        cycles=cycles,
+        compute_cycles=oc.compute_cycles,
+        utilization=oc.utilization,
+        compute_energy=oc.compute_energy * n,
+        memory_energy=oc.memory_energy * n + ex_bits * core.tiles.exchange_pj_per_bit,
+        unrolling=oc.unrolling,
+        memory_cycles=oc.memory_cycles
+        + (("exchange", float(ex_cycles)), ("sync", float(core.tiles.sync_cycles))),
+        dram_read_bits=oc.dram_read_bits * n,
+        dram_write_bits=oc.dram_write_bits * n,
+        streamed=oc.streamed,
+        held=tuple((x, b * n) for x, b in oc.held),
+        mapping=f"tiles {n} ({split}) | {oc.mapping} | bsp",
+        dram_energy=oc.dram_energy * n,
+    )
+
+
+def _one_core_cost(
+    op: Op, spec: NodeSpec, core: Core, cs: CoreSpec, dram: DramSpec, share: int = 1
+) -> OpCost:
+    """:func:`node_cost` on one core (or one tile's slice; ``share`` tiles split the
+    op, so its per-node index traffic is ``1 / share`` per tile)."""
     if "sparsity" not in op.attrs:
         return cost_of_spec(spec, cs, dram)
     mode = sparse_mode(op, core)
@@ -605,6 +658,8 @@ def node_cost(op: Op, spec: NodeSpec, core: Core, cs: CoreSpec, dram: DramSpec) 
     if bounds:  # the mapping search prefers the least energy among mappings under them
         t_comp = cost_of_spec(run, cs, dram).compute_cycles
         bounds = sparse_bounds(op, mode, run, core, t_comp)
+        if share > 1:  # each tile decodes the indices of its own slice
+            bounds = tuple((k, math.ceil(c / share) if k == "index" else c) for k, c in bounds)
         run = replace(run, floor=max(c for _, c in bounds))
     oc = cost_of_spec(run, cs, dram)
     if math.isinf(oc.cycles):

@@ -50,7 +50,8 @@ def core_orbits(problem: Problem) -> list[set[int]]:
     lat = problem.costs.latency
     for k in range(len(ids)):
         col = lat[:, k]
-        mems = tuple(float(m.size_bits) for m in acc.core(ids[k]).memories)
+        core = acc.core(ids[k])
+        mems = (core.tile_count, *(float(m.size_bits) for m in core.memories))
         g.add_node(k, sig=(tuple(np.where(np.isfinite(col), col, -1.0).round(6)), mems))
     xc = problem.costs.xfer_cycles
     for a in range(len(ids)):

@@ -28,6 +28,7 @@ from .model import (
     OperationalArray,
     Port,
     SparseSupport,
+    TileGroup,
 )
 from .stream_io import load_stream_accelerator, load_stream_core
 from .yaml_io import (
@@ -54,6 +55,7 @@ __all__ = [
     "OperationalArray",
     "Port",
     "SparseSupport",
+    "TileGroup",
     "FORMAT_ID",
     "OP_KINDS",
     "MAC_OP_KINDS",

@@ -155,3 +155,9 @@ UNROLL = Range(1, 2**20, "", integer=True)
 PORT_COUNT = Range(0, 64, "ports", integer=True)
 #: Core id.
 CORE_ID = Range(0, 2**31 - 1, "", integer=True)
+#: Tiles in a tile group (``tiles.count``).
+TILE_COUNT = Range(1, 2**20, "tiles", integer=True)
+#: Cycles of one BSP barrier sync (``tiles.sync_cycles``).
+SYNC_CYCLES = Range(0, 1e9, "cycles")
+#: Hardware threads per tile (``tiles.threads``).
+THREADS = Range(1, 1024, "threads", integer=True)

@@ -32,6 +32,7 @@ __all__ = [
     "Memory",
     "OperationalArray",
     "SparseSupport",
+    "TileGroup",
     "Core",
     "Link",
     "Accelerator",
@@ -174,6 +175,46 @@ class SparseSupport:
 
 
 @dataclass(frozen=True)
+class TileGroup:
+    """A core that stands for ``count`` identical MIMD tiles run in BSP supersteps
+    (``docs/mimd_tiles.md``).
+
+    The core's array and memories are those of **one** tile: every tile has its own
+    SRAM, so a node's operands must fit one tile's memories once split across the
+    tiles, not their sum.  A node on the group is one bulk-synchronous superstep:
+    exchange of its inputs over the all-to-all fabric, compute on every tile (the node
+    split along its output neurons), then a barrier sync
+    (:mod:`monet_opt.cost.tiles`).
+
+    Parameters
+    ----------
+    count
+        Number of tiles in the group (multiplicity, >= 1).
+    sync_cycles
+        Cycles of one barrier synchronization that ends a superstep.
+    exchange_bits_per_cycle
+        Bits per cycle one tile receives from the exchange fabric (the all-to-all's
+        aggregate bandwidth over the chip's tiles).
+    exchange_pj_per_bit
+        pJ per bit delivered to a tile by the exchange.
+    threads
+        Hardware threads per tile (documentation of the tile; the array size already
+        gives the tile's peak rate).
+
+    Sources
+    -------
+    Graphcore IPU documentation (GC200: 1,472 tiles, 6 threads each, 624 KiB SRAM per
+    tile, BSP compute / exchange / sync); Finkbeiner et al., arXiv:2311.04386.
+    """
+
+    count: int = 1
+    sync_cycles: float = 0.0
+    exchange_bits_per_cycle: float = float("inf")
+    exchange_pj_per_bit: float = 0.0
+    threads: int = 1
+
+
+@dataclass(frozen=True)
 class Core:
     """A core (compute core or the off-chip DRAM core).
 
@@ -201,6 +242,9 @@ class Core:
     sparse
         Sparse-layer support (:class:`SparseSupport`), or ``None``: the core executes
         sparse layers dense (it decompresses condensed weights on the way to the array).
+    tiles
+        :class:`TileGroup` when the core is a group of identical MIMD tiles (array and
+        memories are one tile's), else ``None`` (an ordinary core).
     """
 
     id: int
@@ -211,6 +255,7 @@ class Core:
     dataflows: Mapping[str, tuple[tuple[str, int], ...]] | None = None
     operator_types: frozenset[str] | None = None
     sparse: SparseSupport | None = None
+    tiles: TileGroup | None = None
 
     def __post_init__(self) -> None:
         if self.dataflows is not None:
@@ -230,10 +275,18 @@ class Core:
         return ms[-1] if ms else None
 
     @property
+    def tile_count(self) -> int:
+        """Tiles this core stands for (1 for an ordinary core)."""
+        return 1 if self.tiles is None else self.tiles.count
+
+    @property
     def onchip_bits(self) -> float:
-        """Sum of the distinct top-level memories' capacities in bits."""
+        """Sum of the distinct top-level memories' capacities in bits; for a tile group,
+        over all its tiles (``tile_count`` × one tile's: the schedule's view of the group,
+        whose tensors are split evenly over the tiles; the per-tile fit of a node's slice
+        is the cost model's check, :mod:`monet_opt.cost.tiles`)."""
         tops = {id(m): m for op in OPERANDS if (m := self.top_memory(op)) is not None}
-        return sum(m.size_bits for m in tops.values())
+        return sum(m.size_bits for m in tops.values()) * self.tile_count
 
 
 @dataclass(frozen=True)

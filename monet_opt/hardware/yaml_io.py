@@ -21,6 +21,8 @@ File layout
         dataflow: {D1: [[K, 32]], D2: [[C, 32]]} # optional fixed spatial unrolling
         operator_types: [conv, gemm]             # optional restriction (see below)
         sparse: {gather_bits_per_cycle: 4096, n_m: [[2, 4]]}   # optional (docs/sparsity.md)
+        tiles: {count: 1472, sync_cycles: 150,   # optional: a group of identical MIMD
+                exchange_bits_per_cycle: 32}     # tiles (docs/mimd_tiles.md)
         memories:                                # lowest level (closest to PEs) first
           - name: w_reg
             size_bits: 512
@@ -145,6 +147,7 @@ from .model import (
     OperationalArray,
     Port,
     SparseSupport,
+    TileGroup,
 )
 
 __all__ = [
@@ -413,6 +416,9 @@ BitEnergy = _ranged(float, limits.BIT_ENERGY)
 ArraySize = _ranged(int, limits.ARRAY_SIZE)
 Unroll = _ranged(int, limits.UNROLL)
 CoreId = _ranged(int, limits.CORE_ID)
+TileCount = _ranged(int, limits.TILE_COUNT)
+SyncCycles = _ranged(float, limits.SYNC_CYCLES)
+Threads = _ranged(int, limits.THREADS)
 NMCount = Annotated[int, Strict(), Field(ge=1, le=64)]
 StrictBool = Annotated[bool, Strict()]
 Name = Annotated[str, Field(min_length=1)]
@@ -498,6 +504,44 @@ class SparseSpec(_Spec):
         )
 
 
+class TilesSpec(_Spec):
+    """A tile group (schema; :class:`~monet_opt.hardware.model.TileGroup`,
+    ``docs/mimd_tiles.md``).
+
+    The core's ``array`` and ``memories`` are those of **one** tile; ``count`` identical
+    tiles run each node as a BSP superstep: ``exchange_bits_per_cycle`` is what one tile
+    receives from the all-to-all exchange per cycle, ``exchange_pj_per_bit`` its energy,
+    ``sync_cycles`` the barrier that ends a superstep.
+    """
+
+    count: TileCount
+    sync_cycles: SyncCycles = 0.0
+    exchange_bits_per_cycle: LinkBandwidth = math.inf
+    exchange_pj_per_bit: BitEnergy = 0.0
+    threads: Threads = 1
+
+    def to_group(self) -> TileGroup:
+        """The model object."""
+        return TileGroup(
+            int(self.count),
+            float(self.sync_cycles),
+            float(self.exchange_bits_per_cycle),
+            float(self.exchange_pj_per_bit),
+            int(self.threads),
+        )
+
+
+def tiles_to_dict(tg: TileGroup) -> dict[str, Any]:
+    """Our schema's ``tiles`` mapping for ``tg`` (inverse of :meth:`TilesSpec.to_group`)."""
+    return {
+        "count": tg.count,
+        "sync_cycles": _num(tg.sync_cycles),
+        "exchange_bits_per_cycle": _num(tg.exchange_bits_per_cycle),
+        "exchange_pj_per_bit": _num(tg.exchange_pj_per_bit),
+        "threads": tg.threads,
+    }
+
+
 def sparse_to_dict(sp: SparseSupport) -> dict[str, Any]:
     """Our schema's ``sparse`` mapping for ``sp`` (inverse of :meth:`SparseSpec.to_support`)."""
     d: dict[str, Any] = {}
@@ -520,6 +564,7 @@ class CoreSpec(_Spec):
     dataflow: dict[ArrayDim, list[tuple[LoopDim, Unroll]]] | None = None
     operator_types: list[OpKindName] | None = None
     sparse: SparseSpec | None = None
+    tiles: TilesSpec | None = None
     memories: list[MemorySpec] = Field(min_length=1)
 
     @field_validator("dataflow", mode="before")
@@ -567,6 +612,9 @@ _UNITS = {
     "write_pj_per_word": "pJ per word",
     "unit_energy_pj": "pJ per MAC",
     "energy_pj_per_bit": "pJ/bit",
+    "sync_cycles": "cycles",
+    "exchange_bits_per_cycle": "bits/cycle",
+    "exchange_pj_per_bit": "pJ/bit",
 }
 
 
@@ -722,6 +770,10 @@ def _core_from_spec(c: CoreSpec, i: int, source: str) -> Core:
             f"{list(array.sizes)} not allowed for kind compute; "
             f"allowed: all sizes > 0 (use kind memory or offchip for cores without PEs)",
         )
+    if c.tiles is not None and c.kind != "compute":
+        raise HardwareFormatError(
+            source, f"{loc}.tiles", f"not allowed for kind {c.kind}; allowed: kind compute"
+        )
     dims = set(array.dimensions)
     dataflows = None
     if c.dataflow is not None:
@@ -766,6 +818,7 @@ def _core_from_spec(c: CoreSpec, i: int, source: str) -> Core:
         dataflows=dataflows,
         operator_types=None if c.operator_types is None else frozenset(c.operator_types),
         sparse=None if c.sparse is None else c.sparse.to_support(),
+        tiles=None if c.tiles is None else c.tiles.to_group(),
     )
 
 
@@ -955,6 +1008,8 @@ def accelerator_to_dict(acc: Accelerator) -> dict[str, Any]:
             )
         if c.sparse is not None:
             cd["sparse"] = sparse_to_dict(c.sparse)
+        if c.tiles is not None:
+            cd["tiles"] = tiles_to_dict(c.tiles)
         cd["memories"] = [_memory_to_dict(m) for m in c.memories]
         cores.append(cd)
     doc: dict[str, Any] = {"format": FORMAT_ID, "name": acc.name}

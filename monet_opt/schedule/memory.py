@@ -297,7 +297,7 @@ class MemoryModel:
                 key = (c, mem.name)
                 if key not in keys:
                     keys.append(key)
-                    caps.append(float(mem.size_bits))
+                    caps.append(float(mem.size_bits) * core.tile_count)  # all tiles
                     labels.append(f"core {cid} ({core.name}): {mem.name}")
                 slot_row[c, k] = keys.index(key)
         self.keys, self.labels = tuple(keys), tuple(labels)
