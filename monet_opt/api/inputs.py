@@ -30,6 +30,7 @@ from monet_opt.models.onnx_training import (
     forward_part,
     load_onnx_training,
 )
+from monet_opt.models.snn import is_snn, snn_training_graph
 from monet_opt.models.sparsity import (
     SparseOpInfo,
     SparsitySpec,
@@ -305,7 +306,10 @@ def _build_graph(cfg: Config, forward: Graph | None, kind: str) -> Graph:
         return _sparsify(cfg, forward)
     precision = _precision(cfg)
     try:
-        graph = derive_training_graph(forward, optimizer=wl.optimizer, precision=precision)
+        if is_snn(forward):  # BPTT over the unrolled steps (monet_opt.models.snn)
+            graph = snn_training_graph(forward, optimizer=wl.optimizer, precision=precision)
+        else:
+            graph = derive_training_graph(forward, optimizer=wl.optimizer, precision=precision)
     except (ValueError, TypeError) as exc:
         raise InputError(cfg.source, "workload", _first_line(str(exc))) from None
     return _sparsify(cfg, graph)

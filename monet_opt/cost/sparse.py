@@ -43,6 +43,14 @@ depends on the core's :class:`~monet_opt.hardware.model.SparseSupport`
 with ``gather_bits_per_cycle`` = its local SRAM read bandwidth; an IPU-like core kind
 does not exist yet (issue 14 §2), so nothing else is needed here.
 
+**Activity sparsity** (SNN spikes, ``docs/snn.md``): the ops of a spiking layer carry a
+``SparseOpInfo`` of kind ``"activity"`` whose fan-in loop is cut to the active inputs
+(the spike-id list) and whose ``nnz`` is the number of ids decoded; the same three modes
+apply (a core without a gather path runs the spikes dense, as MACs on 0/1 inputs).  In
+``gather`` mode the kept work of a spike-driven op (forward synaptic op, ``dW``) is
+accumulates: its compute energy is :data:`ACCUMULATE_ENERGY_FRACTION` of a MAC's
+(:func:`compute_energy_factor`).
+
 Not modelled: gather/decompression energy, bank conflicts of the gather path, index
 re-reads when a weight tile is re-streamed, the dense-gradient step's peak memory.
 """
@@ -57,10 +65,41 @@ from monet_opt.hardware.model import Core
 from monet_opt.models.ir import Op
 from monet_opt.models.sparsity import SparseOpInfo, sparse_info
 
-__all__ = ["SPARSE_MODES", "sparse_mode", "sparse_node_spec", "sparse_bounds", "imbalance"]
+__all__ = [
+    "SPARSE_MODES",
+    "ACCUMULATE_ENERGY_FRACTION",
+    "sparse_mode",
+    "sparse_node_spec",
+    "sparse_bounds",
+    "imbalance",
+    "compute_energy_factor",
+]
 
 #: How a core executes a sparse op.
 SPARSE_MODES: tuple[str, ...] = ("dense", "gather", "n_m")
+
+#: Energy of an accumulate relative to a MAC: a 16-bit floating-point add (0.4 pJ)
+#: against an add plus a multiply (0.4 + 1.1 pJ), 45 nm (M. Horowitz, "Computing's
+#: energy problem (and what we can do about it)", ISSCC 2014, Fig. 1.1.9).
+ACCUMULATE_ENERGY_FRACTION: float = 0.4 / (0.4 + 1.1)
+
+
+def compute_energy_factor(op: Op, mode: str) -> float:
+    """Compute energy of ``op`` in ``mode`` relative to its MACs' energy:
+    :data:`ACCUMULATE_ENERGY_FRACTION` for a spike-driven op
+    (:attr:`SparseOpInfo.accumulate`) that a core runs in ``gather`` mode, else 1.
+
+    Parameters
+    ----------
+    op
+        The op.
+    mode
+        From :func:`sparse_mode`.
+    """
+    info = sparse_info(op)
+    if info is not None and info.accumulate and mode == "gather":
+        return ACCUMULATE_ENERGY_FRACTION
+    return 1.0
 
 
 def sparse_mode(op: Op, core: Core) -> str:

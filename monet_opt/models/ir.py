@@ -105,6 +105,9 @@ class SparseStorage:
         hardware metadata, 0 for values aligned with another tensor's indices).
     extra_bits
         Metadata bits independent of ``nnz`` (CSR row pointers), total.
+    value_bits
+        Bits per stored value; ``None``: the tensor's precision.  ``0`` for a list of
+        active-neuron ids whose values are implicit (SNN spikes, ``docs/snn.md``).
 
     Raises
     ------
@@ -115,14 +118,19 @@ class SparseStorage:
     nnz: int
     index_bits: int = 0
     extra_bits: int = 0
+    value_bits: int | None = None
 
     def __post_init__(self) -> None:
         if self.nnz < 0 or self.index_bits < 0 or self.extra_bits < 0:
             raise ValueError(f"SparseStorage fields must be >= 0, got {self}")
+        if self.value_bits is not None and self.value_bits < 0:
+            raise ValueError(f"SparseStorage fields must be >= 0, got {self}")
 
     def bits(self, precision: int) -> int:
-        """Stored bits for values of ``precision`` bits: ``nnz (p + index) + extra``."""
-        return self.nnz * (precision + self.index_bits) + self.extra_bits
+        """Stored bits for values of ``precision`` bits (or :attr:`value_bits` when set):
+        ``nnz (p + index) + extra``."""
+        p = precision if self.value_bits is None else self.value_bits
+        return self.nnz * (p + self.index_bits) + self.extra_bits
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from monet_opt.models.ir import Graph, Op, OpKind, Phase, SparseStorage, Tensor,
 
 __all__ = [
     "SPARSITY_KINDS",
+    "ACTIVITY_KIND",
     "ROW_POINTER_BITS",
     "SparsitySpec",
     "SparseOpInfo",
@@ -57,8 +58,11 @@ __all__ = [
     "sparse_info",
 ]
 
-#: Accepted ``kind`` values.
+#: Accepted ``kind`` values of a weight's sparsity.
 SPARSITY_KINDS: tuple[str, ...] = ("constant_fan_in", "n_m", "unstructured")
+#: The ``kind`` of activity sparsity: an op whose fan-in operand is a list of active-neuron
+#: ids (SNN spikes, :mod:`monet_opt.models.snn`); not a weight format, not in the config.
+ACTIVITY_KIND: str = "activity"
 #: Bits per CSR row pointer.
 ROW_POINTER_BITS: int = 32
 
@@ -73,7 +77,9 @@ class SparsitySpec:
     Parameters
     ----------
     kind
-        ``"constant_fan_in"``, ``"n_m"`` or ``"unstructured"``.
+        ``"constant_fan_in"``, ``"n_m"`` or ``"unstructured"`` (or ``"activity"``: the
+        op's fan-in operand is a spike-id list with ``density`` active neurons, set by
+        :mod:`monet_opt.models.snn`; ``index_bits`` is the id width).
     density
         Kept fraction of the weight in (0, 1] (``n / m`` for ``n_m``).
     ablated
@@ -98,7 +104,7 @@ class SparsitySpec:
     index_bits: int | None = 32
 
     def __post_init__(self) -> None:
-        if self.kind not in SPARSITY_KINDS:
+        if self.kind not in SPARSITY_KINDS and self.kind != ACTIVITY_KIND:
             raise ValueError(f"kind {self.kind!r} not allowed; allowed: {list(SPARSITY_KINDS)}")
         if not 0.0 < self.density <= 1.0:
             raise ValueError(f"density must be in (0, 1], got {self.density!r}")
@@ -194,7 +200,12 @@ class SparseOpInfo:
         Kept fraction of ``neuron_dim``: ``N_a / N`` (dW under a dense-gradient share
         ``q``: ``q + (1 - q) N_a / N``).
     geometry
-        The weight's counts.
+        The weight's counts (activity sparsity: ``nnz`` is the number of ids the op's
+        gather path decodes, ``spec.index_bits`` wide).
+    accumulate
+        The kept work is accumulates, not MACs (a spike is a binary input: an active
+        input adds its weight row).  Only a core that skips the inactive inputs
+        (``gather`` mode) gains the lower energy of an add (:mod:`monet_opt.cost.sparse`).
     """
 
     spec: SparsitySpec
@@ -206,6 +217,7 @@ class SparseOpInfo:
     fan_in_fraction: float
     neuron_fraction: float
     geometry: LayerGeometry
+    accumulate: bool = False
 
     @property
     def work_fraction(self) -> float:

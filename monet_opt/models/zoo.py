@@ -1,4 +1,5 @@
-"""Built-in forward models: ResNet-18 (ImageNet / CIFAR stem), GPT-2-style decoders, MLPs.
+"""Built-in forward models: ResNet-18 (ImageNet / CIFAR stem), GPT-2-style decoders, MLPs,
+spiking networks (:mod:`monet_opt.models.snn`).
 
 Every builder returns a forward :class:`~monet_opt.models.ir.Graph` (all ops
 ``Phase.FORWARD``, no checkpoint candidates) that follows the op conventions documented in
@@ -26,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from monet_opt.models.builder import INDEX_PRECISION, GraphBuilder
 from monet_opt.models.ir import Graph
+from monet_opt.models.snn import SNN_PRESETS, snn
 
 __all__ = [
     "resnet18",
@@ -381,6 +383,18 @@ def _preset_entry(preset: str) -> Callable[..., Graph]:
     return build
 
 
+def _snn_entry(preset: str) -> Callable[..., Graph]:
+    def build(**options: object) -> Graph:
+        return snn(preset, **options)  # type: ignore[arg-type]
+
+    sig = inspect.signature(snn)
+    build.__signature__ = sig.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in sig.parameters.values() if p.name != "preset"]
+    )
+    build.__name__ = f"snn_{preset}"
+    return build
+
+
 #: Model name -> builder.  See :func:`build_model` for the options of each.
 BUILTIN_MODELS: dict[str, Callable[..., Graph]] = {
     "resnet18": resnet18,
@@ -390,6 +404,8 @@ BUILTIN_MODELS: dict[str, Callable[..., Graph]] = {
     "mini-lm": _preset_entry("mini-lm"),
     "mini-lm-2l": _preset_entry("mini-lm-2l"),
     "mlp": mlp,
+    "snn": snn,
+    **{f"snn-{p}": _snn_entry(p) for p in SNN_PRESETS},
 }
 
 _GPT2_OPTIONS = frozenset(inspect.signature(gpt2).parameters) | {"preset"}
@@ -411,7 +427,10 @@ def build_model(name: str, **options: object) -> Graph:
         precision``), ``"resnet18-cifar"`` (``batch, num_classes, precision``), ``"gpt2"``
         (``preset`` or the sizes of :func:`gpt2`, plus ``batch, precision``),
         ``"gpt2-small"``, ``"mini-lm"``, ``"mini-lm-2l"`` (``batch, precision``), ``"mlp"``
-        (``batch, sizes, activation, precision``).
+        (``batch, sizes, activation, precision``), ``"snn"`` (:func:`monet_opt.models.snn.snn`)
+        and its presets ``"snn-nmnist"``, ``"snn-shd"``, ``"snn-dvsgesture"`` (the same
+        options without ``preset``; their training graph is built by
+        :func:`monet_opt.models.snn.snn_training_graph`).
     **options
         Keyword options of that builder.
 
