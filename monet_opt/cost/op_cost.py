@@ -113,7 +113,12 @@ from monet_opt.cost.mapping import (
     best_mapping,
     core_spec,
 )
-from monet_opt.cost.sparse import sparse_bounds, sparse_mode, sparse_node_spec
+from monet_opt.cost.sparse import (
+    compute_energy_factor,
+    sparse_bounds,
+    sparse_mode,
+    sparse_node_spec,
+)
 from monet_opt.cost.tiles import split_spec, superstep_cycles
 from monet_opt.hardware.model import Core
 from monet_opt.hardware.yaml_io import core_supports
@@ -600,7 +605,9 @@ def node_cost(op: Op, spec: NodeSpec, core: Core, cs: CoreSpec, dram: DramSpec) 
     the kept work (:func:`~monet_opt.cost.sparse.sparse_node_spec`) and the gather-path
     bounds (:func:`~monet_opt.cost.sparse.sparse_bounds`) join the roofline; they are
     listed in ``memory_cycles`` as ``"gather"`` and ``"index"``, and ``mapping`` ends
-    with ``"| sparse <mode>"``.
+    with ``"| sparse <mode>"``.  The kept work of a spike-driven op (SNN, activity
+    sparsity) run in ``gather`` mode is accumulates, at
+    :func:`~monet_opt.cost.sparse.compute_energy_factor` of a MAC's energy.
     """
     if core.tiles is not None:
         return _tile_group_cost(op, spec, core, cs, dram)
@@ -669,7 +676,7 @@ def _one_core_cost(
         cycles=float(cycles),
         compute_cycles=oc.compute_cycles,
         utilization=oc.utilization,
-        compute_energy=oc.compute_energy,
+        compute_energy=oc.compute_energy * compute_energy_factor(op, mode),
         memory_energy=oc.memory_energy,
         unrolling=oc.unrolling,
         memory_cycles=oc.memory_cycles + bounds,
