@@ -30,7 +30,7 @@ from monet_opt.models.onnx_training import (
     forward_part,
     load_onnx_training,
 )
-from monet_opt.models.snn import is_snn, snn_training_graph
+from monet_opt.models.snn import SnnSpec, is_snn, snn_note, snn_training_graph
 from monet_opt.models.sparsity import (
     SparseOpInfo,
     SparsitySpec,
@@ -446,13 +446,15 @@ def load(config: str | Path | Mapping[str, Any] | Config) -> Inputs:
 
 
 def workload_notes(cfg: Config, graph: Graph, kind: str | None = None) -> tuple[str, ...]:
-    """Notes on the workload: its sparse layers (kept weights, stored size, the amortized
-    dense-gradient share), and for an ONNX workload a training graph imported as it is
-    (its op counts per phase; ``workload.optimizer`` does not apply), or hints of an
-    eval-mode export (:func:`monet_opt.models.onnx_import.export_notes`).  ``kind``: the
-    file's classification when known (``"forward"`` / ``"training"``), else it is
-    classified."""
-    return _sparse_notes(cfg, graph) + _onnx_notes(cfg, graph, kind)
+    """Notes on the workload: an SNN's shape and activity, its sparse layers (kept
+    weights, stored size, the amortized dense-gradient share), and for an ONNX workload
+    a training graph imported as it is (its op counts per phase; ``workload.optimizer``
+    does not apply), or hints of an eval-mode export
+    (:func:`monet_opt.models.onnx_import.export_notes`).  ``kind``: the file's
+    classification when known (``"forward"`` / ``"training"``), else it is classified."""
+    snn = graph.ops[0].attrs.get("snn") if graph.ops else None
+    notes = (snn_note(snn),) if isinstance(snn, SnnSpec) else ()
+    return notes + _sparse_notes(cfg, graph) + _onnx_notes(cfg, graph, kind)
 
 
 def _sparse_notes(cfg: Config, graph: Graph) -> tuple[str, ...]:

@@ -89,6 +89,8 @@ __all__ = [
     "snn_training_graph",
     "is_snn",
     "spike_storage",
+    "spike_id_bits",
+    "snn_note",
 ]
 
 #: Benchmark shapes of the seed (Finkbeiner et al., arXiv:2311.04386): inputs, steps T,
@@ -254,6 +256,34 @@ def spike_storage(rows: int, neurons: int, activity: float) -> SparseStorage:
     """
     nnz = max(1, round(activity * rows * neurons))
     return SparseStorage(nnz, spike_id_bits(neurons), (rows + 1) * ROW_POINTER_BITS, 0)
+
+
+def snn_note(spec: SnnSpec) -> str:
+    """One sentence on an SNN workload for the run's notes: shape, grouping, activity and
+    the stored size of one group's input spikes against dense activations."""
+    s = spec
+    k = s.groups[0]
+    rows = s.batch * k
+    layers = "-".join(str(w) for w in s.widths)
+    act = f"activity {s.activity:.1%}"
+    if s.input_activity is not None:
+        act += f" (input {s.input_activity:.1%})"
+    if s.grad_activity is not None:
+        act += f", second threshold: {s.grad_activity:.1%} of the surrogate gradients kept"
+    if s.sparse:
+        st = spike_storage(rows, s.inputs, s.layer_activity(0))
+        dense = rows * s.inputs * 16
+        spikes = (
+            f"spikes stored as {spike_id_bits(s.inputs)}-bit ids (an input group: "
+            f"{st.bits(0) / 8 / 1024:.1f} KiB vs {dense / 8 / 1024:.1f} KiB dense fp16)"
+        )
+    else:
+        spikes = "spikes as dense tensors (no op skips inactive inputs)"
+    return (
+        f"SNN {s.name}: LIF layers {layers}{' (recurrent)' if s.recurrent else ''}, "
+        f"batch {s.batch}, T = {s.steps} steps in {len(s.groups)} groups of up to {k} steps "
+        f"per node, {act}; {spikes}"
+    )
 
 
 def snn_spec(

@@ -184,3 +184,22 @@ def test_example_solves(tmp_path):
     assert r.status in ("optimal", "feasible")
     assert r.schedule.stats["memory_overflow"] == 0
     assert run.inputs.graph.name == "snn-nmnist-train"
+
+
+def test_checkpointing_recomputes_state_tensors():
+    from monet_opt import api
+
+    options = {**HAND, "preset": None, "steps": 8, "batch": 4, "hidden_layers": 2}
+    options["activity"] = options["input_activity"] = 0.1
+    cfg = {
+        "workload": {"model": "snn", "options": options, "optimizer": "sgd"},
+        "accelerator": str(GATHER),
+        "checkpointing": {"mode": "optimal", "budget_fraction": 0.5},
+        "solver": {"time_limit_s": 3},
+    }
+    run = api.solve(cfg)
+    r = run.milp
+    assert r.status in ("optimal", "feasible")
+    assert r.extra["recomputed"]  # the store-all footprint is over the budget
+    assert set(r.extra["recomputed"]) <= run.inputs.graph.checkpoint_candidates
+    assert run.inputs.notes[0].startswith("SNN snn: LIF layers 100-64-64-10, batch 4, T = 8")
