@@ -1,0 +1,673 @@
+r"""Exact neuron-stationary placement on a MIMD tile processor (MILP, HiGHS).
+
+Issue 14 §2.  On an IPU-like chip (``examples/hardware/ipu_like.yaml``, ``docs/mimd_tiles.md``)
+a spiking network trained with BPTT keeps every neuron on one tile, with its fan-in
+weights, their gradients and optimizer state, and the neuron's state history over the
+unrolled sequence (Finkbeiner et al., "Harnessing manycore processors with distributed
+memory for accelerated training of sparse and recurrent models", arXiv:2311.04386;
+Graphcore IPU documentation).  Only spike ids and gradients travel over the exchange.
+This module chooses, per layer, how many neurons share a tile (hence how many tiles
+the layer takes) and whether the layer's state history stays on its tiles or is
+checkpointed to streaming memory, minimizing the BSP step time.
+
+The layers are taken abstractly (:class:`TileLayer`: fan-in, neurons, T, B, bytes,
+cycles), so the formulation does not depend on one workload; :func:`snn_tile_layer`
+derives a layer from the spiking-layer quantities.
+
+Sets and parameters
+-------------------
+* Layers :math:`l \in L` with fan-in :math:`F_l`, neurons :math:`N_l`, time steps
+  :math:`T_l`, batch :math:`B_l`; bytes per weight of the weight :math:`w_l`, its gradient
+  :math:`g_l` and optimizer state :math:`o_l`; state-history bytes per neuron, sample and
+  step :math:`h_l`.
+* Chip: :math:`n` tiles of :math:`C` bytes (minus ``reserved_bytes`` for code and
+  buffers), sync :math:`\sigma` cycles per superstep, exchange :math:`b_{ex}` bytes per
+  cycle into one tile, streaming memory :math:`b_s` bytes per cycle (chip-wide), an
+  on-tile buffer of :math:`\beta` steps for a streamed history.
+* Per neuron, bytes on its tile:
+  static :math:`s_l = F_l (w_l + g_l + o_l)`, history
+  :math:`H_l = T_l B_l h_l` kept or :math:`Q_l = \beta B_l h_l` when streamed.
+* Superstep time of layer :math:`l` with :math:`k` neurons per tile, per time step
+  (forward and backward superstep):
+  :math:`\tau_l(k) = k\,u_l + \lceil (e_l + k\,e'_l) / b_{ex} \rceil + 2\sigma`, with
+  :math:`u_l` the cycles of one neuron-step on a tile, :math:`e_l` the bytes every tile
+  of the layer receives per step (input spike ids) and :math:`e'_l` per neuron of the
+  tile (its output gradients).
+* Streaming a history costs :math:`m_l = \lceil 2 T_l B_l N_l h_l / b_s \rceil`
+  (written in the forward pass, read back in the backward pass, through the one
+  streaming port, not overlapped with compute: BSP exchange phases).
+
+Decision and model
+------------------
+A placement is :math:`(k_l, c_l)`: :math:`k_l \in \{1..N_l\}` neurons per tile (the
+layer takes :math:`t_l = \lceil N_l / k_l \rceil` tiles) and :math:`c_l \in \{0, 1\}`
+(1: the history is streamed).  It is feasible when
+
+.. math::  k_l \bigl(s_l + (1 - c_l) H_l + c_l Q_l\bigr) \le C \quad \forall l,
+           \qquad \sum_l t_l \le n
+
+(the tile-capacity formula of issue 14: neurons per tile × (weights + grads + optimizer
+state) + T·B·(state history), per neuron).  Its step time is
+
+* ``schedule="sequential"`` (layers one after another, each in its own supersteps):
+  :math:`\sum_l \bigl(T_l\,\tau_l(k_l) + c_l m_l\bigr)`;
+* ``schedule="pipelined"`` (every layer computes in every superstep, layer :math:`l` one
+  step behind :math:`l-1`: :math:`T + |L| - 1` supersteps, each as long as the slowest
+  layer): :math:`(T + |L| - 1)\max_l \tau_l(k_l) + \sum_l c_l m_l`, :math:`T = \max_l T_l`.
+
+MILP (``_build``): for each layer the candidate set
+:math:`K_l = \{\lceil N_l / t \rceil : t = 1..N_l\}` and binaries :math:`z_{l,k,c}` for
+the capacity-feasible pairs,
+
+.. math::  \sum_{k,c} z_{l,k,c} = 1 \;\forall l, \qquad
+           \sum_{l,k,c} \lceil N_l / k \rceil\, z_{l,k,c} \le n,
+
+objective :math:`\sum_{l,k,c} (T_l \tau_l(k) + c\,m_l)\, z_{l,k,c}` (sequential), or
+:math:`(T+|L|-1)\,M + \sum c\,m_l z_{l,k,c}` with
+:math:`M \ge \sum_{k,c} \tau_l(k) z_{l,k,c}\ \forall l` (pipelined).
+
+Why it is exact
+---------------
+Every cost and the capacity left-hand side are nondecreasing in :math:`k`; the tile
+count :math:`\lceil N/k \rceil` is nonincreasing.  Take any feasible placement and a
+layer's :math:`k`, using :math:`t = \lceil N/k \rceil` tiles.  Then
+:math:`k^* = \lceil N/t \rceil \le k` (since :math:`N/t \le k`) and
+:math:`\lceil N/k^* \rceil \le t` (since :math:`k^* t \ge N`): :math:`k^* \in K_l` uses no
+more tiles, fits whenever :math:`k` fits, and is no slower.  So some optimum uses only
+candidates, and over the candidates the binaries enumerate the placements exactly
+(one choice per layer, the tile budget as a knapsack row, the costs as constants per
+choice; the max of the pipelined schedule is an epigraph variable, tight at the
+optimum).  HiGHS proves optimality up to ``mip_gap``; :func:`placement_step_cycles`
+re-evaluates the decoded placement (``simulated``), and ``tests/formulations/
+test_tile_placement.py`` checks the optimum against brute force over every
+:math:`k_l \in \{1..N_l\}` and :math:`c_l` on small instances.
+
+Not modelled: recomputation from sparse checkpoints (a streamed history is stored
+whole), partial-sum reductions of dX across the tiles of the next layer (their
+traffic is in :math:`e'_l` as a per-neuron constant), tiles shared by two layers, and the
+weight update's own superstep (its cycles may be folded into :math:`u_l`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model
+from monet_opt.formulations.options import SolverOptions
+from monet_opt.formulations.result import relative_gap
+from monet_opt.hardware.model import Accelerator
+
+__all__ = [
+    "TileLayer",
+    "TileChip",
+    "TilePlacement",
+    "SCHEDULES",
+    "neuron_bytes",
+    "superstep_cycles",
+    "stream_cycles",
+    "placement_step_cycles",
+    "candidate_neurons_per_tile",
+    "tile_chip_from_accelerator",
+    "snn_tile_layer",
+    "solve_tile_placement",
+]
+
+#: Layer schedules of a training step on the tiles.
+SCHEDULES: tuple[str, ...] = ("sequential", "pipelined")
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    """One layer as the placement sees it (all quantities per layer).
+
+    Parameters
+    ----------
+    name
+        Layer name.
+    fan_in
+        :math:`F`: weights per neuron (its fan-in, recurrent inputs included).
+    neurons
+        :math:`N`: neurons of the layer.
+    steps
+        :math:`T`: time steps of the unrolled sequence.
+    batch
+        :math:`B`: samples per step.
+    weight_bytes, grad_bytes, opt_bytes
+        Bytes per weight of the weight, its gradient and its optimizer state (e.g. 2, 2
+        and 8 for FP16 weights and gradients with two FP32 Adam moments).
+    state_bytes
+        :math:`h`: state-history bytes per neuron, sample and step (e.g. an FP16
+        membrane potential and a spike bit: 2.125).
+    cycles_per_neuron_step
+        :math:`u`: tile cycles of one neuron for one time step, forward and backward,
+        all samples.
+    exchange_bytes_per_step
+        :math:`e`: bytes each tile of the layer receives per step, whatever its neuron
+        count (the layer's input spike ids).
+    exchange_bytes_per_neuron_step
+        :math:`e'`: bytes a tile receives per step for each of its neurons (their output
+        gradients).
+
+    Raises
+    ------
+    ValueError
+        If a count is < 1 or a size or cycle figure is negative or not finite.
+    """
+
+    name: str
+    fan_in: int
+    neurons: int
+    steps: int
+    batch: int
+    weight_bytes: float = 2.0
+    grad_bytes: float = 2.0
+    opt_bytes: float = 8.0
+    state_bytes: float = 2.125
+    cycles_per_neuron_step: float = 0.0
+    exchange_bytes_per_step: float = 0.0
+    exchange_bytes_per_neuron_step: float = 0.0
+
+    def __post_init__(self) -> None:
+        for k in ("fan_in", "neurons", "steps", "batch"):
+            v = getattr(self, k)
+            if int(v) != v or v < 1:
+                raise ValueError(f"layer {self.name!r}: {k} must be an integer >= 1, got {v}")
+        for k in (
+            "weight_bytes",
+            "grad_bytes",
+            "opt_bytes",
+            "state_bytes",
+            "cycles_per_neuron_step",
+            "exchange_bytes_per_step",
+            "exchange_bytes_per_neuron_step",
+        ):
+            v = getattr(self, k)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"layer {self.name!r}: {k} must be finite and >= 0, got {v}")
+
+    @property
+    def static_bytes(self) -> float:
+        """:math:`s = F (w + g + o)`: bytes per neuron that stay on its tile."""
+        return self.fan_in * (self.weight_bytes + self.grad_bytes + self.opt_bytes)
+
+    @property
+    def history_bytes(self) -> float:
+        """:math:`H = T B h`: the state history of one neuron, bytes."""
+        return self.steps * self.batch * self.state_bytes
+
+
+@dataclass(frozen=True)
+class TileChip:
+    """The tile processor as the placement sees it.
+
+    Parameters
+    ----------
+    tiles
+        :math:`n`: tiles available to the layers.
+    tile_bytes
+        :math:`C`: SRAM bytes of one tile (624 KiB = 638,976 on a GC200).
+    sync_cycles
+        :math:`\\sigma`: cycles of one BSP barrier.
+    exchange_bytes_per_cycle
+        :math:`b_{ex}`: bytes one tile receives from the exchange per cycle (``inf``: free).
+    streaming_bytes_per_cycle
+        :math:`b_s`: bytes per cycle between the chip and streaming memory (``0``: no
+        streaming memory, no history can be streamed).
+    buffer_steps
+        :math:`\\beta`: steps of a streamed history kept on the tile (double buffering: 2).
+    reserved_bytes
+        Bytes of each tile not available to neurons (code, exchange buffers).
+
+    Raises
+    ------
+    ValueError
+        On a count < 1 or a negative / non-finite size.
+    """
+
+    tiles: int
+    tile_bytes: float
+    sync_cycles: float = 0.0
+    exchange_bytes_per_cycle: float = math.inf
+    streaming_bytes_per_cycle: float = 0.0
+    buffer_steps: int = 2
+    reserved_bytes: float = 0.0
+
+    def __post_init__(self) -> None:
+        if int(self.tiles) != self.tiles or self.tiles < 1:
+            raise ValueError(f"tiles must be an integer >= 1, got {self.tiles}")
+        if int(self.buffer_steps) != self.buffer_steps or self.buffer_steps < 1:
+            raise ValueError(f"buffer_steps must be an integer >= 1, got {self.buffer_steps}")
+        for k in ("tile_bytes", "sync_cycles", "streaming_bytes_per_cycle", "reserved_bytes"):
+            v = getattr(self, k)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{k} must be finite and >= 0, got {v}")
+        if not self.exchange_bytes_per_cycle > 0:
+            raise ValueError(
+                f"exchange_bytes_per_cycle must be > 0, got {self.exchange_bytes_per_cycle}"
+            )
+
+    @property
+    def usable_bytes(self) -> float:
+        """Bytes of one tile available to neurons."""
+        return max(0.0, self.tile_bytes - self.reserved_bytes)
+
+
+@dataclass(frozen=True)
+class TilePlacement:
+    """The answer of :func:`solve_tile_placement`.
+
+    Attributes
+    ----------
+    neurons_per_tile, tiles, streamed
+        Per layer (in the given order): :math:`k_l`, :math:`t_l = \\lceil N_l/k_l\\rceil`
+        and :math:`c_l`; empty without an answer.
+    tile_bytes
+        Per layer, bytes used on its fullest tile.
+    status
+        ``optimal`` (gap <= the requested MIP gap), ``feasible``, ``infeasible``
+        (proven: no placement fits) or ``no_solution``.
+    objective, simulated
+        Step time in cycles: the MILP's objective and :func:`placement_step_cycles` of the
+        decoded placement (equal up to rounding).
+    bound, gap
+        HiGHS' dual bound (cycles) and ``(simulated - bound) / simulated``.
+    schedule
+        ``sequential`` or ``pipelined``.
+    n_vars, n_cons, n_binaries
+        MILP size.
+    build_seconds, solve_seconds
+        Model build and HiGHS time.
+    solver_status
+        HiGHS' model status.
+    """
+
+    neurons_per_tile: tuple[int, ...]
+    tiles: tuple[int, ...]
+    streamed: tuple[bool, ...]
+    tile_bytes: tuple[float, ...]
+    status: str
+    objective: float
+    simulated: float
+    bound: float
+    gap: float
+    schedule: str
+    n_vars: int
+    n_cons: int
+    n_binaries: int
+    build_seconds: float
+    solve_seconds: float
+    solver_status: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready view."""
+        return {
+            "neurons_per_tile": list(self.neurons_per_tile),
+            "tiles": list(self.tiles),
+            "streamed": list(self.streamed),
+            "tile_bytes": list(self.tile_bytes),
+            "status": self.status,
+            "objective": self.objective,
+            "simulated": self.simulated,
+            "bound": self.bound,
+            "gap": self.gap,
+            "schedule": self.schedule,
+            "n_vars": self.n_vars,
+            "n_cons": self.n_cons,
+            "n_binaries": self.n_binaries,
+        }
+
+
+# ------------------------------------------------------------------ the cost model
+
+
+def neuron_bytes(layer: TileLayer, chip: TileChip, streamed: bool) -> float:
+    """Bytes one neuron of ``layer`` needs on its tile: :math:`s + H` kept or
+    :math:`s + Q` streamed (:math:`Q = \\beta B h`)."""
+    hist = chip.buffer_steps * layer.batch * layer.state_bytes if streamed else layer.history_bytes
+    return layer.static_bytes + hist
+
+
+def superstep_cycles(layer: TileLayer, chip: TileChip, k: int) -> float:
+    """:math:`\\tau(k) = k u + \\lceil (e + k e') / b_{ex} \\rceil + 2\\sigma`: cycles of one time
+    step of ``layer`` (forward and backward superstep) with ``k`` neurons per tile."""
+    ex_bytes = layer.exchange_bytes_per_step + k * layer.exchange_bytes_per_neuron_step
+    ex = (
+        0.0
+        if math.isinf(chip.exchange_bytes_per_cycle)
+        else ex_bytes / chip.exchange_bytes_per_cycle
+    )
+    return k * layer.cycles_per_neuron_step + math.ceil(ex - 1e-9) + 2 * chip.sync_cycles
+
+
+def stream_cycles(layer: TileLayer, chip: TileChip) -> float:
+    """:math:`m = \\lceil 2 T B N h / b_s \\rceil`: cycles of streaming the layer's history out
+    and back (``inf`` without streaming memory)."""
+    if chip.streaming_bytes_per_cycle <= 0:
+        return math.inf
+    total = 2 * layer.steps * layer.batch * layer.neurons * layer.state_bytes
+    return float(math.ceil(total / chip.streaming_bytes_per_cycle - 1e-9))
+
+
+def _fits(layer: TileLayer, chip: TileChip, k: int, streamed: bool) -> bool:
+    if streamed and chip.streaming_bytes_per_cycle <= 0:
+        return False
+    return k * neuron_bytes(layer, chip, streamed) <= chip.usable_bytes * (1 + 1e-12)
+
+
+def placement_step_cycles(
+    layers: Sequence[TileLayer],
+    chip: TileChip,
+    neurons_per_tile: Sequence[int],
+    streamed: Sequence[bool],
+    schedule: str = "sequential",
+) -> float:
+    """Step time of a placement in cycles (module docstring), ``inf`` if it is infeasible
+    (a tile over capacity, more tiles than the chip has, a history streamed without
+    streaming memory).
+
+    Parameters
+    ----------
+    layers, chip
+        The instance.
+    neurons_per_tile
+        :math:`k_l \\in \\{1..N_l\\}` per layer.
+    streamed
+        :math:`c_l` per layer.
+    schedule
+        One of :data:`SCHEDULES`.
+
+    Raises
+    ------
+    ValueError
+        On lengths that differ from ``layers``, a :math:`k_l` outside :math:`1..N_l`, or an
+        unknown schedule.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule {schedule!r} not allowed; allowed: {', '.join(SCHEDULES)}")
+    if len(neurons_per_tile) != len(layers) or len(streamed) != len(layers):
+        raise ValueError("one neurons_per_tile and one streamed entry per layer")
+    tiles = 0
+    taus, streams = [], 0.0
+    for layer, k, c in zip(layers, neurons_per_tile, streamed, strict=True):
+        if not 1 <= k <= layer.neurons:
+            raise ValueError(
+                f"layer {layer.name!r}: neurons_per_tile {k} not in 1..{layer.neurons}"
+            )
+        if not _fits(layer, chip, k, bool(c)):
+            return math.inf
+        tiles += math.ceil(layer.neurons / k)
+        taus.append((layer.steps, superstep_cycles(layer, chip, k)))
+        streams += stream_cycles(layer, chip) if c else 0.0
+    if tiles > chip.tiles:
+        return math.inf
+    if schedule == "sequential":
+        return float(sum(t * tau for t, tau in taus) + streams)
+    steps = max(t for t, _ in taus) + len(layers) - 1
+    return float(steps * max(tau for _, tau in taus) + streams)
+
+
+def candidate_neurons_per_tile(neurons: int) -> tuple[int, ...]:
+    """:math:`K = \\{\\lceil N/t \\rceil : t = 1..N\\}`, ascending: the neurons per tile that
+    are smallest for their tile count (about :math:`2\\sqrt{N}` values)."""
+    out: set[int] = set()
+    t = 1
+    while t <= neurons:
+        k = math.ceil(neurons / t)
+        out.add(k)
+        # next t with a smaller ceil(N / t): the first t' with N / t' <= k - 1
+        t = t + 1 if k == 1 else max(t + 1, math.ceil(neurons / (k - 1)))
+    return tuple(sorted(out))
+
+
+# ------------------------------------------------------------------ adapters
+
+
+def tile_chip_from_accelerator(
+    acc: Accelerator,
+    core_id: int | None = None,
+    *,
+    buffer_steps: int = 2,
+    reserved_bytes: float = 0.0,
+) -> TileChip:
+    """The :class:`TileChip` of a tile-group core of ``acc`` (``examples/hardware/ipu_like.yaml``).
+
+    Parameters
+    ----------
+    acc
+        An accelerator with a core whose ``tiles`` is set.
+    core_id
+        That core (default: the first tile-group core).
+    buffer_steps, reserved_bytes
+        As in :class:`TileChip`.
+
+    Raises
+    ------
+    ValueError
+        If the accelerator has no tile-group core (or ``core_id`` is not one).
+    """
+    groups = [c for c in acc.compute_cores if c.tiles is not None and c.tiles.count > 1]
+    if core_id is not None:
+        groups = [c for c in groups if c.id == core_id]
+    if not groups:
+        raise ValueError(f"accelerator {acc.name!r} has no tile-group core (a core with tiles)")
+    core = groups[0]
+    assert core.tiles is not None
+    tops = {id(m): m for x in ("I1", "I2", "O") if (m := core.top_memory(x)) is not None}
+    return TileChip(
+        tiles=core.tiles.count,
+        tile_bytes=sum(m.size_bits for m in tops.values()) / 8,
+        sync_cycles=core.tiles.sync_cycles,
+        exchange_bytes_per_cycle=core.tiles.exchange_bits_per_cycle / 8,
+        streaming_bytes_per_cycle=acc.dram_bandwidth / 8,
+        buffer_steps=buffer_steps,
+        reserved_bytes=reserved_bytes,
+    )
+
+
+def snn_tile_layer(
+    name: str,
+    fan_in: int,
+    neurons: int,
+    *,
+    steps: int,
+    batch: int,
+    activity_in: float,
+    ops_per_cycle: float,
+    dense_dx: bool = True,
+    weight_bytes: float = 2.0,
+    grad_bytes: float = 2.0,
+    opt_bytes: float = 8.0,
+    state_bytes: float = 2.125,
+    spike_id_bytes: float = 2.0,
+) -> TileLayer:
+    """A leaky integrate-and-fire layer trained with BPTT as a :class:`TileLayer`.
+
+    Per neuron and time step (all ``batch`` samples; issue 14 §1): the forward synaptic
+    op accumulates the :math:`a F` active inputs, dW accumulates over the same
+    :math:`a F`, and dX is dense (:math:`F`) unless ``dense_dx`` is off (the
+    second-threshold trick: :math:`a F`).  The tile does ``ops_per_cycle`` of them per
+    cycle.  Each tile receives the :math:`B a F` input spike ids per step
+    (``spike_id_bytes`` each) and the output gradient of each of its neurons
+    (``grad_bytes`` per sample).
+
+    Parameters
+    ----------
+    name, fan_in, neurons, steps, batch
+        As in :class:`TileLayer`.
+    activity_in
+        Fraction of the layer's inputs that spike per step, in (0, 1].
+    ops_per_cycle
+        Accumulates one tile does per cycle (> 0).
+    dense_dx
+        Whether dX is dense.
+    weight_bytes, grad_bytes, opt_bytes, state_bytes
+        As in :class:`TileLayer`.
+    spike_id_bytes
+        Bytes of one spike id on the exchange.
+
+    Raises
+    ------
+    ValueError
+        On an activity outside (0, 1] or a non-positive rate.
+    """
+    if not 0 < activity_in <= 1:
+        raise ValueError(f"activity_in must be in (0, 1], got {activity_in}")
+    if not ops_per_cycle > 0:
+        raise ValueError(f"ops_per_cycle must be > 0, got {ops_per_cycle}")
+    active = activity_in * fan_in
+    ops = batch * (active + (fan_in if dense_dx else active) + active)
+    return TileLayer(
+        name=name,
+        fan_in=fan_in,
+        neurons=neurons,
+        steps=steps,
+        batch=batch,
+        weight_bytes=weight_bytes,
+        grad_bytes=grad_bytes,
+        opt_bytes=opt_bytes,
+        state_bytes=state_bytes,
+        cycles_per_neuron_step=ops / ops_per_cycle,
+        exchange_bytes_per_step=batch * active * spike_id_bytes,
+        exchange_bytes_per_neuron_step=batch * grad_bytes,
+    )
+
+
+# ------------------------------------------------------------------ the MILP
+
+
+@dataclass(frozen=True)
+class _Choice:
+    layer: int
+    k: int
+    streamed: bool
+    tiles: int
+    tau: float
+    stream: float
+    col: int
+
+
+def _build(
+    layers: Sequence[TileLayer], chip: TileChip, schedule: str
+) -> tuple[ModelBuilder, list[_Choice], int | None]:
+    """The MILP of the module docstring; returns the builder, the choice columns and the
+    epigraph column :math:`M` (pipelined) or ``None``."""
+    mb = ModelBuilder()
+    choices: list[_Choice] = []
+    t_max = max(layer.steps for layer in layers)
+    m_col = None
+    if schedule == "pipelined":
+        m_col = mb.var("M", 0.0, math.inf, cost=float(t_max + len(layers) - 1))
+    per_layer: list[list[_Choice]] = []
+    for i, layer in enumerate(layers):
+        row: list[_Choice] = []
+        m = stream_cycles(layer, chip)
+        for k in candidate_neurons_per_tile(layer.neurons):
+            t = math.ceil(layer.neurons / k)
+            if t > chip.tiles:
+                continue
+            tau = superstep_cycles(layer, chip, k)
+            for c in (False, True):
+                if not _fits(layer, chip, k, c):
+                    continue
+                cost = (m if c else 0.0) + (layer.steps * tau if m_col is None else 0.0)
+                col = mb.binary(f"z[{layer.name},{k},{int(c)}]", cost=cost)
+                row.append(_Choice(i, k, c, t, tau, m if c else 0.0, col))
+        per_layer.append(row)
+        choices.extend(row)
+        mb.eq(Affine.total(Affine.of(ch.col) for ch in row), 1.0)
+        if m_col is not None and row:
+            mb.ge(Affine.of(m_col) - Affine.total(Affine.of(ch.col, ch.tau) for ch in row), 0.0)
+    mb.le(Affine.total(Affine.of(ch.col, ch.tiles) for ch in choices), float(chip.tiles))
+    return mb, choices, m_col
+
+
+def solve_tile_placement(
+    layers: Sequence[TileLayer],
+    chip: TileChip,
+    options: SolverOptions | None = None,
+    *,
+    schedule: str = "sequential",
+) -> TilePlacement:
+    """The placement of minimum step time (module docstring), solved exactly by HiGHS.
+
+    Parameters
+    ----------
+    layers
+        The layers (at least one), in network order.
+    chip
+        The tile processor.
+    options
+        Time limit, MIP gap, threads, seed (default :class:`SolverOptions`).
+    schedule
+        ``sequential`` or ``pipelined``.
+
+    Returns
+    -------
+    TilePlacement
+        ``status`` ``infeasible`` when no placement fits (a layer whose single neuron
+        exceeds a tile even with its history streamed, or more layers' minimum tiles than
+        the chip has).
+
+    Raises
+    ------
+    ValueError
+        On no layers or an unknown schedule.
+    """
+    if not layers:
+        raise ValueError("at least one layer")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule {schedule!r} not allowed; allowed: {', '.join(SCHEDULES)}")
+    opts = options or SolverOptions()
+    t0 = time.perf_counter()
+    mb, choices, _ = _build(layers, chip, schedule)
+    n_bin = len(choices)
+    built = time.perf_counter() - t0
+
+    def empty(status: str, solver: str, secs: float) -> TilePlacement:
+        return TilePlacement(
+            (), (), (), (), status, math.inf, math.inf, -math.inf, math.inf, schedule,
+            mb.n_vars, mb.n_cons, n_bin, built, secs, solver,
+        )  # fmt: skip
+
+    if any(all(ch.layer != i for ch in choices) for i in range(len(layers))):
+        return empty("infeasible", "no_candidate", 0.0)
+    st = solve_model(mb.to_highs(opts.highs()))
+    if st.values is None:
+        status = "infeasible" if st.status == "infeasible" else "no_solution"
+        return empty(status, st.status, st.seconds)
+    x = np.asarray(st.values)
+    pick: dict[int, _Choice] = {}
+    for ch in choices:
+        if x[ch.col] > 0.5:
+            pick[ch.layer] = ch
+    ks = tuple(pick[i].k for i in range(len(layers)))
+    cs = tuple(pick[i].streamed for i in range(len(layers)))
+    sim = placement_step_cycles(layers, chip, ks, cs, schedule)
+    bound = min(st.bound, sim) if math.isfinite(st.bound) else -math.inf
+    gap = relative_gap(sim, bound)
+    status = "optimal" if st.status == "optimal" or gap <= opts.mip_gap else "feasible"
+    return TilePlacement(
+        neurons_per_tile=ks,
+        tiles=tuple(math.ceil(layer.neurons / k) for layer, k in zip(layers, ks, strict=True)),
+        streamed=cs,
+        tile_bytes=tuple(
+            k * neuron_bytes(layer, chip, c) for layer, k, c in zip(layers, ks, cs, strict=True)
+        ),
+        status=status,
+        objective=float(st.objective),
+        simulated=float(sim),
+        bound=float(bound),
+        gap=float(gap),
+        schedule=schedule,
+        n_vars=mb.n_vars,
+        n_cons=mb.n_cons,
+        n_binaries=n_bin,
+        build_seconds=built,
+        solve_seconds=st.seconds,
+        solver_status=st.status,
+    )
