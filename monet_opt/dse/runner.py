@@ -131,11 +131,20 @@ class PoolExecutor:
 
 class DaskExecutor:
     """Tasks on a ``dask.distributed`` cluster: an existing scheduler or a
-    ``LocalCluster`` of ``n_workers`` single-threaded worker processes."""
+    ``LocalCluster`` of ``n_workers`` single-threaded worker processes.
+
+    A cluster left without any worker for ``no_worker_timeout`` seconds stops the sweep
+    with an :class:`~monet_opt.errors.InputError` (the finished points are committed;
+    ``--resume`` continues) instead of waiting forever."""
 
     name = "dask"
 
-    def __init__(self, scheduler: str | None = None, local_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        local_workers: int | None = None,
+        no_worker_timeout: float = 120.0,
+    ) -> None:
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
@@ -144,6 +153,8 @@ class DaskExecutor:
                 "--scheduler" if scheduler else "--cluster",
                 "needs dask.distributed: pip install 'monet-opt[dask]'",
             ) from None
+        self.option = "--scheduler" if scheduler is not None else "--cluster"
+        self.no_worker_timeout = no_worker_timeout
         self.cluster = None
         if scheduler is not None:
             try:
@@ -157,26 +168,55 @@ class DaskExecutor:
                 n_workers=int(local_workers or 1),
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
             )
             self.client = Client(self.cluster)
 
-    def run(self, tasks: Sequence[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
-        from dask.distributed import as_completed
+    def _workers(self) -> int:
+        try:
+            return len(self.client.scheduler_info().get("workers", {}))
+        except Exception:  # noqa: BLE001 - a scheduler we cannot reach has no worker for us
+            return 0
 
-        futs = {}
+    def run(self, tasks: Sequence[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+        from dask.distributed import wait as dask_wait
+
+        pending = {}
         for t in tasks:
             f = self.client.submit(evaluate_point, dict(t), pure=False)
-            futs[f.key] = (f, t)
+            pending[f.key] = (f, t)
+        idle_since: float | None = None
         try:
-            for fut in as_completed([f for f, _ in futs.values()]):
-                t = futs.pop(fut.key)[1]
+            while pending:
                 try:
-                    yield fut.result()
-                except Exception as exc:  # noqa: BLE001 - a dead worker is one failed point
-                    yield _crash(t, exc)
+                    done, _ = dask_wait(
+                        [f for f, _ in pending.values()], timeout=5, return_when="FIRST_COMPLETED"
+                    )
+                except TimeoutError:
+                    done = set()
+                if not done:
+                    if self._workers() > 0:
+                        idle_since = None
+                        continue
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since > self.no_worker_timeout:
+                        raise InputError(
+                            None,
+                            self.option,
+                            f"the Dask cluster has had no worker for {self.no_worker_timeout:g} "
+                            f"s; {len(pending)} points not evaluated (the finished ones are in "
+                            "dse.sqlite: rerun with --resume)",
+                        )
+                    continue
+                idle_since = None
+                for fut in sorted(done, key=lambda f: pending[f.key][1]["index"]):
+                    t = pending.pop(fut.key)[1]
+                    try:
+                        yield fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a dead worker: one failed point
+                        yield _crash(t, exc)
         finally:
-            for f, _ in futs.values():
+            for f, _ in pending.values():
                 f.cancel()
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import sqlite3
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 
 from monet_opt.api.dse import run_dse
 from monet_opt.cli import cli
+from monet_opt.dse.store import Store
 from tests.dse.conftest import TINY_SPACE, plain
 
 
@@ -86,10 +88,21 @@ def _count(db: Path) -> int:
         return 0
 
 
+def _slow_space(tmp_path: Path) -> tuple[Path, dict]:
+    """The tiny space on ResNet-18 CIFAR (batch 2, about 40 ms a point), 36 points."""
+    data = copy.deepcopy(TINY_SPACE)
+    data["workloads"][0]["workload"] = {"model": "resnet18-cifar", "options": {"batch": 2}}
+    data["parameters"]["dram_gbit"] = [10]
+    data["parameters"]["x_pe"] = [1, 2, 3]
+    path = tmp_path / "slow.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path, data
+
+
 def test_kill_9_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    space = _space_file(tmp_path)
+    space, data = _slow_space(tmp_path)
     out = tmp_path / "killed"
-    budget = 40
+    budget = 36
     cmd = [sys.executable, "-m", "monet_opt.cli", "dse", str(space), "--budget", str(budget),
            "--seed", "7", "--workers", "2", "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -97,13 +110,13 @@ def test_kill_9_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path: Pat
     db = out / "dse.sqlite"
     deadline = time.monotonic() + 60
     try:
-        while _count(db) < 5 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its pool workers
+        while _count(db) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.002)
+        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its pool workers, mid-sweep
     finally:
         proc.wait(timeout=30)
     killed_at = _count(db)
-    assert 5 <= killed_at < budget, "the sweep was not interrupted mid-way"
+    assert 2 <= killed_at < budget, "the sweep was not interrupted mid-way"
     res = CliRunner().invoke(
         cli,
         [
@@ -125,9 +138,7 @@ def test_kill_9_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path: Pat
     ids = [r[0] for r in con.execute("SELECT id FROM points ORDER BY idx")]
     con.close()
     assert ids == [f"p{i:06d}" for i in range(budget)]  # nothing lost, nothing twice
-    fresh = run_dse(TINY_SPACE, budget=budget, seed=7, workers=1, out_dir=tmp_path / "fresh")
-    from monet_opt.dse.store import Store
-
+    fresh = run_dse(data, budget=budget, seed=7, workers=1, out_dir=tmp_path / "fresh")
     store = Store(db)
     resumed = store.records()
     store.close()

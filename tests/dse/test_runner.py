@@ -123,7 +123,10 @@ def test_existing_scheduler_address(tiny_space, tmp_path: Path) -> None:
     from dask.distributed import LocalCluster
 
     inline = run_dse(tiny_space, budget=4, seed=6, workers=1, out_dir=tmp_path / "inline")
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as lc:
+    # a cluster of thread workers behind a real scheduler, reached over tcp
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as lc:
         run = run_dse(
             tiny_space, budget=4, seed=6, scheduler=lc.scheduler_address, out_dir=tmp_path / "tcp"
         )
