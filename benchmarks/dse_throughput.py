@@ -59,6 +59,22 @@ def _timed(space: DesignSpace, budget: int, sampler: str, seed: int, workers: in
     return time.perf_counter() - t0, run
 
 
+def _cache_line(n: int, tmp: Path) -> None:
+    """Hit rate of the per-(node, core type) mapping cache over ``n`` fast points
+    evaluated in this process (``workers=1``)."""
+    from monet_opt.cost.mapping import best_mapping
+
+    best_mapping.cache_clear()
+    sec, _ = _timed(_space("fast"), n, "random", 1, 1, tmp)
+    ci = best_mapping.cache_info()
+    total = ci.hits + ci.misses
+    print(
+        f"\nper-(node, core type) mapping cache over {n} fast points in one process: "
+        f"{ci.hits:,} hits / {total:,} look-ups ({100 * ci.hits / max(total, 1):.1f} %), "
+        f"{n / sec:.2f} points/s on 1 worker"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=1000, help="fast points (default 1000)")
@@ -66,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--time-limit", type=float, default=2.0, help="exact limit per point, s")
     ap.add_argument("--hv-budget", type=int, default=100, help="evaluations per HV run")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument(
+        "--cache-points", type=int, default=100, help="points in this process (mapping cache)"
+    )
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="dse-bench-"))
@@ -93,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"\nMONET's {MONET_POINTS:,}-point random edge sample, fast mode: "
                 f"{est / 60:.1f} min ({how}; target <= 60 min, >= 2.8 points/s)"
             )
+        if args.cache_points > 0:
+            _cache_line(args.cache_points, tmp)
         if args.hv_budget > 0 and args.seeds > 0:
             sp = _space("fast")
             runs: dict[tuple[str, int], Any] = {}
