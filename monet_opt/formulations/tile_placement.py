@@ -12,7 +12,8 @@ checkpointed to streaming memory, minimizing the BSP step time.
 
 The layers are taken abstractly (:class:`TileLayer`: fan-in, neurons, T, B, bytes,
 cycles), so the formulation does not depend on one workload; :func:`snn_tile_layer`
-derives a layer from the spiking-layer quantities.
+derives a layer from the spiking-layer quantities and :func:`tile_layers_from_snn` all
+layers of an SNN workload (:mod:`monet_opt.models.snn`).
 
 Sets and parameters
 -------------------
@@ -101,6 +102,8 @@ from monet_opt.formulations._builder import Affine, ModelBuilder, solve_model
 from monet_opt.formulations.options import SolverOptions
 from monet_opt.formulations.result import relative_gap
 from monet_opt.hardware.model import Accelerator
+from monet_opt.models.snn import SnnSpec, spike_id_bits
+from monet_opt.models.training import Precision
 
 __all__ = [
     "TileLayer",
@@ -114,6 +117,7 @@ __all__ = [
     "candidate_neurons_per_tile",
     "tile_chip_from_accelerator",
     "snn_tile_layer",
+    "tile_layers_from_snn",
     "solve_tile_placement",
 ]
 
@@ -478,7 +482,7 @@ def snn_tile_layer(
     batch: int,
     activity_in: float,
     ops_per_cycle: float,
-    dense_dx: bool = True,
+    dx_activity: float | None = None,
     weight_bytes: float = 2.0,
     grad_bytes: float = 2.0,
     opt_bytes: float = 8.0,
@@ -489,8 +493,8 @@ def snn_tile_layer(
 
     Per neuron and time step (all ``batch`` samples; issue 14 §1): the forward synaptic
     op accumulates the :math:`a F` active inputs, dW accumulates over the same
-    :math:`a F`, and dX is dense (:math:`F`) unless ``dense_dx`` is off (the
-    second-threshold trick: :math:`a F`).  The tile does ``ops_per_cycle`` of them per
+    :math:`a F`, and dX is dense (:math:`F`) unless ``dx_activity`` :math:`g` is given (the
+    second-threshold trick: :math:`g F`).  The tile does ``ops_per_cycle`` of them per
     cycle.  Each tile receives the :math:`B a F` input spike ids per step
     (``spike_id_bytes`` each) and the output gradient of each of its neurons
     (``grad_bytes`` per sample).
@@ -500,11 +504,12 @@ def snn_tile_layer(
     name, fan_in, neurons, steps, batch
         As in :class:`TileLayer`.
     activity_in
-        Fraction of the layer's inputs that spike per step, in (0, 1].
+        Fraction of the layer's inputs that spike per step, in (0, 1] (over feed-forward
+        and recurrent inputs together).
     ops_per_cycle
         Accumulates one tile does per cycle (> 0).
-    dense_dx
-        Whether dX is dense.
+    dx_activity
+        Fraction of the surrogate gradient that is non-zero (``None``: dense dX).
     weight_bytes, grad_bytes, opt_bytes, state_bytes
         As in :class:`TileLayer`.
     spike_id_bytes
@@ -520,7 +525,8 @@ def snn_tile_layer(
     if not ops_per_cycle > 0:
         raise ValueError(f"ops_per_cycle must be > 0, got {ops_per_cycle}")
     active = activity_in * fan_in
-    ops = batch * (active + (fan_in if dense_dx else active) + active)
+    dx = fan_in if dx_activity is None else dx_activity * fan_in
+    ops = batch * (active + dx + active)
     return TileLayer(
         name=name,
         fan_in=fan_in,
@@ -535,6 +541,75 @@ def snn_tile_layer(
         exchange_bytes_per_step=batch * active * spike_id_bytes,
         exchange_bytes_per_neuron_step=batch * grad_bytes,
     )
+
+
+def tile_layers_from_snn(
+    spec: SnnSpec,
+    *,
+    ops_per_cycle: float,
+    optimizer: str = "adamw",
+    precision: Precision | None = None,
+) -> tuple[TileLayer, ...]:
+    r"""The :class:`TileLayer` of every spiking layer of an SNN workload
+    (:class:`monet_opt.models.snn.SnnSpec`, e.g. ``snn_spec("nmnist")``).
+
+    Layer :math:`l` has fan-in :math:`N_{l-1}` (+ :math:`N_l` recurrent weights for a
+    recurrent hidden layer) and :math:`N_l` neurons; its input activity is the
+    activity of layer :math:`l-1` (mixed with its own for the recurrent inputs); dX is
+    dense unless the spec's ``grad_activity`` (second threshold) is set.  Bytes per
+    weight follow ``precision``: the weight, its gradient and the optimizer state (AdamW:
+    ``m``, ``v`` and the master copy; SGD: the momentum).  The state history per neuron,
+    sample and step is the membrane potential (activation precision) and the spike (its
+    id, :math:`a \lceil \log_2 N \rceil` bits on average, or one bit with dense spikes).
+
+    Parameters
+    ----------
+    spec
+        The SNN.
+    ops_per_cycle
+        Accumulates one tile does per cycle.
+    optimizer
+        ``adamw`` or ``sgd``.
+    precision
+        Bits per tensor class (default :class:`monet_opt.models.training.Precision`).
+
+    Raises
+    ------
+    ValueError
+        On an unknown optimizer.
+    """
+    prec = precision or Precision()
+    states = {"adamw": 3, "sgd": 1}
+    if optimizer not in states:
+        raise ValueError(f"optimizer {optimizer!r} not allowed; allowed: adamw, sgd")
+    widths = spec.widths
+    out = []
+    for i in range(1, len(widths)):
+        n_in, n = widths[i - 1], widths[i]
+        rec = spec.recurrent and i < len(widths) - 1
+        fan_in = n_in + (n if rec else 0)
+        active = spec.layer_activity(i - 1) * n_in + (spec.layer_activity(i) * n if rec else 0)
+        a = spec.layer_activity(i)
+        spike = a * spike_id_bits(n) if spec.sparse else 1.0
+        id_bytes = spike_id_bits(fan_in) / 8 if spec.sparse else 1 / 8
+        out.append(
+            snn_tile_layer(
+                f"layer{i}",
+                fan_in,
+                n,
+                steps=spec.steps,
+                batch=spec.batch,
+                activity_in=min(1.0, active / fan_in),
+                ops_per_cycle=ops_per_cycle,
+                dx_activity=spec.grad_activity,
+                weight_bytes=prec.weight / 8,
+                grad_bytes=prec.gradient / 8,
+                opt_bytes=states[optimizer] * prec.optimizer_state / 8,
+                state_bytes=(prec.activation + spike) / 8,
+                spike_id_bytes=id_bytes,
+            )
+        )
+    return tuple(out)
 
 
 # ------------------------------------------------------------------ the MILP

@@ -21,8 +21,10 @@ from monet_opt.formulations.tile_placement import (
     stream_cycles,
     superstep_cycles,
     tile_chip_from_accelerator,
+    tile_layers_from_snn,
 )
 from monet_opt.hardware import load_accelerator
+from monet_opt.models.snn import snn_spec
 from tests.test_cli import EXAMPLES
 
 OPTS = SolverOptions(time_limit=10, mip_gap=0.0, threads=1)
@@ -73,7 +75,7 @@ def test_snn_layer_quantities():
     assert ly.exchange_bytes_per_step == 2 * 10 * 2  # B a F spike ids of 2 B
     assert ly.exchange_bytes_per_neuron_step == 2 * 2  # B output gradients of 2 B
     sparse_dx = snn_tile_layer(
-        "l", 100, 10, steps=4, batch=2, activity_in=0.1, ops_per_cycle=2, dense_dx=False
+        "l", 100, 10, steps=4, batch=2, activity_in=0.1, ops_per_cycle=2, dx_activity=0.1
     )
     assert sparse_dx.cycles_per_neuron_step == 30
 
@@ -170,3 +172,17 @@ def test_streaming_extends_the_sequence_length():
         chip.tiles, chip.tile_bytes, chip.sync_cycles, chip.exchange_bytes_per_cycle
     )
     assert solve_tile_placement([layer(2000)], no_stream, OPTS).status == "infeasible"
+
+
+def test_layers_from_the_snn_workload():
+    spec = snn_spec("nmnist", hidden_layers=2, hidden_width=256, activity=0.05)
+    layers = tile_layers_from_snn(spec, ops_per_cycle=4)
+    assert [(ly.fan_in, ly.neurons) for ly in layers] == [(2312, 256), (256, 256), (256, 10)]
+    assert all(ly.steps == 100 and ly.batch == 48 for ly in layers)
+    # AdamW: FP16 weight and gradient, FP32 m, v and master: 2 + 2 + 12 B per weight
+    assert layers[0].static_bytes == 2312 * 16
+    # membrane FP16 + a spike id of ceil(log2 256) = 8 bits at 5 % activity
+    assert layers[1].state_bytes == pytest.approx((16 + 0.05 * 8) / 8)
+    chip = tile_chip_from_accelerator(load_accelerator(EXAMPLES / "hardware" / "ipu_like.yaml"))
+    res = solve_tile_placement(layers, chip, OPTS)
+    assert res.status == "optimal" and sum(res.tiles) <= 1472
