@@ -7,7 +7,8 @@ IPU-like chip of ``examples/hardware/ipu_like.yaml`` is one such group of 1,472 
 MILP sees one core, not 1,472.
 
 **Split.**  A node on the group is split along its output: output-relevant loop
-dimensions (loops O depends on, i.e. not a reduction) are divided over the tiles
+dimensions (loops O depends on, i.e. not a reduction; every tileable loop of an
+element-wise op, whose elements are independent) are divided over the tiles
 (:func:`split_spec`).  Along a dimension of size :math:`L` cut into slices of
 :math:`s`, :math:`\lceil L / s\rceil` tiles are used; the first dimension of an order
 takes any distinct tile count, the next ones the tiles left over (``r // used``).  Among
@@ -161,7 +162,7 @@ def split_spec(
         raise ValueError(f"a tile group has at least 1 tile, got {count}")
     sizes = dict(spec.loops)
     out = spec.operands[OPERAND_NAMES.index("O")]
-    dims = sorted(d for d in sizes if d in spec.tileable and d in out.rel)
+    dims = sorted(d for d in sizes if d in spec.tileable and (d in out.rel or not spec.mac))
     best: tuple[tuple[bool, float, int], TileSplit] | None = None
     cands: list[dict[str, int]] = [{}]
     if count > 1 and dims:

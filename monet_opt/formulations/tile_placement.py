@@ -48,7 +48,8 @@ layer takes :math:`t_l = \lceil N_l / k_l \rceil` tiles) and :math:`c_l \in \{0,
            \qquad \sum_l t_l \le n
 
 (the tile-capacity formula of issue 14: neurons per tile × (weights + grads + optimizer
-state) + T·B·(state history), per neuron).  Its step time is
+state) + T·B·(state history), per neuron), and the streamed histories fit the streaming
+memory, :math:`\sum_l c_l N_l H_l \le S`.  Its step time is
 
 * ``schedule="sequential"`` (layers one after another, each in its own supersteps):
   :math:`\sum_l \bigl(T_l\,\tau_l(k_l) + c_l m_l\bigr)`;
@@ -61,7 +62,8 @@ MILP (``_build``): for each layer the candidate set
 the capacity-feasible pairs,
 
 .. math::  \sum_{k,c} z_{l,k,c} = 1 \;\forall l, \qquad
-           \sum_{l,k,c} \lceil N_l / k \rceil\, z_{l,k,c} \le n,
+           \sum_{l,k,c} \lceil N_l / k \rceil\, z_{l,k,c} \le n, \qquad
+           \sum_{l,k} N_l H_l\, z_{l,k,1} \le S,
 
 objective :math:`\sum_{l,k,c} (T_l \tau_l(k) + c\,m_l)\, z_{l,k,c}` (sequential), or
 :math:`(T+|L|-1)\,M + \sum c\,m_l z_{l,k,c}` with
@@ -76,7 +78,8 @@ layer's :math:`k`, using :math:`t = \lceil N/k \rceil` tiles.  Then
 :math:`\lceil N/k^* \rceil \le t` (since :math:`k^* t \ge N`): :math:`k^* \in K_l` uses no
 more tiles, fits whenever :math:`k` fits, and is no slower.  So some optimum uses only
 candidates, and over the candidates the binaries enumerate the placements exactly
-(one choice per layer, the tile budget as a knapsack row, the costs as constants per
+(one choice per layer, the tile budget and the streaming memory as knapsack rows, the
+costs as constants per
 choice; the max of the pipelined schedule is an epigraph variable, tight at the
 optimum).  HiGHS proves optimality up to ``mip_gap``; :func:`placement_step_cycles`
 re-evaluates the decoded placement (``simulated``), and ``tests/formulations/
@@ -226,6 +229,8 @@ class TileChip:
         :math:`\\beta`: steps of a streamed history kept on the tile (double buffering: 2).
     reserved_bytes
         Bytes of each tile not available to neurons (code, exchange buffers).
+    streaming_capacity_bytes
+        :math:`S`: bytes of streaming memory for streamed histories (``inf``: unbounded).
 
     Raises
     ------
@@ -240,8 +245,13 @@ class TileChip:
     streaming_bytes_per_cycle: float = 0.0
     buffer_steps: int = 2
     reserved_bytes: float = 0.0
+    streaming_capacity_bytes: float = math.inf
 
     def __post_init__(self) -> None:
+        if not self.streaming_capacity_bytes >= 0:
+            raise ValueError(
+                f"streaming_capacity_bytes must be >= 0, got {self.streaming_capacity_bytes}"
+            )
         if int(self.tiles) != self.tiles or self.tiles < 1:
             raise ValueError(f"tiles must be an integer >= 1, got {self.tiles}")
         if int(self.buffer_steps) != self.buffer_steps or self.buffer_steps < 1:
@@ -396,7 +406,7 @@ def placement_step_cycles(
     if len(neurons_per_tile) != len(layers) or len(streamed) != len(layers):
         raise ValueError("one neurons_per_tile and one streamed entry per layer")
     tiles = 0
-    taus, streams = [], 0.0
+    taus, streams, stored = [], 0.0, 0.0
     for layer, k, c in zip(layers, neurons_per_tile, streamed, strict=True):
         if not 1 <= k <= layer.neurons:
             raise ValueError(
@@ -407,7 +417,8 @@ def placement_step_cycles(
         tiles += math.ceil(layer.neurons / k)
         taus.append((layer.steps, superstep_cycles(layer, chip, k)))
         streams += stream_cycles(layer, chip) if c else 0.0
-    if tiles > chip.tiles:
+        stored += layer.neurons * layer.history_bytes if c else 0.0
+    if tiles > chip.tiles or stored > chip.streaming_capacity_bytes * (1 + 1e-12):
         return math.inf
     if schedule == "sequential":
         return float(sum(t * tau for t, tau in taus) + streams)
@@ -468,6 +479,7 @@ def tile_chip_from_accelerator(
         sync_cycles=core.tiles.sync_cycles,
         exchange_bytes_per_cycle=core.tiles.exchange_bits_per_cycle / 8,
         streaming_bytes_per_cycle=acc.dram_bandwidth / 8,
+        streaming_capacity_bytes=acc.dram.size_bits / 8 if acc.dram is not None else 0.0,
         buffer_steps=buffer_steps,
         reserved_bytes=reserved_bytes,
     )
@@ -658,6 +670,12 @@ def _build(
         if m_col is not None and row:
             mb.ge(Affine.of(m_col) - Affine.total(Affine.of(ch.col, ch.tau) for ch in row), 0.0)
     mb.le(Affine.total(Affine.of(ch.col, ch.tiles) for ch in choices), float(chip.tiles))
+    if math.isfinite(chip.streaming_capacity_bytes):
+        hist = [layers[ch.layer].neurons * layers[ch.layer].history_bytes for ch in choices]
+        streamed = [(ch, h) for ch, h in zip(choices, hist, strict=True) if ch.streamed]
+        if streamed:
+            total = Affine.total(Affine.of(ch.col, h) for ch, h in streamed)
+            mb.le(total, float(chip.streaming_capacity_bytes))
     return mb, choices, m_col
 
 
