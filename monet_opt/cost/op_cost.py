@@ -115,6 +115,7 @@ from monet_opt.cost.mapping import (
 )
 from monet_opt.cost.sparse import (
     compute_energy_factor,
+    dense_fallback,
     sparse_bounds,
     sparse_mode,
     sparse_node_spec,
@@ -607,7 +608,8 @@ def node_cost(op: Op, spec: NodeSpec, core: Core, cs: CoreSpec, dram: DramSpec) 
     listed in ``memory_cycles`` as ``"gather"`` and ``"index"``, and ``mapping`` ends
     with ``"| sparse <mode>"``.  The kept work of a spike-driven op (SNN, activity
     sparsity) run in ``gather`` mode is accumulates, at
-    :func:`~monet_opt.cost.sparse.compute_energy_factor` of a MAC's energy.
+    :func:`~monet_opt.cost.sparse.compute_energy_factor` of a MAC's energy; such an op
+    runs dense instead when that is faster (:func:`~monet_opt.cost.sparse.dense_fallback`).
     """
     if core.tiles is not None:
         return _tile_group_cost(op, spec, core, cs, dram)
@@ -660,6 +662,18 @@ def _one_core_cost(
     if "sparsity" not in op.attrs:
         return cost_of_spec(spec, cs, dram)
     mode = sparse_mode(op, core)
+    oc = _sparse_cost(op, spec, core, cs, dram, share, mode)
+    if mode == "gather" and dense_fallback(op):  # spikes: the faster of gather and dense
+        alt = _sparse_cost(op, spec, core, cs, dram, share, "dense")
+        if (alt.cycles, alt.energy) < (oc.cycles, oc.energy):
+            return alt
+    return oc
+
+
+def _sparse_cost(
+    op: Op, spec: NodeSpec, core: Core, cs: CoreSpec, dram: DramSpec, share: int, mode: str
+) -> OpCost:
+    """:func:`_one_core_cost` of a sparse op run in ``mode``."""
     run = sparse_node_spec(spec, op, mode, cs)
     bounds = sparse_bounds(op, mode, run, core)
     if bounds:  # the mapping search prefers the least energy among mappings under them

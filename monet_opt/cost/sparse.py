@@ -49,7 +49,10 @@ does not exist yet (issue 14 §2), so nothing else is needed here.
 apply (a core without a gather path runs the spikes dense, as MACs on 0/1 inputs).  In
 ``gather`` mode the kept work of a spike-driven op (forward synaptic op, ``dW``) is
 accumulates: its compute energy is :data:`ACCUMULATE_ENERGY_FRACTION` of a MAC's
-(:func:`compute_energy_factor`).
+(:func:`compute_energy_factor`).  At high activity the gather path (one weight per
+accumulate) can be slower than the dense array; a core then decodes the ids into 0/1
+inputs and runs the op dense, whichever is faster (:func:`dense_fallback`; a weight's
+sparse format, by contrast, is fixed by the layer and always runs in its mode).
 
 Not modelled: gather/decompression energy, bank conflicts of the gather path, index
 re-reads when a weight tile is re-streamed, the dense-gradient step's peak memory.
@@ -63,7 +66,7 @@ from dataclasses import replace
 from monet_opt.cost.mapping import OPERAND_NAMES, CoreSpec, NodeSpec
 from monet_opt.hardware.model import Core
 from monet_opt.models.ir import Op
-from monet_opt.models.sparsity import SparseOpInfo, sparse_info
+from monet_opt.models.sparsity import ACTIVITY_KIND, SparseOpInfo, sparse_info
 
 __all__ = [
     "SPARSE_MODES",
@@ -73,6 +76,7 @@ __all__ = [
     "sparse_bounds",
     "imbalance",
     "compute_energy_factor",
+    "dense_fallback",
 ]
 
 #: How a core executes a sparse op.
@@ -82,6 +86,13 @@ SPARSE_MODES: tuple[str, ...] = ("dense", "gather", "n_m")
 #: against an add plus a multiply (0.4 + 1.1 pJ), 45 nm (M. Horowitz, "Computing's
 #: energy problem (and what we can do about it)", ISSCC 2014, Fig. 1.1.9).
 ACCUMULATE_ENERGY_FRACTION: float = 0.4 / (0.4 + 1.1)
+
+
+def dense_fallback(op: Op) -> bool:
+    """Whether a gather-capable core may run ``op`` dense when that is faster: ops of
+    activity sparsity (spike ids decode into a dense 0/1 operand at no loss)."""
+    info = sparse_info(op)
+    return info is not None and info.spec.kind == ACTIVITY_KIND
 
 
 def compute_energy_factor(op: Op, mode: str) -> float:

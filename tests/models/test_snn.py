@@ -101,6 +101,12 @@ def test_accumulates_cost_less_than_macs_on_a_gather_core_only():
     assert cg.mapping.endswith("sparse gather") and cp.mapping.endswith("sparse dense")
     # the gather path moves one 16-bit weight per accumulate at 2048 bits / cycle
     assert dict(cg.memory_cycles)["gather"] == 2560 * 16 / 2048
+    # batch 16, 50 % input activity: gathering 16 * 2 * 50 * 64 weights (800 cc) is slower
+    # than the dense 32 x 32 array (4 * 2 * 32 = 256 cc): the core decodes the ids and
+    # runs the op dense
+    g50 = _train(input_activity=0.5, batch=16)
+    c50 = op_cost(_op(g50, "l1.g0.syn"), gather, g50)
+    assert c50.mapping.endswith("sparse dense") and c50.cycles == 256
 
 
 def test_unrolling_and_bptt_edges():
