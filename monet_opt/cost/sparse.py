@@ -40,8 +40,9 @@ depends on the core's :class:`~monet_opt.hardware.model.SparseSupport`
   there unless the core also gathers.
 
 **MIMD tile processors** (hook): a tile that gathers locally from its own SRAM is a core
-with ``gather_bits_per_cycle`` = its local SRAM read bandwidth; an IPU-like core kind
-does not exist yet (issue 14 §2), so nothing else is needed here.
+with ``gather_bits_per_cycle`` = its local SRAM read bandwidth (``examples/hardware/
+ipu_like.yaml``); a tile group runs one tile's slice (:mod:`monet_opt.cost.tiles`), so
+nothing else is needed here.
 
 **Activity sparsity** (SNN spikes, ``docs/snn.md``): the ops of a spiking layer carry a
 ``SparseOpInfo`` of kind ``"activity"`` whose fan-in loop is cut to the active inputs
