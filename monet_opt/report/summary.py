@@ -397,7 +397,8 @@ def inputs_tables(inputs: Any, budget: Any = None, stacks: Any = None) -> list[A
         declared = "all" if c.operator_types is None else ", ".join(sorted(c.operator_types))
         mem = c.memories[-1].size_bits if c.is_offchip and c.memories else c.onchip_bits
         cores.add_row(
-            str(c.id), c.name, c.kind, f"{c.array.n_pes:,}",
+            str(c.id), c.name, c.kind,
+            f"{c.tile_count:,}x{c.array.n_pes:,}" if c.tile_count > 1 else f"{c.array.n_pes:,}",
             "—" if c.is_offchip else declared,
             "—" if c.is_offchip else (", ".join(sorted(runs.get(c.id, ()))) or "nothing"),
             fmt_bits(mem) if c.memories else "—",
