@@ -205,14 +205,20 @@ def open_store(out_dir: Path, *, resume: bool) -> Iterator[Store]:
                 None, "--out", f"{out_dir}: another sweep is running in this folder"
             ) from None
         db = out_dir / DB_NAME
-        if db.exists() and not resume:
-            raise InputError(
-                None,
-                "--out",
-                f"{out_dir} already holds a sweep ({DB_NAME}); pass --resume to continue it "
-                "or choose another folder",
-            )
+        existed = db.exists()
         store = Store(db)
+        if existed and not resume:
+            if store.count() > 0:
+                store.close()
+                raise InputError(
+                    None,
+                    "--out",
+                    f"{out_dir} already holds a sweep ({DB_NAME}); pass --resume to continue "
+                    "it or choose another folder",
+                )
+            with store._tx():  # a sweep that stopped before its first point: start over
+                store.conn.execute("DELETE FROM meta")
+                store.conn.execute("DELETE FROM polish")
         try:
             yield store
         finally:

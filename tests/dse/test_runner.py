@@ -131,3 +131,12 @@ def test_existing_scheduler_address(tiny_space, tmp_path: Path) -> None:
             tiny_space, budget=4, seed=6, scheduler=lc.scheduler_address, out_dir=tmp_path / "tcp"
         )
     assert plain(run.records) == plain(inline.records)
+
+
+def test_a_sweep_stopped_before_its_first_point_can_start_over(tiny_space, tmp_path: Path) -> None:
+    out = tmp_path / "early"
+    with pytest.raises(InputError, match="--cluster"):  # fails after the store is opened
+        run_dse(tiny_space, budget=2, seed=1, cluster="local:0", out_dir=out)
+    assert (out / DB_NAME).is_file()
+    run = run_dse(tiny_space, budget=2, seed=2, workers=1, out_dir=out)  # no --resume needed
+    assert len(run.records) == 2
