@@ -140,3 +140,26 @@ def test_a_sweep_stopped_before_its_first_point_can_start_over(tiny_space, tmp_p
     assert (out / DB_NAME).is_file()
     run = run_dse(tiny_space, budget=2, seed=2, workers=1, out_dir=out)  # no --resume needed
     assert len(run.records) == 2
+
+
+@pytest.mark.parametrize("sampler", ["random", "nsga2"])
+def test_interrupted_then_resumed_equals_uninterrupted(tiny_space, tmp_path: Path, sampler) -> None:
+    whole = run_dse(
+        tiny_space, budget=14, sampler=sampler, seed=8, workers=1, out_dir=tmp_path / "w"
+    )
+
+    def stop_after_6(done, total, counts, best, rate) -> None:
+        if done >= 6:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "i"
+    with pytest.raises(KeyboardInterrupt):
+        run_dse(tiny_space, budget=14, sampler=sampler, seed=8, workers=1, out_dir=out,
+                progress=stop_after_6)  # fmt: skip
+    store = Store(out / DB_NAME)
+    assert store.count() == 6
+    store.close()
+    resumed = run_dse(
+        tiny_space, budget=14, sampler=sampler, seed=8, workers=1, out_dir=out, resume=True
+    )
+    assert plain(resumed.records) == plain(whole.records)
