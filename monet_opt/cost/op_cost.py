@@ -385,8 +385,14 @@ _TILE_VECTOR: tuple[str, ...] = ("B", "E")
 
 
 def _groups(op: Op) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Tensor names of operands I1, I2, O (I2 = every input after the first)."""
-    return op.inputs[:1], op.inputs[1:], op.outputs
+    """Tensor names of operands I1, I2, O (I2 = every input after the first).
+
+    An op with ``attrs["running_sum"]`` adds its result into its last input (an SNN's
+    ``dW`` summed over the time steps in place): that input is the output's initial
+    value, which the schedule brings to the core like any input, not an operand the
+    array reads, so it is left out of I2."""
+    ins = op.inputs[:-1] if op.attrs.get("running_sum") and len(op.inputs) > 2 else op.inputs
+    return ins[:1], ins[1:], op.outputs
 
 
 def _operand_bits(op: Op, graph: Graph) -> dict[str, float]:

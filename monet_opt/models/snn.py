@@ -496,10 +496,13 @@ class _Builder:
         work: int,
         forward_op: str | None = None,
         info: SparseOpInfo | None = None,
+        running_sum: bool = False,
     ) -> None:
         attrs: dict[str, object] = {"snn": self.spec}
         if info is not None:
             attrs["sparsity"] = info
+        if running_sum:  # the last input is the dW summed so far (cost.op_cost._groups)
+            attrs["running_sum"] = True
         self.ops.append(
             Op(name, op_type, kind, phase, loops, inputs, outputs, int(work), forward_op, attrs)
         )
@@ -782,6 +785,7 @@ class _Builder:
                             idx_bits,
                             True,
                         ),
+                        running_sum=prev is not None,
                     )
                     acc[w] = dw
         for w in [*weights.values(), *recw.values()]:

@@ -126,6 +126,10 @@ def test_unrolling_and_bptt_edges():
     assert "d[l1.weight]@g1" in _op(g, "l1.g0.syn.dW").inputs
     assert _op(g, "l1.g0.syn.dW").outputs == ("d[l1.weight]",)
     assert _op(g, "l1.weight.sgd").inputs[0] == "d[l1.weight]"
+    # the running sum is the output's initial value, not an array operand (I2 = dI only)
+    dw = _op(g, "l1.g0.syn.dW")
+    assert dw.attrs["running_sum"] and "running_sum" not in _op(g, "l1.g2.syn.dW").attrs
+    assert node_spec(dw, g).operands[1].bits == g.tensors["d[l1.g0.current]"].bits
     assert "l1.g0.syn.dX" not in names  # the input spikes need no gradient
     # the state tensors of every group are the checkpoint candidates
     for grp in range(3):
