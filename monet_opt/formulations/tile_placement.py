@@ -20,42 +20,55 @@ Sets and parameters
 * Layers :math:`l \in L` with fan-in :math:`F_l`, neurons :math:`N_l`, time steps
   :math:`T_l`, batch :math:`B_l`; bytes per weight of the weight :math:`w_l`, its gradient
   :math:`g_l` and optimizer state :math:`o_l`; state-history bytes per neuron, sample and
-  step :math:`h_l`.
+  step :math:`h_l` (membrane and spike), of which :math:`h^c_l` is a checkpoint (the
+  membrane: the spikes follow from it).
 * Chip: :math:`n` tiles of :math:`C` bytes (minus ``reserved_bytes`` for code and
   buffers), sync :math:`\sigma` cycles per superstep, exchange :math:`b_{ex}` bytes per
-  cycle into one tile, streaming memory :math:`b_s` bytes per cycle (chip-wide), an
-  on-tile buffer of :math:`\beta` steps for a streamed history.
-* Per neuron, bytes on its tile:
-  static :math:`s_l = F_l (w_l + g_l + o_l)`, history
-  :math:`H_l = T_l B_l h_l` kept or :math:`Q_l = \beta B_l h_l` when streamed.
+  cycle into one tile, streaming memory of :math:`S` bytes at :math:`b_s` bytes per cycle
+  (chip-wide), an on-tile buffer of :math:`\beta` steps for what goes to streaming memory,
+  a recompute segment of :math:`R_l` steps (default :math:`\lceil\sqrt{T_l}\rceil`).
 * Superstep time of layer :math:`l` with :math:`k` neurons per tile, per time step
   (forward and backward superstep):
   :math:`\tau_l(k) = k\,u_l + \lceil (e_l + k\,e'_l) / b_{ex} \rceil + 2\sigma`, with
-  :math:`u_l` the cycles of one neuron-step on a tile, :math:`e_l` the bytes every tile
-  of the layer receives per step (input spike ids) and :math:`e'_l` per neuron of the
-  tile (its output gradients).
-* Streaming a history costs :math:`m_l = \lceil 2 T_l B_l N_l h_l / b_s \rceil`
-  (written in the forward pass, read back in the backward pass, through the one
-  streaming port, not overlapped with compute: BSP exchange phases).
+  :math:`u_l` the cycles of one neuron-step on a tile (:math:`u^f_l` of them forward),
+  :math:`e_l` the bytes every tile of the layer receives per step (input spike ids) and
+  :math:`e'_l` per neuron of the tile (its output gradients).
 
-Decision and model
-------------------
+Decision: where each layer's state history lives
+------------------------------------------------
 A placement is :math:`(k_l, c_l)`: :math:`k_l \in \{1..N_l\}` neurons per tile (the
-layer takes :math:`t_l = \lceil N_l / k_l \rceil` tiles) and :math:`c_l \in \{0, 1\}`
-(1: the history is streamed).  It is feasible when
+layer takes :math:`t_l = \lceil N_l / k_l \rceil` tiles) and a history mode
+:math:`c_l` (:data:`HISTORY_MODES`):
 
-.. math::  k_l \bigl(s_l + (1 - c_l) H_l + c_l Q_l\bigr) \le C \quad \forall l,
-           \qquad \sum_l t_l \le n
+* ``keep``: bytes per neuron on its tile :math:`b_l = s_l + T_l B_l h_l`, no extra
+  cycles, no streaming memory;
+* ``stream``: :math:`b_l = s_l + \beta B_l h_l`, extra cycles
+  :math:`x_l = m_l = \lceil 2 T_l B_l N_l h_l / b_s \rceil`, streaming memory
+  :math:`T_l B_l N_l h_l` bytes;
+* ``recompute``: :math:`b_l = s_l + (R_l + \beta) B_l h_l`, extra cycles
+  :math:`x_l(k) = T_l k u^f_l + \lceil 2 \lceil T_l / R_l \rceil B_l N_l h^c_l / b_s \rceil`,
+  streaming memory :math:`\lceil T_l / R_l \rceil B_l N_l h^c_l` bytes;
+
+with :math:`s_l = F_l (w_l + g_l + o_l)` the static bytes.  ``stream`` writes the whole
+history to streaming memory in the forward pass and reads it back in the backward pass;
+``recompute`` writes a membrane checkpoint every :math:`R_l` steps and, in the backward
+pass, recomputes each segment's forward on the tile from its checkpoint (double
+checkpointing: checkpoints off the tile, one segment on it).  Transfers go through the
+one streaming port and are not overlapped with compute (BSP exchange phases).  A
+placement is feasible when
+
+.. math::  k_l\, b_l(c_l) \le C \quad \forall l, \qquad \sum_l t_l \le n, \qquad
+           \sum_l (\text{streaming bytes})_l \le S
 
 (the tile-capacity formula of issue 14: neurons per tile × (weights + grads + optimizer
-state) + T·B·(state history), per neuron), and the streamed histories fit the streaming
-memory, :math:`\sum_l c_l N_l H_l \le S`.  Its step time is
+state) + T·B·(state history), per neuron, for ``keep``).  Its step time is
 
 * ``schedule="sequential"`` (layers one after another, each in its own supersteps):
-  :math:`\sum_l \bigl(T_l\,\tau_l(k_l) + c_l m_l\bigr)`;
+  :math:`\sum_l \bigl(T_l\,\tau_l(k_l) + x_l(c_l, k_l)\bigr)`;
 * ``schedule="pipelined"`` (every layer computes in every superstep, layer :math:`l` one
   step behind :math:`l-1`: :math:`T + |L| - 1` supersteps, each as long as the slowest
-  layer): :math:`(T + |L| - 1)\max_l \tau_l(k_l) + \sum_l c_l m_l`, :math:`T = \max_l T_l`.
+  layer): :math:`(T + |L| - 1)\max_l \tau_l(k_l) + \sum_l x_l(c_l, k_l)`,
+  :math:`T = \max_l T_l`.
 
 MILP (``_build``): for each layer the candidate set
 :math:`K_l = \{\lceil N_l / t \rceil : t = 1..N_l\}` and binaries :math:`z_{l,k,c}` for
@@ -63,33 +76,33 @@ the capacity-feasible pairs,
 
 .. math::  \sum_{k,c} z_{l,k,c} = 1 \;\forall l, \qquad
            \sum_{l,k,c} \lceil N_l / k \rceil\, z_{l,k,c} \le n, \qquad
-           \sum_{l,k} N_l H_l\, z_{l,k,1} \le S,
+           \sum_{l,k,c} (\text{streaming bytes})_{l,c}\, z_{l,k,c} \le S,
 
-objective :math:`\sum_{l,k,c} (T_l \tau_l(k) + c\,m_l)\, z_{l,k,c}` (sequential), or
-:math:`(T+|L|-1)\,M + \sum c\,m_l z_{l,k,c}` with
+objective :math:`\sum_{l,k,c} (T_l \tau_l(k) + x_l(c, k))\, z_{l,k,c}` (sequential), or
+:math:`(T+|L|-1)\,M + \sum x_l(c, k)\, z_{l,k,c}` with
 :math:`M \ge \sum_{k,c} \tau_l(k) z_{l,k,c}\ \forall l` (pipelined).
 
 Why it is exact
 ---------------
-Every cost and the capacity left-hand side are nondecreasing in :math:`k`; the tile
-count :math:`\lceil N/k \rceil` is nonincreasing.  Take any feasible placement and a
-layer's :math:`k`, using :math:`t = \lceil N/k \rceil` tiles.  Then
+For every mode, every cost and the capacity left-hand side are nondecreasing in
+:math:`k`; the tile count :math:`\lceil N/k \rceil` is nonincreasing.  Take any feasible
+placement and a layer's :math:`k`, using :math:`t = \lceil N/k \rceil` tiles.  Then
 :math:`k^* = \lceil N/t \rceil \le k` (since :math:`N/t \le k`) and
-:math:`\lceil N/k^* \rceil \le t` (since :math:`k^* t \ge N`): :math:`k^* \in K_l` uses no
-more tiles, fits whenever :math:`k` fits, and is no slower.  So some optimum uses only
-candidates, and over the candidates the binaries enumerate the placements exactly
-(one choice per layer, the tile budget and the streaming memory as knapsack rows, the
-costs as constants per
-choice; the max of the pipelined schedule is an epigraph variable, tight at the
-optimum).  HiGHS proves optimality up to ``mip_gap``; :func:`placement_step_cycles`
-re-evaluates the decoded placement (``simulated``), and ``tests/formulations/
-test_tile_placement.py`` checks the optimum against brute force over every
-:math:`k_l \in \{1..N_l\}` and :math:`c_l` on small instances.
+:math:`\lceil N/k^* \rceil \le t` (since :math:`k^* t \ge N`): :math:`k^* \in K_l` with
+the same mode uses no more tiles, fits whenever :math:`k` fits, and is no slower.  So
+some optimum uses only candidates, and over the candidates the binaries enumerate the
+placements exactly (one choice per layer, the tile budget and the streaming memory as
+knapsack rows, the costs as constants per choice; the max of the pipelined schedule is
+an epigraph variable, tight at the optimum).  HiGHS proves optimality up to
+``mip_gap``; :func:`placement_step_cycles` re-evaluates the decoded placement
+(``simulated``), and ``tests/formulations/test_tile_placement.py`` checks the optimum
+against brute force over every :math:`k_l \in \{1..N_l\}` and every mode on small
+instances.
 
-Not modelled: recomputation from sparse checkpoints (a streamed history is stored
-whole), partial-sum reductions of dX across the tiles of the next layer (their
-traffic is in :math:`e'_l` as a per-neuron constant), tiles shared by two layers, and the
-weight update's own superstep (its cycles may be folded into :math:`u_l`).
+Not modelled: partial-sum reductions of dX across the tiles of the next layer (their
+traffic is in :math:`e'_l` as a per-neuron constant), tiles shared by two layers, the
+weight update's own superstep (its cycles may be folded into :math:`u_l`), and a
+segment length chosen per layer by the formulation (it is a parameter).
 """
 
 from __future__ import annotations
@@ -113,7 +126,11 @@ __all__ = [
     "TileChip",
     "TilePlacement",
     "SCHEDULES",
+    "HISTORY_MODES",
+    "history_cycles",
+    "history_stream_bytes",
     "neuron_bytes",
+    "segment_steps",
     "superstep_cycles",
     "stream_cycles",
     "placement_step_cycles",
@@ -126,6 +143,8 @@ __all__ = [
 
 #: Layer schedules of a training step on the tiles.
 SCHEDULES: tuple[str, ...] = ("sequential", "pipelined")
+#: Where a layer's state history lives (module docstring).
+HISTORY_MODES: tuple[str, ...] = ("keep", "stream", "recompute")
 
 
 @dataclass(frozen=True)
@@ -159,6 +178,10 @@ class TileLayer:
     exchange_bytes_per_neuron_step
         :math:`e'`: bytes a tile receives per step for each of its neurons (their output
         gradients).
+    forward_cycles_per_neuron_step
+        :math:`u^f \\le u`: the forward part of :math:`u` (what ``recompute`` redoes).
+    checkpoint_bytes
+        :math:`h^c \\le h`: bytes per neuron and sample of a checkpoint (``None``: ``h``).
 
     Raises
     ------
@@ -178,8 +201,21 @@ class TileLayer:
     cycles_per_neuron_step: float = 0.0
     exchange_bytes_per_step: float = 0.0
     exchange_bytes_per_neuron_step: float = 0.0
+    forward_cycles_per_neuron_step: float = 0.0
+    checkpoint_bytes: float | None = None
 
     def __post_init__(self) -> None:
+        if self.forward_cycles_per_neuron_step > self.cycles_per_neuron_step:
+            raise ValueError(
+                f"layer {self.name!r}: forward_cycles_per_neuron_step "
+                f"{self.forward_cycles_per_neuron_step} exceeds cycles_per_neuron_step "
+                f"{self.cycles_per_neuron_step}"
+            )
+        if self.checkpoint_bytes is not None and not 0 <= self.checkpoint_bytes <= self.state_bytes:
+            raise ValueError(
+                f"layer {self.name!r}: checkpoint_bytes must be in [0, state_bytes], "
+                f"got {self.checkpoint_bytes}"
+            )
         for k in ("fan_in", "neurons", "steps", "batch"):
             v = getattr(self, k)
             if int(v) != v or v < 1:
@@ -192,6 +228,7 @@ class TileLayer:
             "cycles_per_neuron_step",
             "exchange_bytes_per_step",
             "exchange_bytes_per_neuron_step",
+            "forward_cycles_per_neuron_step",
         ):
             v = getattr(self, k)
             if not (math.isfinite(v) and v >= 0):
@@ -206,6 +243,11 @@ class TileLayer:
     def history_bytes(self) -> float:
         """:math:`H = T B h`: the state history of one neuron, bytes."""
         return self.steps * self.batch * self.state_bytes
+
+    @property
+    def checkpoint(self) -> float:
+        """:math:`h^c`: checkpoint bytes per neuron and sample."""
+        return self.state_bytes if self.checkpoint_bytes is None else self.checkpoint_bytes
 
 
 @dataclass(frozen=True)
@@ -230,7 +272,11 @@ class TileChip:
     reserved_bytes
         Bytes of each tile not available to neurons (code, exchange buffers).
     streaming_capacity_bytes
-        :math:`S`: bytes of streaming memory for streamed histories (``inf``: unbounded).
+        :math:`S`: bytes of streaming memory for histories and checkpoints (``inf``:
+        unbounded).
+    segment_steps
+        :math:`R`: steps between two checkpoints of a ``recompute`` layer (``None``:
+        :math:`\\lceil\\sqrt{T}\\rceil` of each layer; clipped to :math:`T`).
 
     Raises
     ------
@@ -246,8 +292,13 @@ class TileChip:
     buffer_steps: int = 2
     reserved_bytes: float = 0.0
     streaming_capacity_bytes: float = math.inf
+    segment_steps: int | None = None
 
     def __post_init__(self) -> None:
+        if self.segment_steps is not None and (
+            int(self.segment_steps) != self.segment_steps or self.segment_steps < 1
+        ):
+            raise ValueError(f"segment_steps must be an integer >= 1, got {self.segment_steps}")
         if not self.streaming_capacity_bytes >= 0:
             raise ValueError(
                 f"streaming_capacity_bytes must be >= 0, got {self.streaming_capacity_bytes}"
@@ -277,9 +328,10 @@ class TilePlacement:
 
     Attributes
     ----------
-    neurons_per_tile, tiles, streamed
+    neurons_per_tile, tiles, history
         Per layer (in the given order): :math:`k_l`, :math:`t_l = \\lceil N_l/k_l\\rceil`
-        and :math:`c_l`; empty without an answer.
+        and the history mode :math:`c_l` (:data:`HISTORY_MODES`); empty without an
+        answer.  :attr:`streamed` tells which histories leave the tiles.
     tile_bytes
         Per layer, bytes used on its fullest tile.
     status
@@ -302,7 +354,7 @@ class TilePlacement:
 
     neurons_per_tile: tuple[int, ...]
     tiles: tuple[int, ...]
-    streamed: tuple[bool, ...]
+    history: tuple[str, ...]
     tile_bytes: tuple[float, ...]
     status: str
     objective: float
@@ -317,12 +369,17 @@ class TilePlacement:
     solve_seconds: float
     solver_status: str = ""
 
+    @property
+    def streamed(self) -> tuple[bool, ...]:
+        """Per layer, whether its history (or its checkpoints) goes to streaming memory."""
+        return tuple(m != "keep" for m in self.history)
+
     def as_dict(self) -> dict[str, object]:
         """JSON-ready view."""
         return {
             "neurons_per_tile": list(self.neurons_per_tile),
             "tiles": list(self.tiles),
-            "streamed": list(self.streamed),
+            "history": list(self.history),
             "tile_bytes": list(self.tile_bytes),
             "status": self.status,
             "objective": self.objective,
@@ -339,11 +396,33 @@ class TilePlacement:
 # ------------------------------------------------------------------ the cost model
 
 
-def neuron_bytes(layer: TileLayer, chip: TileChip, streamed: bool) -> float:
-    """Bytes one neuron of ``layer`` needs on its tile: :math:`s + H` kept or
-    :math:`s + Q` streamed (:math:`Q = \\beta B h`)."""
-    hist = chip.buffer_steps * layer.batch * layer.state_bytes if streamed else layer.history_bytes
-    return layer.static_bytes + hist
+def _mode(c: bool | str) -> str:
+    """A history mode; ``False`` / ``True`` mean ``keep`` / ``stream``."""
+    if isinstance(c, (bool, np.bool_)):
+        return "stream" if c else "keep"
+    if c not in HISTORY_MODES:
+        raise ValueError(f"history mode {c!r} not allowed; allowed: {', '.join(HISTORY_MODES)}")
+    return str(c)
+
+
+def segment_steps(layer: TileLayer, chip: TileChip) -> int:
+    """:math:`R`: steps per recompute segment (``chip.segment_steps`` or
+    :math:`\\lceil\\sqrt{T}\\rceil`, at most :math:`T`)."""
+    r = chip.segment_steps if chip.segment_steps is not None else math.isqrt(layer.steps - 1) + 1
+    return max(1, min(int(r), layer.steps))
+
+
+def neuron_bytes(layer: TileLayer, chip: TileChip, mode: bool | str) -> float:
+    """Bytes one neuron of ``layer`` needs on its tile in history ``mode``:
+    :math:`s + T B h` (keep), :math:`s + \\beta B h` (stream),
+    :math:`s + (R + \\beta) B h` (recompute)."""
+    m = _mode(mode)
+    per_step = layer.batch * layer.state_bytes
+    if m == "keep":
+        return layer.static_bytes + layer.history_bytes
+    if m == "stream":
+        return layer.static_bytes + chip.buffer_steps * per_step
+    return layer.static_bytes + (segment_steps(layer, chip) + chip.buffer_steps) * per_step
 
 
 def superstep_cycles(layer: TileLayer, chip: TileChip, k: int) -> float:
@@ -358,31 +437,56 @@ def superstep_cycles(layer: TileLayer, chip: TileChip, k: int) -> float:
     return k * layer.cycles_per_neuron_step + math.ceil(ex - 1e-9) + 2 * chip.sync_cycles
 
 
+def history_stream_bytes(layer: TileLayer, chip: TileChip, mode: bool | str) -> float:
+    """Bytes of streaming memory the layer's history takes in ``mode``: 0 (keep),
+    :math:`T B N h` (stream), :math:`\\lceil T/R \\rceil B N h^c` (recompute)."""
+    m = _mode(mode)
+    if m == "keep":
+        return 0.0
+    if m == "stream":
+        return layer.neurons * layer.history_bytes
+    ckpts = math.ceil(layer.steps / segment_steps(layer, chip))
+    return float(ckpts * layer.batch * layer.neurons * layer.checkpoint)
+
+
+def history_cycles(layer: TileLayer, chip: TileChip, mode: bool | str, k: int) -> float:
+    """:math:`x(c, k)`: extra cycles of the history mode (module docstring): 0 (keep),
+    :math:`\\lceil 2 T B N h / b_s \\rceil` (stream),
+    :math:`T k u^f + \\lceil 2 \\lceil T/R \\rceil B N h^c / b_s \\rceil` (recompute);
+    ``inf`` when it needs streaming memory and there is none."""
+    m = _mode(mode)
+    if m == "keep":
+        return 0.0
+    if chip.streaming_bytes_per_cycle <= 0:
+        return math.inf
+    io = math.ceil(2 * history_stream_bytes(layer, chip, m) / chip.streaming_bytes_per_cycle - 1e-9)
+    if m == "stream":
+        return float(io)
+    return float(layer.steps * k * layer.forward_cycles_per_neuron_step + io)
+
+
 def stream_cycles(layer: TileLayer, chip: TileChip) -> float:
     """:math:`m = \\lceil 2 T B N h / b_s \\rceil`: cycles of streaming the layer's history out
     and back (``inf`` without streaming memory)."""
-    if chip.streaming_bytes_per_cycle <= 0:
-        return math.inf
-    total = 2 * layer.steps * layer.batch * layer.neurons * layer.state_bytes
-    return float(math.ceil(total / chip.streaming_bytes_per_cycle - 1e-9))
+    return history_cycles(layer, chip, "stream", 1)
 
 
-def _fits(layer: TileLayer, chip: TileChip, k: int, streamed: bool) -> bool:
-    if streamed and chip.streaming_bytes_per_cycle <= 0:
+def _fits(layer: TileLayer, chip: TileChip, k: int, mode: str) -> bool:
+    if mode != "keep" and chip.streaming_bytes_per_cycle <= 0:
         return False
-    return k * neuron_bytes(layer, chip, streamed) <= chip.usable_bytes * (1 + 1e-12)
+    return k * neuron_bytes(layer, chip, mode) <= chip.usable_bytes * (1 + 1e-12)
 
 
 def placement_step_cycles(
     layers: Sequence[TileLayer],
     chip: TileChip,
     neurons_per_tile: Sequence[int],
-    streamed: Sequence[bool],
+    history: Sequence[bool | str],
     schedule: str = "sequential",
 ) -> float:
     """Step time of a placement in cycles (module docstring), ``inf`` if it is infeasible
-    (a tile over capacity, more tiles than the chip has, a history streamed without
-    streaming memory).
+    (a tile over capacity, more tiles than the chip has, more than the streaming memory
+    holds, a history sent off the tile without streaming memory).
 
     Parameters
     ----------
@@ -390,40 +494,41 @@ def placement_step_cycles(
         The instance.
     neurons_per_tile
         :math:`k_l \\in \\{1..N_l\\}` per layer.
-    streamed
-        :math:`c_l` per layer.
+    history
+        Mode per layer (:data:`HISTORY_MODES`; ``False`` / ``True`` = keep / stream).
     schedule
         One of :data:`SCHEDULES`.
 
     Raises
     ------
     ValueError
-        On lengths that differ from ``layers``, a :math:`k_l` outside :math:`1..N_l`, or an
-        unknown schedule.
+        On lengths that differ from ``layers``, a :math:`k_l` outside :math:`1..N_l`, an
+        unknown mode or schedule.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule {schedule!r} not allowed; allowed: {', '.join(SCHEDULES)}")
-    if len(neurons_per_tile) != len(layers) or len(streamed) != len(layers):
-        raise ValueError("one neurons_per_tile and one streamed entry per layer")
+    if len(neurons_per_tile) != len(layers) or len(history) != len(layers):
+        raise ValueError("one neurons_per_tile and one history entry per layer")
     tiles = 0
-    taus, streams, stored = [], 0.0, 0.0
-    for layer, k, c in zip(layers, neurons_per_tile, streamed, strict=True):
+    taus, extra, stored = [], 0.0, 0.0
+    for layer, k, c in zip(layers, neurons_per_tile, history, strict=True):
+        mode = _mode(c)
         if not 1 <= k <= layer.neurons:
             raise ValueError(
                 f"layer {layer.name!r}: neurons_per_tile {k} not in 1..{layer.neurons}"
             )
-        if not _fits(layer, chip, k, bool(c)):
+        if not _fits(layer, chip, k, mode):
             return math.inf
         tiles += math.ceil(layer.neurons / k)
         taus.append((layer.steps, superstep_cycles(layer, chip, k)))
-        streams += stream_cycles(layer, chip) if c else 0.0
-        stored += layer.neurons * layer.history_bytes if c else 0.0
+        extra += history_cycles(layer, chip, mode, k)
+        stored += history_stream_bytes(layer, chip, mode)
     if tiles > chip.tiles or stored > chip.streaming_capacity_bytes * (1 + 1e-12):
         return math.inf
     if schedule == "sequential":
-        return float(sum(t * tau for t, tau in taus) + streams)
+        return float(sum(t * tau for t, tau in taus) + extra)
     steps = max(t for t, _ in taus) + len(layers) - 1
-    return float(steps * max(tau for _, tau in taus) + streams)
+    return float(steps * max(tau for _, tau in taus) + extra)
 
 
 def candidate_neurons_per_tile(neurons: int) -> tuple[int, ...]:
@@ -499,6 +604,7 @@ def snn_tile_layer(
     grad_bytes: float = 2.0,
     opt_bytes: float = 8.0,
     state_bytes: float = 2.125,
+    checkpoint_bytes: float | None = None,
     spike_id_bytes: float = 2.0,
 ) -> TileLayer:
     """A leaky integrate-and-fire layer trained with BPTT as a :class:`TileLayer`.
@@ -522,7 +628,7 @@ def snn_tile_layer(
         Accumulates one tile does per cycle (> 0).
     dx_activity
         Fraction of the surrogate gradient that is non-zero (``None``: dense dX).
-    weight_bytes, grad_bytes, opt_bytes, state_bytes
+    weight_bytes, grad_bytes, opt_bytes, state_bytes, checkpoint_bytes
         As in :class:`TileLayer`.
     spike_id_bytes
         Bytes of one spike id on the exchange.
@@ -552,6 +658,8 @@ def snn_tile_layer(
         cycles_per_neuron_step=ops / ops_per_cycle,
         exchange_bytes_per_step=batch * active * spike_id_bytes,
         exchange_bytes_per_neuron_step=batch * grad_bytes,
+        forward_cycles_per_neuron_step=batch * active / ops_per_cycle,
+        checkpoint_bytes=checkpoint_bytes,
     )
 
 
@@ -572,7 +680,8 @@ def tile_layers_from_snn(
     weight follow ``precision``: the weight, its gradient and the optimizer state (AdamW:
     ``m``, ``v`` and the master copy; SGD: the momentum).  The state history per neuron,
     sample and step is the membrane potential (activation precision) and the spike (its
-    id, :math:`a \lceil \log_2 N \rceil` bits on average, or one bit with dense spikes).
+    id, :math:`a \lceil \log_2 N \rceil` bits on average, or one bit with dense spikes); a
+    checkpoint is the membrane alone (the spikes follow from it).
 
     Parameters
     ----------
@@ -618,6 +727,7 @@ def tile_layers_from_snn(
                 grad_bytes=prec.gradient / 8,
                 opt_bytes=states[optimizer] * prec.optimizer_state / 8,
                 state_bytes=(prec.activation + spike) / 8,
+                checkpoint_bytes=prec.activation / 8,
                 spike_id_bytes=id_bytes,
             )
         )
@@ -631,10 +741,11 @@ def tile_layers_from_snn(
 class _Choice:
     layer: int
     k: int
-    streamed: bool
+    mode: str
     tiles: int
     tau: float
-    stream: float
+    extra: float
+    stored: float
     col: int
 
 
@@ -652,30 +763,31 @@ def _build(
     per_layer: list[list[_Choice]] = []
     for i, layer in enumerate(layers):
         row: list[_Choice] = []
-        m = stream_cycles(layer, chip)
         for k in candidate_neurons_per_tile(layer.neurons):
             t = math.ceil(layer.neurons / k)
             if t > chip.tiles:
                 continue
             tau = superstep_cycles(layer, chip, k)
-            for c in (False, True):
+            for c in HISTORY_MODES:
                 if not _fits(layer, chip, k, c):
                     continue
-                cost = (m if c else 0.0) + (layer.steps * tau if m_col is None else 0.0)
-                col = mb.binary(f"z[{layer.name},{k},{int(c)}]", cost=cost)
-                row.append(_Choice(i, k, c, t, tau, m if c else 0.0, col))
+                stored = history_stream_bytes(layer, chip, c)
+                if stored > chip.streaming_capacity_bytes * (1 + 1e-12):
+                    continue
+                x = history_cycles(layer, chip, c, k)
+                cost = x + (layer.steps * tau if m_col is None else 0.0)
+                col = mb.binary(f"z[{layer.name},{k},{c}]", cost=cost)
+                row.append(_Choice(i, k, c, t, tau, x, stored, col))
         per_layer.append(row)
         choices.extend(row)
         mb.eq(Affine.total(Affine.of(ch.col) for ch in row), 1.0)
         if m_col is not None and row:
             mb.ge(Affine.of(m_col) - Affine.total(Affine.of(ch.col, ch.tau) for ch in row), 0.0)
     mb.le(Affine.total(Affine.of(ch.col, ch.tiles) for ch in choices), float(chip.tiles))
-    if math.isfinite(chip.streaming_capacity_bytes):
-        hist = [layers[ch.layer].neurons * layers[ch.layer].history_bytes for ch in choices]
-        streamed = [(ch, h) for ch, h in zip(choices, hist, strict=True) if ch.streamed]
-        if streamed:
-            total = Affine.total(Affine.of(ch.col, h) for ch, h in streamed)
-            mb.le(total, float(chip.streaming_capacity_bytes))
+    off = [ch for ch in choices if ch.stored > 0]
+    if math.isfinite(chip.streaming_capacity_bytes) and off:
+        total = Affine.total(Affine.of(ch.col, ch.stored) for ch in off)
+        mb.le(total, float(chip.streaming_capacity_bytes))
     return mb, choices, m_col
 
 
@@ -703,8 +815,8 @@ def solve_tile_placement(
     -------
     TilePlacement
         ``status`` ``infeasible`` when no placement fits (a layer whose single neuron
-        exceeds a tile even with its history streamed, or more layers' minimum tiles than
-        the chip has).
+        exceeds a tile in every history mode, more layers' minimum tiles than the chip
+        has, or histories beyond the streaming memory).
 
     Raises
     ------
@@ -739,7 +851,7 @@ def solve_tile_placement(
         if x[ch.col] > 0.5:
             pick[ch.layer] = ch
     ks = tuple(pick[i].k for i in range(len(layers)))
-    cs = tuple(pick[i].streamed for i in range(len(layers)))
+    cs = tuple(pick[i].mode for i in range(len(layers)))
     sim = placement_step_cycles(layers, chip, ks, cs, schedule)
     bound = min(st.bound, sim) if math.isfinite(st.bound) else -math.inf
     gap = relative_gap(sim, bound)
@@ -747,7 +859,7 @@ def solve_tile_placement(
     return TilePlacement(
         neurons_per_tile=ks,
         tiles=tuple(math.ceil(layer.neurons / k) for layer, k in zip(layers, ks, strict=True)),
-        streamed=cs,
+        history=cs,
         tile_bytes=tuple(
             k * neuron_bytes(layer, chip, c) for layer, k, c in zip(layers, ks, cs, strict=True)
         ),

@@ -11,9 +11,12 @@ import pytest
 
 from monet_opt.formulations.options import SolverOptions
 from monet_opt.formulations.tile_placement import (
+    HISTORY_MODES,
     TileChip,
     TileLayer,
     candidate_neurons_per_tile,
+    history_cycles,
+    history_stream_bytes,
     neuron_bytes,
     placement_step_cycles,
     snn_tile_layer,
@@ -38,9 +41,9 @@ def test_tile_capacity_formula_by_hand():
     chip = TileChip(tiles=1472, tile_bytes=624 * 1024, streaming_bytes_per_cycle=15)
     assert layer.static_bytes == 8400
     assert layer.history_bytes == 10200
-    assert neuron_bytes(layer, chip, streamed=False) == 18600
+    assert neuron_bytes(layer, chip, "keep") == 18600
     # streamed: 2 buffered steps on the tile, 2 x 48 x 2.125 = 204 B
-    assert neuron_bytes(layer, chip, streamed=True) == 8604
+    assert neuron_bytes(layer, chip, "stream") == 8604
     # neurons per tile: floor(638,976 / 18,600) = 34 kept, floor(638,976 / 8,604) = 74 streamed
     fits = [
         k for k in range(1, 100) if placement_step_cycles([layer], chip, [k], [False]) < math.inf
@@ -52,6 +55,23 @@ def test_tile_capacity_formula_by_hand():
     assert max(fits) == 74 == 638976 // 8604
     # streaming the history: 2 x 100 x 48 x 256 x 2.125 B = 5,222,400 B at 15 B/cc
     assert stream_cycles(layer, chip) == 348160
+    # recompute: segments of ceil(sqrt(100)) = 10 steps on the tile plus the 2-step buffer:
+    # 8,400 + 12 x 48 x 2.125 = 9,624 B per neuron -> floor(638,976 / 9,624) = 66 per tile
+    assert neuron_bytes(layer, chip, "recompute") == 9624
+    fits = [
+        k for k in range(1, 100) if placement_step_cycles([layer], chip, [k], ["recompute"]) < 1e30
+    ]
+    assert max(fits) == 66 == 638976 // 9624
+    # 10 membrane checkpoints (FP16) per neuron and sample go out and back, and the forward
+    # is recomputed once: T k u_f with u_f = 3 cc
+    ck = TileLayer(
+        "h", 700, 256, 100, 48, cycles_per_neuron_step=10, forward_cycles_per_neuron_step=3,
+        checkpoint_bytes=2,
+    )  # fmt: skip
+    assert history_stream_bytes(ck, chip, "recompute") == 10 * 48 * 256 * 2
+    assert history_cycles(ck, chip, "recompute", 5) == 100 * 5 * 3 + math.ceil(
+        2 * 10 * 48 * 256 * 2 / 15
+    )
 
 
 def test_superstep_by_hand():
@@ -100,8 +120,10 @@ def _random_instance(seed: int, stream_heavy: bool = False) -> tuple[list[TileLa
                 steps=rng.randint(8, 20),
                 batch=rng.randint(1, 2),
                 state_bytes=rng.choice([4, 8]),
-                cycles_per_neuron_step=rng.randint(1, 100),
+                cycles_per_neuron_step=(u := rng.randint(1, 100)),
                 exchange_bytes_per_step=rng.randint(0, 10),
+                forward_cycles_per_neuron_step=rng.randint(0, u // 3),
+                checkpoint_bytes=rng.choice([None, 2]),
             )
             for i in range(rng.randint(1, 3))
         ]
@@ -112,6 +134,7 @@ def _random_instance(seed: int, stream_heavy: bool = False) -> tuple[list[TileLa
             streaming_bytes_per_cycle=rng.choice([64.0, 256.0]),
             buffer_steps=1,
             streaming_capacity_bytes=rng.choice([math.inf, 1500.0]),
+            segment_steps=rng.choice([None, 3]),
         )
         return layers, chip
     rng = random.Random(seed)
@@ -128,9 +151,11 @@ def _random_instance(seed: int, stream_heavy: bool = False) -> tuple[list[TileLa
                 grad_bytes=2,
                 opt_bytes=rng.choice([0, 4, 8]),
                 state_bytes=rng.choice([1, 2, 4, 8]),
-                cycles_per_neuron_step=rng.randint(1, 50),
+                cycles_per_neuron_step=(u := rng.randint(1, 50)),
                 exchange_bytes_per_step=rng.randint(0, 40),
                 exchange_bytes_per_neuron_step=rng.randint(0, 8),
+                forward_cycles_per_neuron_step=rng.randint(0, u),
+                checkpoint_bytes=rng.choice([None, 1]),
             )
         )
     chip = TileChip(
@@ -141,23 +166,24 @@ def _random_instance(seed: int, stream_heavy: bool = False) -> tuple[list[TileLa
         streaming_bytes_per_cycle=rng.choice([0.0, 4.0, 64.0]),
         buffer_steps=rng.choice([1, 2]),
         streaming_capacity_bytes=rng.choice([math.inf, 500.0, 3000.0]),
+        segment_steps=rng.choice([None, 2, 5]),
     )
     return layers, chip
 
 
 def _brute_force(layers, chip, schedule):
-    """Every k in 1..N and every streamed bit per layer."""
+    """Every k in 1..N and every history mode per layer."""
     best = math.inf
     ks = [range(1, ly.neurons + 1) for ly in layers]
     for k in itertools.product(*ks):
-        for c in itertools.product((False, True), repeat=len(layers)):
+        for c in itertools.product(HISTORY_MODES, repeat=len(layers)):
             best = min(best, placement_step_cycles(layers, chip, k, c, schedule))
     return best
 
 
 @pytest.mark.parametrize("schedule", ["sequential", "pipelined"])
 def test_milp_equals_brute_force(schedule):
-    solved = infeasible = streamed = 0
+    solved = infeasible = streamed = recomputed = 0
     cases = [(seed, False) for seed in range(60)] + [(seed, True) for seed in range(30)]
     for seed, heavy in cases:
         layers, chip = _random_instance(seed, heavy)
@@ -174,8 +200,10 @@ def test_milp_equals_brute_force(schedule):
         assert sum(res.tiles) <= chip.tiles
         assert all(b <= chip.usable_bytes for b in res.tile_bytes)
         solved += 1
-        streamed += any(res.streamed)
-    assert solved >= 10 and infeasible >= 1 and streamed >= 5, (solved, infeasible, streamed)
+        streamed += "stream" in res.history
+        recomputed += "recompute" in res.history
+    counts = (solved, infeasible, streamed, recomputed)
+    assert solved >= 10 and infeasible >= 1 and streamed >= 3 and recomputed >= 3, counts
 
 
 def test_streaming_extends_the_sequence_length():
