@@ -13,7 +13,8 @@ Tables
     ``inner_mode``, ``space_file``, ``budget``), JSON values.
 ``points(id, idx, key, sampler, status, reason, params, objectives, metrics,
 accelerator, seconds)``
-    The records (JSON columns).
+    The records (JSON columns; ``accelerator`` is zlib-compressed JSON, a mesh of 64
+    cores is some 80 kB of text).
 ``polish(id, objectives, metrics, status, reason)``
     Exact re-evaluations of front points (``fast+exact``).
 """
@@ -25,6 +26,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,7 @@ CREATE TABLE IF NOT EXISTS points (
     params TEXT NOT NULL,
     objectives TEXT NOT NULL,
     metrics TEXT NOT NULL,
-    accelerator TEXT,
+    accelerator BLOB,
     seconds REAL
 );
 CREATE TABLE IF NOT EXISTS polish (
@@ -63,6 +65,15 @@ CREATE TABLE IF NOT EXISTS polish (
 
 def _dumps(v: Any) -> str:
     return json.dumps(v, sort_keys=True, allow_nan=True)
+
+
+def _pack(doc: Any) -> bytes | None:
+    """zlib-compressed JSON of an accelerator document (``None`` stays ``None``)."""
+    return None if doc is None else zlib.compress(json.dumps(doc).encode(), 6)
+
+
+def _unpack(blob: bytes | None) -> Any:
+    return None if blob is None else json.loads(zlib.decompress(blob).decode())
 
 
 class Store:
@@ -103,7 +114,7 @@ class Store:
                     _dumps(rec["params"]),
                     _dumps(rec.get("objectives") or {}),
                     _dumps(rec.get("metrics") or {}),
-                    None if rec.get("accelerator") is None else _dumps(rec["accelerator"]),
+                    _pack(rec.get("accelerator")),
                     float((rec.get("metrics") or {}).get("seconds", 0.0)),
                 ),
             )
@@ -140,7 +151,7 @@ class Store:
                 "params": json.loads(r[5]),
                 "objectives": json.loads(r[6]),
                 "metrics": json.loads(r[7]),
-                "accelerator": None if r[8] is None else json.loads(r[8]),
+                "accelerator": _unpack(r[8]),
             }
             for r in rows
         ]
