@@ -645,7 +645,7 @@ def _tile_group_cost(op: Op, spec: NodeSpec, core: Core, cs: CoreSpec, dram: Dra
     return OpCost(
         cycles=cycles,
         compute_cycles=oc.compute_cycles,
-        utilization=oc.utilization,
+        utilization=oc.utilization * n / core.tiles.count,  # of the whole group
         compute_energy=oc.compute_energy * n,
         memory_energy=oc.memory_energy * n + ex_bits * core.tiles.exchange_pj_per_bit,
         unrolling=oc.unrolling,

@@ -50,11 +50,14 @@ def test_group_of_n_tiles_equals_n_explicit_tiles():
     assert group.compute_cycles == quarter.compute_cycles == one.compute_cycles / 4
     assert group.cycles == quarter.cycles
     assert group.mapping.startswith("tiles 4 ")
+    assert group.utilization == pytest.approx(one.utilization)  # all 4 tiles busy
     # n-way parallel: the same MACs in total, so the same compute energy
     assert group.compute_energy == pytest.approx(one.compute_energy)
     # more tiles than output elements: at most 4 x 16 = 64 slices, never faster than 1 row
     many = op_cost(op, _tile(TileGroup(count=10_000)), g)
     assert many.compute_cycles == math.ceil(64 / 4)  # one output element per tile: C 64 / 4
+    # 64 of the 10,000 tiles work, each with 1 of its 4 K lanes
+    assert many.utilization == pytest.approx(64 / 10_000 * 0.25)
 
 
 def test_tensor_must_fit_per_tile_not_in_the_sum():
