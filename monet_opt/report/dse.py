@@ -899,6 +899,19 @@ def _param_cell(rec: Mapping[str, Any], p: str) -> str:
     return "—" if v is None else _md_escape(_one_line(_fmt_value(v)))
 
 
+def _reason(r: Mapping[str, Any]) -> str:
+    return str(r.get("reason") or "no reason given")
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason with its standalone numbers replaced by ``#``, so that reasons which
+    differ only in values (areas, sizes) group together."""
+    return _NUMBER.sub("#", reason)
+
+
+_NUMBER = re.compile(r"(?<![A-Za-z_\d.])\d[\d,]*(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
 def report_markdown(
     summary: Mapping[str, Any],
     records: Sequence[Mapping[str, Any]],
@@ -990,22 +1003,27 @@ def report_markdown(
             + ") differ from the records passed to the report; the tables use the records.",
             "",
         ]
-    reasons = Counter(
-        (str(r.get("status")), str(r.get("reason") or "no reason given"))
-        for r in records
-        if not _is_ok(r)
-    )
+    failed = [r for r in records if not _is_ok(r)]
+    reasons = Counter((str(r.get("status")), _reason_kind(_reason(r))) for r in failed)
     if reasons:
-        lines += ["Failure reasons, most frequent first:", ""]
+        lines += [
+            "Failure reasons (alike reasons with other numbers grouped), most frequent first:",
+            "",
+        ]
         top = reasons.most_common(_MAX_REASONS)
         rows = []
-        for (status, reason), n in top:
-            ids = [str(r.get("id")) for r in records
-                   if str(r.get("status")) == status
-                   and str(r.get("reason") or "no reason given") == reason]  # fmt: skip
+        for (status, kind), n in top:
+            alike = [
+                r
+                for r in failed
+                if str(r.get("status")) == status and _reason_kind(_reason(r)) == kind
+            ]
+            ids = [str(r.get("id")) for r in alike]
+            shown = _one_line(_reason(alike[0]))
+            if len({_reason(r) for r in alike}) > 1:
+                shown += " (and alike)"
             example = ", ".join(ids[:3]) + (" …" if len(ids) > 3 else "")
-            rows.append([_md_escape(status), _md_escape(_one_line(reason)), f"{n:,}",
-                         _md_escape(example)])  # fmt: skip
+            rows.append([_md_escape(status), _md_escape(shown), f"{n:,}", _md_escape(example)])
         lines += _md_table(["status", "reason", "points", "e.g."], rows, "llrl")
         if len(reasons) > _MAX_REASONS:
             rest = sum(n for _, n in reasons.most_common()[_MAX_REASONS:])

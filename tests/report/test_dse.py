@@ -315,3 +315,19 @@ def test_bad_designs_reasons_and_computed_hypervolume(tmp_path, acc_dict):
     # grid: p01 (200, 40), p03 (300, 30) -> 800 * 960 + 700 * 10
     hv = section(md, "Hypervolume per sampler")
     assert "| random | 859400 | 5 |" in hv and "| grid | 775000 | 4 |" in hv
+
+
+def test_alike_reasons_are_grouped(tmp_path):
+    """Reasons that differ only in their numbers (each point's area) form one row."""
+    recs = [
+        {"id": f"q{i}", "sampler": "random", "index": i, "params": {"sram_mib": 1},
+         "status": "infeasible", "reason": f"area_mm2 <= 400 broken (area {500 + i}.5 mm2)",
+         "objectives": None, "metrics": {}, "accelerator": None}
+        for i in range(5)
+    ]  # fmt: skip
+    recs.append({**recs[0], "id": "q9", "index": 9, "reason": "weights do not fit mm2 DRAM"})
+    paths = write_dse_outputs(tmp_path / "out", make_summary(), recs)
+    md = paths["report.md"].read_text(encoding="utf-8")
+    assert "| infeasible | area_mm2 <= 400 broken (area 500.5 mm2) (and alike) | 5 |" in md
+    assert "| infeasible | weights do not fit mm2 DRAM | 1 |" in md
+    assert "other reasons" not in md
