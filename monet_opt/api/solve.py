@@ -288,7 +288,7 @@ def solve(
         stacks=stacks,
         wall_seconds=wall,
         overrides={"time_limit": time_limit, "seed": seed, "objective": objective},
-        notes=tuple(notes),
+        notes=(*inputs.notes, *notes),  # the workload's (sparse layers, SNN, ONNX) first
         baseline=_compare_baseline(inputs, milp, ga, obj, budget),
     )
 

@@ -96,6 +96,7 @@ def test_example_solves_within_capacity():
     notes = run.inputs.notes
     assert notes[0].startswith("sparse layer fc0: constant_fan_in, 236,544 of 2,359,296")
     assert "amortized" in notes[-1] and "1.00%" in notes[-1]
+    assert run.notes[: len(notes)] == notes  # solve reports them (terminal, result.json)
 
 
 def test_onnx_and_conv_layers():
