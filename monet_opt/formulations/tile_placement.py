@@ -676,7 +676,8 @@ def tile_layers_from_snn(
     Layer :math:`l` has fan-in :math:`N_{l-1}` (+ :math:`N_l` recurrent weights for a
     recurrent hidden layer) and :math:`N_l` neurons; its input activity is the
     activity of layer :math:`l-1` (mixed with its own for the recurrent inputs); dX is
-    dense unless the spec's ``grad_activity`` (second threshold) is set.  Bytes per
+    dense unless the spec's ``grad_activity`` (second threshold) is set, and the first
+    layer computes none for its data inputs (only for its recurrent ones).  Bytes per
     weight follow ``precision``: the weight, its gradient and the optimizer state (AdamW:
     ``m``, ``v`` and the master copy; SGD: the momentum).  The state history per neuron,
     sample and step is the membrane potential (activation precision) and the spike (its
@@ -711,6 +712,11 @@ def tile_layers_from_snn(
         fan_in = n_in + (n if rec else 0)
         active = spec.layer_activity(i - 1) * n_in + (spec.layer_activity(i) * n if rec else 0)
         a = spec.layer_activity(i)
+        # dX: the first layer's input gradient (of the data) is not computed, only that
+        # of its recurrent inputs (models/snn.py builds no l1 dX node either)
+        dx = spec.grad_activity
+        if i == 1:
+            dx = (n if rec else 0) / fan_in * (1.0 if dx is None else dx)
         spike = a * spike_id_bits(n) if spec.sparse else 1.0
         id_bytes = spike_id_bits(fan_in) / 8 if spec.sparse else 1 / 8
         out.append(
@@ -722,7 +728,7 @@ def tile_layers_from_snn(
                 batch=spec.batch,
                 activity_in=min(1.0, active / fan_in),
                 ops_per_cycle=ops_per_cycle,
-                dx_activity=spec.grad_activity,
+                dx_activity=dx,
                 weight_bytes=prec.weight / 8,
                 grad_bytes=prec.gradient / 8,
                 opt_bytes=states[optimizer] * prec.optimizer_state / 8,
