@@ -134,6 +134,12 @@ def main() -> None:
         default=1024.0,
         help="DRAM port and bus width in bits/cycle (1024; the shipped chip has 64)",
     )
+    ap.add_argument(
+        "--plot",
+        type=Path,
+        default=ROOT / "docs" / "img" / "sparse_layer.png",
+        help="PNG to write (default docs/img/sparse_layer.png)",
+    )
     args = ap.parse_args()
     bits = args.bits
     t0 = time.perf_counter()
@@ -203,6 +209,59 @@ def main() -> None:
         "- Not shown: the IPU-like MIMD chip and the A100-like GPU (not in monet-opt yet).\n"
         f"({len(rows)} points in {time.perf_counter() - t0:.1f} s)"
     )
+    _plot(args.plot, rows, bits, args.dram_bits)
+    con.print(f"plot: {args.plot}")
+
+
+def _plot(
+    path: Path,
+    rows: dict[tuple[float, int, str, str], dict[str, float | str]],
+    bits: int,
+    dram: float,
+) -> None:
+    """Speedup over dense (step latency) against sparsity, one panel per batch, one line
+    per chip and sparse format, SRigL's measured figures as reference marks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(BATCHES), figsize=(11, 4.2), sharey=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = {"cfi-i32": "o-", "cfi-i16": "s--", "csr-i32": "x:"}
+    seed = {1: (3.4, "SRigL CPU 3.4x"), 256: (1.7, "SRigL GPU 1.7x")}
+    x = [100 * s for s in SPARSITIES]
+    for ax, b in zip(axes, BATCHES, strict=True):
+        for i, cname in enumerate(CHIPS):
+            for fname, st in styles.items():
+                y = [
+                    float(rows[s, b, cname, "dense"]["latency"])
+                    / float(rows[s, b, cname, fname]["latency"])
+                    for s in SPARSITIES
+                ]
+                ax.plot(x, y, st, color=colors[i], label=f"{cname}, {fname}")
+        ax.axhline(1.0, color="k", lw=0.6)
+        val, lab = seed[b]
+        (star,) = ax.plot([90], [val], "k*", ms=12, label=f"{lab} (90 %)")
+        if b != BATCHES[-1]:
+            ax.legend(handles=[star], fontsize=8, loc="upper left")
+        ax.set(
+            yscale="log",
+            xlabel="weight sparsity (%)",
+            title=f"batch {b}",
+            xticks=x,
+        )
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("speedup over dense on the same chip (x)")
+    axes[-1].legend(fontsize=7, ncol=2)
+    fig.suptitle(
+        f"3072 -> 768 layer, inference step, fp{bits}, TPU-like 32x32 core, DRAM {dram:g} b/cc",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _keys() -> list[tuple[int, str, str]]:
