@@ -4,7 +4,8 @@ On a small network (2 hidden layers of 128, NMNIST preset, B = 48, T = 100) the 
 the benchmark, :func:`ratio_curve` (exact tile placement on ``ipu_like.yaml`` against
 ``api.solve`` of the dense step on ``gpu_like.yaml``), gives an IPU / GPU throughput ratio
 that grows as the activity falls; the first layer of a placement computes no dX for its
-data inputs; and the IPU example config loads on the tile chip.
+data inputs; and the IPU example config loads on the tile chip and solves end to end
+with every memory within capacity.
 """
 
 from __future__ import annotations
@@ -72,3 +73,13 @@ def test_ipu_example_loads_on_the_tile_chip() -> None:
     tiles = [c for c in inputs.accelerator.compute_cores if c.tiles is not None]
     assert tiles and tiles[0].tiles is not None and tiles[0].tiles.count == 1472
     assert len(inputs.graph.ops) == 146
+
+
+def test_ipu_example_solves_within_capacity() -> None:
+    run = api.solve(ROOT / "examples" / "snn_nmnist_ipu.yaml", time_limit=10)
+    assert run.milp is not None and run.milp.status in ("optimal", "feasible")
+    sched = run.milp.schedule
+    assert sched.memory
+    for tr in sched.memory.values():
+        assert tr.peak_bits <= tr.capacity_bits
+    assert int(sched.stats.get("memory_overflow", 0)) == 0
