@@ -20,6 +20,12 @@ __all__ = ["SolverOptions", "Deadline", "ProgressCallback"]
 ProgressCallback = Callable[[str, "float | None", "float | None"], None]
 
 
+#: The ``threads`` of the first HiGHS option set of this process (HiGHS fixes its thread
+#: pool at the first solve: a later different value makes the solve fail, so it is
+#: not passed).
+_POOL: list[int | None] = []
+
+
 @dataclass(frozen=True)
 class SolverOptions:
     """HiGHS settings shared by every formulation.
@@ -68,7 +74,9 @@ class SolverOptions:
             "mip_abs_gap": 1e-6,
             "random_seed": int(self.seed),
         }
-        if self.threads is not None:
+        if not _POOL:  # the first option set of this process fixes HiGHS' pool
+            _POOL.append(self.threads)
+        if self.threads is not None and _POOL[0] == self.threads:
             opts["threads"] = int(self.threads)
         return opts
 

@@ -75,3 +75,19 @@ def test_minimize_solves_a_small_mip() -> None:
     st = solve_model(mb.to_highs())
     assert st.status == "optimal"
     assert st.objective == pytest.approx(13.5)  # x = 0, y = 3.5
+
+
+def test_threads_fixed_by_the_first_option_set():
+    """HiGHS fixes its thread pool at a process's first solve and fails when a later one
+    asks for another count: only the first value is passed, later different ones are
+    dropped (the docstring of SolverOptions.threads)."""
+    from monet_opt.formulations import options
+    from monet_opt.formulations.options import SolverOptions
+
+    first = SolverOptions().highs()  # this process's pool is fixed by now
+    pool = options._POOL[0]
+    assert ("threads" in first) == (pool is not None)
+    other = SolverOptions(threads=(pool or 1) + 1).highs()
+    assert "threads" not in other
+    if pool is not None:
+        assert SolverOptions(threads=pool).highs()["threads"] == pool

@@ -30,7 +30,7 @@ from monet_opt.hardware import load_accelerator
 from monet_opt.models.snn import snn_spec
 from tests.test_cli import EXAMPLES
 
-OPTS = SolverOptions(time_limit=10, mip_gap=0.0, threads=1)
+OPTS = SolverOptions(time_limit=10, mip_gap=0.0)
 
 
 def test_tile_capacity_formula_by_hand():
