@@ -1,10 +1,11 @@
-"""Benchmark: one sparse 3072 -> 768 linear layer, dense vs condensed vs CSR, on a dataflow chip.
+"""Benchmark: a sparse 3072 -> 768 layer, dense vs condensed vs CSR, on dataflow, IPU and GPU chips.
 
 Run ``python benchmarks/sparse_layer.py [--bits 32]`` from the repository root.  The layer
 ``Y[B, 768] = X[B, 3072] W[3072, 768]`` (SRigL's timing layer: Lasby et al., "Dynamic
 Sparse Training with Structured Sparsity", ICLR 2024) runs as an inference step (one
 forward node, as SRigL's timings are) on the TPU-like quad core of
-``examples/hardware/tpu_like_quad_core.yaml`` at 80 / 90 / 95 / 99 % sparsity and batch 1
+``examples/hardware/tpu_like_quad_core.yaml`` (three variants), on the IPU-like tile
+processor and on the A100-like GPU baseline at 80 / 90 / 95 / 99 % sparsity and batch 1
 and 256, with fp32 values and activations by default (SRigL's setting).  The DRAM port and bus
 are widened from the chip's 64 b/cc to 1024 b/cc (``--dram-bits``; 128 B/cycle for 1,024
 MACs/cycle, an HBM-class ratio): at 64 b/cc even the dense batch-256 layer is bound by
@@ -15,8 +16,11 @@ port and the node on a 32x32 MAC core (greedy allocation; a single node, so ther
 nothing else to decide).  A weight that fits the core's 1 MiB weight SRAM is read by DMA
 *before* the node starts (the schedule's prefetch overlaps it only with earlier nodes, and
 there are none), one that does not is streamed during the node; ``overlapped`` is the
-roofline of a layer inside a pipeline, ``max(node cycles, DRAM bytes / bandwidth)``.
-``bound`` names the largest term: ``DRAM port``, ``compute``, a memory port, ``gather``.
+roofline of a layer inside a pipeline, ``max(node cycles, DRAM bytes / bandwidth)``;
+``node`` is the node alone, its operands already on chip (on the IPU the weights live in
+tile SRAM across steps, so this is the IPU's figure: ``docs/mimd_tiles.md``).
+``bound`` names the largest term: ``DRAM port``, ``compute``, a memory port, ``gather``;
+``node bound`` the largest term of the node (``exchange`` and ``sync`` on a tile group).
 
 Weight formats (``docs/sparsity.md``):
 
@@ -32,10 +36,19 @@ Chips (the same core, three kinds of sparse support):
   on the way to the array (DRAM traffic condensed, MACs dense);
 * ``gather 128``: an input-gather path of 128 activations per cycle (1/8 of the PEs'
   rate; the width of ``examples/hardware/tpu_like_quad_core_gather.yaml`` at 16 bits);
-* ``gather 1024``: a full-rate gather path (one activation per PE per cycle).
+* ``gather 1024``: a full-rate gather path (one activation per PE per cycle);
 
-The IPU-like MIMD chip and the A100-like GPU baseline of issue 14 do not exist in
-monet-opt yet, so their columns are left out.
+and, as shipped (own memories and DRAM, own clock; cycles are each chip's):
+
+* ``ipu-like``: ``examples/hardware/ipu_like.yaml``, 1,472 tiles of 64 MACs/cycle; each
+  tile gathers from its own SRAM (``sparse: {gather_bits_per_cycle: 194}``), a node is one
+  BSP superstep (exchange of the inputs, the tile's slice, sync; ``cost/tiles.py``);
+  streaming memory at 120 b/cc is the step's DRAM;
+* ``gpu-like``: ``examples/hardware/gpu_like.yaml``, A100-like, no sparse support: the
+  condensed weight is executed densely (mode ``dense``), so only moved bytes can shrink;
+  HBM at 8,823 b/cc, 3 us (4,230 cc) per kernel.
+
+All five go through the same path (``build_problem_for``, greedy allocation, ``evaluate``).
 
 Expected regimes: at batch 1 the layer is bound by the DRAM port (the weight is read
 once and used once), so every chip gains the byte ratio of the weight
@@ -74,6 +87,12 @@ FORMATS: dict[str, dict[str, Any] | None] = {
 }
 #: Gather path width in activations per cycle (None: no sparse support).
 CHIPS: dict[str, int | None] = {"no gather": None, "gather 128": 128, "gather 1024": 1024}
+#: Chips taken as shipped (their own memories, DRAM and sparse support).
+SHIPPED: dict[str, Path] = {
+    "ipu-like": ROOT / "examples" / "hardware" / "ipu_like.yaml",
+    "gpu-like": ROOT / "examples" / "hardware" / "gpu_like.yaml",
+}
+CHIP_NAMES = (*CHIPS, *SHIPPED)
 
 
 def _chip(gather_elems: int | None, bits: int, dram_bits: float) -> Any:
@@ -120,8 +139,11 @@ def _point(
     return {
         "latency": sched.latency,
         "overlapped": max(oc.cycles, dma),
+        "node": oc.cycles,
+        "compute": oc.compute_cycles,
         "bytes": moved,
         "bound": bound,
+        "node_bound": name,
     }
 
 
@@ -144,6 +166,7 @@ def main() -> None:
     bits = args.bits
     t0 = time.perf_counter()
     chips = {name: _chip(g, bits, args.dram_bits) for name, g in CHIPS.items()}
+    chips.update({name: load_accelerator(path) for name, path in SHIPPED.items()})
     con = Console(width=160)
     rows: dict[tuple[float, int, str, str], dict[str, float | str]] = {}
     for s in SPARSITIES:
@@ -152,18 +175,21 @@ def main() -> None:
                 for fname, fmt in FORMATS.items():
                     rows[s, b, cname, fname] = _point(b, fmt, 1.0 - s, acc, bits)
     tab = Table(
-        title=f"3072 -> 768 layer, inference step, fp{bits} values, TPU-like 32x32 core, "
-        f"DRAM {args.dram_bits:g} b/cc (latency in cycles; speedup vs dense on the same chip)"
+        title=f"3072 -> 768 layer, inference step, fp{bits} values; TPU-like 32x32 core with "
+        f"DRAM {args.dram_bits:g} b/cc, IPU-like and GPU-like as shipped (latency in cycles "
+        "of each chip; speedup vs dense on the same chip)"
     )
     cols = ("sparsity", "batch", "chip", "format", "step (cc)", "speedup")
-    cols += ("overlapped (cc)", "speedup ", "DRAM bytes")
+    cols += ("overlapped (cc)", "speedup ", "node (cc)", "speedup  ", "DRAM bytes")
     for col in cols:
         tab.add_column(col, justify="right" if col not in ("chip", "format") else "left")
     tab.add_column("bound")
+    tab.add_column("node bound")
     for (s, b, cname, fname), r in rows.items():
         dense = rows[s, b, cname, "dense"]
         speed = float(dense["latency"]) / float(r["latency"])
         speed_o = float(dense["overlapped"]) / float(r["overlapped"])
+        speed_n = float(dense["node"]) / float(r["node"])
         tab.add_row(
             f"{s:.0%}",
             str(b),
@@ -173,8 +199,11 @@ def main() -> None:
             f"{speed:.2f}x",
             f"{r['overlapped']:,.0f}",
             f"{speed_o:.2f}x",
+            f"{r['node']:,.0f}",
+            f"{speed_n:.2f}x",
             f"{r['bytes']:,.0f}",
             str(r["bound"]),
+            str(r["node_bound"]),
         )
     con.print(tab)
     d90 = {k: rows[0.90, k[0], k[1], k[2]] for k in _keys()}
@@ -184,6 +213,14 @@ def main() -> None:
 
     def vs_csr(b: int, chip: str) -> float:
         return float(d90[b, chip, "csr-i32"]["latency"]) / float(d90[b, chip, "cfi-i32"]["latency"])
+
+    def spn(b: int, chip: str, fmt: str = "cfi-i32") -> float:
+        return float(d90[b, chip, "dense"]["node"]) / float(d90[b, chip, fmt]["node"])
+
+    def bnd(b: int, chip: str, key: str = "bound") -> str:
+        return str(d90[b, chip, "cfi-i32"][key])
+
+    ipu, gpu = "ipu-like", "gpu-like"
 
     ratio32 = bits / (0.1 * (bits + 32) + 0.0)
     ratio16 = bits / (0.1 * (bits + 16))
@@ -206,7 +243,27 @@ def main() -> None:
         f"{vs_csr(256, 'gather 1024'):.2f}x (full-rate gather): lockstep imbalance and row "
         "pointers only. SRigL: 13x on the GPU (cuSPARSE CSR kernels); that gap is a "
         "software-kernel effect our analytical array model does not reproduce.\n"
-        "- Not shown: the IPU-like MIMD chip and the A100-like GPU (not in monet-opt yet).\n"
+        "- IPU-like (each tile gathers from its own SRAM, 194 b/cc): step "
+        f"{sp(1, ipu, 'cfi-i32'):.2f}x (batch 1) / {sp(256, ipu, 'cfi-i32'):.2f}x (batch 256), "
+        f"bound by {bnd(1, ipu)} / "
+        f"{bnd(256, ipu)} (streaming memory at 120 b/cc; the schedule reads the weight every "
+        "step). The node alone, weights resident in tile SRAM (the IPU's regime): "
+        f"{spn(1, ipu):.2f}x (bound: {bnd(1, ipu, 'node_bound')}; every tile receives the whole "
+        f"input) / {spn(256, ipu):.2f}x (bound: {bnd(256, ipu, 'node_bound')}); "
+        f"CSR vs condensed {spn(256, ipu, 'csr-i32') / spn(256, ipu):.2f}x.\n"
+        f"- GPU-like (no sparse support, dense execution): compute "
+        f"{float(d90[256, gpu, 'dense']['compute']):,.0f} cc dense and "
+        f"{float(d90[256, gpu, 'cfi-i32']['compute']):,.0f} cc condensed at batch 256; the gain "
+        f"is moved bytes only: step {sp(1, gpu, 'cfi-i32'):.2f}x (batch 1, bound: "
+        f"{bnd(1, gpu)}) / {sp(256, gpu, 'cfi-i32'):.2f}x (batch 256, bound: {bnd(256, gpu)}), "
+        f"node {spn(1, gpu):.2f}x / {spn(256, gpu):.2f}x (node bound: "
+        f"{bnd(1, gpu, 'node_bound')} / {d90[256, gpu, 'dense']['node_bound']} dense, "
+        f"{bnd(256, gpu, 'node_bound')} condensed). SRigL's 1.7x on its GPU comes from a "
+        "condensed kernel that computes only the kept products, which a GPU without sparse "
+        "support does not; and the model has no per-precision MAC rate, so our fp32 MACs run "
+        "at the fp16 tensor-core rate and the dense batch-256 step is HBM-bound. CSR vs "
+        "condensed: "
+        f"{vs_csr(256, gpu):.2f}x (SRigL: 13x, cuSPARSE; not reproduced).\n"
         f"({len(rows)} points in {time.perf_counter() - t0:.1f} s)"
     )
     _plot(args.plot, rows, bits, args.dram_bits)
@@ -219,8 +276,12 @@ def _plot(
     bits: int,
     dram: float,
 ) -> None:
-    """Speedup over dense (step latency) against sparsity, one panel per batch, one line
-    per chip and sparse format, SRigL's measured figures as reference marks."""
+    """Plot the speedup over dense against sparsity.
+
+    One panel per batch, one line per chip and sparse format (step latency), the IPU-like
+    node with its weights resident in tile SRAM (``cfi-i32``), and SRigL's measured figures
+    as reference marks.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,7 +293,7 @@ def _plot(
     seed = {1: (3.4, "SRigL CPU 3.4x"), 256: (1.7, "SRigL GPU 1.7x")}
     x = [100 * s for s in SPARSITIES]
     for ax, b in zip(axes, BATCHES, strict=True):
-        for i, cname in enumerate(CHIPS):
+        for i, cname in enumerate(CHIP_NAMES):
             for fname, st in styles.items():
                 y = [
                     float(rows[s, b, cname, "dense"]["latency"])
@@ -240,6 +301,12 @@ def _plot(
                     for s in SPARSITIES
                 ]
                 ax.plot(x, y, st, color=colors[i], label=f"{cname}, {fname}")
+        y = [
+            float(rows[s, b, "ipu-like", "dense"]["node"])
+            / float(rows[s, b, "ipu-like", "cfi-i32"]["node"])
+            for s in SPARSITIES
+        ]
+        ax.plot(x, y, "d-.", color=colors[len(CHIP_NAMES)], label="ipu-like node, cfi-i32")
         ax.axhline(1.0, color="k", lw=0.6)
         val, lab = seed[b]
         (star,) = ax.plot([90], [val], "k*", ms=12, label=f"{lab} (90 %)")
@@ -255,7 +322,8 @@ def _plot(
     axes[0].set_ylabel("speedup over dense on the same chip (x)")
     axes[-1].legend(fontsize=7, ncol=2)
     fig.suptitle(
-        f"3072 -> 768 layer, inference step, fp{bits}, TPU-like 32x32 core, DRAM {dram:g} b/cc",
+        f"3072 -> 768 layer, inference step (DRAM + node), fp{bits}; TPU-like 32x32 core with "
+        f"DRAM {dram:g} b/cc, IPU-like and GPU-like as shipped",
         fontsize=10,
     )
     fig.tight_layout()
@@ -265,7 +333,7 @@ def _plot(
 
 
 def _keys() -> list[tuple[int, str, str]]:
-    return [(b, c, f) for b in BATCHES for c in CHIPS for f in FORMATS]
+    return [(b, c, f) for b in BATCHES for c in CHIP_NAMES for f in FORMATS]
 
 
 if __name__ == "__main__":
