@@ -192,7 +192,12 @@ def test_default_ga_budget_is_reproducible(tmp_path):
     from monet_opt.api.compare import DEFAULT_EVALS
 
     path = _mlp_config(tmp_path)
-    kw = {"seeds": 2, "spaces": ["allocation_magma", "fusion"], "pareto": False}
+    kw = {
+        "seeds": 2,
+        "spaces": ["allocation_magma", "fusion"],
+        "pareto": False,
+        "warm_start": False,
+    }
     a = api.compare(path, **kw)
     b = api.compare(path, **kw)
     assert a.settings.reproducible and a.settings.evals == DEFAULT_EVALS
