@@ -43,6 +43,7 @@ from monet_opt.schedule.realize import (
     validate_stacks,
 )
 from monet_opt.schedule.realize_remat import realize_remat
+from monet_opt.schedule.resident import make_resident
 from monet_opt.schedule.timing import Times, _simulate_placed, simulate
 from monet_opt.schedule.types import Decision, EnergyBreakdown, MemoryTrace, Schedule, Transfer
 
@@ -359,6 +360,8 @@ def _run(problem: Problem, decision: Decision) -> _Run:
         pb = real.problem
         cidx = _core_indices(pb, real.expand(decision.allocation))
         order = None
+    if decision.resident is not None:  # training state kept on chip across steps
+        pb = make_resident(pb, decision.resident, cidx)
     placed = _placed(pb, cidx, order, decision.placement)
     times = _simulate(pb, cidx, order, placed)
     return _Run(pb, cidx, None if order is None else tuple(order), real, placed, times)
@@ -694,6 +697,8 @@ def _memory_traces(r: _Run, makespan: float) -> dict[str, MemoryTrace]:
         if i in t.writes and t.write_bits[i] > 0 and rows[i, 2] >= 0:
             b = float(t.write_bits[i])
             events[rows[i, 2]] += [(float(t.end[i]), b), (t.writes[i][1], -b)]
+    for row in np.flatnonzero(mm.permanent):  # resident training state: all step
+        events[row].append((0.0, float(mm.permanent[row])))
     traces: dict[str, MemoryTrace] = {}
     for row, key in enumerate(mm.keys):
         cid = pb.core_ids[key[0]]

@@ -273,6 +273,7 @@ class MemoryModel:
         self._init_memories(problem)
         self._init_nodes(problem)
         self._init_tensors(problem)
+        self._init_resident(problem)
         parts = (self.work, self.reads, self.writes, self.t_bits, self.t_tile_bits, self.e_bits)
         scaled = [x * _GRAIN for x in parts]
         self.exact = all(bool(np.all(s == np.round(s))) for s in scaled) and (
@@ -303,6 +304,37 @@ class MemoryModel:
         self.keys, self.labels = tuple(keys), tuple(labels)
         self.capacity = np.asarray(caps, dtype=float)
         self.slot_row = slot_row
+
+    def _init_resident(self, problem: Problem) -> None:
+        """Training state resident across steps (:mod:`monet_opt.schedule.resident`):
+        ``permanent`` ``(n_memories,)`` bits held all step in the I2 memory of the
+        group's core; a node reading (or, the optimizer, updating) a resident tensor in
+        place from that memory holds no copy of it in its working set."""
+        self.permanent = np.zeros(len(self.keys))
+        if not problem.resident:
+            return
+        g = problem.graph
+        produced = {t for op in problem.nodes for t in op.outputs}
+        where = dict(problem.resident)
+        i2 = _OPERANDS.index("I2")
+        for t, c in problem.resident:
+            row = self.slot_row[c, i2]
+            if row < 0:
+                raise ValueError(f"resident: core {problem.core_ids[c]} has no weight memory")
+            if t not in produced:
+                self.permanent[row] += float(g.tensors[t].bits)
+        operands = problem.input_operands
+        work = self.work.copy()
+        for i, op in enumerate(problem.nodes):
+            uses = [(t, operands[i].get(t, "I2") if operands else "I2") for t in op.inputs]
+            uses += [(t, "O") for t in op.outputs]
+            for t, x in dict.fromkeys(uses):
+                c = where.get(t)
+                k = _OPERANDS.index(x)
+                if c is None or self.slot_row[c, k] != self.slot_row[c, i2]:
+                    continue
+                work[i, c, k] = max(0.0, work[i, c, k] - float(g.tensors[t].bits))
+        self.work = work
 
     def _init_nodes(self, problem: Problem) -> None:
         """Per node (and core): ``work``, ``streamed``, ``reads``, ``writes``."""
@@ -656,7 +688,8 @@ class MemoryModel:
             [list(members)], t_pipe, e_pipe, e_tile, (al.rows, al.work, al.strm, al.inplace)
         )
         need = _group_need(members, al.rows, work)
-        return all(total <= self.capacity[r] * (1 + REL_TOL) for r, total in need.items())
+        room = self.capacity - self.permanent
+        return all(total <= room[r] * (1 + REL_TOL) for r, total in need.items())
 
     def _bits(
         self,
@@ -713,6 +746,8 @@ class MemoryModel:
         ).reshape(n_mem, w)
         out = np.cumsum(diff, axis=1)[:, :n]
         out[np.abs(out) < 1e-6] = 0.0
+        if self.permanent.any():  # resident training state: the whole step
+            out += self.permanent[:, None]
         return out
 
     def prefetch_bits(self, spilled: np.ndarray, strm: np.ndarray) -> np.ndarray:

@@ -135,6 +135,10 @@ class Problem:
         ``n`` mappings: input tensor -> ZigZag operand it feeds (``"I1"`` for the first
         input of the op, ``"I2"`` for the others), which decides the memory it occupies
         (:mod:`monet_opt.schedule.memory`).
+    resident
+        ``(tensor, core index)`` of the training state kept on chip across steps
+        (:func:`monet_opt.schedule.resident.make_resident`; empty: none): left out of
+        the DMA tables, a permanent demand of the memory model.
     """
 
     graph: Graph
@@ -155,6 +159,7 @@ class Problem:
     ties: tuple[int, ...] = ()
     memory: str = "unbounded"
     input_operands: tuple[Mapping[str, str], ...] = ()
+    resident: tuple[tuple[str, int], ...] = ()
 
     # -- basic views ---------------------------------------------------------------
     @property

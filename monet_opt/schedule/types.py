@@ -58,6 +58,12 @@ class Decision:
         ``checkpoints`` must then be ``None`` (the schedule decides) and ``priority`` is
         ignored (the schedule is the program order).  ``None``: MONET's single-level
         checkpointing through ``checkpoints``.
+    resident
+        Optional weights (names) whose training state (the weight, its optimizer state;
+        :func:`monet_opt.schedule.resident.training_state_groups`) stays on chip across
+        steps, on the core of the nodes that read and write it (they must share one).
+        Realized by :func:`monet_opt.schedule.resident.make_resident` on the simulated
+        problem.  ``None``: every weight and its state go through DRAM each step.
     """
 
     allocation: tuple[int, ...]
@@ -66,6 +72,7 @@ class Decision:
     checkpoints: frozenset[str] | None = None
     placement: Placement | None = None
     remat: tuple[int, ...] | None = None
+    resident: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
