@@ -304,6 +304,11 @@ class ScheduleConfig(_Strict):
     spills, in-node streaming, fused stacks at tile granularity:
     :mod:`monet_opt.schedule.memory`); ``unbounded`` is the model without capacities,
     for comparison with earlier results (memory answers are then not physical).
+
+    ``resident_state``: ``none`` (the default) reads every weight and its optimizer state
+    from DRAM and writes them back each step; ``optimal`` keeps the training state of the
+    weights that fit on the core running their nodes across steps (steady state), chosen
+    after the joint solve by :mod:`monet_opt.formulations.resident_state`.
     """
 
     prefetch_depth: PrefetchDepth = 2
@@ -312,6 +317,7 @@ class ScheduleConfig(_Strict):
     order: Literal["heft", "layerwise"] = "heft"
     tiles: Tiles = 8
     memory: Literal["capacity", "unbounded"] = "capacity"
+    resident_state: Literal["none", "optimal"] = "none"
 
 
 class SolverConfig(_Strict):

@@ -25,6 +25,7 @@ from monet_opt.formulations.allocation_order import solve_allocation_order
 from monet_opt.formulations.joint import solve_joint
 from monet_opt.formulations.options import Deadline, ProgressCallback, SolverOptions
 from monet_opt.formulations.remat_levels import solve_multilevel
+from monet_opt.formulations.resident_state import solve_resident_state
 from monet_opt.formulations.result import SolveResult
 from monet_opt.ga import GAResult, run_ga
 from monet_opt.ga.engine import run_search
@@ -252,6 +253,12 @@ def solve(
         else:
             opts.report("allocation MILP")
             milp = solve_allocation(inputs.problem, None, obj, opts)
+        if cfg.schedule.resident_state == "optimal" and milp.status != "infeasible":
+            # training state kept on chip across steps, for the final decision
+            opts.report("resident training state")
+            milp = solve_resident_state(
+                inputs.problem, milp, obj, solver_options(cfg, deadline.remaining(), progress)
+            )
         opts.report("MILP done", milp.simulated, milp.bound)
         wall["milp"] = time.perf_counter() - t0
     notes: list[str] = []

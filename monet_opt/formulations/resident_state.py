@@ -218,7 +218,8 @@ def solve_resident_state(
         (``None`` when it is empty or slower than none); ``extra`` holds ``resident``
         (per weight: core, memory, bits, bits per tile, saved port cycles), the knapsack's
         objective, bound and gap in saved port cycles, the rounds and the value without
-        residency.
+        residency; the answer's own ``extra`` (when a :class:`SolveResult`) is kept,
+        with ``base_formulation`` its formulation.
     """
     t0 = time.perf_counter()
     base = answer.decision if isinstance(answer, SolveResult) else answer
@@ -263,7 +264,7 @@ def solve_resident_state(
     sched = evaluate(problem, dec)
     if chosen and metric_value(objective, sched) > metric_value(objective, plain):
         dec, sched, chosen = base, plain, frozenset()
-    lbs_problem = problem
+    lbs_problem = problem  # bounds of the step with the chosen state resident
     if chosen:
         try:
             cidx = [problem.core_ids.index(c) for c in base.allocation]
@@ -284,6 +285,7 @@ def solve_resident_state(
     knap_gap = (
         0.0 if knap_bound <= 0 else max(0.0, (knap_bound - knap_obj) / max(knap_bound, 1e-12))
     )
+    lbs = lower_bounds(lbs_problem)
     res = SolveResult.build(
         problem,
         formulation="resident_state",
@@ -297,7 +299,8 @@ def solve_resident_state(
         scope=(
             "resident training state for the fixed joint answer: knapsack over the groups "
             "whose nodes share a core, per-memory room at the peak of the schedule without "
-            "residency, re-simulated (exact for saved DRAM port cycles, not for latency)"
+            "residency, re-simulated (exact for saved DRAM port cycles, not for latency; "
+            "bound: the global lower bounds of the step with that state resident)"
         ),
         n_vars=len(x),
         n_cons=len(rows["room"]) + len(rows["tile"]) + max(rounds - 1, 0),
@@ -306,16 +309,21 @@ def solve_resident_state(
         solve_seconds=solve_s,
         schedule=sched,
         models_capacity=True,
+        extra_bounds={"max": lbs["max"]},
         extra={
+            **(dict(answer.extra) if isinstance(answer, SolveResult) else {}),
+            "base_formulation": (
+                answer.formulation if isinstance(answer, SolveResult) else "decision"
+            ),
             "resident": table,
             "resident_bytes": sum(v["bytes"] for v in table.values()),
             "saved_port_cycles": sum(v["saved_port_cycles"] for v in table.values()),
             "knapsack_objective": knap_obj,
             "knapsack_bound": knap_bound,
             "knapsack_gap": knap_gap,
-            "candidates": len(cands),
+            "resident_candidates": len(cands),
             "rounds": rounds,
             "without_resident": metric_value(objective, plain),
         },
     )
-    return replace(res, lower_bounds=lower_bounds(lbs_problem))
+    return replace(res, lower_bounds=lbs)

@@ -76,7 +76,10 @@ def write_solve(folder: str | Path, run: SolveRun, *, plots: bool = True) -> lis
         )
         if sched.footprint is not None and len(sched.footprint):
             ck = inputs.config.checkpointing.mode
-            multi = budget is not None and getattr(best, "formulation", "") == "multilevel"
+            multi = budget is not None and "multilevel" in (
+                getattr(best, "formulation", ""),
+                getattr(best, "extra", {}).get("base_formulation"),
+            )
             if multi:  # the footprint of a multi-level schedule is in its own accounting
                 ck = f"{ck}, multi-level"
                 fp_budget, fp_store = budget.multilevel_bits, budget.multilevel_store_all_bits

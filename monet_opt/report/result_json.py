@@ -335,6 +335,18 @@ def result_dict(
             budget_bits=budget_bits,
             store_all_bits=store_all_bits,
         )
+    if getattr(best, "formulation", "") == "resident_state":
+        ex = best.extra
+        out["resident_state"] = {
+            "resident": ex.get("resident", {}),
+            "bytes": ex.get("resident_bytes", 0.0),
+            "saved_port_cycles": ex.get("saved_port_cycles", 0.0),
+            "candidates": ex.get("resident_candidates", 0),
+            "knapsack_objective": ex.get("knapsack_objective"),
+            "knapsack_bound": ex.get("knapsack_bound"),
+            "knapsack_gap": ex.get("knapsack_gap"),
+            f"{objective}_without_resident": ex.get("without_resident"),
+        }
     if extra:
         out.update(extra)
     return to_jsonable(out)

@@ -22,6 +22,7 @@ __all__ = [
     "baselines_table",
     "footprint_line",
     "multilevel_line",
+    "resident_line",
     "summary_tables",
     "print_summary",
     "inputs_tables",
@@ -279,6 +280,32 @@ def multilevel_line(res: Any, objective: str) -> str:
     )
 
 
+def _is_multilevel(res: Any) -> bool:
+    """Whether ``res`` is (or was, before the resident-state step) a multi-level answer."""
+    extra = getattr(res, "extra", None) or {}
+    return "multilevel" in (getattr(res, "formulation", ""), extra.get("base_formulation"))
+
+
+def resident_line(res: Any, objective: str) -> str:
+    """What ``schedule.resident_state: optimal`` chose (rich markup): the weights whose
+    training state stays on chip, where, their bytes, the DRAM port cycles saved and the
+    objective with and without them."""
+    ex = res.extra
+    table = ex.get("resident", {})
+    where: dict[str, list[str]] = {}
+    for w, v in table.items():
+        where.setdefault(str(v["memory"]), []).append(w)
+    places = "; ".join(f"{k}: {len(v)}" for k, v in where.items()) or "none"
+    return (
+        f"resident training state: {len(table)} of {ex.get('resident_candidates', 0)} "
+        f"candidate weights ({places}), {fmt_bytes(float(ex.get('resident_bytes', 0.0)))} "
+        f"held all step, {fmt_cycles(float(ex.get('saved_port_cycles', 0.0)))} of DRAM port "
+        f"saved (knapsack gap {100 * float(ex.get('knapsack_gap', 0.0)):.2f} %); {objective} "
+        f"{_fmt_obj(objective, float(ex.get('without_resident', 0.0)))} -> "
+        f"{_fmt_obj(objective, float(res.simulated))}"
+    )
+
+
 def _times_table(wall_times: Mapping[str, float]) -> Table:
     t = Table(title="Wall times", title_justify="left")
     t.add_column("step")
@@ -301,8 +328,10 @@ def summary_tables(
         milp = joint
     schedules = {k: r.schedule for k, r in (("milp", milp), ("ga", ga)) if r is not None}
     label = "MILP (HiGHS)" if joint is None else "joint MILP (HiGHS)"
-    if getattr(milp, "formulation", "") == "multilevel":
+    if _is_multilevel(milp):
         label = "joint MILP + multi-level"
+    if getattr(milp, "formulation", "") == "resident_state":
+        label += " + resident state"
     tables = [_metrics_table(schedules), _solver_table(milp, ga, objective, label)]
     if joint is not None:
         tables.append(joint_table(joint, objective))
@@ -341,8 +370,10 @@ def print_summary(
         console.print(t)
         if joint is not None and t.title and str(t.title).startswith("Decisions"):
             console.print(footprint_line(joint.schedule, budget_bits))
-            if getattr(milp, "formulation", "") == "multilevel":
+            if _is_multilevel(milp):
                 console.print(multilevel_line(milp, objective))
+    if getattr(milp, "formulation", "") == "resident_state":
+        console.print(resident_line(milp, objective))
     if baseline and baseline.get("improvement_pct"):
         imp = baseline["improvement_pct"]
         console.print(

@@ -717,8 +717,11 @@ def _dram_trace(pb: Problem, t: Times, makespan: float) -> MemoryTrace | None:
     dram = acc.dram
     if dram is None or acc.offchip_core_id is None:
         return None
+    on_chip = {name for name, _ in pb.resident}  # resident training state: not in DRAM
     const = sum(
-        tt.bits for tt in g.tensors.values() if tt.is_constant and tt.name not in g.producer
+        tt.bits
+        for tt in g.tensors.values()
+        if tt.is_constant and tt.name not in g.producer and tt.name not in on_chip
     )
     ev: list[tuple[float, float]] = [(0.0, float(const))]
     for i, (ws, _we) in t.writes.items():

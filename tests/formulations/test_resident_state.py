@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from monet_opt.formulations.options import SolverOptions
 from monet_opt.formulations.resident_state import candidates, fits, solve_resident_state
@@ -18,6 +20,8 @@ from monet_opt.schedule.problem import build_problem
 from monet_opt.schedule.resident import make_resident, training_state_groups
 from monet_opt.schedule.types import Decision
 from tests.factories import accelerator, random_forward_graph
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _instance(seed: int, kib: float = 4096):
@@ -98,3 +102,35 @@ def test_post_step_equals_brute_force(seed):
     assert got == pytest.approx(res.extra["knapsack_objective"]) or res.decision.resident is None
     assert res.extra["knapsack_objective"] == pytest.approx(_brute(p, dec, cands))
     assert fits(p, res.decision)
+
+
+def test_config_rejects_an_unknown_resident_state():
+    from monet_opt.config import config_from_dict
+    from monet_opt.errors import InputError
+
+    d = yaml.safe_load((EXAMPLES / "snn_nmnist_ipu.yaml").read_text())
+    d["schedule"]["resident_state"] = "always"
+    with pytest.raises(InputError, match=r"schedule\.resident_state.*none, optimal"):
+        config_from_dict(d, base_dir=EXAMPLES)
+
+
+def test_ipu_example_keeps_its_state_on_the_tiles():
+    from monet_opt.api.solve import solve
+    from monet_opt.report.result_json import result_dict
+
+    run = solve(EXAMPLES / "snn_nmnist_ipu.yaml", time_limit=20)
+    res = run.milp
+    assert run.inputs.config.schedule.resident_state == "optimal"
+    assert res.formulation == "resident_state" and res.decision.resident
+    sched = res.schedule
+    assert sched.stats["memory_overflow"] == 0
+    for tr in sched.memory.values():
+        assert tr.peak_bits <= tr.capacity_bits
+    plain = replace(res.decision, resident=None)
+    before = evaluate(run.inputs.problem, plain)
+    assert sched.energy.dram < before.energy.dram
+    assert sched.latency < before.latency / 5
+    assert res.simulated >= res.bound
+    out = result_dict(problem=run.inputs.problem, objective="latency", milp=res)
+    assert out["resident_state"]["saved_port_cycles"] > 0
+    assert set(out["resident_state"]["resident"]) == set(res.decision.resident)
