@@ -37,6 +37,10 @@ Demand of memory :math:`m` of core :math:`c` at position :math:`p`
 4. **Write-back buffers**: outputs of a node :math:`i` on :math:`c` written to DRAM
    (by a DMA task after the node) stay until written: positions
    :math:`(\mathrm{pos}(i), \mathrm{pos}(i) + w'_i]` (the write window).
+5. **Resident training state** (:mod:`monet_opt.schedule.resident`): the weights and
+   optimizer state kept on :math:`c` across steps occupy its I2 memory at every position
+   (``MemoryModel.permanent``); a node reading one in place from that memory holds no
+   copy of it in its working set.
 
 Gates (in the evaluator)
 ------------------------

@@ -189,7 +189,7 @@ def make_resident(problem: Problem, resident: Iterable[str], cidx: Sequence[int]
     return _resident_problem(problem, tuple(placed))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)
 def _resident_problem(problem: Problem, placed: tuple[tuple[str, int], ...]) -> Problem:
     gone = {t for t, _ in placed}
     bits = problem.graph.tensors
