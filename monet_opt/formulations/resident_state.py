@@ -264,11 +264,13 @@ def solve_resident_state(
     sched = evaluate(problem, dec)
     if chosen and metric_value(objective, sched) > metric_value(objective, plain):
         dec, sched, chosen = base, plain, frozenset()
-    lbs_problem = problem  # bounds of the step with the chosen state resident
-    if chosen:
+    # bounds valid for every set of this space: every candidate resident (residency only
+    # removes DMA traffic and reads in place, so each bound can only fall with more of it)
+    lbs_problem = problem
+    if cands:
         try:
             cidx = [problem.core_ids.index(c) for c in base.allocation]
-            lbs_problem = make_resident(problem, chosen, cidx)
+            lbs_problem = make_resident(problem, frozenset(cd.weight for cd in cands), cidx)
         except ValueError:
             lbs_problem = problem
     table = {
@@ -300,7 +302,7 @@ def solve_resident_state(
             "resident training state for the fixed joint answer: knapsack over the groups "
             "whose nodes share a core, per-memory room at the peak of the schedule without "
             "residency, re-simulated (exact for saved DRAM port cycles, not for latency; "
-            "bound: the global lower bounds of the step with that state resident)"
+            "bound: the global lower bounds of the step with every candidate resident)"
         ),
         n_vars=len(x),
         n_cons=len(rows["room"]) + len(rows["tile"]) + max(rounds - 1, 0),
@@ -311,7 +313,11 @@ def solve_resident_state(
         models_capacity=True,
         extra_bounds={"max": lbs["max"]},
         extra={
-            **(dict(answer.extra) if isinstance(answer, SolveResult) else {}),
+            # the joint's certified bounds hold without residency only: kept aside
+            **{
+                ("bounds_without_residency" if k == "bounds" else k): v
+                for k, v in (answer.extra if isinstance(answer, SolveResult) else {}).items()
+            },
             "base_formulation": (
                 answer.formulation if isinstance(answer, SolveResult) else "decision"
             ),
