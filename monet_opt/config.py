@@ -319,6 +319,17 @@ class ScheduleConfig(_Strict):
     memory: Literal["capacity", "unbounded"] = "capacity"
     resident_state: Literal["none", "optimal"] = "none"
 
+    @model_validator(mode="after")
+    def _resident_needs_capacity(self) -> ScheduleConfig:
+        if self.resident_state != "none" and self.memory != "capacity":
+            raise _FieldError(
+                "resident_state",
+                "resident_state 'optimal' keeps training state in on-chip memory for the "
+                "whole step, which only the capacity model accounts for (memory is "
+                f"{self.memory!r}); set memory: capacity or resident_state: none",
+            )
+        return self
+
 
 class SolverConfig(_Strict):
     """HiGHS MILP settings.

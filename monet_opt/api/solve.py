@@ -253,7 +253,7 @@ def solve(
         else:
             opts.report("allocation MILP")
             milp = solve_allocation(inputs.problem, None, obj, opts)
-        if cfg.schedule.resident_state == "optimal" and milp.status != "infeasible":
+        if cfg.schedule.resident_state == "optimal" and milp.status in ("optimal", "feasible"):
             # training state kept on chip across steps, for the final decision
             opts.report("resident training state")
             milp = solve_resident_state(

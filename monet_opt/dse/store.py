@@ -198,8 +198,9 @@ def open_store(out_dir: Path, *, resume: bool) -> Iterator[Store]:
     Raises
     ------
     InputError
-        Field ``--out``: the folder cannot be created, is locked by another sweep, or
-        already holds a sweep and ``resume`` is false.
+        Field ``--out``: the folder cannot be created, is locked by another sweep,
+        already holds a sweep and ``resume`` is false, or holds a ``dse.sqlite`` that is
+        not a sweep database.
     """
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -217,9 +218,17 @@ def open_store(out_dir: Path, *, resume: bool) -> Iterator[Store]:
             ) from None
         db = out_dir / DB_NAME
         existed = db.exists()
-        store = Store(db)
+        try:
+            store = Store(db)
+            count = store.count() if existed else 0
+        except sqlite3.DatabaseError as exc:
+            raise InputError(
+                None,
+                "--out",
+                f"{db}: not a monet-opt sweep database ({exc}); choose another folder",
+            ) from None
         if existed and not resume:
-            if store.count() > 0:
+            if count > 0:
                 store.close()
                 raise InputError(
                     None,

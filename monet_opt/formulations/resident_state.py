@@ -44,6 +44,7 @@ conservative: a set that would only fit because residency frees buffers is not c
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -238,6 +239,7 @@ def solve_resident_state(
     rounds = 0
     status_name = "optimal"
     solve_s = 0.0
+    exhausted = False
     while cands and rounds < max_rounds:
         rounds += 1
         st = solve_model(mb.to_highs(options.highs()))
@@ -259,6 +261,11 @@ def solve_resident_state(
             [(x[k], 1.0 if k in inside else -1.0) for k in range(len(cands))],
             ub=len(inside) - 1.0,
         )
+        knap_bound = max(knap_bound, -st.bound)
+    else:
+        exhausted = bool(cands) and not chosen
+    if exhausted:  # no set tried fitted: the empty one is kept, the knapsack's bound shown
+        status_name = "round_limit"
     plain = evaluate(problem, base)
     dec = replace(base, resident=chosen) if chosen else base
     sched = evaluate(problem, dec)
@@ -266,13 +273,13 @@ def solve_resident_state(
         dec, sched, chosen = base, plain, frozenset()
     # bounds valid for every set of this space: every candidate resident (residency only
     # removes DMA traffic and reads in place, so each bound can only fall with more of it)
-    lbs_problem = problem
+    lbs_problem: Problem | None = problem
     if cands:
         try:
             cidx = [problem.core_ids.index(c) for c in base.allocation]
             lbs_problem = make_resident(problem, frozenset(cd.weight for cd in cands), cidx)
-        except ValueError:
-            lbs_problem = problem
+        except ValueError:  # no bound that holds with residency: none is claimed
+            lbs_problem = None
     table = {
         cd.weight: {
             "core": cd.core,
@@ -287,7 +294,9 @@ def solve_resident_state(
     knap_gap = (
         0.0 if knap_bound <= 0 else max(0.0, (knap_bound - knap_obj) / max(knap_bound, 1e-12))
     )
-    lbs = lower_bounds(lbs_problem)
+    lbs = lower_bounds(lbs_problem) if lbs_problem is not None else {}
+    # lower_bounds are makespan bounds (cycles): a bound for the latency objective only
+    bounds = {"max": lbs["max"]} if objective == "latency" and lbs else None
     res = SolveResult.build(
         problem,
         formulation="resident_state",
@@ -311,7 +320,7 @@ def solve_resident_state(
         solve_seconds=solve_s,
         schedule=sched,
         models_capacity=True,
-        extra_bounds={"max": lbs["max"]},
+        extra_bounds=bounds,
         extra={
             # the joint's certified bounds hold without residency only: kept aside
             **{
@@ -329,7 +338,10 @@ def solve_resident_state(
             "knapsack_gap": knap_gap,
             "resident_candidates": len(cands),
             "rounds": rounds,
+            "rounds_exhausted": exhausted,
             "without_resident": metric_value(objective, plain),
         },
     )
-    return replace(res, lower_bounds=lbs)
+    if isinstance(answer, SolveResult) and answer.status not in ("optimal", "feasible"):
+        res = replace(res, status=answer.status, objective=math.inf)  # no answer to carry
+    return replace(res, lower_bounds=lbs or res.lower_bounds)

@@ -646,7 +646,7 @@ class MemoryModel:
             if not inplace[e]:
                 work[j, k] += float(e_tile[e])
         restream = np.zeros(len(work))
-        cap = self.capacity
+        cap = self.capacity - self.permanent  # resident training state holds its share
         ok = self.restreamable
         for group in groups:
             for r, total in _group_need(group, rows, work).items():

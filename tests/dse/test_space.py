@@ -87,3 +87,13 @@ def test_file_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         load_space(bad)
     assert str(bad) in str(err.value)
+
+
+def test_out_folder_with_a_foreign_database_is_an_input_error(tmp_path):
+    from monet_opt.dse.store import open_store
+    from monet_opt.errors import InputError
+
+    (tmp_path / "dse.sqlite").write_text("not a database")
+    with pytest.raises(InputError, match="not a monet-opt sweep database"):
+        with open_store(tmp_path, resume=True):
+            pass

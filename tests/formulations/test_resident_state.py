@@ -134,3 +134,37 @@ def test_ipu_example_keeps_its_state_on_the_tiles():
     out = result_dict(problem=run.inputs.problem, objective="latency", milp=res)
     assert out["resident_state"]["saved_port_cycles"] > 0
     assert set(out["resident_state"]["resident"]) == set(res.decision.resident)
+
+
+def test_bounds_and_status_carried_honestly():
+    """The makespan bounds bound latency only (an energy answer gets none), and an answer
+    without a valid solution stays without one after the step."""
+    from monet_opt.formulations.result import SolveResult
+
+    p = _instance(1)
+    dec = Decision(_one_core(p))
+    lat = solve_resident_state(p, dec, "latency", SolverOptions(time_limit=10))
+    assert 0 < lat.bound <= lat.simulated
+    en = solve_resident_state(p, dec, "energy", SolverOptions(time_limit=10))
+    assert en.bound == -np.inf and en.status == "feasible"
+    bad = replace(
+        SolveResult.build(
+            p, formulation="x", objective_name="latency", decision=dec,
+            simulated_of="latency", milp_objective=None, milp_bound=None,
+            solver_status="time_limit", mip_gap=1e-4, scope="test",
+        ),
+        status="no_solution",
+    )  # fmt: skip
+    assert solve_resident_state(p, bad, "latency", SolverOptions(time_limit=10)).status == (
+        "no_solution"
+    )
+
+
+def test_config_rejects_resident_state_without_capacities():
+    from monet_opt.config import config_from_dict
+    from monet_opt.errors import InputError
+
+    d = yaml.safe_load((EXAMPLES / "snn_nmnist_ipu.yaml").read_text())
+    d["schedule"]["memory"] = "unbounded"
+    with pytest.raises(InputError, match=r"schedule\.resident_state.*capacity"):
+        config_from_dict(d, base_dir=EXAMPLES)
