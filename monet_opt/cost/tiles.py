@@ -102,14 +102,19 @@ def _apply(spec: NodeSpec, cut: dict[str, int]) -> tuple[NodeSpec, float]:
     used = math.prod(math.ceil(sizes[d] / t) for d, t in cut.items())
     operands = []
     received = 0.0
+    frac_work = math.prod(cut[d] / sizes[d] for d in cut)
     for x, o in zip(OPERAND_NAMES, spec.operands, strict=True):
         dep = [d for d in cut if d in o.rel]
         frac = math.prod(o.frac(d, sizes[d], cut[d]) for d in dep)
+        if x == "O" and not spec.mac:
+            # an element-wise op's tile writes the elements it computes: its share of the
+            # work (its output's loop dependence comes from the smallest output tensor,
+            # which would leave every tile holding the whole output)
+            frac = min(frac, frac_work)
         if x != "O":
             received += max(0.0, o.bits * frac - o.bits / used)
         operands.append(replace(o, bits=o.bits * frac))
     loops = tuple(sorted((d, cut.get(d, n)) for d, n in spec.loops if cut.get(d, n) > 1))
-    frac_work = math.prod(cut[d] / sizes[d] for d in cut)
     work = max(1, math.ceil(spec.work * frac_work - 1e-9))
     return replace(spec, loops=loops, work=work, operands=tuple(operands)), received
 
