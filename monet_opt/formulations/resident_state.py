@@ -173,7 +173,8 @@ def fits(problem: Problem, decision: Decision) -> bool:
 
 def _rows(problem: Problem, decision: Decision, cands: Sequence[Candidate]) -> dict:
     """Per memory row: the room ``C_r - P_r`` left by the schedule without residency;
-    per tile-group row: one tile's capacity."""
+    per tile-group row: one tile's capacity less the largest slice a node of that core
+    holds on one tile (the evaluator checks the group's memory in aggregate only)."""
     pb, cidx = _simulated(problem, replace(decision, resident=None))
     mm = memory_model(pb)
     sched = evaluate(problem, replace(decision, resident=None))
@@ -184,9 +185,26 @@ def _rows(problem: Problem, decision: Decision, cands: Sequence[Candidate]) -> d
         r = cd.row
         room[r] = float(mm.capacity[r]) - float(peak.get(mm.labels[r], 0.0))
         core = pb.accelerator.core(cd.core)
-        if core.tiles is not None:
-            tile_cap[r] = float(mm.capacity[r]) / core.tiles.count
+        if core.tiles is not None:  # one tile: its share of the state and any node's slice
+            k = pb.core_ids.index(cd.core)
+            slice_bits = max(
+                (_tile_slice_bits(pb.costs.details[i][k]) for i in np.flatnonzero(cidx == k)),
+                default=0.0,
+            )
+            tile_cap[r] = float(mm.capacity[r]) / core.tiles.count - slice_bits
     return {"room": room, "tile": tile_cap}
+
+
+def _tile_slice_bits(cost: object) -> float:
+    """Bits one tile holds while running its slice of a node on a tile group: the
+    node's held operands over the tiles it uses (:func:`monet_opt.cost.op_cost.node_cost`
+    reports them summed over those tiles), counted whole, as if they shared the memory
+    of the resident state (safe when they do not)."""
+    if cost is None:
+        return 0.0
+    mapping = str(getattr(cost, "mapping", ""))
+    used = int(mapping.split()[1]) if mapping.startswith("tiles ") else 1
+    return sum(float(b) for _, b in getattr(cost, "held", ())) / max(used, 1)
 
 
 def solve_resident_state(

@@ -168,3 +168,16 @@ def test_config_rejects_resident_state_without_capacities():
     d["schedule"]["memory"] = "unbounded"
     with pytest.raises(InputError, match=r"schedule\.resident_state.*capacity"):
         config_from_dict(d, base_dir=EXAMPLES)
+
+
+def test_tile_row_leaves_room_for_the_largest_slice():
+    """On a tile group the knapsack's per-tile row is one tile's capacity less the
+    largest slice a node holds on one tile (held bits are reported over the tiles used)."""
+    from types import SimpleNamespace
+
+    from monet_opt.formulations.resident_state import _tile_slice_bits
+
+    cost = SimpleNamespace(mapping="tiles 40 (E 7) | os | bsp", held=(("I1", 400.0), ("O", 80.0)))
+    assert _tile_slice_bits(cost) == pytest.approx(12.0)
+    assert _tile_slice_bits(SimpleNamespace(mapping="os", held=(("I1", 5.0),))) == 5.0
+    assert _tile_slice_bits(None) == 0.0
