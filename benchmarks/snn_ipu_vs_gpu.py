@@ -95,7 +95,7 @@ IPU_OPS_PER_CYCLE = 12.0
 #: AdamW update traffic per weight in the tile's SRAM, bits: read FP16 weight and
 #: gradient and FP32 m, v, master (128), write weight, m, v, master (112).
 ADAMW_BITS_PER_WEIGHT = 240.0
-#: Seed's reported ratios (Finkbeiner et al., arXiv:2311.04386; REFERENCE §6).
+#: Seed's reported ratios (Finkbeiner et al., arXiv:2311.04386: 5-10x, up to 38x).
 SEED_MODERATE = (5.0, 10.0)
 SEED_MAX = 38.0
 PRECISION = {"activation": 16, "weight": 16, "gradient": 16, "optimizer_state": 32}

@@ -168,7 +168,8 @@ def main() -> None:
     _fusion_table(con, runs["capacity"].milp.decision.allocation)
 
 
-#: Stream 0.0.8 on the same case, relative to its layer by layer (REFERENCE: measured).
+#: Stream 0.0.8 on the same case, relative to its layer by layer (our Stream 0.0.8 run,
+#: docs/calibration_stream.md).
 STREAM_FUSION = {"all fused": (2.3, 4.1), "conv1..layer2.0 fused": ("< 1", "< 1")}
 #: Tile counts tried, from layer4's 7 output rows (Stream's row tiles of layer4).
 TILE_COUNTS = (7, 8, 10, 12, 14, 16, 28, 56)

@@ -1,8 +1,8 @@
 """One design point: build its accelerator, run every workload, score it.
 
 :func:`evaluate_point` is a module-level function of plain data (a mapping in, a mapping
-out), so that a process pool or a Dask worker can run it (REFERENCE §5: plain data,
-module-level functions, a seed per task). It never raises: a design that cannot run a
+out), so that a process pool or a Dask worker can run it (``docs/dse_execution.md``:
+plain data, module-level functions, a seed per task). It never raises: a design that cannot run a
 workload (a node no core runs, a DRAM too small, an inner solve that fails) comes back
 with ``status: "failed"`` and the reason.
 

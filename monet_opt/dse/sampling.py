@@ -13,8 +13,9 @@ hardware parameters, with the operators of our other GAs (:mod:`monet_opt.ga`): 
 crossover (``cxUniform``, probability ``cx_prob``) and per-gene mutation with
 probability ``mut_prob`` (a choice moves to another value, a range gene is redrawn);
 parents by crowded binary tournament (``selTournamentDCD``), survivors by ``selNSGA2``.
-Its own ``random`` state is swapped in around every DEAP call (Dask changes the global
-one, REFERENCE §5), so a seed gives the same search whatever evaluates the points.
+Its own ``random`` state is swapped in around every DEAP call (DEAP draws from the module-
+level ``random``, which anything else in the process may also draw from:
+``docs/dse_execution.md``), so a seed gives the same search whatever evaluates the points.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ of the parameters and fixes the others.
 Templates
 ---------
 ``monet_edge``
-    MONET's edge search space (Morlier et al., arXiv:2603.15002, 2026; REFERENCE §3): a
+    MONET's edge search space (Morlier et al., arXiv:2603.15002, 2026, its edge space): a
     mesh of ``x_pe × y_pe`` TPU-like compute cores, each an ``n_simds × n_lanes`` MAC
     array with ``D1 = K`` and ``D2 = C``, a per-PE weight register file (``weight_rf_kib``
     per core in total) and one shared SRAM of ``sram_mib`` for inputs, weights and

@@ -50,7 +50,8 @@ processors with distributed memory for accelerated training of sparse and recurr
 models", AAAI 2024 (arXiv:2311.04386): LIF layers trained with BPTT and a surrogate
 gradient, spike ids exchanged between tiles, a second threshold that sparsifies the
 backward pass, benchmarks NMNIST (2312 inputs, T = 100), SHD (700, T = 100), DVSGesture
-(4608, T = 50) at batch 48, activity 0.5 %-50 % (``../shared/REFERENCE.md`` §6).
+(4608, T = 50) at batch 48, activity 0.5 %-50 % (Finkbeiner et al., arXiv:2311.04386;
+``docs/snn.md``).
 Fast-sigmoid surrogate: Zenke & Ganguli, "SuperSpike", Neural Computation 30(6), 2018.
 """
 
