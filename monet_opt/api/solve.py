@@ -24,7 +24,7 @@ from monet_opt.formulations.allocation import solve_allocation
 from monet_opt.formulations.allocation_order import solve_allocation_order
 from monet_opt.formulations.joint import solve_joint
 from monet_opt.formulations.options import Deadline, ProgressCallback, SolverOptions
-from monet_opt.formulations.remat_levels import solve_multilevel
+from monet_opt.formulations.remat_levels import as_schedule, solve_multilevel
 from monet_opt.formulations.resident_state import solve_resident_state
 from monet_opt.formulations.result import SolveResult
 from monet_opt.ga import GAResult, run_ga
@@ -32,7 +32,6 @@ from monet_opt.ga.engine import run_search
 from monet_opt.ga.spaces import JointSpace
 from monet_opt.heuristics.allocation import greedy_decision
 from monet_opt.schedule.evaluator import evaluate, stacks_over_capacity
-from monet_opt.schedule.realize_remat import single_level_sequence
 from monet_opt.schedule.types import Decision
 from monet_opt.units import MIB_BITS, within
 
@@ -105,7 +104,9 @@ class SolveRun:
         if not cands:
             raise ValueError("no method ran")
         feasible = [
-            c for c in cands if getattr(c[1], "status", "") != "infeasible" and self._fits(c[1])
+            c
+            for c in cands
+            if getattr(c[1], "status", "") not in ("infeasible", "no_solution") and self._fits(c[1])
         ]
         return min(feasible or cands, key=lambda c: _value(c[1], self.objective))
 
@@ -309,19 +310,10 @@ def baseline(inputs: Inputs) -> Decision:
 
 def _ga_as_schedule(inputs: Inputs, ga: GAResult, budget_bits: float) -> tuple[GAResult, str]:
     """With ``checkpointing.levels: multi``: the GA's single-level answer written as a
-    schedule (:func:`~monet_opt.schedule.realize_remat.single_level_sequence`, its stacks
-    and placement kept), so that its footprint is in the multi-level accounting, and a
-    note when it is over the multi-level budget (it is then no candidate of
-    :meth:`SolveRun.best`)."""
-    problem = inputs.problem
-    d = ga.decision
-    seq = single_level_sequence(problem, d.checkpoints, d.priority)
-    try:
-        dec = Decision(d.allocation, None, d.stacks, None, d.placement, seq)
-        sched = evaluate(problem, dec)
-    except ValueError:  # its placement does not carry over: the default policy
-        dec = Decision(d.allocation, None, d.stacks, None, None, seq)
-        sched = evaluate(problem, dec)
+    schedule (:func:`~monet_opt.formulations.remat_levels.as_schedule`), so that its
+    footprint is in the multi-level accounting, and a note when it is over the
+    multi-level budget (it is then no candidate of :meth:`SolveRun.best`)."""
+    dec, sched = as_schedule(inputs.problem, ga.decision)
     ga = replace(ga, decision=dec, schedule=sched)
     peak = float(sched.stats["peak_footprint_bits"])
     if within(peak, budget_bits):

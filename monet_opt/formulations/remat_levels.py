@@ -73,6 +73,7 @@ from monet_opt.units import within
 
 __all__ = [
     "MULTILEVEL_SCOPE",
+    "as_schedule",
     "gather_stacks",
     "multilevel_front",
     "multilevel_store_all_bits",
@@ -188,10 +189,30 @@ def gather_stacks(
     return tuple(seq), stacks_in_schedule(problem, stacks, seq)
 
 
+def as_schedule(problem: Problem, decision: Decision) -> tuple[Decision, Schedule]:
+    """A single-level decision written as a multi-level schedule, and its simulation.
+
+    :func:`~monet_opt.schedule.realize_remat.single_level_sequence` of its keep set and
+    π, with its stacks.  The schedule has the derived nodes of the decision's own
+    realization, in its order, so its placement (spill set, windows per derived node)
+    carries over; when it does not, the default placement policy is used.  The footprint
+    of the answer is then in the multi-level accounting.
+    """
+    seq = single_level_sequence(problem, decision.checkpoints, decision.priority)
+    d = decision
+    try:
+        dec = Decision(d.allocation, None, d.stacks, None, d.placement, seq)
+        return dec, evaluate(problem, dec)
+    except ValueError:
+        if d.placement is None:
+            raise
+        dec = Decision(d.allocation, None, d.stacks, None, None, seq)
+        return dec, evaluate(problem, dec)
+
+
 def _candidate(
-    problem: Problem, name: str, decision: Decision, objective: str, budget_bits: float
+    name: str, decision: Decision, sched: Schedule, objective: str, budget_bits: float
 ) -> _Candidate:
-    sched = evaluate(problem, decision)
     peak = float(sched.stats["peak_footprint_bits"])
     fits = within(peak, budget_bits) and not int(sched.stats.get("memory_overflow", 0))
     return _Candidate(name, decision, sched, peak, metric_value(objective, sched), fits)
@@ -236,22 +257,12 @@ def solve_multilevel(
     t0 = time.perf_counter()
     base = joint.decision
     options.report("multi-level recomputation")
-    single = single_level_sequence(problem, base.checkpoints, base.priority)
-    cands = []
-    # the sequence has the derived nodes of the joint's realization, in its order, so the
-    # joint's placement (spill set, windows per derived node) carries over
-    for placement in (base.placement, None) if base.placement is not None else (None,):
-        try:
-            dec = Decision(base.allocation, None, base.stacks, None, placement, single)
-            cands.append(_candidate(problem, "single_level", dec, objective, budget_bits))
-            break
-        except ValueError:
-            continue
+    cands = [_candidate("single_level", *as_schedule(problem, base), objective, budget_bits)]
     seq, r = remat_schedule(problem, base, budget_bits, search_nodes=search_nodes)
     if seq is not None:  # the joint's stacks, gathered where the budget allows
         seq, stacks = gather_stacks(problem, base.stacks, seq, budget_bits)
         dec = Decision(base.allocation, None, stacks, None, None, seq)
-        cands.append(_candidate(problem, "multi_level", dec, objective, budget_bits))
+        cands.append(_candidate("multi_level", dec, evaluate(problem, dec), objective, budget_bits))
     fitting = [c for c in cands if c.fits]
     best = min(fitting, key=lambda c: c.value) if fitting else cands[0]
     extra = {
